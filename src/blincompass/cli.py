@@ -1,0 +1,21 @@
+"""Command-line interface (thin: every command delegates to a library function)."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="blincompass",
+    help="Reproducible pipeline for multicentre real-world studies in paediatric leukaemia.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _main() -> None:
+    """blincompass: registry / files -> validate & screen -> derive endpoints -> statistics -> report."""
+
+
+# Sub-commands are registered by their modules below (one line each).
