@@ -1,0 +1,253 @@
+"""Protocol model: the study's rules as data (eligibility, response, strata, endpoints).
+
+The shipped BLIN-COMPASS protocol is ``data/blincompass.toml``; :func:`load_protocol` reads it, or any
+other protocol file given with ``--protocol FILE``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = [
+    "Criterion",
+    "Endpoint",
+    "Interval",
+    "Protocol",
+    "ProtocolError",
+    "load_protocol",
+]
+
+
+class ProtocolError(ValueError):
+    """A protocol file that cannot be read or does not follow the protocol model."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Study(_Frozen):
+    name: str
+    title: str
+    reference: str = ""
+
+
+class TimeUnits(_Frozen):
+    days_per_month: float = Field(gt=0)
+    days_per_year: float = Field(gt=0)
+
+
+class Window(_Frozen):
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _order(self) -> Window:
+        if self.end < self.start:
+            raise ValueError(f"study_window: end {self.end} is before start {self.start}")
+        return self
+
+
+class Criterion(_Frozen):
+    """One eligibility criterion on a patient-level variable."""
+
+    id: str
+    label: str
+    variable: str
+    min: float | None = None
+    max: float | None = None
+    in_: tuple[Any, ...] | None = Field(default=None, alias="in")
+    equals: Any = None
+    after: dt.date | None = None
+    before: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Criterion:
+        tests = [self.min is not None or self.max is not None, self.in_ is not None,
+                 self.equals is not None, self.after is not None or self.before is not None]
+        if sum(tests) != 1:
+            raise ValueError(
+                f"criterion {self.id}: give exactly one kind of test (min/max, in, equals, after/before)"
+            )
+        return self
+
+    def describe(self) -> str:
+        """The rule in words, e.g. ``"age_first_dose_completed between 0 and 21"``."""
+        v = self.variable
+        if self.in_ is not None:
+            return f"{v} in {{{', '.join(map(str, self.in_))}}}"
+        if self.equals is not None:
+            return f"{v} = {self.equals}"
+        if self.min is not None or self.max is not None:
+            lo = "-inf" if self.min is None else f"{self.min:g}"
+            hi = "inf" if self.max is None else f"{self.max:g}"
+            return f"{v} in [{lo}, {hi}]"
+        return f"{v} in [{self.after or '-inf'}, {self.before or 'inf'}]"
+
+    def test(self, value: Any) -> bool:
+        """Whether ``value`` satisfies the criterion; a missing value fails."""
+        if value is None or (isinstance(value, float) and value != value):
+            return False
+        try:
+            import pandas as pd
+
+            if value is pd.NA or value is pd.NaT:
+                return False
+        except ImportError:  # pragma: no cover - pandas is a dependency
+            pass
+        if self.in_ is not None:
+            return value in self.in_
+        if self.equals is not None:
+            return bool(value == self.equals)
+        if self.min is not None or self.max is not None:
+            x = float(value)
+            return (self.min is None or x >= self.min) and (self.max is None or x <= self.max)
+        d = value.date() if isinstance(value, dt.datetime) else value
+        return (self.after is None or d >= self.after) and (self.before is None or d <= self.before)
+
+
+class Eligibility(_Frozen):
+    study_window: Window
+    criteria: tuple[Criterion, ...]
+
+    @model_validator(mode="after")
+    def _unique(self) -> Eligibility:
+        ids = [c.id for c in self.criteria]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"eligibility: duplicate criterion ids {ids}")
+        return self
+
+
+ResponseKind = Literal["mrd_negative", "cr"]
+
+
+class Response(_Frozen):
+    cr_blasts_below: float = Field(gt=0, le=100)
+    mrd_negative_below: float = Field(gt=0, le=1)
+    mrd_method_precedence: tuple[Literal["pcr", "fc"], ...]
+    response_by_stratum: dict[str, ResponseKind]
+    early_relapse_max_course: int = Field(ge=1)
+    early_relapse_days_after_course: int = Field(ge=0)
+    sustained_response_course: int = Field(ge=1)
+
+
+class Interval(_Frozen):
+    """A labelled interval on a numeric variable (bounds: below / at_most / above / at_least)."""
+
+    id: str
+    label: str
+    below: float | None = None
+    at_most: float | None = None
+    above: float | None = None
+    at_least: float | None = None
+
+    def contains(self, x: float) -> bool:
+        return (
+            (self.below is None or x < self.below)
+            and (self.at_most is None or x <= self.at_most)
+            and (self.above is None or x > self.above)
+            and (self.at_least is None or x >= self.at_least)
+        )
+
+
+class Strata(_Frozen):
+    variable: str
+    levels: tuple[Interval, ...]
+    burden: tuple[Interval, ...]
+
+    def classify(self, x: float | None, which: Literal["levels", "burden"] = "levels") -> str | None:
+        """Id of the interval holding ``x`` (``None`` when ``x`` is missing or in no interval)."""
+        if x is None or x != x:
+            return None
+        hits = [iv.id for iv in getattr(self, which) if iv.contains(float(x))]
+        if len(hits) > 1:
+            raise ProtocolError(f"strata.{which}: value {x} falls in several intervals {hits}")
+        return hits[0] if hits else None
+
+    def label(self, id_: str | None, which: Literal["levels", "burden"] = "levels") -> str | None:
+        for iv in getattr(self, which):
+            if iv.id == id_:
+                return iv.label
+        return None
+
+
+EventName = Literal["death", "relapse", "hsct"]
+
+
+class Endpoint(_Frozen):
+    """A time-to-event endpoint (one ADTTE parameter)."""
+
+    paramcd: str = Field(pattern=r"^[A-Z][A-Z0-9]{0,7}$")
+    param: str
+    population: str
+    start: Literal["first_dose"]
+    events: tuple[EventName, ...] = Field(min_length=1)
+    censor: Literal["last_followup"]
+    definition: str = ""
+
+
+class Protocol(_Frozen):
+    """A study protocol."""
+
+    study: Study
+    time: TimeUnits
+    eligibility: Eligibility
+    response: Response
+    strata: Strata
+    endpoints: tuple[Endpoint, ...]
+    source: str = "built-in"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Protocol:
+        level_ids = {lv.id for lv in self.strata.levels}
+        unknown = set(self.response.response_by_stratum) - level_ids
+        missing = level_ids - set(self.response.response_by_stratum)
+        if unknown or missing:
+            raise ValueError(
+                f"response.response_by_stratum must name each stratum level {sorted(level_ids)} "
+                f"(unknown: {sorted(unknown)}, missing: {sorted(missing)})"
+            )
+        codes = [e.paramcd for e in self.endpoints]
+        if len(set(codes)) != len(codes):
+            raise ValueError(f"endpoints: duplicate paramcd in {codes}")
+        return self
+
+    def endpoint(self, paramcd: str) -> Endpoint:
+        for e in self.endpoints:
+            if e.paramcd == paramcd:
+                return e
+        raise KeyError(f"protocol has no endpoint {paramcd!r}")
+
+
+def load_protocol(path: str | Path | None = None) -> Protocol:
+    """Load the protocol at ``path`` (TOML), or the shipped BLIN-COMPASS protocol when ``None``.
+
+    Raises :class:`ProtocolError` naming the file and the offending entry.
+    """
+    if path is None:
+        label = "built-in BLIN-COMPASS protocol"
+        text = resources.files("blincompass.protocol").joinpath("data/blincompass.toml").read_text("utf-8")
+    else:
+        label = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ProtocolError(f"{label}: cannot read protocol file ({exc.strerror or exc})") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProtocolError(f"{label}: not valid TOML ({exc})") from exc
+    data["source"] = label
+    try:
+        return Protocol.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ProtocolError(f"{label}: {problems}") from exc
