@@ -2,3 +2,10 @@ from blincompass.stats.competing import CumulativeIncidenceResult as CumulativeI
 from blincompass.stats.competing import GrayTestResult as GrayTestResult
 from blincompass.stats.competing import cumulative_incidence as cumulative_incidence
 from blincompass.stats.competing import gray_test as gray_test
+from blincompass.stats.exact import Chi2TestResult as Chi2TestResult
+from blincompass.stats.exact import ConfidenceInterval as ConfidenceInterval
+from blincompass.stats.exact import FisherExactResult as FisherExactResult
+from blincompass.stats.exact import ProportionCI as ProportionCI
+from blincompass.stats.exact import chi2_test as chi2_test
+from blincompass.stats.exact import fisher_exact as fisher_exact
+from blincompass.stats.exact import proportion_ci as proportion_ci
