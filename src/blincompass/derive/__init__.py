@@ -1,0 +1,16 @@
+"""Endpoint derivation: patient-level (ADSL-style) and time-to-event (ADTTE-style) analysis tables."""
+
+from blincompass.derive.adsl import ADSL_COLUMNS, build_adsl
+from blincompass.derive.adtte import ADTTE_COLUMNS, build_adtte, derive_tte
+from blincompass.derive.pipeline import DerivedData, derive_all, write_derived
+
+__all__ = [
+    "ADSL_COLUMNS",
+    "ADTTE_COLUMNS",
+    "DerivedData",
+    "build_adsl",
+    "build_adtte",
+    "derive_all",
+    "derive_tte",
+    "write_derived",
+]

@@ -1,0 +1,177 @@
+"""Eligibility screening: the protocol's criteria applied in order, as the numbers of a CONSORT flow.
+
+No patient is dropped silently: every patient ends either eligible or excluded at a named step, and each
+excluded patient carries the reasons (all failing criteria, the first one deciding the step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from blincompass.protocol import Criterion, Protocol
+
+__all__ = [
+    "Exclusion",
+    "ScreeningResult",
+    "ScreeningStep",
+    "completed_years",
+    "screen",
+    "screening_variables",
+]
+
+
+def completed_years(start: pd.Series, end: pd.Series) -> pd.Series:
+    """Age in completed years (birthday arithmetic, not days / 365.25): 21 until the day before the 22nd
+    birthday. Missing dates give ``<NA>``."""
+    s = pd.to_datetime(start)
+    e = pd.to_datetime(end)
+    years = e.dt.year - s.dt.year
+    before_birthday = (e.dt.month < s.dt.month) | ((e.dt.month == s.dt.month) & (e.dt.day < s.dt.day))
+    out = (years - before_birthday.astype("Int64")).astype("Int64")
+    return out.where(s.notna() & e.notna())
+
+
+def screening_variables(dataset: Any, protocol: Protocol) -> pd.DataFrame:
+    """Patient-level variables the eligibility criteria may test, indexed by ``patient_id``.
+
+    Columns: every column of the patients form, plus ``n_courses``, ``first_dose_date`` (earliest course
+    start), ``age_first_dose`` (years, days / ``time.days_per_year``) and
+    ``age_first_dose_completed`` (completed years).
+    """
+    patients = dataset.patients.drop(columns=["_row", "_file"], errors="ignore").copy()
+    patients = patients.set_index("patient_id", drop=False)
+    courses = dataset.courses
+    valid = courses.dropna(subset=["patient_id"])
+    n_courses = valid.groupby("patient_id")["course"].nunique()
+    first = valid.groupby("patient_id")["start_date"].min()
+    out = patients
+    out["n_courses"] = n_courses.reindex(out.index).fillna(0).astype("int64")
+    out["first_dose_date"] = first.reindex(out.index)
+    days = (out["first_dose_date"] - out["birth_date"]).dt.days
+    out["age_first_dose"] = days / protocol.time.days_per_year
+    out["age_first_dose_completed"] = completed_years(out["birth_date"], out["first_dose_date"])
+    return out
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """One excluded patient: the deciding criterion and every failing criterion with its value."""
+
+    patient_id: str
+    step: str
+    reasons: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+
+@dataclass(frozen=True)
+class ScreeningStep:
+    """One box of the flow: patients entering, excluded at this criterion, and remaining."""
+
+    id: str
+    label: str
+    n_before: int
+    n_excluded: int
+    n_after: int
+    excluded: tuple[Exclusion, ...]
+
+
+@dataclass(frozen=True)
+class ScreeningResult:
+    """CONSORT-style screening flow."""
+
+    n_screened: int
+    steps: tuple[ScreeningStep, ...]
+    eligible_ids: tuple[str, ...]
+    exclusions: tuple[Exclusion, ...] = field(default=())
+
+    @property
+    def n_eligible(self) -> int:
+        return len(self.eligible_ids)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The flow as a table: step, label, n_before, n_excluded, n_after."""
+        return pd.DataFrame(
+            [(s.id, s.label, s.n_before, s.n_excluded, s.n_after) for s in self.steps],
+            columns=["step", "label", "n_before", "n_excluded", "n_after"],
+        )
+
+    def exclusions_frame(self) -> pd.DataFrame:
+        """One row per excluded patient: patient_id, step, reason (all failing criteria)."""
+        return pd.DataFrame(
+            [(e.patient_id, e.step, e.reason) for e in self.exclusions],
+            columns=["patient_id", "step", "reason"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n_screened": self.n_screened,
+            "n_eligible": self.n_eligible,
+            "steps": [
+                {
+                    "id": s.id,
+                    "label": s.label,
+                    "n_before": s.n_before,
+                    "n_excluded": s.n_excluded,
+                    "n_after": s.n_after,
+                    "excluded": [{"patient_id": e.patient_id, "reason": e.reason} for e in s.excluded],
+                }
+                for s in self.steps
+            ],
+        }
+
+
+def _format_value(value: Any) -> str:
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+        return "missing"
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _failure(criterion: Criterion, value: Any) -> str:
+    return f"{criterion.label}: {criterion.variable} = {_format_value(value)} (rule: {criterion.describe()})"
+
+
+def screen(dataset: Any, protocol: Protocol) -> ScreeningResult:
+    """Apply the protocol's eligibility criteria in order to every patient of ``dataset``.
+
+    Patients are processed in the order of the patients form (stable); a patient is excluded at the first
+    failing criterion and the exclusion lists every failing criterion.
+    """
+    variables = screening_variables(dataset, protocol)
+    criteria = protocol.eligibility.criteria
+    for c in criteria:
+        if c.variable not in variables.columns:
+            raise ValueError(
+                f"protocol {protocol.source}: eligibility criterion {c.id!r} tests unknown variable "
+                f"{c.variable!r}; available: {', '.join(map(str, variables.columns))}"
+            )
+    failures: dict[str, list[tuple[str, str]]] = {}
+    for pid, row in variables.iterrows():
+        fails = [(c.id, _failure(c, row[c.variable])) for c in criteria if not c.test(row[c.variable])]
+        if fails:
+            failures[str(pid)] = fails
+    remaining = [str(p) for p in variables.index]
+    steps: list[ScreeningStep] = []
+    all_excl: list[Exclusion] = []
+    for c in criteria:
+        excluded = tuple(
+            Exclusion(pid, c.id, tuple(msg for _, msg in failures[pid]))
+            for pid in remaining
+            if pid in failures and failures[pid][0][0] == c.id
+        )
+        gone = {e.patient_id for e in excluded}
+        before = len(remaining)
+        remaining = [p for p in remaining if p not in gone]
+        steps.append(ScreeningStep(c.id, c.label, before, len(excluded), len(remaining), excluded))
+        all_excl.extend(excluded)
+    return ScreeningResult(len(variables), tuple(steps), tuple(remaining), tuple(all_excl))
