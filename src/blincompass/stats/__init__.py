@@ -9,3 +9,14 @@ from blincompass.stats.exact import ProportionCI as ProportionCI
 from blincompass.stats.exact import chi2_test as chi2_test
 from blincompass.stats.exact import fisher_exact as fisher_exact
 from blincompass.stats.exact import proportion_ci as proportion_ci
+from blincompass.stats.km import FollowUpResult as FollowUpResult
+from blincompass.stats.km import KaplanMeierResult as KaplanMeierResult
+from blincompass.stats.km import MedianCI as MedianCI
+from blincompass.stats.km import QuantileResult as QuantileResult
+from blincompass.stats.km import SurvivalAt as SurvivalAt
+from blincompass.stats.km import kaplan_meier as kaplan_meier
+from blincompass.stats.km import median_follow_up as median_follow_up
+from blincompass.stats.logrank import LogrankResult as LogrankResult
+from blincompass.stats.logrank import PairwiseLogrankResult as PairwiseLogrankResult
+from blincompass.stats.logrank import logrank_test as logrank_test
+from blincompass.stats.logrank import pairwise_logrank as pairwise_logrank

@@ -1,0 +1,218 @@
+"""Risk-set bookkeeping shared by the Kaplan–Meier estimator and the log-rank family of tests.
+
+Everything here is vectorised: the data are sorted once (``np.sort`` on values, ``np.argsort`` only when
+case weights have to travel with the times) and risk sets are read off sorted arrays with
+``np.searchsorted``.  There is no Python loop over rows or over distinct times.
+
+Counting-process convention (as R ``survival``): a record with entry time ``a`` and exit time ``b`` is at
+risk at time ``t`` when ``a < t <= b``.  Without ``entry`` every record is at risk from time 0 on, i.e.
+``t <= b``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["RiskTable", "risk_table", "weight_below", "r_findq", "distinct_sorted", "prepare"]
+
+F64 = NDArray[np.float64]
+
+#: R's default tolerance for matching a flat stretch of a survival curve (``sqrt(.Machine$double.eps)``).
+R_TOLERANCE = float(np.sqrt(np.finfo(np.float64).eps))
+
+
+@dataclass(frozen=True)
+class RiskTable:
+    """Counts at every distinct exit time (event or censoring), ascending."""
+
+    time: F64
+    n_risk: F64
+    n_event: F64
+    n_censor: F64
+
+
+def distinct_sorted(sorted_values: F64) -> tuple[F64, NDArray[np.intp]]:
+    """Distinct values of an ascending array and the index where each run starts."""
+    n = sorted_values.size
+    if n == 0:
+        return sorted_values.copy(), np.zeros(0, dtype=np.intp)
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(sorted_values[1:], sorted_values[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    del new
+    return sorted_values[starts], starts
+
+
+def weight_below(
+    values: F64, weights: F64 | None, queries: F64, *, side: str = "left", presorted: bool = False
+) -> F64:
+    """Total weight of ``values`` strictly below (``side="left"``) or at/below (``"right"``) each query."""
+    if weights is None:
+        sv = values if presorted else np.sort(values)
+        return np.searchsorted(sv, queries, side=side).astype(np.float64)
+    order = np.argsort(values, kind="stable")
+    sv = values[order]
+    cw = np.empty(sv.size + 1, dtype=np.float64)
+    cw[0] = 0.0
+    np.cumsum(weights[order], out=cw[1:])
+    del order
+    return cw[np.searchsorted(sv, queries, side=side)]
+
+
+def risk_table(
+    time: F64, event: NDArray[np.bool_], entry: F64 | None = None, weights: F64 | None = None
+) -> RiskTable:
+    """Number at risk, events and censorings at every distinct exit time.
+
+    With ``weights`` the counts are sums of case weights (as R ``survfit(weights=)``).
+    """
+    if weights is None and entry is None:
+        return _risk_table_fast(time, event)
+    uniq = np.unique(time)
+    if weights is None:
+        ev_t = time[event]
+        ev_below = weight_below(ev_t, None, uniq)
+        tot_below = weight_below(time, None, uniq)
+        n_tot = float(time.size)
+        n_ev_tot = float(ev_t.size)
+    else:
+        ev_t = time[event]
+        ev_w = weights[event]
+        ev_below = weight_below(ev_t, ev_w, uniq)
+        tot_below = weight_below(time, weights, uniq)
+        n_tot = float(weights.sum())
+        n_ev_tot = float(ev_w.sum())
+    d = np.diff(ev_below, append=n_ev_tot)
+    c = np.diff(tot_below, append=n_tot) - d
+    if entry is None:
+        n_risk = n_tot - tot_below
+    else:
+        n_risk = weight_below(entry, weights, uniq) - tot_below
+    # Sums of weights can leave tiny negative rounding residue where the exact count is 0.
+    np.maximum(c, 0.0, out=c)
+    return RiskTable(uniq, n_risk, d, c)
+
+
+def _risk_table_fast(time: F64, event: NDArray[np.bool_]) -> RiskTable:
+    """Unweighted right-censored case: two value sorts and one ``searchsorted``."""
+    n = time.size
+    s = np.sort(time)
+    uniq, starts = distinct_sorted(s)
+    del s
+    te = time[event]
+    te.sort()
+    m = te.size
+    ev_below = np.searchsorted(te, uniq, side="left")
+    del te
+    d = np.diff(ev_below, append=m).astype(np.float64)
+    del ev_below
+    c = np.diff(starts, append=n).astype(np.float64)
+    c -= d
+    n_risk = (n - starts).astype(np.float64)
+    return RiskTable(uniq, n_risk, d, c)
+
+
+def r_findq(x: F64, y: F64, p: F64, tol: float = R_TOLERANCE, firstx: float = 0.0) -> F64:
+    """Quantiles of a curve exactly as R ``survival``'s internal ``findq`` (used by ``quantile.survfit``).
+
+    ``y`` is the cumulative curve ``1 - S`` (or ``1 - lower``/``1 - upper``) at the times ``x``; the point
+    ``(firstx, 0)`` is prepended implicitly.  NaN points are ignored.  For each probability the answer is the
+    midpoint between the first time at which the curve reaches ``p - tol`` and the first time at which it
+    reaches ``p + tol``; a flat stretch at exactly ``p`` therefore gives the midpoint of the stretch.  A
+    stretch that lasts to the end of the curve is closed at the last time.
+    """
+    p = np.atleast_1d(np.asarray(p, dtype=np.float64))
+    out = np.full(p.shape, np.nan)
+    valid = ~np.isnan(y)
+    yv = y[valid]
+    xv = x[valid]
+    ymax = max(0.0, float(yv.max())) if yv.size else 0.0
+    if ymax < p.min():
+        return out
+    xmax = float(x[-1]) if x.size else firstx
+    last = _last_new_value(y)
+    for k, pk in enumerate(p):
+        if pk == 0:
+            out[k] = firstx
+            continue
+        x1 = _first_x_at_min_above(xv, yv, pk - tol, tol, firstx, pk)
+        if x1 is None:
+            continue
+        x2 = _first_x_at_min_above(xv, yv, pk + tol, tol, firstx, pk, upper=True)
+        if x2 is not None:
+            out[k] = 0.5 * (x1 + x2)
+        # A flat stretch at exactly p that lasts to the end of the curve.
+        if last is not None and abs(pk - last) < tol:
+            out[k] = 0.5 * (x1 + xmax)
+    return out
+
+
+def _first_x_at_min_above(
+    xv: F64, yv: F64, thr: float, tol: float, firstx: float, pk: float, upper: bool = False
+) -> float | None:
+    """x of the first occurrence of the smallest knot with y >= thr (knot values as R: y +/- tol vs p)."""
+    knots = (yv - tol) if upper else (yv + tol)
+    mask = knots >= pk
+    # The implicit first point (firstx, 0).
+    first_ok = ((0.0 - tol) if upper else (0.0 + tol)) >= pk
+    if not mask.any():
+        return firstx if first_ok else None
+    vmin = yv[mask].min()
+    if first_ok and 0.0 <= vmin:
+        return firstx
+    return float(xv[np.argmax(yv == vmin)])
+
+
+def _last_new_value(y: F64) -> float | None:
+    """The last element of ``y`` after removing duplicates (R ``y[!duplicated(y)]``); None if NaN.
+
+    The implicit leading 0 of the curve counts as a value already seen.
+    """
+    n = y.size
+    if n == 0:
+        return 0.0
+    nan = np.isnan(y)
+    first_nan = int(np.argmax(nan)) if nan.any() else n
+    yv = y[~nan]
+    if yv.size == 0:
+        return None if first_nan < n else 0.0
+    idx_valid = np.flatnonzero(~nan)
+    # Walk back over change points until a value not seen before is found.
+    change = np.flatnonzero(np.r_[True, yv[1:] != yv[:-1]])
+    for j in change[::-1]:
+        v = yv[j]
+        if v == 0.0:
+            continue
+        if not np.any(yv[:j] == v):
+            last_idx = int(idx_valid[j])
+            return None if first_nan > last_idx else float(v)
+    return None if first_nan < n else 0.0
+
+
+def prepare(
+    time: object,
+    event: object,
+    entry: object | None = None,
+    weights: object | None = None,
+) -> tuple[F64, NDArray[np.bool_], F64 | None, F64 | None]:
+    """Validate survival input; raise ``ValueError`` naming the argument and the offending position."""
+    from ._checks import as_event, as_time, as_weights, check_lengths
+
+    t = as_time(time, "time")  # type: ignore[arg-type]
+    e = as_event(event, "event")  # type: ignore[arg-type]
+    a = None if entry is None else as_time(entry, "entry")  # type: ignore[arg-type]
+    check_lengths(time=t, event=e, entry=a)
+    w = as_weights(weights, t.size, "weights")  # type: ignore[arg-type]
+    if a is not None:
+        bad = a >= t
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"entry: value {a[i]!r} at position {i} is not before the exit time {t[i]!r} "
+                "(a record is at risk on (entry, time], so entry < time is required)"
+            )
+    return t, e, a, w
