@@ -28,6 +28,16 @@ ADSL_COLUMNS: dict[str, str] = {
     "exclusion_step": "Screening step at which the patient was excluded",
     "exclusion_reason": "Every failing eligibility criterion with the value found",
     "sex": "Sex (code)",
+    "immunophenotype": "Immunophenotype (code)",
+    "karyotype": "Karyotype group (code)",
+    "molecular": "Molecular abnormality (code)",
+    "risk_group": "First-line risk group (code)",
+    "disease_status": "Disease status at the first course (code)",
+    "relapse_site_baseline": "Site of the relapse treated with blinatumomab (code)",
+    "prior_hsct": "Number of allogeneic HSCTs before blinatumomab",
+    "prior_cart": "CAR-T before blinatumomab",
+    "debulking": "Debulking chemotherapy before blinatumomab",
+    "access": "Access programme (code)",
     "age_diagnosis": "Age at initial diagnosis, years (days / days_per_year)",
     "age_first_dose": "Age at the first blinatumomab course, years",
     "age_first_dose_completed": "Age at the first course in completed years (eligibility)",
@@ -139,7 +149,11 @@ def build_adsl(dataset: Any, protocol: Protocol, screening: ScreeningResult) -> 
     out["eligible"] = pd.Series([pid in eligible for pid in idx], index=idx, dtype="boolean")
     out["exclusion_step"] = [excl[p].step if p in excl else None for p in idx]
     out["exclusion_reason"] = [excl[p].reason if p in excl else None for p in idx]
-    out["sex"] = sv["sex"]
+    for col in ("sex", "immunophenotype", "karyotype", "molecular", "risk_group", "disease_status"):
+        out[col] = sv[col]
+    out["relapse_site_baseline"] = sv["relapse_site"]
+    for col in ("prior_hsct", "prior_cart", "debulking", "access"):
+        out[col] = sv[col]
     out["age_diagnosis"] = (sv["diagnosis_date"] - sv["birth_date"]).dt.days / t.days_per_year
     out["age_first_dose"] = sv["age_first_dose"]
     out["age_first_dose_completed"] = completed_years(sv["birth_date"], sv["first_dose_date"])

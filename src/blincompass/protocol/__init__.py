@@ -1,5 +1,29 @@
-"""Study protocol as data: eligibility, response definitions, strata and endpoints."""
+"""Study protocol as data: eligibility, response definitions, strata, endpoints and analyses."""
 
-from blincompass.protocol.model import Criterion, Endpoint, Interval, Protocol, ProtocolError, load_protocol
+from blincompass.protocol.model import (
+    Analyses,
+    AnalysisSettings,
+    Criterion,
+    Endpoint,
+    Interval,
+    PaperRef,
+    ProportionAnalysis,
+    Protocol,
+    ProtocolError,
+    SurvivalAnalysis,
+    load_protocol,
+)
 
-__all__ = ["Criterion", "Endpoint", "Interval", "Protocol", "ProtocolError", "load_protocol"]
+__all__ = [
+    "Analyses",
+    "AnalysisSettings",
+    "Criterion",
+    "Endpoint",
+    "Interval",
+    "PaperRef",
+    "ProportionAnalysis",
+    "Protocol",
+    "ProtocolError",
+    "SurvivalAnalysis",
+    "load_protocol",
+]

@@ -15,6 +15,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = [
+    "Analyses",
+    "AnalysisSettings",
+    "PaperRef",
+    "ProportionAnalysis",
+    "SurvivalAnalysis",
     "Criterion",
     "Endpoint",
     "Interval",
@@ -192,6 +197,74 @@ class Endpoint(_Frozen):
     definition: str = ""
 
 
+Alternative = Literal["two-sided", "less", "greater"]
+GroupValue = str | bool | int
+
+
+class PaperRef(_Frozen):
+    """What the publication reports for an analysis (for the paper-vs-recomputed comparison)."""
+
+    p: float | None = None
+    p_text: str | None = None
+    sided: Literal["one", "two"] | None = None
+    text: str | None = None
+    where: str
+
+
+class _Grouped(_Frozen):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    population: str | None = None
+    group: str | None = None
+    order: tuple[GroupValue, ...] | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    alternative: Alternative = "two-sided"
+    paper: PaperRef | None = None
+
+    def group_label(self, value: GroupValue) -> str:
+        """Label of a group value (``labels`` is keyed by the value as text, booleans lower-case)."""
+        key = str(value).lower() if isinstance(value, bool) else str(value)
+        return self.labels.get(key, key)
+
+
+class SurvivalAnalysis(_Grouped):
+    """A Kaplan–Meier analysis of one endpoint, optionally comparing groups with a log-rank test."""
+
+    endpoint: str
+    figure: str | None = None
+    strata: str | None = None
+    weights: Literal["logrank", "gehan-breslow", "tarone-ware", "peto-peto"] = "logrank"
+
+
+class ProportionAnalysis(_Grouped):
+    """A comparison of a binary outcome between two groups (Fisher's exact test)."""
+
+    outcome: str
+    group: str
+
+
+class AnalysisSettings(_Frozen):
+    conf_type: Literal["log-log", "log", "plain"] = "log-log"
+    conf_level: float = Field(default=0.95, gt=0, lt=1)
+    median_ci: tuple[Literal["brookmeyer-crowley", "spss"], ...] = ("brookmeyer-crowley", "spss")
+    survival_at_months: tuple[float, ...] = (12.0, 24.0)
+    missing: Literal["exclude"] = "exclude"
+
+
+class Analyses(_Frozen):
+    settings: AnalysisSettings = Field(default_factory=AnalysisSettings)
+    survival: tuple[SurvivalAnalysis, ...] = ()
+    proportions: tuple[ProportionAnalysis, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique(self) -> Analyses:
+        ids = [a.id for a in (*self.survival, *self.proportions)]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"analyses: duplicate ids {dup}")
+        return self
+
+
 class Protocol(_Frozen):
     """A study protocol."""
 
@@ -201,6 +274,7 @@ class Protocol(_Frozen):
     response: Response
     strata: Strata
     endpoints: tuple[Endpoint, ...]
+    analyses: Analyses = Field(default_factory=Analyses)
     source: str = "built-in"
 
     @model_validator(mode="after")
@@ -216,6 +290,9 @@ class Protocol(_Frozen):
         codes = [e.paramcd for e in self.endpoints]
         if len(set(codes)) != len(codes):
             raise ValueError(f"endpoints: duplicate paramcd in {codes}")
+        for a in self.analyses.survival:
+            if a.endpoint not in codes:
+                raise ValueError(f"analyses.survival {a.id}: endpoint {a.endpoint!r} is not one of {codes}")
         return self
 
     def endpoint(self, paramcd: str) -> Endpoint:
