@@ -1,0 +1,161 @@
+"""The typed data set: one pandas DataFrame per form, columns and dtypes fixed by the data dictionary.
+
+Column contract (relied on by screening and endpoint derivation):
+
+* the dictionary's variables in dictionary order, then ``_row`` (source row number, header = 1) and
+  ``_file`` (source label such as ``cohort.xlsx[patients]``);
+* ``string`` and ``code`` -> object (``str`` or ``None``); ``date`` -> ``datetime64[ns]`` (NaT when
+  missing); ``integer`` -> ``Int64``; ``number`` -> ``float64``; ``boolean`` -> ``boolean``;
+* ``mrd`` -> two columns at the variable's position: ``<name>`` (float64 level, NaN unless quantified)
+  and ``<name>_status`` (``quantified`` / ``NEG`` / ``PNQ`` / ``ND`` / ``None``);
+* ``ctcae_term`` -> three columns: ``<name>`` (reported term), ``<name>_ctcae`` (mapped CTCAE v4.03 term
+  or ``None``) and ``<name>_status`` (``ctcae`` / ``synonym`` / ``nearest`` / ``other`` / ``unmapped``).
+
+An integer variable that allows "unknown" (the AE grade) holds ``<NA>`` for unknown; in a data set
+without errors a missing required value cannot occur, so ``<NA>`` there means "unknown".
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from blincompass.dictionary import UNKNOWN, DataDictionary, Form, Variable, load_dictionary
+
+META_COLUMNS: tuple[str, str] = ("_row", "_file")
+
+
+def variable_columns(var: Variable) -> list[str]:
+    """The DataFrame columns that hold one dictionary variable."""
+    if var.type == "mrd":
+        return [var.name, f"{var.name}_status"]
+    if var.type == "ctcae_term":
+        return [var.name, f"{var.name}_ctcae", f"{var.name}_status"]
+    return [var.name]
+
+
+def form_columns(form: Form) -> list[str]:
+    """All DataFrame columns of a form, in order (variables, then ``_row``, ``_file``)."""
+    return [c for v in form.variables for c in variable_columns(v)] + list(META_COLUMNS)
+
+
+def _series(values: Sequence[Any], kind: str) -> pd.Series:
+    if kind == "date":
+        return pd.Series(list(values), dtype="datetime64[ns]")
+    if kind == "integer":
+        return pd.Series(pd.array(list(values), dtype="Int64"))
+    if kind in ("number", "level"):
+        return pd.Series([math.nan if v is None else float(v) for v in values], dtype="float64")
+    if kind == "boolean":
+        return pd.Series(pd.array(list(values), dtype="boolean"))
+    if kind == "row":
+        return pd.Series(list(values), dtype="int64")
+    return pd.Series(list(values), dtype="object")
+
+
+def build_frame(form: Form, records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """A form's DataFrame from records keyed by DataFrame column (missing keys -> missing values)."""
+    data: dict[str, pd.Series] = {}
+    for v in form.variables:
+        cols = variable_columns(v)
+        kinds = {"mrd": ["level", "object"], "ctcae_term": ["object"] * 3}.get(v.type, [v.type])
+        for col, kind in zip(cols, kinds, strict=True):
+            data[col] = _series([r.get(col) for r in records], kind)
+    data["_row"] = _series([r.get("_row", 0) for r in records], "row")
+    data["_file"] = _series([r.get("_file") for r in records], "object")
+    return pd.DataFrame(data, columns=form_columns(form))
+
+
+def _format(var: Variable, row: pd.Series) -> str:
+    """One variable of one row as template text (inverse of the cell parser)."""
+    value = row[var.name]
+    if var.type == "mrd":
+        status = row[f"{var.name}_status"]
+        if status is None or (isinstance(status, float) and math.isnan(status)):
+            return ""
+        return repr(float(value)) if status == "quantified" else str(status)
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        if var.allow_unknown and var.type != "code" and var.required:
+            return UNKNOWN
+        return ""
+    if var.type == "date":
+        return pd.Timestamp(value).date().isoformat()
+    if var.type == "boolean":
+        return "yes" if bool(value) else "no"
+    if var.type == "integer":
+        return str(int(value))
+    if var.type == "number":
+        x = float(value)
+        return str(int(x)) if x.is_integer() else repr(x)
+    return str(value)
+
+
+@dataclass
+class Dataset:
+    """Typed forms of one study data set (see the module docstring for the column contract)."""
+
+    forms: dict[str, pd.DataFrame]
+    source: str
+
+    @property
+    def patients(self) -> pd.DataFrame:
+        return self.forms["patients"]
+
+    @property
+    def courses(self) -> pd.DataFrame:
+        return self.forms["courses"]
+
+    @property
+    def assessments(self) -> pd.DataFrame:
+        return self.forms["assessments"]
+
+    @property
+    def adverse_events(self) -> pd.DataFrame:
+        return self.forms["adverse_events"]
+
+    @property
+    def outcomes(self) -> pd.DataFrame:
+        return self.forms["outcomes"]
+
+    @classmethod
+    def empty(cls, source: str = "", dictionary: DataDictionary | None = None) -> Dataset:
+        """A data set with every form present and no rows."""
+        d = dictionary or load_dictionary()
+        return cls({f.name: build_frame(f, []) for f in d.forms}, source)
+
+    def to_csv_dir(self, path: str | Path, dictionary: DataDictionary | None = None) -> list[Path]:
+        """Write the forms back in the template format: one UTF-8 CSV per form (deterministic bytes).
+
+        Codes are written as codes, dates as yyyy-mm-dd, booleans as yes/no, MRD as the level or its
+        code, AE terms as reported; rows keep their order. Returns the paths written.
+        """
+        d = dictionary or load_dictionary()
+        out_dir = Path(path)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for form in d.forms:
+            if form.name not in self.forms:
+                continue
+            df = self.forms[form.name]
+            target = out_dir / f"{form.name}.csv"
+            with target.open("w", encoding="utf-8", newline="") as fh:
+                w = csv.writer(fh, lineterminator="\n")
+                w.writerow(form.columns)
+                for _, row in df.iterrows():
+                    w.writerow([_format(v, row) for v in form.variables])
+            written.append(target)
+        return written
+
+
+def to_date(value: Any) -> dt.date | None:
+    """A DataFrame date cell as ``datetime.date`` (``None`` for NaT)."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return pd.Timestamp(value).date()

@@ -1,0 +1,492 @@
+"""Validation of a raw data set against the data dictionary.
+
+Rule identifiers (stable; used in findings, tests and documentation):
+
+Structure
+    ``file.encoding`` (warning) CSV not in UTF-8, read with a fallback encoding.
+    ``form.missing`` (error) no sheet / CSV for a form.   ``form.empty`` (warning) patients form has no row.
+    ``column.missing`` (error for a required or conditionally required variable, warning otherwise).
+    ``column.unknown`` (warning) a column that is not in the dictionary (ignored).
+    ``column.duplicate`` (error) two columns with the same name (the first is used).
+    ``column.unnamed`` (warning) values under a column without a header (ignored).
+Cells
+    ``type.date``, ``type.number``, ``type.integer``, ``type.boolean``, ``type.mrd`` (error) unreadable value.
+    ``code.allowed`` (error) not a code, label or alias.   ``pattern`` (error) identifier malformed.
+    ``range`` (error) outside the dictionary's min/max (blasts 0-100, MRD 0-1, ...) or implausible date.
+    ``required`` (error) required value missing.   ``required_if`` (error) conditionally required missing.
+    ``conditional.unexpected`` (warning) a conditional value given although its condition does not hold.
+    ``ae.term_not_ctcae`` (info for a synonym, warning for nearest/other mapping) reported term kept.
+    ``ae.term_unmapped`` (warning) term neither CTCAE nor mapped; accepted as reported.
+Keys and references
+    ``key.unique`` (error) duplicate key within a form.
+    ``reference`` (error) patient_id not in patients; AE course not in that patient's courses.
+    ``patient.outcomes`` (error) a patient without an outcomes row (every patient needs exactly one:
+    it holds the last follow-up that every survival analysis needs).
+    ``patient.courses`` (error) a patient without any course (the study population is patients treated
+    with blinatumomab, and OS/RFS start at the first course).
+Courses and assessments
+    ``course.numbering`` (error) courses of a patient not numbered 1..n without gaps.
+    ``course.dates`` (error) end date before start date.
+    ``course.order`` (error) course k+1 does not start after course k ends.
+    ``assessment.course`` (error) an after_cK assessment for a course K the patient did not receive.
+Chronology
+    ``chronology.birth_before_diagnosis``, ``chronology.diagnosis_before_first_course`` (error).
+    ``chronology.baseline_before_first_course`` (error) baseline assessment after the first course start.
+    ``chronology.baseline_window`` (warning) baseline more than ``BASELINE_WINDOW_DAYS`` before course 1.
+    ``chronology.first_course_before_event`` (error) an assessment (not baseline), AE onset, relapse,
+    HSCT or death before the first course start.
+    ``chronology.course_before_assessment`` (error) after_cK assessment before course K starts.
+    ``chronology.course_before_ae`` (error) AE onset before its course starts.
+    ``chronology.after_death`` (error) a course, assessment, AE, relapse or HSCT after death.
+    ``chronology.after_last_followup`` (error) an event (including death) after the last follow-up.
+    ``chronology.followup_after_death`` (warning) last follow-up later than death (should be equal).
+    ``ae.grade5_without_death`` (error) grade 5 AE for a patient without a death date.
+    ``ae.tox_data_unavailable`` (error) AE rows for a patient flagged tox_data_available = no.
+
+Findings are sorted by (file, row, field, rule). Rows with errors stay in the data set with the bad cell
+set to missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from blincompass.dictionary import DataDictionary, Form, Variable, load_dictionary
+from blincompass.io import cells
+from blincompass.io.cells import Cell, cell_text, parse_cell
+from blincompass.io.dataset import Dataset, build_frame
+from blincompass.io.raw import RawDataset, RawTable, is_blank, normalise_header, read_raw
+from blincompass.validate.findings import Finding, ValidationResult
+
+#: Maximum number of days between the baseline assessment and the first course start (warning beyond).
+BASELINE_WINDOW_DAYS: int = 60
+
+_TERM_STATUS_SEVERITY = {"synonym": "info", "nearest": "warning", "other": "warning"}
+
+
+@dataclass
+class _Row:
+    form: str
+    file: str
+    row: int
+    cells: dict[str, Cell] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+    patient_id: str | None = None
+
+    def get(self, name: str) -> Any:
+        c = self.cells.get(name)
+        return None if c is None else c.value
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.findings: list[Finding] = []
+
+    def add(
+        self,
+        severity: str,
+        file: str,
+        row: int | None,
+        patient_id: str | None,
+        fld: str | None,
+        value: Any,
+        rule: str,
+        message: str,
+    ) -> None:
+        text = None
+        if value is not None:
+            text = value.isoformat() if isinstance(value, dt.date) else cell_text(value)
+        self.findings.append(Finding(severity, file, row, patient_id, fld, text, rule, message))  # type: ignore[arg-type]
+
+    def at(self, r: _Row, severity: str, fld: str | None, value: Any, rule: str, message: str) -> None:
+        self.add(severity, r.file, r.row, r.patient_id, fld, value, rule, message)
+
+
+def _label(raw: RawDataset, form: str) -> str:
+    src = Path(raw.source)
+    if src.is_dir() or raw.source.endswith(("/", "\\")) or not src.suffix:
+        return f"{form}.csv"
+    return f"{src.name}[{form}]"
+
+
+def _condition_holds(var: Variable, r: _Row) -> bool:
+    cond = var.required_if
+    assert cond is not None
+    other = r.cells.get(cond.field)
+    if cond.present is not None:
+        return (other is not None and other.present) == cond.present
+    if other is None or other.value is None:
+        return False
+    return other.value in tuple(cond.in_ or ())
+
+
+def _read_form(
+    form: Form, table: RawTable | None, label: str, d: DataDictionary, out: _Collector
+) -> list[_Row]:
+    if table is None:
+        out.add(
+            "error",
+            label,
+            None,
+            None,
+            None,
+            None,
+            "form.missing",
+            f"form '{form.name}' is missing: expected a sheet named '{form.name}' in the workbook "
+            f"or a file {form.name}.csv in the folder",
+        )
+        return []
+    index: dict[str, int] = {}
+    known = set(form.columns)
+    for i, h in enumerate(table.header):
+        name = normalise_header(h)
+        if not name:
+            if any(not is_blank(cs[i]) for _, cs in table.rows):
+                out.add(
+                    "warning", table.source, 1, None, None, None, "column.unnamed",
+                    f"column {i + 1} has values but no header; they are ignored",
+                )
+            continue
+        if name in index:
+            out.add(
+                "error", table.source, 1, None, name, h, "column.duplicate",
+                f"column '{h}' appears more than once; only the first one (column {index[name] + 1}) is read",
+            )
+            continue
+        if name not in known:
+            out.add(
+                "warning", table.source, 1, None, None, h, "column.unknown",
+                f"column '{h}' is not a variable of form '{form.name}'; it is ignored",
+            )
+            continue
+        index[name] = i
+    for v in form.variables:
+        if v.name not in index:
+            needed = v.required or v.required_if is not None
+            what = "required" if v.required else ("conditionally required" if needed else "optional")
+            out.add(
+                "error" if needed else "warning", table.source, 1, None, v.name, None, "column.missing",
+                f"column '{v.name}' ({v.label}, {what}) is missing from form '{form.name}'",
+            )
+    rows: list[_Row] = []
+    for number, raw_cells in table.rows:
+        r = _Row(form.name, table.source, number)
+        for v in form.variables:
+            raw = raw_cells[index[v.name]] if v.name in index else None
+            r.raw[v.name] = raw
+            r.cells[v.name] = parse_cell(v, raw, d.meta, date1904=table.date1904)
+        pid = r.cells.get("patient_id")
+        if pid is not None:
+            r.patient_id = cells.clean_text(r.raw.get("patient_id")) or None
+            if isinstance(r.raw.get("patient_id"), float) and r.raw["patient_id"].is_integer():
+                r.patient_id = str(int(r.raw["patient_id"]))
+        bad: set[str] = set()
+        for v in form.variables:
+            c = r.cells[v.name]
+            if c.issues:
+                bad.add(v.name)
+                r.cells[v.name] = Cell()  # the bad cell becomes missing
+            for issue in c.issues:
+                out.at(r, issue.severity, v.name, r.raw[v.name], issue.rule, issue.message)
+            if v.type == "ctcae_term" and c.status not in (None, "ctcae"):
+                if c.status == "unmapped":
+                    out.at(
+                        r, "warning", v.name, r.raw[v.name], "ae.term_unmapped",
+                        f"'{c.value}' is not a CTCAE v4.03 term and no mapping is known; accepted as reported",
+                    )
+                else:
+                    out.at(
+                        r, _TERM_STATUS_SEVERITY.get(c.status or "", "warning"), v.name, r.raw[v.name],
+                        "ae.term_not_ctcae",
+                        f"'{c.value}' is not a CTCAE v4.03 term; reported term kept, mapped to "
+                        f"{'the' if c.status == 'synonym' else 'nearest'} CTCAE term '{c.mapped}'",
+                    )
+        for v in form.variables:
+            if v.name not in index or v.name in bad or r.cells[v.name].present:
+                continue
+            if v.required:
+                out.at(r, "error", v.name, None, "required", f"{v.name} ({v.label}) is required but missing")
+            elif v.required_if is not None and _condition_holds(v, r):
+                out.at(
+                    r, "error", v.name, None, "required_if",
+                    f"{v.name} ({v.label}) is required when {v.required_if.describe()}",
+                )
+        for v in form.variables:
+            cond = v.required_if
+            if cond is None or not r.cells[v.name].present or cond.field in bad or cond.field not in index:
+                continue
+            if not _condition_holds(v, r) and (cond.present is not None or r.cells[cond.field].present):
+                out.at(
+                    r, "warning", v.name, r.raw[v.name], "conditional.unexpected",
+                    f"{v.name} is given although it only applies when {cond.describe()}",
+                )
+        rows.append(r)
+    return rows
+
+
+def _records(form: Form, rows: list[_Row]) -> list[dict[str, Any]]:
+    recs = []
+    for r in rows:
+        rec: dict[str, Any] = {"_row": r.row, "_file": r.file}
+        for v in form.variables:
+            c = r.cells[v.name]
+            if v.type == "mrd":
+                rec[v.name] = c.value
+                rec[f"{v.name}_status"] = c.status
+            elif v.type == "ctcae_term":
+                rec[v.name] = c.value
+                rec[f"{v.name}_ctcae"] = c.mapped
+                rec[f"{v.name}_status"] = c.status
+            else:
+                rec[v.name] = c.value
+        recs.append(rec)
+    return recs
+
+
+def _check_keys(form: Form, rows: list[_Row], out: _Collector) -> None:
+    seen: dict[tuple[Any, ...], _Row] = {}
+    for r in rows:
+        parts = []
+        for k in form.key:
+            value = r.get(k)
+            parts.append(value.casefold() if isinstance(value, str) else value)
+        if any(p is None for p in parts):
+            continue
+        key = tuple(parts)
+        if key in seen:
+            desc = ", ".join(f"{k}={cell_text(r.get(k))}" for k in form.key)
+            out.at(
+                r, "error", form.key[-1], r.raw.get(form.key[-1]), "key.unique",
+                f"duplicate {desc} in form '{form.name}' (first given on row {seen[key].row}); "
+                "each combination must appear once",
+            )
+        else:
+            seen[key] = r
+
+
+def _fmt(d: dt.date) -> str:
+    return d.isoformat()
+
+
+def _cross_checks(forms: dict[str, list[_Row]], labels: dict[str, str], out: _Collector) -> None:
+    patients = {r.patient_id: r for r in forms.get("patients", []) if r.patient_id}
+    by_pid: dict[str, dict[str, list[_Row]]] = defaultdict(lambda: defaultdict(list))
+    for name, rows in forms.items():
+        for r in rows:
+            if r.patient_id:
+                by_pid[r.patient_id][name].append(r)
+
+    # references to patients
+    for name, rows in forms.items():
+        if name == "patients":
+            continue
+        for r in rows:
+            if r.patient_id and r.patient_id not in patients:
+                out.at(
+                    r, "error", "patient_id", r.raw.get("patient_id"), "reference",
+                    f"patient {r.patient_id} is not in the patients form",
+                )
+
+    for pid, p in patients.items():
+        rows = by_pid[pid]
+        if "outcomes" in forms and not rows["outcomes"]:
+            out.at(p, "error", "patient_id", None, "patient.outcomes",
+                   f"patient {pid} has no row in the outcomes form (exactly one is required)")
+        if "courses" in forms and not rows["courses"]:
+            out.at(p, "error", "patient_id", None, "patient.courses",
+                   f"patient {pid} has no blinatumomab course in the courses form (at least one is required)")
+
+    for pid, rows in by_pid.items():
+        _patient_checks(pid, patients.get(pid), rows, out)
+
+
+def _patient_checks(pid: str, p: _Row | None, rows: dict[str, list[_Row]], out: _Collector) -> None:
+    courses = sorted(
+        (r for r in rows["courses"] if r.get("course") is not None), key=lambda r: (r.get("course"), r.row)
+    )
+    by_course: dict[int, _Row] = {}
+    for c in courses:
+        by_course.setdefault(c.get("course"), c)
+
+    # numbering 1..n
+    numbers = sorted(by_course)
+    expected = 1
+    for n in numbers:
+        if n != expected:
+            missing = ", ".join(str(k) for k in range(expected, n))
+            out.at(by_course[n], "error", "course", n, "course.numbering",
+                   f"courses of patient {pid} must be numbered 1, 2, ... without gaps; "
+                   f"course {missing} is missing before course {n}")
+        expected = n + 1
+
+    for c in courses:
+        s, e = c.get("start_date"), c.get("end_date")
+        if s and e and e < s:
+            out.at(c, "error", "end_date", e, "course.dates",
+                   f"course {c.get('course')} ends ({_fmt(e)}) before it starts ({_fmt(s)})")
+    for prev, nxt in zip(numbers, numbers[1:], strict=False):
+        a, b = by_course[prev], by_course[nxt]
+        a_start, a_end, b_start = a.get("start_date"), a.get("end_date"), b.get("start_date")
+        if b_start is None:
+            continue
+        if a_start is not None and b_start <= a_start:
+            out.at(b, "error", "start_date", b_start, "course.order",
+                   f"course {nxt} starts ({_fmt(b_start)}) on or before course {prev} starts ({_fmt(a_start)})")
+        elif a_end is not None and b_start <= a_end:
+            out.at(b, "error", "start_date", b_start, "course.order",
+                   f"course {nxt} starts ({_fmt(b_start)}) before course {prev} ends ({_fmt(a_end)}); "
+                   "it must start after the previous course ends")
+
+    first = by_course.get(1) or (courses[0] if courses else None)
+    first_start: dt.date | None = first.get("start_date") if first else None
+    outcome = rows["outcomes"][0] if rows["outcomes"] else None
+    death = outcome.get("death_date") if outcome else None
+    lfu = outcome.get("last_followup_date") if outcome else None
+
+    if p is not None:
+        birth, diag = p.get("birth_date"), p.get("diagnosis_date")
+        if birth and diag and diag < birth:
+            out.at(p, "error", "diagnosis_date", diag, "chronology.birth_before_diagnosis",
+                   f"diagnosis ({_fmt(diag)}) is before birth ({_fmt(birth)})")
+        if diag and first_start and first_start < diag:
+            out.at(p, "error", "diagnosis_date", diag, "chronology.diagnosis_before_first_course",
+                   f"diagnosis ({_fmt(diag)}) is after the first blinatumomab course start ({_fmt(first_start)})")
+        if birth and first_start and first_start < birth:
+            out.at(p, "error", "birth_date", birth, "chronology.birth_before_diagnosis",
+                   f"birth ({_fmt(birth)}) is after the first blinatumomab course start ({_fmt(first_start)})")
+
+    # events: (row, field, date, description)
+    events: list[tuple[_Row, str, dt.date, str]] = []
+    for c in courses:
+        for fld, what in (("start_date", "starts"), ("end_date", "ends")):
+            if c.get(fld):
+                events.append((c, fld, c.get(fld), f"course {c.get('course')} {what}"))
+    for a in rows["assessments"]:
+        d, tp = a.get("assessment_date"), a.get("timepoint")
+        if d is None:
+            continue
+        if tp == "baseline":
+            if first_start and d > first_start:
+                out.at(a, "error", "assessment_date", d, "chronology.baseline_before_first_course",
+                       f"baseline assessment ({_fmt(d)}) is after the first course start ({_fmt(first_start)})")
+            elif first_start and (first_start - d).days > BASELINE_WINDOW_DAYS:
+                out.at(a, "warning", "assessment_date", d, "chronology.baseline_window",
+                       f"baseline assessment ({_fmt(d)}) is {(first_start - d).days} days before the first "
+                       f"course start ({_fmt(first_start)}); expected within {BASELINE_WINDOW_DAYS} days")
+        else:
+            if first_start and d < first_start:
+                out.at(a, "error", "assessment_date", d, "chronology.first_course_before_event",
+                       f"{tp} assessment ({_fmt(d)}) is before the first course start ({_fmt(first_start)})")
+            events.append((a, "assessment_date", d, f"{tp} assessment"))
+        if isinstance(tp, str) and tp.startswith("after_c"):
+            k = int(tp.removeprefix("after_c"))
+            if rows["courses"] and k not in by_course:
+                out.at(a, "error", "timepoint", tp, "assessment.course",
+                       f"assessment after course {k}, but patient {pid} has no course {k}")
+            elif k in by_course and by_course[k].get("start_date") and d < by_course[k].get("start_date"):
+                ks = by_course[k].get("start_date")
+                out.at(a, "error", "assessment_date", d, "chronology.course_before_assessment",
+                       f"assessment after course {k} ({_fmt(d)}) is before course {k} starts ({_fmt(ks)})")
+    tox = outcome.get("tox_data_available") if outcome else None
+    for ae in rows["adverse_events"]:
+        if tox is False:
+            out.at(ae, "error", "patient_id", ae.raw.get("patient_id"), "ae.tox_data_unavailable",
+                   f"adverse event given for patient {pid}, whose outcomes row says tox_data_available = no")
+        k = ae.get("course")
+        if k is not None and rows["courses"] is not None and k not in by_course:
+            out.at(ae, "error", "course", k, "reference",
+                   f"adverse event in course {k}, but patient {pid} has no course {k} in the courses form")
+        if ae.get("grade") == 5 and death is None:
+            out.at(ae, "error", "grade", 5, "ae.grade5_without_death",
+                   f"grade 5 (fatal) adverse event, but patient {pid} has no death date")
+        onset = ae.get("onset_date")
+        if onset is None:
+            continue
+        if first_start and onset < first_start:
+            out.at(ae, "error", "onset_date", onset, "chronology.first_course_before_event",
+                   f"adverse event onset ({_fmt(onset)}) is before the first course start ({_fmt(first_start)})")
+        elif k in by_course and by_course[k].get("start_date") and onset < by_course[k].get("start_date"):
+            out.at(ae, "error", "onset_date", onset, "chronology.course_before_ae",
+                   f"adverse event onset ({_fmt(onset)}) is before course {k} starts "
+                   f"({_fmt(by_course[k].get('start_date'))})")
+        events.append((ae, "onset_date", onset, "adverse event onset"))
+
+    if outcome is not None:
+        for fld, what in (("hsct_date", "HSCT"), ("relapse_date", "relapse")):
+            d = outcome.get(fld)
+            if d is None:
+                continue
+            if first_start and d < first_start:
+                out.at(outcome, "error", fld, d, "chronology.first_course_before_event",
+                       f"{what} ({_fmt(d)}) is before the first blinatumomab course start ({_fmt(first_start)})")
+            events.append((outcome, fld, d, what))
+        if death is not None and first_start and death < first_start:
+            out.at(outcome, "error", "death_date", death, "chronology.first_course_before_event",
+                   f"death ({_fmt(death)}) is before the first blinatumomab course start ({_fmt(first_start)})")
+
+    for r, fld, d, what in events:
+        if death is not None and d > death:
+            out.at(r, "error", fld, d, "chronology.after_death",
+                   f"{what} on {_fmt(d)}, after death on {_fmt(death)}")
+        elif lfu is not None and d > lfu:
+            out.at(r, "error", fld, d, "chronology.after_last_followup",
+                   f"{what} on {_fmt(d)}, after the last follow-up on {_fmt(lfu)}")
+    if outcome is not None and death is not None and lfu is not None:
+        if lfu > death:
+            out.at(outcome, "warning", "last_followup_date", lfu, "chronology.followup_after_death",
+                   f"last follow-up ({_fmt(lfu)}) is later than death ({_fmt(death)}); "
+                   "for a patient who died it should be the death date")
+        elif death > lfu:
+            out.at(outcome, "error", "death_date", death, "chronology.after_last_followup",
+                   f"death on {_fmt(death)}, after the last follow-up on {_fmt(lfu)}; "
+                   "for a patient who died the last follow-up is the death date")
+
+
+def validate(raw: RawDataset, dictionary: DataDictionary | None = None) -> ValidationResult:
+    """Check a raw data set against the data dictionary and build the typed :class:`Dataset`.
+
+    Every problem becomes a :class:`Finding` (nothing is dropped silently): a cell that cannot be read is
+    set to missing in the data set and reported; rows with errors stay in the data set.
+    """
+    d = dictionary or load_dictionary()
+    out = _Collector()
+    for note in raw.notes:
+        out.add(note.severity, note.source, None, None, None, None, note.rule, note.message)
+    forms: dict[str, list[_Row]] = {}
+    labels: dict[str, str] = {}
+    frames = {}
+    for form in d.forms:
+        table = raw.tables.get(form.name)
+        labels[form.name] = table.source if table is not None else _label(raw, form.name)
+        rows = _read_form(form, table, labels[form.name], d, out)
+        if table is not None:
+            forms[form.name] = rows
+            _check_keys(form, rows, out)
+        if form.name == "patients" and table is not None and not rows:
+            out.add("warning", labels[form.name], None, None, None, None, "form.empty",
+                    "the patients form has no data rows")
+        frames[form.name] = build_frame(form, _records(form, rows))
+    _cross_checks(forms, labels, out)
+    findings = sorted(set(out.findings), key=Finding.sort_key)
+    return ValidationResult(Dataset(frames, raw.source), findings)
+
+
+def load_dataset(path: str | Path, dictionary: DataDictionary | None = None) -> ValidationResult:
+    """Read a workbook or CSV folder and validate it (``read_raw`` + ``validate``).
+
+    Raises :class:`blincompass.io.InputReadError` when the input cannot be read at all.
+    """
+    d = dictionary or load_dictionary()
+    return validate(read_raw(path, d.form_names), d)
+
+
+def rule_ids() -> Iterable[str]:
+    """The rule identifiers documented in this module."""
+    import re
+
+    return sorted(set(re.findall(r"``([a-z_]+(?:\.[a-z0-9_]+)*)``", __doc__ or "")) - {"min", "max"})
