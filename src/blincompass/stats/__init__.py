@@ -20,3 +20,7 @@ from blincompass.stats.logrank import LogrankResult as LogrankResult
 from blincompass.stats.logrank import PairwiseLogrankResult as PairwiseLogrankResult
 from blincompass.stats.logrank import logrank_test as logrank_test
 from blincompass.stats.logrank import pairwise_logrank as pairwise_logrank
+from blincompass.stats.permutation import ExactStratified2x2Result as ExactStratified2x2Result
+from blincompass.stats.permutation import PermutationLogrankResult as PermutationLogrankResult
+from blincompass.stats.permutation import exact_stratified_2x2 as exact_stratified_2x2
+from blincompass.stats.permutation import permutation_logrank as permutation_logrank
