@@ -212,7 +212,7 @@ def prepare(
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(
-                f"entry: value {a[i]!r} at position {i} is not before the exit time {t[i]!r} "
+                f"entry: value {float(a[i])!r} at position {i} is not before the exit time {float(t[i])!r} "
                 "(a record is at risk on (entry, time], so entry < time is required)"
             )
     return t, e, a, w

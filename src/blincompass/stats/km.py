@@ -183,9 +183,10 @@ class KaplanMeierResult:
         )
 
     def survival_at(self, times: ArrayLike) -> SurvivalAt:
-        """Evaluate the right-continuous step function at ``times`` (S = 1 before the first time).
+        """Evaluate the right-continuous step function at ``times``.
 
-        Beyond the largest observed time the last value is carried forward.
+        Before the first observed time S = 1 with limits 1; beyond the largest observed time the last
+        value is carried forward (R ``summary(fit, times=, extend=TRUE)``).
         """
         q = np.atleast_1d(np.asarray(times, dtype=np.float64))
         if np.isnan(q).any():
@@ -200,6 +201,9 @@ class KaplanMeierResult:
             se_log = np.sqrt(gw)
             std_err = surv * se_log
         lower, upper = conf_band(surv, se_log, self.conf_type, self.conf_level)
+        # As R summary(fit, times=): limits are 1 before the first observed time.
+        lower[before] = 1.0
+        upper[before] = 1.0
         return SurvivalAt(q, surv, std_err, lower, upper)
 
     def quantile(self, p: float, method: MedianMethod | None = None) -> QuantileResult:
