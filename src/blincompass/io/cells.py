@@ -76,7 +76,7 @@ _D_MON_Y = re.compile(r"^(\d{1,2})[ \-/.]*([a-zà-ü]+)\.?[ \-/.,]*(\d{2}|\d{4})
 _MON_D_Y = re.compile(r"^([a-zà-ü]+)\.?[ \-]*(\d{1,2})(?:st|nd|rd|th)?,?[ \-]*(\d{4})$")
 _SERIAL = re.compile(r"^\d{4,5}(?:\.0+)?$")
 _SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
-_POWER10 = re.compile(r"^(?:(\d+(?:\.\d*)?)\s*[x×*·]\s*)?10\s*(?:\^|\*\*|e)?\s*(-\s*\d+)$")
+_POWER10 = re.compile(r"^(?:(\d+(?:\.\d*)?)[x×*·])?10(?:\^|\*\*)?(-\d+)$")
 
 
 @dataclass(frozen=True)
@@ -294,9 +294,9 @@ def parse_mrd_text(text: str) -> tuple[float | None, str] | str:
             "PNQ if positive but not quantifiable, or the measured level"
         )
     compact = t.replace(" ", "")
-    if m := _POWER10.match(compact.casefold()):
-        mant = float(m[1]) if m[1] else 1.0
-        return mant * 10.0 ** int(m[2].replace(" ", "")), "quantified"
+    if m := _POWER10.match(compact.replace(",", ".").casefold()):
+        # via decimal text so that 1.2x10-3 gives exactly float("1.2e-3")
+        return float(f"{m[1] or '1'}e{int(m[2])}"), "quantified"
     percent = compact.endswith("%")
     x = parse_number_text(compact, percent=True)
     if isinstance(x, str):
