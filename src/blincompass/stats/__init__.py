@@ -24,3 +24,13 @@ from blincompass.stats.permutation import ExactStratified2x2Result as ExactStrat
 from blincompass.stats.permutation import PermutationLogrankResult as PermutationLogrankResult
 from blincompass.stats.permutation import exact_stratified_2x2 as exact_stratified_2x2
 from blincompass.stats.permutation import permutation_logrank as permutation_logrank
+from blincompass.stats.timedep import CountingProcessData as CountingProcessData
+from blincompass.stats.timedep import LandmarkResult as LandmarkResult
+from blincompass.stats.timedep import MantelByarResult as MantelByarResult
+from blincompass.stats.timedep import SimonMakuchResult as SimonMakuchResult
+from blincompass.stats.timedep import cox_time_dependent as cox_time_dependent
+from blincompass.stats.timedep import landmark as landmark
+from blincompass.stats.timedep import landmark_table as landmark_table
+from blincompass.stats.timedep import mantel_byar as mantel_byar
+from blincompass.stats.timedep import simon_makuch as simon_makuch
+from blincompass.stats.timedep import split_at_transition as split_at_transition
