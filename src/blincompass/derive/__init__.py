@@ -14,3 +14,7 @@ __all__ = [
     "derive_tte",
     "write_derived",
 ]
+
+from blincompass.derive.adae import ADAE_COLUMNS, build_adae  # noqa: E402
+
+__all__ += ["ADAE_COLUMNS", "build_adae"]

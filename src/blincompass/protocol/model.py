@@ -25,6 +25,10 @@ __all__ = [
     "Interval",
     "Protocol",
     "ProtocolError",
+    "ReportSpec",
+    "Table1Row",
+    "Table2Row",
+    "Table2Spec",
     "load_protocol",
 ]
 
@@ -265,6 +269,153 @@ class Analyses(_Frozen):
         return self
 
 
+CodeValue = str | bool | int
+
+
+class CodeSpec(_Frozen):
+    """One category of a categorical Table 1 row given in the protocol (value and label)."""
+
+    code: CodeValue
+    label: str
+
+
+class CombinedRow(_Frozen):
+    """An extra Table 1 row counting the patients whose value is any of ``codes`` (e.g. all relapses)."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    codes: tuple[CodeValue, ...] = Field(min_length=1)
+
+
+class SubRow(_Frozen):
+    """A conditional sub-row: patients of the parent category ``within`` (a code of the parent row; any
+    patient of the row when omitted) for whom every ``where`` condition holds.
+
+    ``where`` maps a patient-level (ADSL) column to a value or a list of allowed values.
+    """
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    within: CodeValue | None = None
+    where: dict[str, CodeValue | list[CodeValue]] = Field(default_factory=dict)
+
+
+class Table1Row(_Frozen):
+    """One block of Table 1 (baseline characteristics).
+
+    kind = "count": the number of eligible patients (no variable).
+    kind = "categorical": n (%) per code of ``variable``; codes and labels come from ``codes_from``
+    (``"form.variable"`` of the data dictionary, in dictionary order; ``"strata.levels"`` or
+    ``"strata.burden"`` of this protocol) or from ``codes``; ``combine`` adds rows summing several codes.
+    kind = "continuous": median with IQR and range of ``variable`` (when ``summary``), then n (%) per
+    interval of ``categories`` (bounds ``below`` / ``at_most`` / ``above`` / ``at_least`` say which ends
+    are open or closed).
+    ``subrows`` add conditional rows under a category; ``where`` restricts the patients the block counts
+    (e.g. site of relapse only for relapsed patients); ``percent_of`` = "eligible" (default) divides by
+    all eligible patients, "subset" by the patients ``where`` selects. A "Missing" row appears whenever a
+    counted patient has no value.
+    """
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    kind: Literal["count", "categorical", "continuous"]
+    variable: str | None = None
+    codes_from: str | None = None
+    codes: tuple[CodeSpec, ...] = ()
+    combine: tuple[CombinedRow, ...] = ()
+    unit: str = ""
+    decimals: int = Field(default=1, ge=0, le=4)
+    summary: bool = True
+    categories: tuple[Interval, ...] = ()
+    subrows: tuple[SubRow, ...] = ()
+    where: dict[str, CodeValue | list[CodeValue]] = Field(default_factory=dict)
+    percent_of: Literal["eligible", "subset"] = "eligible"
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> Table1Row:
+        if self.kind != "count" and not self.variable:
+            raise ValueError(f"report.table1 {self.id}: kind {self.kind!r} needs a variable")
+        if self.kind == "categorical" and not (self.codes_from or self.codes):
+            raise ValueError(f"report.table1 {self.id}: a categorical row needs codes_from or codes")
+        if self.kind == "continuous" and (self.codes_from or self.codes or self.combine):
+            raise ValueError(f"report.table1 {self.id}: a continuous row takes categories, not codes")
+        ids = [c.id for c in self.categories] + [c.id for c in self.combine] + [s.id for s in self.subrows]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"report.table1 {self.id}: duplicate ids {dup}")
+        return self
+
+
+class Table2Row(_Frozen):
+    """One entry of Table 2 (adverse events), in display order: a single reported term (``term``), or a
+    group (``group`` id and ``label``) whose ``terms`` are listed beneath it."""
+
+    term: str | None = None
+    group: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+    label: str | None = None
+    terms: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _one(self) -> Table2Row:
+        if (self.term is None) == (self.group is None):
+            raise ValueError("report.table2.rows: give either term or group (with label and terms)")
+        if self.group is not None and (not self.label or not self.terms):
+            raise ValueError(f"report.table2.rows {self.group}: a group needs a label and terms")
+        return self
+
+
+class Table2Spec(_Frozen):
+    """Table 2: adverse events by term and grade, the protocol's grouping of terms and row order.
+
+    Terms observed but not listed here follow the listed rows (most frequent first, then alphabetical).
+    """
+
+    ctcae_version: Literal["4.03", "5.0"] = "4.03"
+    rows: tuple[Table2Row, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique(self) -> Table2Spec:
+        seen: list[str] = []
+        for r in self.rows:
+            seen.extend([r.term] if r.term else r.terms)
+        folded = [t.casefold() for t in seen]
+        dup = sorted({t for t in folded if folded.count(t) > 1})
+        if dup:
+            raise ValueError(f"report.table2.rows: terms listed more than once {dup}")
+        return self
+
+    def group_of(self, term: str) -> tuple[str, str] | None:
+        """(group id, group label) of a reported term, case-insensitive; ``None`` if ungrouped."""
+        key = term.casefold()
+        for r in self.rows:
+            if r.group and any(t.casefold() == key for t in r.terms):
+                return r.group, r.label or r.group
+        return None
+
+
+class ReportSpec(_Frozen):
+    """What ``blincompass report`` prints beyond the analyses: Table 1 rows and Table 2 layout.
+
+    ``quantile_method`` is the numpy quantile definition for medians/IQRs of Table 1 ("weibull" =
+    (n + 1)p, SPSS's default HAVERAGE; "linear" = R type 7). ``at_risk_step_months`` spaces the x ticks
+    and numbers-at-risk columns of the survival figures.
+    """
+
+    quantile_method: Literal["weibull", "linear", "hazen", "median_unbiased"] = "weibull"
+    at_risk_step_months: float = Field(default=12.0, gt=0)
+    table1: tuple[Table1Row, ...] = ()
+    table2: Table2Spec = Field(default_factory=Table2Spec)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ReportSpec:
+        ids = [r.id for r in self.table1]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"report.table1: duplicate ids {dup}")
+        return self
+
+
 class Protocol(_Frozen):
     """A study protocol."""
 
@@ -275,6 +426,7 @@ class Protocol(_Frozen):
     strata: Strata
     endpoints: tuple[Endpoint, ...]
     analyses: Analyses = Field(default_factory=Analyses)
+    report: ReportSpec = Field(default_factory=ReportSpec)
     source: str = "built-in"
 
     @model_validator(mode="after")

@@ -1,0 +1,119 @@
+"""Adverse-event analysis table (ADAE-style): one row per adverse event of an eligible patient."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from blincompass.dictionary import resolve_term
+from blincompass.protocol import Protocol
+
+__all__ = ["ADAE_COLUMNS", "build_adae"]
+
+#: Columns of the adverse-event table, in order, with their meaning (rendered in the docs).
+ADAE_COLUMNS: dict[str, str] = {
+    "STUDYID": "Study identifier (protocol study.name)",
+    "USUBJID": "Patient identifier",
+    "AESEQ": "Sequence number of the event within the patient (source row order)",
+    "COURSE": "Blinatumomab course during which the event began",
+    "AETERM": "Adverse-event term as reported",
+    "AEDECOD": "CTCAE term: the reported term when it is one, else its mapped term (synonym / nearest / "
+    "'Other, specify'); missing when unmapped",
+    "AESTATUS": "Relation of the reported term to CTCAE: ctcae / synonym / nearest / other / unmapped",
+    "AENOTE": "Note of the term mapping (why a term is not CTCAE, candidates)",
+    "AESOC": "CTCAE system organ class of AEDECOD",
+    "AETOXGR": "CTCAE grade 1-5; missing = unknown grade",
+    "AEGRPID": "Table 2 group id from the protocol (report.table2.rows), missing when the term is ungrouped",
+    "AEGRPCAT": "Table 2 group label from the protocol, missing when the term is ungrouped",
+    "ASTDT": "Onset date",
+    "AEACN": "Action taken with blinatumomab: DRUG WITHDRAWN / DRUG INTERRUPTED / NONE",
+    "AEACNINT": "Led to a transient interruption of the course",
+    "AEACNDSC": "Led to discontinuation of the course",
+    "STRATUM": "Baseline stratum id of the patient",
+    "SRCROW": "Source row of the adverse-events form (header = 1)",
+}
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    text = " ".join(str(value).split())
+    return text or None
+
+
+def build_adae(dataset: Any, adsl: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+    """Build the adverse-event analysis table.
+
+    One row per row of the adverse-events form whose patient is eligible (``adsl.eligible``) and has
+    toxicity data (``tox_data_available`` not false), in the order of the patients form and then of the
+    source rows. The reported term is resolved against CTCAE (protocol ``report.table2.ctcae_version``)
+    with :func:`blincompass.dictionary.resolve_term` (the reader's resolution uses the same function, for
+    v4.03); known terms take their canonical spelling. The Table 2 group comes from the protocol
+    (``report.table2.rows``), matched case-insensitively on the reported term, then on the CTCAE term.
+
+    Returns a DataFrame with the columns of :data:`ADAE_COLUMNS`.
+    """
+    version = protocol.report.table2.ctcae_version
+    elig = adsl[adsl["eligible"].fillna(False).astype(bool)]
+    tox = elig["tox_data_available"].astype("boolean").fillna(True).astype(bool)
+    keep = elig.loc[tox, ["patient_id", "stratum"]]
+    order = {pid: i for i, pid in enumerate(keep["patient_id"])}
+    stratum = dict(zip(keep["patient_id"], keep["stratum"], strict=True))
+    ae = dataset.adverse_events
+    ae = ae[ae["patient_id"].isin(order)].copy()
+    ae["_order"] = ae["patient_id"].map(order)
+    ae["_pos"] = range(len(ae))
+    ae = ae.sort_values(["_order", "_pos"], kind="stable")
+    spec = protocol.report.table2
+    rows: list[dict[str, Any]] = []
+    seq: dict[str, int] = {}
+    for _, r in ae.iterrows():
+        pid = str(r["patient_id"])
+        reported = _text(r["ae_term"]) or ""
+        res = resolve_term(reported, version) if reported else None
+        status = res.status if res is not None else "unmapped"
+        decod = res.ctcae_term if res is not None else None
+        soc = res.soc if res is not None else None
+        if res is not None and res.status != "unmapped":
+            reported = res.reported  # canonical spelling of a known term
+        group = spec.group_of(reported) or (spec.group_of(decod) if decod else None)
+        grade = r["grade"]
+        grade = None if grade is None or grade is pd.NA or grade != grade else int(grade)
+        interrupted = bool(r["led_to_interruption"]) if pd.notna(r["led_to_interruption"]) else False
+        discontinued = bool(r["led_to_discontinuation"]) if pd.notna(r["led_to_discontinuation"]) else False
+        seq[pid] = seq.get(pid, 0) + 1
+        rows.append(
+            {
+                "STUDYID": protocol.study.name,
+                "USUBJID": pid,
+                "AESEQ": seq[pid],
+                "COURSE": None if pd.isna(r["course"]) else int(r["course"]),
+                "AETERM": reported,
+                "AEDECOD": decod,
+                "AESTATUS": status,
+                "AENOTE": res.note if res is not None else None,
+                "AESOC": soc,
+                "AETOXGR": grade,
+                "AEGRPID": group[0] if group else None,
+                "AEGRPCAT": group[1] if group else None,
+                "ASTDT": r["onset_date"] if "onset_date" in ae.columns else pd.NaT,
+                "AEACN": "DRUG WITHDRAWN" if discontinued else ("DRUG INTERRUPTED" if interrupted else "NONE"),
+                "AEACNINT": interrupted,
+                "AEACNDSC": discontinued,
+                "STRATUM": stratum.get(pid),
+                "SRCROW": int(r["_row"]) if "_row" in ae.columns and pd.notna(r["_row"]) else None,
+            }
+        )
+    out = pd.DataFrame(rows, columns=list(ADAE_COLUMNS))
+    out["AESEQ"] = out["AESEQ"].astype("Int64")
+    out["COURSE"] = out["COURSE"].astype("Int64")
+    out["AETOXGR"] = out["AETOXGR"].astype("Int64")
+    out["SRCROW"] = out["SRCROW"].astype("Int64")
+    out["ASTDT"] = pd.to_datetime(out["ASTDT"])
+    out["AEACNINT"] = out["AEACNINT"].astype(bool)
+    out["AEACNDSC"] = out["AEACNDSC"].astype(bool)
+    for c in ("STUDYID", "USUBJID", "AETERM", "AEDECOD", "AESTATUS", "AENOTE", "AESOC", "AEGRPID", "AEGRPCAT",
+              "AEACN", "STRATUM"):
+        out[c] = out[c].astype("object")
+    return out.reset_index(drop=True)
