@@ -130,6 +130,19 @@ def test_auto_switches_to_monte_carlo_for_n39():
     assert abs(res.pvalue - res.asymptotic_pvalue) < 5 * res.mc_se + 0.01
 
 
+def test_stratum_without_events():
+    t = [1, 2, 3, 4, 5, 6, 7, 8]
+    e = [1, 1, 0, 1, 0, 0, 0, 0]
+    g = ["a", "b", "a", "b", "a", "b", "a", "b"]
+    s = [0, 0, 0, 0, 1, 1, 1, 1]
+    res = permutation_logrank(t, e, g, strata=s)
+    p_brute, obs = _brute_force(np.array(t, float), np.array(e), np.array(g, dtype=object), np.array(s),
+                                "logrank", "two-sided")
+    assert res.n_combinations == 36
+    assert res.pvalue == pytest.approx(p_brute, abs=1e-12)
+    np.testing.assert_allclose(res.statistic, obs.statistic, **TOL)
+
+
 def test_permutation_input_errors():
     t, e, g, s = _tiny(1)
     with pytest.raises(ValueError, match="exactly two groups"):
@@ -140,6 +153,8 @@ def test_permutation_input_errors():
         permutation_logrank(t, e, g, alternative="two.sided")
     with pytest.raises(ValueError, match="method"):
         permutation_logrank(t, e, g, method="bootstrap")
+    with pytest.raises(ValueError, match="max_exact"):
+        permutation_logrank(t, e, g, method="exact", max_exact=10)
     with pytest.raises(ValueError, match="order"):
         permutation_logrank(t, e, g, order=["a", "c"])
     with pytest.raises(ValueError, match=r"event: value \S*2\S* at position 0"):

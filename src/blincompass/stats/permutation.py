@@ -165,17 +165,14 @@ def _prepare_stratum(
     order = np.argsort(time, kind="stable")
     idx, t, e, xs = index[order], time[order], event[order], x[order]
     ut, first = np.unique(t, return_index=True)
-    n_at = np.diff(np.append(first, t.size))
     n_risk_all = (t.size - first).astype(np.float64)
     d_all = np.bincount(np.searchsorted(ut, t[e]), minlength=ut.size).astype(np.float64)
     ev = d_all > 0
-    del n_at
     n_risk, d, start = n_risk_all[ev], d_all[ev], first[ev]
     w = _event_weights(kind, p, q, n_risk, d)
     # cumulative weighted hazard increments up to each subject's own time
-    haz = np.cumsum(w * d / n_risk)
-    pos = np.searchsorted(ut[ev], t, side="right") - 1
-    cum = np.where(pos >= 0, haz[np.maximum(pos, 0)], 0.0)
+    haz = np.concatenate(([0.0], np.cumsum(w * d / n_risk)))
+    cum = haz[np.searchsorted(ut[ev], t, side="right")]
     w_own = np.zeros(t.size)
     w_own[e] = w[np.searchsorted(ut[ev], t[e])]
     scores = w_own - cum
@@ -366,6 +363,11 @@ def permutation_logrank(
 
     t_obs = float(transform(np.array([u_obs]), np.array([v_obs]))[0])
     n_comb = math.prod(math.comb(st.x.size, int(st.x.sum())) for st in strata_list)
+    if method == "exact" and n_comb > max_exact:
+        raise ValueError(
+            f"method: 'exact' needs {n_comb} relabellings, more than max_exact={max_exact}; "
+            "raise max_exact or use method='monte-carlo'"
+        )
     use_exact = method == "exact" or (method == "auto" and n_comb <= max_exact)
 
     if use_exact:
