@@ -2,6 +2,10 @@ from blincompass.stats.competing import CumulativeIncidenceResult as CumulativeI
 from blincompass.stats.competing import GrayTestResult as GrayTestResult
 from blincompass.stats.competing import cumulative_incidence as cumulative_incidence
 from blincompass.stats.competing import gray_test as gray_test
+from blincompass.stats.cox import ChiSquareTest as ChiSquareTest
+from blincompass.stats.cox import CoxPHResult as CoxPHResult
+from blincompass.stats.cox import LogLik as LogLik
+from blincompass.stats.cox import cox_ph as cox_ph
 from blincompass.stats.exact import Chi2TestResult as Chi2TestResult
 from blincompass.stats.exact import ConfidenceInterval as ConfidenceInterval
 from blincompass.stats.exact import FisherExactResult as FisherExactResult
