@@ -14,8 +14,8 @@ based on censored observations. *Scand. J. Statist.* 5, 141–150.
 Gray R.J. (1988). A class of K-sample tests for comparing the cumulative incidence of a competing
 risk. *Ann. Statist.* 16, 1141–1154.
 
-Marubini E., Valsecchi M.G. (1995). *Analysing Survival Data from Clinical Trials and Observational
-Studies*, Wiley, section 10.2 (variance of the cumulative incidence).
+Aalen O.O. (1978). Nonparametric estimation of partial transition probabilities in multiple decrement
+models. *Ann. Statist.* 6, 534–545 (variance of the cumulative incidence).
 
 Pintilie M. (2006). *Competing Risks: A Practical Perspective*, Wiley, section 4.2.2 (log(−log)
 confidence interval).
@@ -334,7 +334,8 @@ def cumulative_incidence(
 
     .. math:: \hat F_k(t) = \sum_{t_j \le t} S(t_{j-1}) \, d_{kj} / Y_j .
 
-    The variance is the delta-method (Aalen-type) estimator as implemented in ``cmprsk::cuminc``:
+    The variance is the delta-method (Aalen-type) estimator exactly as Gray implements it in
+    ``cmprsk::cuminc`` (Fortran ``cinc``):
 
     .. math::
 
@@ -376,8 +377,7 @@ def cumulative_incidence(
 
     References
     ----------
-    Aalen & Johansen (1978); Marubini & Valsecchi (1995), section 10.2; Gray (1988);
-    R package cmprsk (Gray), function ``cuminc``.
+    Aalen & Johansen (1978); Aalen (1978); Gray (1988); R package cmprsk (Gray), function ``cuminc``.
     """
     t = as_time(time, "time")
     codes, cause_labels = _event_codes(event_code, causes, censor_code)
@@ -562,11 +562,13 @@ def gray_test(
 
     .. math::
 
-        s_r = \int W(t)\, \Big[ \frac{d N_{1r}(t)}{1} - \frac{R_r(t)}{\sum_l R_l(t)} \sum_l dN_{1l}(t)
+        s_r = \sum_j W(t_j)\, \Big[ d_{1rj} - \frac{R_r(t_j)}{\sum_l R_l(t_j)} \sum_l d_{1lj}
         \Big], \qquad R_r(t) = Y_r(t)\,\frac{1 - \hat F_{1r}(t-)}{\hat S_r(t-)},
 
-    with :math:`W(t) = (1 - \hat F_1(t-))^{\rho}` built from the pooled subdistribution estimate
-    :math:`\hat F_1`, :math:`\hat S_r` the group's all-cause Kaplan–Meier estimate and
+    summed over the distinct event times :math:`t_j` (:math:`d_{1rj}` events of ``cause`` in group
+    :math:`r`, :math:`Y_r` at risk), with :math:`W(t) = (1 - \hat F_1(t-))^{\rho}` built from the pooled
+    estimate :math:`\hat F_1(t) = \sum_{t_j \le t} \sum_l d_{1lj} / \sum_l Y_l(t_j)/\hat S_l(t_j-)`,
+    :math:`\hat S_r` the group's all-cause Kaplan–Meier estimate and
     :math:`\hat F_{1r}` its cumulative incidence of ``cause``. The statistic
     :math:`s^\top \hat V^{-1} s` over the first :math:`K-1` groups is compared with
     :math:`\chi^2_{K-1}`; :math:`\hat V` is Gray's (1988) variance estimator as computed by cmprsk's
