@@ -17,8 +17,8 @@ risk. *Ann. Statist.* 16, 1141–1154.
 Aalen O.O. (1978). Nonparametric estimation of partial transition probabilities in multiple decrement
 models. *Ann. Statist.* 6, 534–545 (variance of the cumulative incidence).
 
-Pintilie M. (2006). *Competing Risks: A Practical Perspective*, Wiley, section 4.2.2 (log(−log)
-confidence interval).
+Pintilie M. (2006). *Competing Risks: A Practical Perspective*, Wiley (log(−log) confidence
+interval).
 """
 
 from __future__ import annotations

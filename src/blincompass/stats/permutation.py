@@ -300,7 +300,7 @@ def permutation_logrank(
     References
     ----------
     Peto & Peto (1972); Heimann & Neuhaus (1998); Good P. (2005) *Permutation, Parametric and Bootstrap
-    Tests of Hypotheses*, Springer, ch. 3.
+    Tests of Hypotheses*, 3rd ed., Springer.
     """
     t = as_time(time, "time")
     e = as_event(event, "event")
@@ -502,7 +502,7 @@ def exact_stratified_2x2(
 
     References
     ----------
-    Mehta, Patel & Gray (1985); Agresti A. (2013) *Categorical Data Analysis*, 3rd ed., section 7.4.
+    Mehta, Patel & Gray (1985); Agresti A. (2013) *Categorical Data Analysis*, 3rd ed., Wiley.
     """
     counts = _as_tables(tables)
     alternative = check_alternative(alternative)

@@ -161,7 +161,8 @@ def split_at_transition(
 
     References
     ----------
-    Therneau & Grambsch (2000), *Modeling Survival Data*, Springer, section 3.7; R ``survival::tmerge``.
+    Therneau T.M., Grambsch P.M. (2000). *Modeling Survival Data: Extending the Cox Model*, Springer;
+    R ``survival::tmerge``.
     """
     t, e, w = _inputs(time, event, exposure_time)
     zero = t == 0
@@ -277,7 +278,7 @@ def mantel_byar(
 
     References
     ----------
-    Mantel & Byar (1974); Therneau & Grambsch (2000), section 3.7.
+    Mantel & Byar (1974); Therneau & Grambsch (2000).
     """
     from blincompass.stats.logrank import logrank_test
 
@@ -364,7 +365,8 @@ def simon_makuch(
 
     References
     ----------
-    Simon & Makuch (1984); Schultz L.R. et al. (2010) *J. Clin. Epidemiol.* 63, 1121 (landmark variant).
+    Simon & Makuch (1984); Schultz L.R., Peterson E.L., Breslau N. (2002). Graphing survival curve
+    estimates for time-dependent covariates. *Int. J. Methods Psychiatr. Res.* 11, 68–74.
     """
     from blincompass.stats.km import kaplan_meier
 
@@ -567,7 +569,7 @@ def cox_time_dependent(
 
     References
     ----------
-    Therneau & Grambsch (2000), section 3.7; Crowley J., Hu M. (1977) Covariance analysis of heart
+    Therneau & Grambsch (2000); Crowley J., Hu M. (1977) Covariance analysis of heart
     transplant survival data. *JASA* 72, 27–36.
     """
     from blincompass.stats.cox import cox_ph
