@@ -19,3 +19,6 @@ def _main() -> None:
 
 
 # Sub-commands are registered by their modules below (one line each).
+from blincompass import cli_data  # noqa: E402
+
+cli_data.register(app)

@@ -204,7 +204,7 @@ def _read_form(
                         r, _TERM_STATUS_SEVERITY.get(c.status or "", "warning"), v.name, r.raw[v.name],
                         "ae.term_not_ctcae",
                         f"'{c.value}' is not a CTCAE v4.03 term; reported term kept, mapped to "
-                        f"{'the' if c.status == 'synonym' else 'nearest'} CTCAE term '{c.mapped}'",
+                        f"{'nearest ' if c.status == 'nearest' else ''}CTCAE term '{c.mapped}'",
                     )
         for v in form.variables:
             if v.name not in index or v.name in bad or r.cells[v.name].present:

@@ -1,0 +1,102 @@
+"""Data commands: ``template``, ``validate`` and ``dictionary`` (thin wrappers over library functions)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from blincompass.io.raw import InputReadError
+from blincompass.validate.findings import SEVERITIES, Finding, ValidationResult
+
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+_TITLES = {"error": "Errors", "warning": "Warnings", "info": "Notes"}
+
+
+def _findings_table(findings: list[Finding], severity: str) -> Table:
+    table = Table(
+        title=f"{_TITLES[severity]} ({len(findings)})", title_style=_STYLE[severity], title_justify="left",
+        expand=True,
+    )
+    table.add_column("where", no_wrap=True)
+    table.add_column("patient", no_wrap=True)
+    table.add_column("field", overflow="fold")
+    table.add_column("problem (rule)", ratio=1, min_width=30, overflow="fold")
+    for f in findings:
+        where = f.file if f.row is None else f"{f.file}:{f.row}"
+        # the message quotes the offending value; --json gives it as a separate field
+        problem = Text(f.message)
+        problem.append(f" ({f.rule})", style="dim")
+        table.add_row(Text(where), Text(f.patient_id or ""), Text(f.field or ""), problem)
+    return table
+
+
+def summary_line(result: ValidationResult) -> str:
+    n_pat = len(result.dataset.patients)
+    verdict = "FAILED" if result.n_errors else "OK"
+    return (
+        f"{verdict}: {result.n_errors} error(s), {result.n_warnings} warning(s), {result.n_info} note(s); "
+        f"{n_pat} patient(s) read from {result.dataset.source}"
+    )
+
+
+def template_cmd(
+    out: Path = typer.Argument(..., help="Workbook to write (.xlsx)."),
+    csv: Path | None = typer.Option(None, "--csv", help="Also write header-only CSV files into this folder."),
+) -> None:
+    """Write the data-collection template (an .xlsx workbook; optionally header-only CSVs)."""
+    from blincompass.io.template import write_template, write_template_csv
+
+    typer.echo(f"wrote {write_template(out)}")
+    if csv is not None:
+        for p in write_template_csv(csv):
+            typer.echo(f"wrote {p}")
+
+
+def validate_cmd(
+    path: Path = typer.Argument(..., help="An .xlsx workbook (one sheet per form) or a folder of CSV files."),
+    as_json: bool = typer.Option(False, "--json", help="Print the findings as a JSON list."),
+) -> None:
+    """Check a data file against the data dictionary. Exit 0: no error; 1: errors; 2: unreadable input."""
+    from blincompass.validate import load_dataset
+
+    try:
+        result = load_dataset(path)
+    except InputReadError as exc:
+        typer.echo(f"cannot read input: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps([f.to_dict() for f in result.findings], ensure_ascii=False, indent=2))
+    else:
+        console = Console(highlight=False)
+        for sev in SEVERITIES:
+            found = result.by_severity(sev)
+            if found:
+                console.print(_findings_table(found, sev))
+        console.print(Text(summary_line(result), style="bold red" if result.n_errors else "bold green"))
+    raise typer.Exit(1 if result.n_errors else 0)
+
+
+def dictionary_cmd(
+    markdown: Path | None = typer.Option(None, "--markdown", help="Write the Markdown document to this file."),
+) -> None:
+    """Render the data dictionary as Markdown (to a file, or to standard output)."""
+    from blincompass.dictionary.render import render_markdown, write_markdown
+
+    if markdown is None:
+        typer.echo(render_markdown(), nl=False)
+    else:
+        typer.echo(f"wrote {write_markdown(markdown)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the data commands to the main application."""
+    app.command("template")(template_cmd)
+    app.command("validate")(validate_cmd)
+    app.command("dictionary")(dictionary_cmd)
