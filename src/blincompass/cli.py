@@ -22,3 +22,6 @@ def _main() -> None:
 from blincompass import cli_data  # noqa: E402
 
 cli_data.register(app)
+from blincompass.cli_stats import app as stats_app  # noqa: E402
+
+app.add_typer(stats_app, name="stats", help="Survival and contingency-table statistics on a CSV file.")
