@@ -122,3 +122,12 @@ def test_unreadable_inputs(tmp_path):
     (tmp_path / "patients.csv").write_text("patient_id\nP1\n")
     with pytest.raises(InputReadError, match="single CSV file"):
         read_raw(tmp_path / "patients.csv")
+
+
+def test_csv_excel_sep_hint_line(tmp_path):
+    folder = copy_example(tmp_path)
+    text = (folder / "courses.csv").read_text(encoding="utf-8")
+    (folder / "courses.csv").write_text("sep=;\n" + text.replace(",", ";"), encoding="utf-8")
+    res = load_dataset(folder)
+    assert res.ok
+    assert res.dataset.courses["_row"].iloc[0] == 2

@@ -405,3 +405,29 @@ def test_round_trip_normalises_messy_input(tmp_path, ex):
     res.dataset.to_csv_dir(tmp_path / "out")
     for p in sorted(example_dir().iterdir()):
         assert (tmp_path / "out" / p.name).read_bytes() == p.read_bytes(), p.name
+
+
+def test_reference_case_hint(ex):
+    edit(ex, "courses", 2, "patient_id", "c1-001")
+    found = errors(ex, "reference")
+    assert any("did you mean C1-001" in f.message for f in found)
+
+
+def test_no_reference_noise_without_patients_or_courses(ex):
+    (ex / "patients.csv").unlink()
+    (ex / "courses.csv").unlink()
+    res = load_dataset(ex)
+    assert {f.rule for f in res.findings if f.severity == "error"} == {"form.missing"}
+
+
+def test_patient_without_baseline(ex):
+    delete_row(ex, "assessments", row_of(ex, "assessments", patient_id="C2-003", timepoint="baseline"))
+    f = only(findings(ex, "patient.baseline"))
+    assert (f.severity, f.patient_id) == ("warning", "C2-003")
+
+
+def test_assessment_after_next_course(ex):
+    r = row_of(ex, "assessments", patient_id="C1-001", timepoint="after_c1")
+    edit(ex, "assessments", r, "assessment_date", "2017-04-17")
+    f = only(findings(ex, "chronology.assessment_after_next_course"))
+    assert f.severity == "warning" and "after_c2" in f.message

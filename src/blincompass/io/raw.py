@@ -192,7 +192,12 @@ def read_csv_table(path: Path, form: str) -> tuple[RawTable, list[ReadNote]]:
     assert text is not None  # latin-1 decodes every byte string
     if "\x00" in text:
         raise InputReadError(f"{path.name} is not a text CSV file (it contains NUL bytes)")
-    delimiter = _sniff_delimiter(text)
+    first, _, rest = text.partition("\n")
+    if m := re.fullmatch(r"\ufeff?sep=(.)\r?", first):
+        # Excel's "sep=;" hint line: Excel hides it, so the header stays row 1
+        delimiter, text = m[1], rest
+    else:
+        delimiter = _sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         rows = [(i, list(cells)) for i, cells in enumerate(reader, start=1)]

@@ -24,6 +24,7 @@ Keys and references
     it holds the last follow-up that every survival analysis needs).
     ``patient.courses`` (error) a patient without any course (the study population is patients treated
     with blinatumomab, and OS/RFS start at the first course).
+    ``patient.baseline`` (warning) a treated patient without a baseline assessment.
 Courses and assessments
     ``course.numbering`` (error) courses of a patient not numbered 1..n without gaps.
     ``course.dates`` (error) end date before start date.
@@ -36,6 +37,7 @@ Chronology
     ``chronology.first_course_before_event`` (error) an assessment (not baseline), AE onset, relapse,
     HSCT or death before the first course start.
     ``chronology.course_before_assessment`` (error) after_cK assessment before course K starts.
+    ``chronology.assessment_after_next_course`` (warning) after_cK assessment after course K+1 starts.
     ``chronology.course_before_ae`` (error) AE onset before its course starts.
     ``chronology.after_death`` (error) a course, assessment, AE, relapse or HSCT after death.
     ``chronology.after_last_followup`` (error) an event (including death) after the last follow-up.
@@ -281,15 +283,19 @@ def _cross_checks(forms: dict[str, list[_Row]], labels: dict[str, str], out: _Co
             if r.patient_id:
                 by_pid[r.patient_id][name].append(r)
 
-    # references to patients
+    # references to patients (only when the patients form was read: otherwise form.missing says it all)
+    folded = {pid.casefold(): pid for pid in patients}
     for name, rows in forms.items():
-        if name == "patients":
+        if name == "patients" or "patients" not in forms:
             continue
         for r in rows:
             if r.patient_id and r.patient_id not in patients:
+                hint = ""
+                if r.patient_id.casefold() in folded:
+                    hint = f" (did you mean {folded[r.patient_id.casefold()]}? identifiers are case-sensitive)"
                 out.at(
                     r, "error", "patient_id", r.raw.get("patient_id"), "reference",
-                    f"patient {r.patient_id} is not in the patients form",
+                    f"patient {r.patient_id} is not in the patients form{hint}",
                 )
 
     for pid, p in patients.items():
@@ -301,11 +307,19 @@ def _cross_checks(forms: dict[str, list[_Row]], labels: dict[str, str], out: _Co
             out.at(p, "error", "patient_id", None, "patient.courses",
                    f"patient {pid} has no blinatumomab course in the courses form (at least one is required)")
 
+        if "assessments" in forms and rows["courses"]:
+            if not any(a.get("timepoint") == "baseline" for a in rows["assessments"]):
+                out.at(p, "warning", "patient_id", None, "patient.baseline",
+                       f"patient {pid} has no baseline assessment (timepoint = baseline); the blast stratum "
+                       "and Table 1 baseline values cannot be derived")
+
     for pid, rows in by_pid.items():
-        _patient_checks(pid, patients.get(pid), rows, out)
+        _patient_checks(pid, patients.get(pid), rows, out, have_courses="courses" in forms)
 
 
-def _patient_checks(pid: str, p: _Row | None, rows: dict[str, list[_Row]], out: _Collector) -> None:
+def _patient_checks(
+    pid: str, p: _Row | None, rows: dict[str, list[_Row]], out: _Collector, have_courses: bool = True
+) -> None:
     courses = sorted(
         (r for r in rows["courses"] if r.get("course") is not None), key=lambda r: (r.get("course"), r.row)
     )
@@ -392,13 +406,20 @@ def _patient_checks(pid: str, p: _Row | None, rows: dict[str, list[_Row]], out: 
                 ks = by_course[k].get("start_date")
                 out.at(a, "error", "assessment_date", d, "chronology.course_before_assessment",
                        f"assessment after course {k} ({_fmt(d)}) is before course {k} starts ({_fmt(ks)})")
+            elif k + 1 in by_course and by_course[k + 1].get("start_date") and d > by_course[k + 1].get(
+                "start_date"
+            ):
+                ns = by_course[k + 1].get("start_date")
+                out.at(a, "warning", "assessment_date", d, "chronology.assessment_after_next_course",
+                       f"assessment after course {k} ({_fmt(d)}) is after course {k + 1} starts ({_fmt(ns)}); "
+                       f"check the time point (after_c{k + 1}?)")
     tox = outcome.get("tox_data_available") if outcome else None
     for ae in rows["adverse_events"]:
         if tox is False:
             out.at(ae, "error", "patient_id", ae.raw.get("patient_id"), "ae.tox_data_unavailable",
                    f"adverse event given for patient {pid}, whose outcomes row says tox_data_available = no")
         k = ae.get("course")
-        if k is not None and rows["courses"] is not None and k not in by_course:
+        if k is not None and have_courses and k not in by_course:
             out.at(ae, "error", "course", k, "reference",
                    f"adverse event in course {k}, but patient {pid} has no course {k} in the courses form")
         if ae.get("grade") == 5 and death is None:
