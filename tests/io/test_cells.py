@@ -258,3 +258,9 @@ def test_ae_terms():
     assert (c.value, c.mapped, c.status) == ("Thrombocytopenia", "Platelet count decreased", "synonym")
     c = parse("adverse_events", "ae_term", "Headache-ish thing")
     assert (c.value, c.mapped, c.status) == ("Headache-ish thing", None, "unmapped")
+
+
+def test_partial_dates_rejected():
+    assert "year only" in parse("patients", "birth_date", "2019").issues[0].message
+    assert "month and year" in parse("patients", "birth_date", "03/2019").issues[0].message
+    assert "month and year" in parse("patients", "birth_date", "2019-03").issues[0].message

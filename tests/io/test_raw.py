@@ -131,3 +131,20 @@ def test_csv_excel_sep_hint_line(tmp_path):
     res = load_dataset(folder)
     assert res.ok
     assert res.dataset.courses["_row"].iloc[0] == 2
+
+
+def test_percent_formatted_cells_read_in_the_variables_unit(tmp_path):
+    path = example_to_xlsx(tmp_path / "cohort.xlsx")
+    wb = openpyxl.load_workbook(path)
+    ws = wb["assessments"]
+    ws["D5"] = 0.45  # C1-002 baseline blasts typed as 45 % in a percent-formatted cell
+    ws["D5"].number_format = "0%"
+    ws["F5"] = 0.0038  # FC-MRD 0.38 % in a percent-formatted cell
+    ws["F5"].number_format = "0.00%"
+    wb.save(path)
+    res = load_dataset(path)
+    assert res.ok
+    a = res.dataset.assessments
+    row = a[a["_row"] == 5].iloc[0]
+    assert row["bm_blasts"] == 45.0
+    assert row["fc_mrd"] == 0.0038 and row["fc_mrd_status"] == "quantified"

@@ -18,7 +18,8 @@ from blincompass.dictionary.model import MRD_CODES, UNKNOWN, DataDictionary, Var
 _TYPES = {
     "string": "free text (stray spaces trimmed)",
     "integer": "whole number (2.0 from Excel accepted)",
-    "number": "real number (decimal point or decimal comma; no thousands separator; '%' accepted for % units)",
+    "number": "real number (decimal point or decimal comma; no thousands separator; '%' accepted for % units; "
+    "an Excel cell formatted as a percentage is read as displayed)",
     "date": "calendar date: yyyy-mm-dd, dd/mm/yyyy (day first), dd.mm.yyyy, dd-mm-yyyy, yyyy/mm/dd, "
     "'5 Mar 2019' / '5 marzo 2019', Excel date cell or Excel serial number",
     "code": "one of the listed codes (code, label or alias, any case)",

@@ -204,6 +204,10 @@ def parse_date_text(text: str, dayfirst: bool | None = None) -> dt.date | str:
         if mon not in MONTHS:
             return f"'{t}': '{m[1]}' is not a month name"
         return _make_date(year, MONTHS[mon], day, t)
+    if re.fullmatch(r"(19|20)\d\d", t):
+        return f"'{t}' is a year only; give the full date"
+    if re.fullmatch(r"\d{1,2}[/.\-]\d{4}|\d{4}[/.\-]\d{1,2}", t):
+        return f"'{t}' gives only month and year; give the full date"
     if _SERIAL.match(t):
         try:
             return excel_serial_to_date(float(t))

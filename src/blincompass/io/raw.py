@@ -111,6 +111,20 @@ def _make_table(form: str, source: str, rows: Iterable[tuple[int, list[Any]]], d
     return RawTable(form, source, tuple(header), out, date1904)
 
 
+def _cell_value(cell: Any) -> Any:
+    """A cell's value; a number shown as a percentage (0.45 formatted 0%) becomes the text "45%".
+
+    Excel stores 45 % as 0.45: keeping the display form lets the parser read it in the variable's unit
+    (blasts in %: 45; MRD as a fraction: 0.45) instead of silently misreading it.
+    """
+    value = getattr(cell, "value", None)
+    fmt = getattr(cell, "number_format", None) or ""
+    if isinstance(value, int | float) and not isinstance(value, bool) and "%" in fmt:
+        x = round(value * 100, 10)
+        return (str(int(x)) if float(x).is_integer() else repr(x)) + "%"
+    return value
+
+
 def _read_xlsx(path: Path, forms: list[str]) -> RawDataset:
     import openpyxl
 
@@ -141,10 +155,7 @@ def _read_xlsx(path: Path, forms: list[str]) -> RawDataset:
                 other.append(ws.title)
                 continue
             form = wanted[key]
-            rows = (
-                (i, list(values))
-                for i, values in enumerate(ws.iter_rows(values_only=True), start=1)
-            )
+            rows = ((i, [_cell_value(c) for c in cells]) for i, cells in enumerate(ws.iter_rows(), start=1))
             tables[form] = _make_table(form, f"{path.name}[{ws.title}]", rows, date1904)
     except InputReadError:
         raise
