@@ -431,3 +431,28 @@ def test_assessment_after_next_course(ex):
     edit(ex, "assessments", r, "assessment_date", "2017-04-17")
     f = only(findings(ex, "chronology.assessment_after_next_course"))
     assert f.severity == "warning" and "after_c2" in f.message
+
+
+def test_spreadsheet_realities_validate_cleanly(ex):
+    c = row_of(ex, "courses", patient_id="C1-001", course="1")
+    edit(ex, "courses", c, "patient_id", " C1-001\u00a0")  # stray and non-breaking spaces
+    edit(ex, "courses", c, "start_date", "06/02/2017")  # dd/mm/yyyy text
+    edit(ex, "courses", c, "end_date", "42799")  # Excel serial number exported as text
+    edit(ex, "courses", c, "course", "1.0")  # integer delivered as 1.0
+    edit(ex, "courses", c, "interrupted", "No")
+    edit(ex, "patients", 2, "karyotype", "Hyperdiploid ")  # label instead of code
+    edit(ex, "patients", 4, "karyotype", "Unknown")  # unknown where allowed
+    edit(ex, "patients", 4, "relapse_site", "Combined relapse")
+    o = row_of(ex, "outcomes", patient_id="C2-003")
+    edit(ex, "outcomes", o, "death_date", "n.a.")  # missing spellings
+    edit(ex, "outcomes", o, "hsct_date", "NA")
+    edit(ex, "outcomes", o, "last_followup_date", "1 marzo 2021")
+    a = row_of(ex, "assessments", patient_id="C1-001", timepoint="baseline")
+    edit(ex, "assessments", a, "bm_blasts", "2,5")
+    edit(ex, "assessments", a, "pcr_mrd", "1,2 x 10^-3")
+    edit(ex, "assessments", a, "timepoint", "Before blinatumomab")
+    res = load_dataset(ex)
+    assert res.ok, [f for f in res.findings if f.severity == "error"]
+    ref = load_dataset(example_dir()).dataset
+    for name in ref.forms:
+        assert res.dataset.forms[name].drop(columns="_file").equals(ref.forms[name].drop(columns="_file")), name

@@ -73,15 +73,19 @@ def build_frame(form: Form, records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(data, columns=form_columns(form))
 
 
+def _isna(value: Any) -> bool:
+    return value is None or (not isinstance(value, str | bool) and bool(pd.isna(value)))
+
+
 def _format(var: Variable, row: pd.Series) -> str:
     """One variable of one row as template text (inverse of the cell parser)."""
     value = row[var.name]
     if var.type == "mrd":
         status = row[f"{var.name}_status"]
-        if status is None or (isinstance(status, float) and math.isnan(status)):
+        if _isna(status):
             return ""
         return repr(float(value)) if status == "quantified" else str(status)
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+    if _isna(value):
         if var.allow_unknown and var.type != "code" and var.required:
             return UNKNOWN
         return ""
@@ -156,6 +160,6 @@ class Dataset:
 
 def to_date(value: Any) -> dt.date | None:
     """A DataFrame date cell as ``datetime.date`` (``None`` for NaT)."""
-    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+    if _isna(value):
         return None
     return pd.Timestamp(value).date()

@@ -28,8 +28,11 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _SPACES = re.compile(r"[\s\u00a0\u2007\u202f\ufeff]+")
 
 
-class InputReadError(Exception):
-    """The input cannot be read at all (missing path, not a workbook or folder, corrupt, encrypted)."""
+class InputReadError(ValueError):
+    """The input cannot be read at all (missing path, not a workbook or folder, corrupt, encrypted).
+
+    The message names the file and the reason; the ``validate`` command prints it and exits with 2.
+    """
 
 
 @dataclass(frozen=True)

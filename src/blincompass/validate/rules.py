@@ -100,9 +100,7 @@ class _Collector:
         rule: str,
         message: str,
     ) -> None:
-        text = None
-        if value is not None:
-            text = value.isoformat() if isinstance(value, dt.date) else cell_text(value)
+        text = None if value is None else cell_text(value)
         self.findings.append(Finding(severity, file, row, patient_id, fld, text, rule, message))  # type: ignore[arg-type]
 
     def at(self, r: _Row, severity: str, fld: str | None, value: Any, rule: str, message: str) -> None:
@@ -275,7 +273,7 @@ def _fmt(d: dt.date) -> str:
     return d.isoformat()
 
 
-def _cross_checks(forms: dict[str, list[_Row]], labels: dict[str, str], out: _Collector) -> None:
+def _cross_checks(forms: dict[str, list[_Row]], out: _Collector) -> None:
     patients = {r.patient_id: r for r in forms.get("patients", []) if r.patient_id}
     by_pid: dict[str, dict[str, list[_Row]]] = defaultdict(lambda: defaultdict(list))
     for name, rows in forms.items():
@@ -492,7 +490,7 @@ def validate(raw: RawDataset, dictionary: DataDictionary | None = None) -> Valid
             out.add("warning", labels[form.name], None, None, None, None, "form.empty",
                     "the patients form has no data rows")
         frames[form.name] = build_frame(form, _records(form, rows))
-    _cross_checks(forms, labels, out)
+    _cross_checks(forms, out)
     findings = sorted(set(out.findings), key=Finding.sort_key)
     return ValidationResult(Dataset(frames, raw.source), findings)
 
