@@ -414,6 +414,22 @@ def _fisher_rxc_exact(counts: NDArray[np.int64], max_work: int) -> float:
                 continue
             vals, mults = vals[keep], mults[keep]
             comps = _compositions(col_t[j], node)
+            if j == ncols - 2:
+                # two columns left: the last one is determined, so the complete futures of this node are
+                # known; add, for every past value at once, the mass of the futures below its threshold
+                # (sorted futures and a cumulative sum instead of all past x future pairs)
+                last = np.asarray(node, dtype=np.int64) - comps
+                fut = np.sort(-gammaln(comps + 1.0).sum(axis=1) - gammaln(last + 1.0).sum(axis=1))
+                ftop = float(fut[-1])
+                cum = np.concatenate([[0.0], np.cumsum(np.exp(fut - ftop))])
+                mass = cum[np.searchsorted(fut, thr - vals, side="right")]
+                ok = mass > 0
+                if ok.any():
+                    lv = vals[ok] + np.log(mults[ok]) + np.log(mass[ok])
+                    top = float(lv.max())
+                    accepted.append(top + ftop + math.log(float(np.exp(lv - top).sum())))
+                work += comps.shape[0] + vals.size
+                continue
             work += comps.shape[0] * vals.size
             if work > max_work:
                 r, c = counts.shape
