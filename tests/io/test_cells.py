@@ -264,3 +264,9 @@ def test_partial_dates_rejected():
     assert "year only" in parse("patients", "birth_date", "2019").issues[0].message
     assert "month and year" in parse("patients", "birth_date", "03/2019").issues[0].message
     assert "month and year" in parse("patients", "birth_date", "2019-03").issues[0].message
+
+
+def test_excel_error_values():
+    for raw in ("#N/A", "#VALUE!", "#div/0!"):
+        c = parse("assessments", "bm_blasts", raw)
+        assert c.issues[0].rule == "type.excel_error" and "formula" in c.issues[0].message

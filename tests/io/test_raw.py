@@ -148,3 +148,14 @@ def test_percent_formatted_cells_read_in_the_variables_unit(tmp_path):
     row = a[a["_row"] == 5].iloc[0]
     assert row["bm_blasts"] == 45.0
     assert row["fc_mrd"] == 0.0038 and row["fc_mrd_status"] == "quantified"
+
+
+def test_formula_without_saved_result_is_reported(tmp_path):
+    path = example_to_xlsx(tmp_path / "cohort.xlsx")
+    wb = openpyxl.load_workbook(path)
+    wb["assessments"]["D2"] = "=1+1"  # openpyxl saves formulas without a calculated value
+    wb.save(path)
+    res = load_dataset(path)
+    (f,) = [x for x in res.findings if x.severity == "error"]
+    assert (f.rule, f.row, f.field, f.value) == ("type.excel_error", 2, "bm_blasts", "=1+1")
+    assert "formula without a saved result" in f.message

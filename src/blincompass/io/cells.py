@@ -27,6 +27,7 @@ from typing import Any
 
 from blincompass.dictionary import MRD_ALIASES, MRD_CODES, UNKNOWN, Variable, resolve_term
 from blincompass.dictionary.model import Meta
+from blincompass.io.raw import UncachedFormula
 
 #: Slash/dot/dash dates with the day first (dd/mm/yyyy, the European convention). Set to False for
 #: month-first input (mm/dd/yyyy). Either way a date that only makes sense the other way round is
@@ -38,6 +39,11 @@ DATE_MIN: dt.date = dt.date(1950, 1, 1)
 DATE_MAX: dt.date = dt.date(2100, 12, 31)
 #: Spellings read as the code ``unknown`` for variables that allow it (besides their own aliases).
 UNKNOWN_SPELLINGS: frozenset[str] = frozenset({"unknown", "unk", "nk", "not known", "sconosciuto", "ignoto"})
+
+#: Excel's error values, as delivered for a failed formula.
+EXCEL_ERRORS: frozenset[str] = frozenset(
+    {"#N/A", "#VALUE!", "#REF!", "#DIV/0!", "#NUM!", "#NAME?", "#NULL!", "#SPILL!", "#CALC!", "#GETTING_DATA"}
+)
 
 EXPECTED = {
     "date": "a date as yyyy-mm-dd or dd/mm/yyyy",
@@ -322,6 +328,17 @@ def parse_cell(
     low = text.casefold()
     if raw is None or text == "":
         return Cell()
+    if isinstance(raw, UncachedFormula):
+        return _err(
+            "type.excel_error",
+            f"'{text}' is a formula without a saved result; open and save the file in Excel, "
+            "or paste the values",
+        )
+    if text.upper() in EXCEL_ERRORS:
+        return _err(
+            "type.excel_error",
+            f"'{text}' is an Excel error value (a formula failed); enter the value itself",
+        )
     allows_unknown = var.allow_unknown or UNKNOWN in var.code_values
 
     if var.type == "code":

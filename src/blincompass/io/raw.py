@@ -128,6 +128,25 @@ def _cell_value(cell: Any) -> Any:
     return value
 
 
+class UncachedFormula(str):
+    """A formula cell without a saved result (the workbook was written by a program that does not
+    calculate); the parser reports it instead of reading the cell as empty."""
+
+
+def _mark_uncached_formulas(path: Path, title: str, rows: list[tuple[int, list[Any]]]) -> None:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+    try:
+        formulas = wb[title].iter_rows(values_only=True)
+        for (_, values), raw in zip(rows, formulas, strict=False):
+            for j, f in enumerate(raw[: len(values)]):
+                if values[j] is None and isinstance(f, str) and f.startswith("="):
+                    values[j] = UncachedFormula(f)
+    finally:
+        wb.close()
+
+
 def _read_xlsx(path: Path, forms: list[str]) -> RawDataset:
     import openpyxl
 
@@ -158,7 +177,9 @@ def _read_xlsx(path: Path, forms: list[str]) -> RawDataset:
                 other.append(ws.title)
                 continue
             form = wanted[key]
-            rows = ((i, [_cell_value(c) for c in cells]) for i, cells in enumerate(ws.iter_rows(), start=1))
+            rows = [(i, [_cell_value(c) for c in cells]) for i, cells in enumerate(ws.iter_rows(), start=1)]
+            if any(v is None for _, values in rows for v in values):
+                _mark_uncached_formulas(path, ws.title, rows)
             tables[form] = _make_table(form, f"{path.name}[{ws.title}]", rows, date1904)
     except InputReadError:
         raise

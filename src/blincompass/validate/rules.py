@@ -11,6 +11,7 @@ Structure
     ``column.unnamed`` (warning) values under a column without a header (ignored).
 Cells
     ``type.date``, ``type.number``, ``type.integer``, ``type.boolean``, ``type.mrd`` (error) unreadable value.
+    ``type.excel_error`` (error) an Excel error value such as #N/A or #VALUE! (a failed formula).
     ``code.allowed`` (error) not a code, label or alias.   ``pattern`` (error) identifier malformed.
     ``range`` (error) outside the dictionary's min/max (blasts 0-100, MRD 0-1, ...) or implausible date.
     ``required`` (error) required value missing.   ``required_if`` (error) conditionally required missing.
