@@ -303,7 +303,7 @@ def _fisher_monte_carlo(counts: NDArray[np.int64], B: int, seed: int | None) -> 
     return float((1 + np.count_nonzero(stat_sim <= stat_obs / almost_one)) / (B + 1))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def _compositions(total: int, caps: tuple[int, ...]) -> NDArray[np.int64]:
     """All vectors ``n`` with ``sum(n) == total`` and ``0 <= n_i <= caps_i`` (rows of the result)."""
     if len(caps) == 1:
@@ -357,6 +357,13 @@ def _concentrate_min(total: int, caps: tuple[int, ...]) -> float:
 
 
 def _fisher_rxc_exact(counts: NDArray[np.int64], max_work: int) -> float:
+    try:
+        return _fisher_rxc_enumerate(counts, max_work)
+    finally:
+        _compositions.cache_clear()  # the cached arrays are specific to this table's margins
+
+
+def _fisher_rxc_enumerate(counts: NDArray[np.int64], max_work: int) -> float:
     # Own implementation: neither scipy nor statsmodels offers Fisher's exact test beyond 2x2.
     # Stage j distributes column j over the remaining row totals.  A node is the multiset of
     # remaining row totals (sorted tuple: the future does not depend on the row order); each node keeps
