@@ -456,3 +456,16 @@ def test_spreadsheet_realities_validate_cleanly(ex):
     ref = load_dataset(example_dir()).dataset
     for name in ref.forms:
         assert res.dataset.forms[name].drop(columns="_file").equals(ref.forms[name].drop(columns="_file")), name
+
+
+def test_form_missing_names_ignored_sheets(tmp_path):
+    import openpyxl
+
+    from tests.validate.helpers import example_to_xlsx
+
+    path = example_to_xlsx(tmp_path / "cohort.xlsx")
+    wb = openpyxl.load_workbook(path)
+    wb["outcomes"].title = "Outcome"
+    wb.save(path)
+    f = only(errors(path, "form.missing"))
+    assert f.file == "cohort.xlsx[outcomes]" and "found, not used: README, Outcome" in f.message

@@ -127,9 +127,11 @@ def _condition_holds(var: Variable, r: _Row) -> bool:
 
 
 def _read_form(
-    form: Form, table: RawTable | None, label: str, d: DataDictionary, out: _Collector
+    form: Form, table: RawTable | None, label: str, d: DataDictionary, out: _Collector,
+    other_sheets: tuple[str, ...] = (),
 ) -> list[_Row]:
     if table is None:
+        others = f" (found, not used: {', '.join(other_sheets)})" if other_sheets else ""
         out.add(
             "error",
             label,
@@ -139,7 +141,7 @@ def _read_form(
             None,
             "form.missing",
             f"form '{form.name}' is missing: expected a sheet named '{form.name}' in the workbook "
-            f"or a file {form.name}.csv in the folder",
+            f"or a file {form.name}.csv in the folder{others}",
         )
         return []
     index: dict[str, int] = {}
@@ -483,7 +485,7 @@ def validate(raw: RawDataset, dictionary: DataDictionary | None = None) -> Valid
     for form in d.forms:
         table = raw.tables.get(form.name)
         labels[form.name] = table.source if table is not None else _label(raw, form.name)
-        rows = _read_form(form, table, labels[form.name], d, out)
+        rows = _read_form(form, table, labels[form.name], d, out, raw.other_sheets)
         if table is not None:
             forms[form.name] = rows
             _check_keys(form, rows, out)
