@@ -16,7 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["RiskTable", "risk_table", "weight_below", "r_findq", "distinct_sorted", "prepare"]
+__all__ = [
+    "RiskTable",
+    "risk_table",
+    "weight_below",
+    "r_findq",
+    "distinct_sorted",
+    "prepare",
+    "event_keys",
+    "key_counts",
+]
 
 F64 = NDArray[np.float64]
 
@@ -97,52 +106,104 @@ def risk_table(
     return RiskTable(uniq, n_risk, d, c)
 
 
+def event_keys(time: F64, event: NDArray[np.bool_]) -> NDArray[np.uint64]:
+    """Sort keys that carry the event flag: ``(bits(time) << 1) | event``.
+
+    For non-negative doubles the IEEE-754 bit pattern read as an unsigned integer is ordered like the
+    value, and its top bit (the sign) is free, so one shift makes room for the event flag.  Sorting these
+    keys orders records by time with censorings before events at a tie — one value sort instead of an
+    ``argsort`` plus gathers.  (``-0.0`` maps to the key of ``+0.0``.)
+    """
+    key = np.left_shift(time.view(np.uint64), np.uint64(1))
+    np.bitwise_or(key, event, out=key, casting="unsafe")
+    return key
+
+
+def key_counts(key: NDArray[np.uint64]) -> tuple[F64, NDArray[np.int64], NDArray[np.int64]]:
+    """Distinct times, records and events per distinct time from *unsorted* keys (sorted in place)."""
+    key.sort()
+    n = key.size
+    if n == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return np.zeros(0), z, z.copy()
+    chg = np.empty(n, dtype=bool)
+    chg[0] = True
+    np.not_equal(key[1:], key[:-1], out=chg[1:])
+    seg = np.flatnonzero(chg)  # start of each run of equal keys
+    del chg
+    skey = key[seg]
+    slen = np.diff(seg, append=n)
+    del seg
+    sev = (skey & np.uint64(1)).astype(bool)
+    np.right_shift(skey, np.uint64(1), out=skey)
+    # A time has one run (all censored or all events) or two (censored, then events).
+    first = np.empty(skey.size, dtype=bool)
+    first[0] = True
+    np.not_equal(skey[1:], skey[:-1], out=first[1:])
+    tstart = np.flatnonzero(first)
+    del first
+    times = skey[tstart].view(np.float64)
+    del skey
+    total = np.add.reduceat(slen, tstart)
+    slen[~sev] = 0
+    events = np.add.reduceat(slen, tstart)
+    return times, total, events
+
+
 def _risk_table_fast(time: F64, event: NDArray[np.bool_]) -> RiskTable:
-    """Unweighted right-censored case: two value sorts and one ``searchsorted``."""
+    """Unweighted right-censored case: a single sort of event-tagged keys."""
     n = time.size
-    s = np.sort(time)
-    uniq, starts = distinct_sorted(s)
-    del s
-    te = time[event]
-    te.sort()
-    m = te.size
-    ev_below = np.searchsorted(te, uniq, side="left")
-    del te
-    d = np.diff(ev_below, append=m).astype(np.float64)
-    del ev_below
-    c = np.diff(starts, append=n).astype(np.float64)
-    c -= d
-    n_risk = (n - starts).astype(np.float64)
-    return RiskTable(uniq, n_risk, d, c)
+    times, total, events = key_counts(event_keys(time, event))
+    n_risk = np.empty(times.size, dtype=np.float64)
+    n_risk[0] = n
+    np.subtract(n, np.cumsum(total[:-1]), out=n_risk[1:])
+    d = events.astype(np.float64)
+    c = (total - events).astype(np.float64)
+    return RiskTable(times, n_risk, d, c)
 
 
-def r_findq(x: F64, y: F64, p: F64, tol: float = R_TOLERANCE, firstx: float = 0.0) -> F64:
+def r_findq(
+    x: F64,
+    y: F64,
+    p: F64,
+    tol: float = R_TOLERANCE,
+    firstx: float = 0.0,
+    xmax: float | None = None,
+) -> F64:
     """Quantiles of a curve exactly as R ``survival``'s internal ``findq`` (used by ``quantile.survfit``).
 
     ``y`` is the cumulative curve ``1 - S`` (or ``1 - lower``/``1 - upper``) at the times ``x``; the point
-    ``(firstx, 0)`` is prepended implicitly.  NaN points are ignored.  For each probability the answer is the
-    midpoint between the first time at which the curve reaches ``p - tol`` and the first time at which it
-    reaches ``p + tol``; a flat stretch at exactly ``p`` therefore gives the midpoint of the stretch.  A
-    stretch that lasts to the end of the curve is closed at the last time.
+    ``(firstx, 0)`` is prepended implicitly and ``xmax`` (default ``x[-1]``) is the last time of the
+    curve.  NaN points are ignored.  For each probability the answer is the midpoint between the first
+    time at which the curve reaches ``p - tol`` and the first time at which it reaches ``p + tol``; a flat
+    stretch at exactly ``p`` therefore gives the midpoint of the stretch, and a stretch that lasts to the
+    end of the curve is closed at ``xmax``.  Rows whose value repeats the previous row (censorings) may be
+    left out without changing the answer as long as ``xmax`` is given.
     """
     p = np.atleast_1d(np.asarray(p, dtype=np.float64))
     out = np.full(p.shape, np.nan)
-    valid = ~np.isnan(y)
-    yv = y[valid]
-    xv = x[valid]
+    nan = np.isnan(y)
+    if nan.any():
+        valid = ~nan
+        yv = y[valid]
+        xv = x[valid]
+    else:
+        yv, xv = y, x
+    del nan
     ymax = max(0.0, float(yv.max())) if yv.size else 0.0
     if ymax < p.min():
         return out
-    xmax = float(x[-1]) if x.size else firstx
+    if xmax is None:
+        xmax = float(x[-1]) if x.size else firstx
     last = _last_new_value(y)
     for k, pk in enumerate(p):
         if pk == 0:
             out[k] = firstx
             continue
-        x1 = _first_x_at_min_above(xv, yv, pk - tol, tol, firstx, pk)
+        x1 = _first_x_at_min_above(xv, yv, tol, firstx, pk)
         if x1 is None:
             continue
-        x2 = _first_x_at_min_above(xv, yv, pk + tol, tol, firstx, pk, upper=True)
+        x2 = _first_x_at_min_above(xv, yv, tol, firstx, pk, upper=True)
         if x2 is not None:
             out[k] = 0.5 * (x1 + x2)
         # A flat stretch at exactly p that lasts to the end of the curve.
@@ -152,16 +213,17 @@ def r_findq(x: F64, y: F64, p: F64, tol: float = R_TOLERANCE, firstx: float = 0.
 
 
 def _first_x_at_min_above(
-    xv: F64, yv: F64, thr: float, tol: float, firstx: float, pk: float, upper: bool = False
+    xv: F64, yv: F64, tol: float, firstx: float, pk: float, upper: bool = False
 ) -> float | None:
-    """x of the first occurrence of the smallest knot with y >= thr (knot values as R: y +/- tol vs p)."""
+    """x of the first occurrence of the smallest knot with knot >= p (knots as R: y + tol, or y - tol)."""
     knots = (yv - tol) if upper else (yv + tol)
     mask = knots >= pk
+    del knots
     # The implicit first point (firstx, 0).
     first_ok = ((0.0 - tol) if upper else (0.0 + tol)) >= pk
     if not mask.any():
         return firstx if first_ok else None
-    vmin = yv[mask].min()
+    vmin = float(np.min(yv, where=mask, initial=np.inf))
     if first_ok and 0.0 <= vmin:
         return firstx
     return float(xv[np.argmax(yv == vmin)])
@@ -170,27 +232,43 @@ def _first_x_at_min_above(
 def _last_new_value(y: F64) -> float | None:
     """The last element of ``y`` after removing duplicates (R ``y[!duplicated(y)]``); None if NaN.
 
-    The implicit leading 0 of the curve counts as a value already seen.
+    The implicit leading 0 of the curve counts as a value already seen.  Candidates are tried from the
+    end; for the monotone curves met in practice the first candidate is the answer, so this costs one
+    pass and one boolean temporary.
     """
     n = y.size
     if n == 0:
         return 0.0
     nan = np.isnan(y)
-    first_nan = int(np.argmax(nan)) if nan.any() else n
-    yv = y[~nan]
-    if yv.size == 0:
-        return None if first_nan < n else 0.0
-    idx_valid = np.flatnonzero(~nan)
-    # Walk back over change points until a value not seen before is found.
-    change = np.flatnonzero(np.r_[True, yv[1:] != yv[:-1]])
-    for j in change[::-1]:
-        v = yv[j]
-        if v == 0.0:
+    has_nan = bool(nan.any())
+    first_nan = int(np.argmax(nan)) if has_nan else n
+    j = n - 1
+    tries = 0
+    while j >= 0:
+        if nan[j]:
+            j -= 1
             continue
-        if not np.any(yv[:j] == v):
-            last_idx = int(idx_valid[j])
-            return None if first_nan > last_idx else float(v)
-    return None if first_nan < n else 0.0
+        v = y[j]
+        while j > 0 and y[j - 1] == v:  # start of the run of equal values
+            j -= 1
+        if v != 0.0 and not np.any(y[:j] == v):
+            return None if first_nan < j else float(v)
+        j -= 1
+        tries += 1
+        if tries > 64:  # pathological non-monotone curve: exact but slower route
+            return _last_new_value_slow(y, nan, first_nan)
+    return None if has_nan else 0.0
+
+
+def _last_new_value_slow(y: F64, nan: NDArray[np.bool_], first_nan: int) -> float | None:
+    valid = np.flatnonzero(~nan)
+    yv = y[valid]
+    vals, first = np.unique(yv, return_index=True)
+    keep = vals != 0.0
+    if not keep.any():
+        return None if first_nan < y.size else 0.0
+    k = int(np.max(first[keep]))
+    return None if first_nan < int(valid[k]) else float(yv[k])
 
 
 def prepare(

@@ -74,33 +74,55 @@ def _none_if_nan(x: float) -> float | None:
     return None if not np.isfinite(x) else float(x)
 
 
-def conf_band(surv: F64, se_log: F64, conf_type: str, conf_level: float) -> tuple[F64, F64]:
+def conf_band(
+    surv: F64, se_log: F64, conf_type: str, conf_level: float, which: str = "both"
+) -> tuple[F64, ...]:
     """Pointwise confidence limits exactly as R ``survival:::survfit_confint`` (with ``logse=TRUE``).
 
     ``se_log`` is the standard error of ``-log S`` (R's ``std.err``).  NaN where R gives ``NA``: at
-    ``S = 0`` for every type and also at ``S = 1`` for ``"log-log"``.
+    ``S = 0`` for every type and also at ``S = 1`` for ``"log-log"``.  Returns ``(lower, upper)``, or a
+    1-tuple when ``which`` is ``"lower"`` or ``"upper"``.
     """
     z = float(stats.norm.ppf(1 - (1 - conf_level) / 2))
+    sides = ("lower", "upper") if which == "both" else (which,)
+    out = []
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if conf_type == "plain":
-            se2 = se_log * surv * z
-            lower = np.maximum(surv - se2, 0.0)
-            upper = np.minimum(surv + se2, 1.0)
+            se2 = se_log * surv
+            se2 *= z
+            for side in sides:
+                if side == "lower":
+                    b = np.subtract(surv, se2)
+                    np.maximum(b, 0.0, out=b)
+                else:
+                    b = np.add(surv, se2)
+                    np.minimum(b, 1.0, out=b)
+                out.append(b)
         elif conf_type == "log":
-            xx = np.where(surv == 0, np.nan, surv)
-            se2 = z * se_log
-            lower = np.exp(np.log(xx) - se2)
-            upper = np.minimum(np.exp(np.log(xx) + se2), 1.0)
+            lxx = np.log(surv)  # -inf at S = 0 -> NaN below, as R's NA
+            lxx[surv == 0] = np.nan
+            for side in sides:
+                b = np.subtract(lxx, z * se_log) if side == "lower" else np.add(lxx, z * se_log)
+                np.exp(b, out=b)
+                if side == "upper":
+                    np.minimum(b, 1.0, out=b)
+                out.append(b)
         elif conf_type == "log-log":
-            xx = np.where((surv == 0) | (surv == 1), np.nan, surv)
-            lxx = np.log(xx)
-            se2 = z * se_log / lxx
-            lll = np.log(-lxx)
-            lower = np.exp(-np.exp(lll - se2))
-            upper = np.exp(-np.exp(lll + se2))
+            lll = np.log(surv)
+            lll[(surv == 0) | (surv == 1)] = np.nan
+            se2 = z * se_log
+            se2 /= lll
+            np.negative(lll, out=lll)
+            np.log(lll, out=lll)
+            for side in sides:
+                b = np.subtract(lll, se2) if side == "lower" else np.add(lll, se2)
+                np.exp(b, out=b)
+                np.negative(b, out=b)
+                np.exp(b, out=b)
+                out.append(b)
         else:  # pragma: no cover - validated by callers
             raise ValueError(f"conf_type: {conf_type!r} is not one of {', '.join(_CONF_TYPES)}")
-    return lower, upper
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -140,8 +162,6 @@ class KaplanMeierResult:
     _n_risk: F64 = field(repr=False, compare=False)
     _n_event: F64 = field(repr=False, compare=False)
     _n_censor: F64 = field(repr=False, compare=False)
-    _surv: F64 = field(repr=False, compare=False)
-    _gw: F64 = field(repr=False, compare=False)  # Greenwood sum = variance of -log S
 
     @property
     def time(self) -> F64:
@@ -151,7 +171,22 @@ class KaplanMeierResult:
     @property
     def surv(self) -> F64:
         """Survival estimate at :attr:`time`."""
-        return self._surv
+        return self._curve[0]
+
+    # The curve, its variance and the band are recomputed from the counts on first use (a few linear
+    # passes) rather than kept from construction: this keeps the memory held by a result small.
+    @cached_property
+    def _curve(self) -> tuple[F64, F64]:
+        surv, gw, _, _ = _km_stats(self._time, self._n_risk, self._n_event, with_mean=False)
+        return surv, gw
+
+    @property
+    def _surv(self) -> F64:
+        return self._curve[0]
+
+    @property
+    def _gw(self) -> F64:
+        return self._curve[1]
 
     @cached_property
     def _band(self) -> tuple[F64, F64]:
@@ -216,17 +251,51 @@ class KaplanMeierResult:
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"p: {p!r} must lie in [0, 1]")
         method = self.median_ci_method if method is None else _check_method(method)
-        if method == "spss":
-            est, se, lo, hi = _spss_quantile(
-                self._time, self._n_event, self._surv, self._gw, p, self.conf_level
-            )
-            return QuantileResult(p, est, lo, hi, se, method)
-        lower, upper = self._band
-        pp = np.array([p])
-        est = r_findq(self._time, 1.0 - self._surv, pp)[0]
-        lo = r_findq(self._time, 1.0 - lower, pp)[0]
-        hi = r_findq(self._time, 1.0 - upper, pp)[0]
-        return QuantileResult(p, _none_if_nan(est), _none_if_nan(lo), _none_if_nan(hi), None, method)
+        surv, gw = self._curve
+        return _quantile(
+            self._time, self._n_event, surv, gw, p, method, self.conf_type, self.conf_level
+        )
+
+
+def _quantile(
+    time: F64,
+    n_event: F64,
+    surv: F64,
+    gw: F64,
+    p: float,
+    method: str,
+    conf_type: str,
+    conf_level: float,
+) -> QuantileResult:
+    """Quantile and limits; works on the event rows only (censored rows repeat the previous values)."""
+    if method == "spss":
+        est, se, lo, hi = _spss_quantile(time, n_event, surv, gw, p, conf_level)
+        return QuantileResult(p, est, lo, hi, se, method)
+    if time.size == 0:
+        return QuantileResult(p, None, None, None, None, method)
+    ev = n_event > 0
+    return _bc_quantile(time[ev], surv[ev], gw[ev], float(time[-1]), p, conf_type, conf_level)
+
+
+def _bc_quantile(
+    x: F64, s_ev: F64, g_ev: F64, xmax: float, p: float, conf_type: str, conf_level: float
+) -> QuantileResult:
+    """R ``quantile.survfit`` on event rows ``x``; ``g_ev`` (Greenwood sums) is overwritten."""
+    pp = np.array([p])
+    y = np.subtract(1.0, s_ev)
+    est = r_findq(x, y, pp, xmax=xmax)[0]
+    del y
+    with np.errstate(invalid="ignore"):
+        np.sqrt(g_ev, out=g_ev)
+    lim = []
+    for which in ("lower", "upper"):
+        b = conf_band(s_ev, g_ev, conf_type, conf_level, which=which)[0]
+        np.subtract(1.0, b, out=b)
+        lim.append(r_findq(x, b, pp, xmax=xmax)[0])
+        del b
+    return QuantileResult(
+        p, _none_if_nan(est), _none_if_nan(lim[0]), _none_if_nan(lim[1]), None, "brookmeyer-crowley"
+    )
 
 
 def _check_method(method: str) -> str:
@@ -266,39 +335,40 @@ def _spss_quantile(
     return est, se_t, est - z * se_t, est + z * se_t
 
 
-def _km_curve(n_risk: F64, n_event: F64) -> tuple[F64, F64]:
-    """Product-limit estimate and Greenwood sum (variance of -log S) along a risk table."""
+def _km_stats(
+    time: F64, n_risk: F64, n_event: F64, *, with_mean: bool = True
+) -> tuple[F64, F64, float, float]:
+    """Product-limit curve, Greenwood sum (variance of -log S) and the restricted mean with its SE.
+
+    The restricted mean follows R ``survival:::survmean``: the area under the curve from 0 to the last
+    time, with variance ``sum_i A_i^2 d_i / (n_i (n_i - d_i))`` where ``A_i`` is the area after ``t_i``
+    (terms with ``n_i = d_i`` count as 0).
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
-        surv = np.subtract(1.0, n_event / n_risk)
+        surv = np.divide(n_event, n_risk)
+        np.subtract(1.0, surv, out=surv)
         np.cumprod(surv, out=surv)
-        rest = n_risk - n_event
-        gw = n_event / (n_risk * rest)
-        gw[(n_event == 0)] = 0.0
-        gw[(rest <= 0) & (n_event > 0)] = np.inf
-        del rest
-        np.cumsum(gw, out=gw)
-    return surv, gw
-
-
-def _restricted_mean(time: F64, n_risk: F64, n_event: F64, surv: F64) -> tuple[float, float]:
-    """Restricted mean up to the last observed time and its SE, as R ``survival:::survmean``."""
-    if time.size == 0:
-        return 0.0, 0.0
-    prev_s = np.empty_like(surv)
-    prev_s[0] = 1.0
-    prev_s[1:] = surv[:-1]
-    rect = np.diff(time, prepend=0.0) * prev_s
-    del prev_s
-    mean = float(rect.sum())
-    # area after t_i = sum_{j > i} rect_j
-    after = np.cumsum(rect[::-1])[::-1]
-    after = np.append(after[1:], 0.0)
-    del rect
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rest = n_risk - n_event
-        hh = np.where(rest == 0, 0.0, n_event / (n_risk * rest))
-    var = float(np.sum(after * after * hh))
-    return mean, float(np.sqrt(var))
+        inc = np.subtract(n_risk, n_event)
+        inc *= n_risk
+        np.divide(n_event, inc, out=inc)  # d / (n (n - d)); inf where n = d > 0
+    inc[np.isnan(inc)] = 0.0  # 0/0: nobody at risk and no event
+    mean = mean_se = 0.0
+    if with_mean and time.size:
+        rect = np.diff(time, prepend=0.0)
+        rect[1:] *= surv[:-1]
+        mean = float(rect.sum())
+        after = np.cumsum(rect[::-1])[::-1]  # after[i] = area from t_{i-1} on
+        del rect
+        after[:-1] = after[1:]
+        after[-1] = 0.0  # now the area after t_i
+        np.square(after, out=after)
+        inf = np.isinf(inc)
+        inc[inf] = 0.0
+        mean_se = float(np.sqrt(np.dot(after, inc)))
+        inc[inf] = np.inf
+        del after, inf
+    np.cumsum(inc, out=inc)
+    return surv, inc, mean, mean_se
 
 
 def kaplan_meier(
@@ -394,15 +464,23 @@ def kaplan_meier(
     n_total = float(w.sum()) if w is not None else float(t.size)
     rt = risk_table(t, e, a, w)
     del t, e, a
-    surv, gw = _km_curve(rt.n_risk, rt.n_event)
-    n_events = float(np.sum(rt.n_event))
-    mean, mean_se = _restricted_mean(rt.time, rt.n_risk, rt.n_event, surv)
-    res = KaplanMeierResult(
+    surv, gw, mean, mean_se = _km_stats(rt.time, rt.n_risk, rt.n_event)
+    if median_ci == "spss" or rt.time.size == 0:
+        q = _quantile(rt.time, rt.n_event, surv, gw, 0.5, median_ci, conf_type, conf_level)
+        del surv, gw
+    else:
+        # keep only the event rows alive while the limits are computed
+        ev = rt.n_event > 0
+        x, s_ev, g_ev = rt.time[ev], surv[ev], gw[ev]
+        del surv, gw, ev
+        q = _bc_quantile(x, s_ev, g_ev, float(rt.time[-1]), 0.5, conf_type, conf_level)
+        del x, s_ev, g_ev
+    return KaplanMeierResult(
         n=n_total,
-        n_events=n_events,
-        median=None,
-        median_ci=MedianCI(None, None),
-        median_se=None,
+        n_events=float(np.sum(rt.n_event)),
+        median=q.estimate,
+        median_ci=MedianCI(q.lower, q.upper),
+        median_se=q.se,
         mean=mean,
         mean_se=mean_se,
         conf_type=conf_type,
@@ -412,16 +490,7 @@ def kaplan_meier(
         _n_risk=rt.n_risk,
         _n_event=rt.n_event,
         _n_censor=rt.n_censor,
-        _surv=surv,
-        _gw=gw,
     )
-    q = res.quantile(0.5)
-    object.__setattr__(res, "median", q.estimate)
-    object.__setattr__(res, "median_ci", MedianCI(q.lower, q.upper))
-    object.__setattr__(res, "median_se", q.se)
-    if "_band" in res.__dict__:  # the band is cheap to recompute; do not keep it alive
-        del res.__dict__["_band"]
-    return res
 
 
 @dataclass(frozen=True)

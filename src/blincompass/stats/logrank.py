@@ -6,6 +6,8 @@ The statistics reproduce R ``survival::survdiff`` (which covers the ``rho`` fami
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Literal
@@ -16,7 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from ._checks import as_labels, check_alternative, check_lengths
-from ._riskset import distinct_sorted, prepare
+from ._riskset import distinct_sorted, event_keys, key_counts, prepare
 
 __all__ = [
     "LogrankResult",
@@ -30,6 +32,7 @@ WeightSpec = str | tuple[str, float, float]
 
 _NAMED_WEIGHTS = ("logrank", "gehan-breslow", "tarone-ware", "peto-peto")
 _CHUNK = 1 << 20
+_PARALLEL_MIN = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,16 @@ def _parse_weights(weights: WeightSpec) -> tuple[str, float, float]:
 def _levels(labels: NDArray[Any], order: ArrayLike | None, name: str) -> list[Any]:
     if labels.dtype == object:
         present = sorted(set(labels.tolist()), key=lambda v: (str(type(v)), v))
+    elif labels.dtype.kind in "iub" and labels.size:
+        lo, hi = labels.min(), labels.max()
+        if hi == lo:
+            present = [lo.item()]
+        elif labels.dtype.kind == "b" or hi - lo == 1:
+            present = [lo.item(), hi.item()]  # both extremes occur: no pass needed
+        elif lo >= 0 and hi < 1 << 20:
+            present = np.flatnonzero(np.bincount(labels)).tolist()  # O(n), no sort
+        else:
+            present = np.unique(labels).tolist()
     else:
         present = np.unique(labels).tolist()
     if order is None:
@@ -140,8 +153,7 @@ def _weight_fn(kind: str, p: float, q: float, n: F64, s_minus: F64 | None) -> F6
 
 
 def _accumulate_stratum(
-    time: F64,
-    event: NDArray[np.bool_],
+    key: NDArray[np.uint64],
     entry: F64 | None,
     sel: NDArray[np.bool_] | None,
     gmasks: list[NDArray[np.bool_]],
@@ -152,23 +164,34 @@ def _accumulate_stratum(
     exp: F64,
     var: F64,
 ) -> None:
-    """Add one stratum's weighted O, E and hypergeometric V (in place)."""
+    """Add one stratum's weighted O, E and hypergeometric V (in place).
+
+    ``key`` holds the event-tagged sort keys of all records (:func:`event_keys`).  Each group is reduced
+    to a table of distinct times with record and event counts; risk sets at the pooled distinct event
+    times are then read off these tables with ``searchsorted``, in chunks to bound memory.
+    """
     k = len(gmasks)
-    stop_s, ev_s, entry_s = [], [], []
-    for gm in gmasks:
+
+    def cell(gm: NDArray[np.bool_]) -> tuple[F64, F64, NDArray[np.int64], F64 | None]:
         m = gm if sel is None else (gm & sel)
-        ts = time[m]
-        es = ts[event[m]]
-        ts.sort()
-        es.sort()
-        stop_s.append(ts)
-        ev_s.append(es)
+        times, total, events = key_counts(key[m])
+        cum = np.zeros(total.size + 1)
+        np.cumsum(total, out=cum[1:])
+        ent = None
         if entry is not None:
-            a = entry[m]
-            a.sort()
-            entry_s.append(a)
-        del m
-    allev = np.concatenate(ev_s)
+            ent = entry[m]
+            ent.sort()
+        return times, cum, events, ent
+
+    # The per-group reductions are independent and numpy releases the GIL while it copies and sorts,
+    # so large inputs use one thread per group (bounded by the number of CPUs).
+    workers = min(k, os.cpu_count() or 1)
+    if workers > 1 and key.size >= _PARALLEL_MIN:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            cells = list(pool.map(cell, gmasks))
+    else:
+        cells = [cell(gm) for gm in gmasks]
+    allev = np.concatenate([c[0][c[2] > 0] for c in cells])
     allev.sort()
     dtimes, _ = distinct_sorted(allev)
     del allev
@@ -180,19 +203,19 @@ def _accumulate_stratum(
     for lo in range(0, nd, _CHUNK):
         hi = min(lo + _CHUNK, nd)
         tc = dtimes[lo:hi]
-        # one extra query point so that event counts come from a single 'left' search
-        nxt = dtimes[hi] if hi < nd else np.inf
-        tq = np.append(tc, nxt)
-        n_g = np.empty((k, hi - lo))
-        d_g = np.empty((k, hi - lo))
-        for g in range(k):
-            below = np.searchsorted(stop_s[g], tc, side="left")
-            if entry is None:
-                n_g[g] = stop_s[g].size - below
+        n_g = np.zeros((k, hi - lo))
+        d_g = np.zeros((k, hi - lo))
+        for g, (times, cum, events, ent) in enumerate(cells):
+            if times.size == 0:
+                continue
+            idx = np.searchsorted(times, tc, side="left")
+            if ent is None:
+                np.subtract(cum[-1], cum[idx], out=n_g[g])
             else:
-                n_g[g] = np.searchsorted(entry_s[g], tc, side="left") - below
-            eb = np.searchsorted(ev_s[g], tq, side="left")
-            d_g[g] = np.diff(eb)
+                np.subtract(np.searchsorted(ent, tc, side="left"), cum[idx], out=n_g[g])
+            np.minimum(idx, times.size - 1, out=idx)
+            hit = times[idx] == tc
+            d_g[g] = np.where(hit, events[idx], 0)
         n = n_g.sum(axis=0)
         d = d_g.sum(axis=0)
         s_minus = None
@@ -313,12 +336,14 @@ def logrank_test(
     obs = np.zeros(k)
     exp = np.zeros(k)
     var = np.zeros((k, k))
+    key = event_keys(t, e)
     if s is None:
-        _accumulate_stratum(t, e, a, None, gmasks, kind, p, q, obs, exp, var)
+        _accumulate_stratum(key, a, None, gmasks, kind, p, q, obs, exp, var)
     else:
         for lev in _levels(s, None, "strata"):
-            _accumulate_stratum(t, e, a, s == lev, gmasks, kind, p, q, obs, exp, var)
-    n_per = np.array([int(m.sum()) for m in gmasks])
+            _accumulate_stratum(key, a, s == lev, gmasks, kind, p, q, obs, exp, var)
+    del key
+    n_per = np.array([int(np.count_nonzero(m)) for m in gmasks])
     del gmasks
     chi, df = _chisq(obs - exp, exp, var)
     z = None
