@@ -42,6 +42,8 @@ def parse(form: str, name: str, raw, **kw):
         (43529, dt.date(2019, 3, 5)),
         (43529.0, dt.date(2019, 3, 5)),
         ("43529", dt.date(2019, 3, 5)),
+        ("20190305", dt.date(2019, 3, 5)),
+        (20190305, dt.date(2019, 3, 5)),
     ],
 )
 def test_dates_accepted(raw, expected):
@@ -73,6 +75,7 @@ def test_excel_serial_1904_system():
         ("03/15/2019", "month first"),
         ("05/03/19", "two-digit year"),
         ("5 foo 2019", "not a month name"),
+        ("20190230", "February 2019 has 28 days"),
         ("yesterday", "is not a date"),
         (True, "is not a date"),
         (dt.time(10, 0), "time of day"),

@@ -20,7 +20,7 @@ _TYPES = {
     "integer": "whole number (2.0 from Excel accepted)",
     "number": "real number (decimal point or decimal comma; no thousands separator; '%' accepted for % units; "
     "an Excel cell formatted as a percentage is read as displayed)",
-    "date": "calendar date: yyyy-mm-dd, dd/mm/yyyy (day first), dd.mm.yyyy, dd-mm-yyyy, yyyy/mm/dd, "
+    "date": "calendar date: yyyy-mm-dd, dd/mm/yyyy (day first), dd.mm.yyyy, dd-mm-yyyy, yyyy/mm/dd, yyyymmdd, "
     "'5 Mar 2019' / '5 marzo 2019', Excel date cell or Excel serial number",
     "code": "one of the listed codes (code, label or alias, any case)",
     "boolean": "yes / no",

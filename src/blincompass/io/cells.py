@@ -5,7 +5,7 @@ Spreadsheet realities handled here (each documented on the function that handles
 * stray and non-breaking spaces around and inside values;
 * the dictionary's missing-value spellings (``meta.missing_tokens``: NA, n.a., unknown, ...);
 * dates as Excel date cells, Excel serial numbers (1900 system including its 1900-02-29 bug, or the
-  1904 system when the workbook says so), ISO text, dd/mm/yyyy, dd.mm.yyyy, dd-mm-yyyy, yyyy/mm/dd,
+  1904 system when the workbook says so), ISO text, dd/mm/yyyy, dd.mm.yyyy, dd-mm-yyyy, yyyy/mm/dd, yyyymmdd,
   "5 Mar 2019" / "5 marzo 2019" / "March 5, 2019" (English and Italian month names);
 * decimal commas ("4,5"), percent signs for variables measured in %, integers delivered as 2.0;
 * codes given by code, label or alias in any case; yes/no spellings from the dictionary;
@@ -210,6 +210,8 @@ def parse_date_text(text: str, dayfirst: bool | None = None) -> dt.date | str:
         if mon not in MONTHS:
             return f"'{t}': '{m[1]}' is not a month name"
         return _make_date(year, MONTHS[mon], day, t)
+    if m := re.fullmatch(r"((?:19|20)\d\d)(\d\d)(\d\d)", t):
+        return _make_date(int(m[1]), int(m[2]), int(m[3]), t)
     if re.fullmatch(r"(19|20)\d\d", t):
         return f"'{t}' is a year only; give the full date"
     if re.fullmatch(r"\d{1,2}[/.\-]\d{4}|\d{4}[/.\-]\d{1,2}", t):
@@ -235,6 +237,8 @@ def parse_date(raw: Any, *, date1904: bool = False, dayfirst: bool | None = None
     if isinstance(raw, int | float):
         if not math.isfinite(raw):
             return f"'{raw}' is not a date"
+        if float(raw).is_integer() and 19000101 <= raw <= 21001231:
+            return parse_date_text(str(int(raw)), dayfirst)  # yyyymmdd typed as a number
         try:
             return excel_serial_to_date(float(raw), date1904)
         except ValueError as exc:
