@@ -159,3 +159,9 @@ def test_formula_without_saved_result_is_reported(tmp_path):
     (f,) = [x for x in res.findings if x.severity == "error"]
     assert (f.rule, f.row, f.field, f.value) == ("type.excel_error", 2, "bm_blasts", "=1+1")
     assert "formula without a saved result" in f.message
+
+
+def test_folder_without_csv_is_unreadable(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(InputReadError, match="has no CSV files"):
+        read_raw(tmp_path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import warnings
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -148,7 +149,6 @@ def _mark_uncached_formulas(path: Path, title: str, rows: list[tuple[int, list[A
 
 
 def _read_xlsx(path: Path, forms: list[str]) -> RawDataset:
-    import openpyxl
 
     head = path.read_bytes()[:8] if path.stat().st_size >= 8 else b""
     if head == _OLE_MAGIC:
@@ -160,6 +160,15 @@ def _read_xlsx(path: Path, forms: list[str]) -> RawDataset:
         raise InputReadError(f"{path.name} is a legacy .xls workbook; save it as .xlsx (Excel Workbook)")
     if not zipfile.is_zipfile(path):
         raise InputReadError(f"{path.name} is not an .xlsx workbook (not a valid zip/Office Open XML file)")
+    with warnings.catch_warnings():
+        # openpyxl warns about Excel features it drops (e.g. extended data validation); irrelevant here
+        warnings.simplefilter("ignore", UserWarning)
+        return _read_xlsx_data(path, forms)
+
+
+def _read_xlsx_data(path: Path, forms: list[str]) -> RawDataset:
+    import openpyxl
+
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds of exceptions on corrupt files
@@ -246,7 +255,15 @@ def _read_csv_dir(path: Path, forms: list[str]) -> RawDataset:
     tables: dict[str, RawTable] = {}
     notes: list[ReadNote] = []
     other: list[str] = []
-    for p in sorted(path.iterdir(), key=lambda q: q.name):
+    try:
+        entries = sorted(path.iterdir(), key=lambda q: q.name)
+    except OSError as exc:
+        raise InputReadError(f"{path} cannot be read: {exc.strerror or exc}") from exc
+    if not any(p.is_file() and p.suffix.casefold() == ".csv" for p in entries):
+        raise InputReadError(
+            f"{path} has no CSV files; expected one file per form ({', '.join(f + '.csv' for f in forms)})"
+        )
+    for p in entries:
         if not p.is_file() or p.suffix.casefold() != ".csv":
             continue
         key = p.stem.strip().casefold()
