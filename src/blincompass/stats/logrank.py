@@ -31,7 +31,7 @@ F64 = NDArray[np.float64]
 WeightSpec = str | tuple[str, float, float]
 
 _NAMED_WEIGHTS = ("logrank", "gehan-breslow", "tarone-ware", "peto-peto")
-_CHUNK = 1 << 20
+_CHUNK = 1 << 16
 _PARALLEL_MIN = 1 << 18
 
 

@@ -1,0 +1,201 @@
+"""Speed and memory of blincompass.stats.kaplan_meier + logrank_test against lifelines and R.
+
+Usage::
+
+    python benchmarks/bench_survival.py [--sizes 1e5,1e6,1e7] [--skip-peer-above N] [--repeats 3]
+
+For each size and each kind of time values — (a) exponential times rounded to 0.1 day (many ties) and
+(b) unique float times — the script times, in the same run and on the same arrays:
+
+* ours: ``kaplan_meier(time, event)`` (curve, median with its interval, restricted mean) followed by a
+  two-group ``logrank_test(time, event, group)``;
+* lifelines: ``KaplanMeierFitter().fit(time, event)`` with ``median_survival_time_`` and
+  ``lifelines.statistics.logrank_test`` on the two groups;
+* R (when ``Rscript`` is found): ``survfit`` + ``quantile(fit, 0.5)`` + ``survdiff`` inside one R
+  process, timed with ``system.time`` (reading the data is not timed).  R is run with
+  ``timefix = FALSE``: its default merges float times that differ by less than about 1e-8 relative,
+  which changes the statistic slightly for (b); with it off all three compute the same statistic.
+
+Timings are the best of ``--repeats`` runs for every implementation (``--peer-repeats`` for lifelines
+and R).  Peak memory is measured separately with :mod:`tracemalloc` (numpy reports its buffers to it),
+as the largest amount of memory allocated during one call on top of what existed before it, divided by
+the size of the input arrays (time float64 + event bool + group int64 = 17 bytes per row).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from blincompass.stats import kaplan_meier, logrank_test  # noqa: E402
+
+R_SCRIPT = r"""
+args <- commandArgs(TRUE)
+n <- as.integer(args[1]); dir <- args[2]; reps <- as.integer(args[3])
+suppressPackageStartupMessages(library(survival))
+t <- readBin(file.path(dir, "time.bin"), "double", n)
+e <- readBin(file.path(dir, "event.bin"), "integer", n, size = 1, signed = FALSE)
+g <- readBin(file.path(dir, "group.bin"), "integer", n, size = 1, signed = FALSE)
+best <- Inf
+for (i in seq_len(reps)) {
+  gc()
+  el <- system.time({
+    f <- survfit(Surv(t, e) ~ 1, timefix = FALSE)
+    q <- quantile(f, 0.5)
+    d <- survdiff(Surv(t, e) ~ g, timefix = FALSE)
+  })[["elapsed"]]
+  best <- min(best, el)
+}
+cat(sprintf("%.6f %.10g\n", best, d$chisq))
+"""
+
+
+def make_data(n: int, kind: str, seed: int = 20261125) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    t = rng.exponential(1000.0, n)
+    c = rng.uniform(0.0, 3000.0, n)
+    time_ = np.minimum(t, c)
+    event = t <= c
+    if kind == "rounded":
+        time_ = np.round(time_, 1)
+    group = rng.integers(0, 2, n)
+    return time_, event, group
+
+
+def best_of(fn, repeats: int) -> tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        gc.collect()
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def ours(t: np.ndarray, e: np.ndarray, g: np.ndarray) -> tuple[float, float]:
+    km = kaplan_meier(t, e)
+    lr = logrank_test(t, e, g)
+    return km.median, lr.statistic
+
+
+def lifelines_run(t: np.ndarray, e: np.ndarray, g: np.ndarray) -> tuple[float, float]:
+    from lifelines import KaplanMeierFitter
+    from lifelines.statistics import logrank_test as ll_logrank
+
+    kmf = KaplanMeierFitter().fit(t, e)
+    med = kmf.median_survival_time_
+    m = g == 0
+    res = ll_logrank(t[m], t[~m], e[m], e[~m])
+    return med, res.test_statistic
+
+
+def peak_ratio(fn, input_bytes: int) -> float:
+    gc.collect()
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    out = fn()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del out
+    return (peak - base) / input_bytes
+
+
+def r_run(t: np.ndarray, e: np.ndarray, g: np.ndarray, repeats: int) -> tuple[float, float] | None:
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        t.astype(np.float64).tofile(os.path.join(d, "time.bin"))
+        e.astype(np.uint8).tofile(os.path.join(d, "event.bin"))
+        g.astype(np.uint8).tofile(os.path.join(d, "group.bin"))
+        script = os.path.join(d, "bench.R")
+        Path(script).write_text(R_SCRIPT)
+        proc = subprocess.run(
+            [rscript, script, str(t.size), d, str(repeats)], capture_output=True, text=True, check=False
+        )
+    if proc.returncode != 0:
+        print(f"  R failed: {proc.stderr.strip()[:300]}", file=sys.stderr)
+        return None
+    el, chisq = proc.stdout.split()
+    return float(el), float(chisq)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1e5,1e6,1e7", help="comma-separated row counts (default 1e5,1e6,1e7)")
+    ap.add_argument("--kinds", default="rounded,unique", help="rounded (0.1 day) and/or unique float times")
+    ap.add_argument("--repeats", type=int, default=3, help="best of this many runs for our code")
+    ap.add_argument("--peer-repeats", type=int, default=2, help="best of this many runs for lifelines and R")
+    ap.add_argument(
+        "--skip-peer-above", type=float, default=float("inf"), help="do not run lifelines/R above this size"
+    )
+    ap.add_argument("--no-r", action="store_true", help="do not run R")
+    args = ap.parse_args()
+    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    kinds = args.kinds.split(",")
+
+    import lifelines
+    import pandas as pd
+    import scipy
+
+    print(f"# {platform.platform()} | {os.cpu_count()} CPUs | Python {platform.python_version()}")
+    print(f"# numpy {np.__version__} | scipy {scipy.__version__} | pandas {pd.__version__} | lifelines "
+          f"{lifelines.__version__}")
+    if shutil.which("Rscript") and not args.no_r:
+        ver = subprocess.run(
+            ["Rscript", "-e", 'cat(R.version.string, "| survival", format(packageVersion("survival")))'],
+            capture_output=True, text=True, check=False,
+        ).stdout.strip()
+        print(f"# {ver}")
+    print("# times in seconds (best of repeats); ratio = peer time / our time; peak = tracemalloc peak of one")
+    print("# call / input bytes (time f64 + event bool + group int64)")
+    print()
+    print("| n | times | ours KM | ours LR | ours total | lifelines total | x lifelines | R total | x R "
+          "| peak KM | peak LR |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    warnings.simplefilter("ignore")
+    for n in sizes:
+        for kind in kinds:
+            t, e, g = make_data(n, kind)
+            inp = t.nbytes + e.nbytes + g.nbytes
+            t_km, _ = best_of(lambda t=t, e=e: kaplan_meier(t, e).median, args.repeats)
+            t_lr, lr = best_of(lambda t=t, e=e, g=g: logrank_test(t, e, g), args.repeats)
+            ours_total = t_km + t_lr
+            ll_txt = ll_ratio = r_txt = r_ratio = "–"
+            if n <= args.skip_peer_above:
+                t_ll, (ll_med, ll_stat) = best_of(lambda t=t, e=e, g=g: lifelines_run(t, e, g), args.peer_repeats)
+                ll_txt, ll_ratio = f"{t_ll:.3f}", f"{t_ll / ours_total:.1f}"
+                if not np.isclose(ll_stat, lr.statistic, rtol=1e-6):
+                    print(f"  warning: lifelines statistic {ll_stat} differs from ours {lr.statistic}")
+                if not args.no_r:
+                    r = r_run(t, e, g, args.peer_repeats)
+                    if r is not None:
+                        r_txt, r_ratio = f"{r[0]:.3f}", f"{r[0] / ours_total:.1f}"
+                        if not np.isclose(r[1], lr.statistic, rtol=1e-6):
+                            print(f"  warning: R statistic {r[1]} differs from ours {lr.statistic}")
+            pk_km = peak_ratio(lambda t=t, e=e: kaplan_meier(t, e), inp)
+            pk_lr = peak_ratio(lambda t=t, e=e, g=g: logrank_test(t, e, g), inp)
+            print(
+                f"| {n:.0e} | {kind} | {t_km:.3f} | {t_lr:.3f} | {ours_total:.3f} | {ll_txt} | {ll_ratio} "
+                f"| {r_txt} | {r_ratio} | {pk_km:.2f} | {pk_lr:.2f} |",
+                flush=True,
+            )
+            del t, e, g
+
+
+if __name__ == "__main__":
+    main()
