@@ -1,0 +1,277 @@
+"""Table 2 (adverse events by term and grade) and the per-patient and per-course AE summaries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from blincompass.protocol import Protocol
+from blincompass.report.fmt import fmt_pct, slug
+from blincompass.report.model import HeaderCell, Row, Table, put
+from blincompass.report.table1 import eligible
+
+__all__ = ["GRADE_COLUMNS", "build_ae_by_course", "build_ae_patients", "build_table2", "grade_column"]
+
+#: Grade columns of Table 2: (results key, header). ``g5`` is shown only when a grade-5 event exists.
+GRADE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("g1_2", "Grade 1\u20132"),
+    ("g3", "Grade 3"),
+    ("g4", "Grade 4"),
+    ("g5", "Grade 5"),
+    ("unknown", "Unknown grade"),
+    ("total", "Total"),
+)
+
+_MARKS = {"nearest": "\u2020", "other": "\u2020", "synonym": "\u2021", "unmapped": "\u00a7"}
+
+
+def grade_column(grade: Any) -> str:
+    """The Table 2 column of a CTCAE grade (missing = "unknown")."""
+    if grade is None or grade is pd.NA or (isinstance(grade, float) and grade != grade):
+        return "unknown"
+    g = int(grade)
+    return "g1_2" if g <= 2 else f"g{g}"
+
+
+def _columns(adae: pd.DataFrame) -> list[tuple[str, str]]:
+    has5 = bool((adae["AETOXGR"].dropna() == 5).any()) if len(adae) else False
+    return [c for c in GRADE_COLUMNS if c[0] != "g5" or has5]
+
+
+def _counts(events: pd.DataFrame) -> dict[str, int]:
+    cols = events["AETOXGR"].map(grade_column) if len(events) else pd.Series([], dtype=object)
+    out = {k: int((cols == k).sum()) for k, _ in GRADE_COLUMNS if k != "total"}
+    out["total"] = len(events)
+    return out
+
+
+def _footnote(term: str, status: str, decod: str | None, version: str) -> str:
+    mark = _MARKS[status]
+    if status == "synonym":
+        return f"{mark} {term}: synonym of the CTCAE v{version} term {decod}."
+    if status == "nearest":
+        return f"{mark} {term}: not a CTCAE v{version} term; nearest: {decod}."
+    if status == "other":
+        return f"{mark} {term}: not a CTCAE v{version} term; coded as {decod}."
+    return f"{mark} {term}: not a CTCAE v{version} term; no mapping to CTCAE."
+
+
+def build_table2(adae: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol, results: dict[str, Any]) -> Table:
+    """Table 2: events by reported term and grade, n and % of all events, terms beneath their group.
+
+    Result keys: ``table2.n_events``, ``table2.total.<col>.n``/``.pct``, ``table2.groups.<group>.<col>``,
+    ``table2.terms.<term>.<col>`` (``<col>`` in g1_2, g3, g4, g5, unknown, total; ``<term>`` the slug of
+    the reported term), ``table2.terms.<term>.ctcae_status``, ``table2.patients_with_ae.n``/``.pct``.
+    """
+    spec = protocol.report.table2
+    version = spec.ctcae_version
+    elig = eligible(adsl)
+    n_elig = len(elig)
+    n_events = len(adae)
+    cols = _columns(adae)
+    put(results, "table2.n_events", n_events)
+    put(results, "table2.n_eligible", n_elig)
+    n_pat = int(adae["USUBJID"].nunique()) if n_events else 0
+    k_pat = put(results, "table2.patients_with_ae.n", n_pat)
+    put(results, "table2.patients_with_ae.pct", 100.0 * n_pat / n_elig if n_elig else None)
+
+    def cells(base: str, counts: dict[str, int]) -> tuple[list[str], list[str | None]]:
+        texts: list[str] = []
+        keys: list[str | None] = []
+        for k, _ in cols:
+            n = counts[k]
+            kn = put(results, f"{base}.{k}.n", n)
+            put(results, f"{base}.{k}.pct", 100.0 * n / n_events if n_events else None)
+            if n == 0 and k != "total":
+                texts += ["-", "-"]
+                keys += [kn, None]
+            else:
+                texts += [str(n), f"{fmt_pct(n, n_events)}%"]
+                keys += [kn, kn.removesuffix(".n") + ".pct"]
+        return texts, keys
+
+    rows: list[Row] = []
+    blank = ["" for _ in range(2 * len(cols) - 2)]
+    rows.append(Row(("Patients with at least one adverse event", *blank, str(n_pat), f"{fmt_pct(n_pat, n_elig)}%"),
+                    (None, *[None] * len(blank), k_pat, k_pat.removesuffix(".n") + ".pct"), 0, "total"))
+    t, k = cells("table2.total", _counts(adae))
+    rows.append(Row(("Total adverse events", *t), (None, *k), 0, "total"))
+
+    info: dict[str, tuple[str, str | None]] = {}
+    for _, r in adae.iterrows():
+        info.setdefault(r["AETERM"], (r["AESTATUS"], r["AEDECOD"]))
+    footnotes: list[str] = []
+
+    def term_label(term: str) -> str:
+        status, decod = info[term]
+        if status in _MARKS:
+            note = _footnote(term, status, decod, version)
+            if note not in footnotes:
+                footnotes.append(note)
+            return f"{term} {_MARKS[status]}"
+        return term
+
+    def term_row(term: str, level: int) -> None:
+        ev = adae[adae["AETERM"] == term]
+        key = f"table2.terms.{slug(term)}"
+        put(results, f"{key}.term", term)
+        put(results, f"{key}.ctcae_status", info[term][0])
+        put(results, f"{key}.ctcae_term", info[term][1])
+        t, k = cells(key, _counts(ev))
+        rows.append(Row((term_label(term), *t), (None, *k), level))
+
+    observed = list(dict.fromkeys(adae["AETERM"].tolist()))
+    folded = {t.casefold(): t for t in observed}
+    placed: set[str] = set()
+    for entry in spec.rows:
+        if entry.term is not None:
+            term = folded.get(entry.term.casefold())
+            if term is not None and term not in placed:
+                term_row(term, 0)
+                placed.add(term)
+            continue
+        members = [folded[t.casefold()] for t in entry.terms if t.casefold() in folded]
+        in_group = adae[adae["AEGRPID"] == entry.group]
+        members += [t for t in dict.fromkeys(in_group["AETERM"]) if t not in members]
+        members = [t for t in members if t not in placed]
+        if not members:
+            continue
+        ev = adae[adae["AETERM"].isin(members)]
+        base = f"table2.groups.{entry.group}"
+        put(results, f"{base}.label", entry.label)
+        t, k = cells(base, _counts(ev))
+        rows.append(Row((entry.label or "", *t), (None, *k), 0, "heading"))
+        for term in members:
+            term_row(term, 1)
+            placed.add(term)
+    rest = [t for t in observed if t not in placed]
+    rest.sort(key=lambda t: (-int((adae["AETERM"] == t).sum()), t.casefold()))
+    for term in rest:
+        term_row(term, 0)
+
+    header = (
+        (HeaderCell("Toxicities during blinatumomab"), *[HeaderCell(h, 2) for _, h in cols]),
+        (HeaderCell(""), *[HeaderCell(x) for _ in cols for x in ("n", "%")]),
+    )
+    foot = [
+        f"Adverse events graded by CTCAE v{version}; n and % of all {n_events} events (patients with at least one "
+        f"event: % of the {n_elig} eligible patients). Group rows (e.g. Neurotoxicity) add up the terms beneath "
+        "them; the grouping comes from the protocol.",
+        *footnotes,
+    ]
+    return Table(
+        id="table2",
+        caption=f"Table 2. Adverse events (CTCAE v{version}), number and percentage for each event and grade.",
+        header=header,
+        rows=tuple(rows),
+        footnotes=tuple(foot),
+        sheet="Table 2",
+    )
+
+
+def build_ae_patients(adae: pd.DataFrame, adsl: pd.DataFrame, results: dict[str, Any]) -> Table:
+    """Adverse events per patient: toxicity data, patients with AEs, worst grade per patient, actions.
+
+    Result keys: ``ae_patients.<item>.n``/``.pct`` (% of the eligible patients) for items
+    ``eligible``, ``tox_data``, ``tox_missing``, ``any_ae``, ``grade3plus``, ``worst_g1_2``,
+    ``worst_g3``, ``worst_g4``, ``worst_g5``, ``worst_unknown``, ``no_ae``, ``interrupted``,
+    ``discontinued``; and ``ae_patients.events_interrupted.n``, ``ae_patients.events_discontinued.n``.
+    """
+    elig = eligible(adsl)
+    n = len(elig)
+    tox = elig["tox_data_available"].astype("boolean").fillna(True).astype(bool)
+    n_tox = int(tox.sum())
+    pats = elig.loc[tox, "patient_id"].tolist()
+    by_pat = {p: adae[adae["USUBJID"] == p] for p in pats}
+    rows: list[Row] = []
+
+    def line(key: str, label: str, count: int, level: int = 1) -> None:
+        kn = put(results, f"ae_patients.{key}.n", count)
+        put(results, f"ae_patients.{key}.pct", 100.0 * count / n if n else None)
+        rows.append(Row((label, str(count), fmt_pct(count, n)), (None, kn, kn.removesuffix(".n") + ".pct"), level))
+
+    line("eligible", "Eligible patients", n, 0)
+    line("tox_data", "Toxicity data available", n_tox)
+    line("tox_missing", "Toxicity data missing", n - n_tox)
+    line("any_ae", "At least one adverse event", sum(len(e) > 0 for e in by_pat.values()))
+    line("grade3plus", "At least one adverse event of grade \u2265 3",
+         sum(bool((e["AETOXGR"].dropna() >= 3).any()) for e in by_pat.values()))
+    rows.append(Row(("Worst grade per patient", "", ""), (None, None, None), 0, "heading"))
+    worst: dict[str, int] = {"g1_2": 0, "g3": 0, "g4": 0, "g5": 0, "unknown": 0, "no_ae": 0}
+    for e in by_pat.values():
+        if not len(e):
+            worst["no_ae"] += 1
+        elif e["AETOXGR"].notna().any():
+            worst[grade_column(e["AETOXGR"].max())] += 1
+        else:
+            worst["unknown"] += 1
+    labels = {"g1_2": "Grade 1\u20132", "g3": "Grade 3", "g4": "Grade 4", "g5": "Grade 5",
+              "unknown": "Unknown grade only", "no_ae": "No adverse event"}
+    for k, label in labels.items():
+        line(f"worst_{k}", label, worst[k])
+    line("worst_tox_missing", "Toxicity data missing", n - n_tox)
+    rows.append(Row(("Actions taken", "", ""), (None, None, None), 0, "heading"))
+    line("interrupted", "Patients with an AE leading to transient interruption",
+         int(adae.loc[adae["AEACNINT"], "USUBJID"].nunique()) if len(adae) else 0)
+    line("discontinued", "Patients with an AE leading to discontinuation of the course",
+         int(adae.loc[adae["AEACNDSC"], "USUBJID"].nunique()) if len(adae) else 0)
+    put(results, "ae_patients.events_interrupted.n", int(adae["AEACNINT"].sum()) if len(adae) else 0)
+    put(results, "ae_patients.events_discontinued.n", int(adae["AEACNDSC"].sum()) if len(adae) else 0)
+    return Table(
+        id="ae_patients",
+        caption="Table 2b. Adverse events per patient: toxicity data, worst grade and actions taken.",
+        header=((HeaderCell("Patients"), HeaderCell("n"), HeaderCell("% of eligible")),),
+        rows=tuple(rows),
+        footnotes=(
+            f"Percentages of the {n} eligible patients. Worst grade: the highest known grade of the patient's "
+            "events; 'Unknown grade only' when every event of the patient has an unknown grade.",
+        ),
+        sheet="Table 2b",
+    )
+
+
+def build_ae_by_course(adae: pd.DataFrame, adsl: pd.DataFrame, results: dict[str, Any]) -> Table:
+    """Adverse events by course: patients treated, patients with an AE in the course, events.
+
+    Result keys: ``ae_by_course.c<k>.treated``, ``.patients_with_ae.n``/``.pct`` (% of the treated),
+    ``.events``; ``ae_by_course.several_courses.n`` (patients with AEs in two or more courses) and
+    ``.denominator`` (patients treated with two or more courses).
+    """
+    elig = eligible(adsl)
+    n_courses = elig.set_index("patient_id")["n_courses"].astype("Int64").fillna(0)
+    max_course = int(n_courses.max()) if len(n_courses) else 0
+    if len(adae):
+        max_course = max(max_course, int(adae["COURSE"].max()))
+    rows: list[Row] = []
+    for k in range(1, max_course + 1):
+        treated = int((n_courses >= k).sum())
+        ev = adae[adae["COURSE"] == k]
+        pats = int(ev["USUBJID"].nunique())
+        base = f"ae_by_course.c{k}"
+        kt = put(results, f"{base}.treated", treated)
+        kn = put(results, f"{base}.patients_with_ae.n", pats)
+        put(results, f"{base}.patients_with_ae.pct", 100.0 * pats / treated if treated else None)
+        ke = put(results, f"{base}.events", len(ev))
+        rows.append(Row((f"Course {k}", str(treated), f"{pats} ({fmt_pct(pats, treated)})", str(len(ev))),
+                        (None, kt, kn, ke), 1))
+    multi = int((n_courses >= 2).sum())
+    several = 0
+    if len(adae):
+        per = adae.dropna(subset=["COURSE"]).groupby("USUBJID")["COURSE"].nunique()
+        several = int((per >= 2).sum())
+    kd = put(results, "ae_by_course.several_courses.denominator", multi)
+    kn = put(results, "ae_by_course.several_courses.n", several)
+    put(results, "ae_by_course.several_courses.pct", 100.0 * several / multi if multi else None)
+    rows.append(Row(("Adverse events in two or more courses (patients treated with \u2265 2 courses)", str(multi),
+                     f"{several} ({fmt_pct(several, multi)})", ""), (None, kd, kn, None), 0, "total"))
+    return Table(
+        id="ae_by_course",
+        caption="Table 2c. Adverse events by blinatumomab course.",
+        header=((HeaderCell("Course"), HeaderCell("Patients treated"), HeaderCell("Patients with \u2265 1 AE, n (%)"),
+                 HeaderCell("Events")),),
+        rows=tuple(rows),
+        footnotes=("Patients treated: eligible patients who received the course (including patients whose toxicity "
+                   "data are missing); percentages of them.",),
+        sheet="Table 2c",
+    )

@@ -1,0 +1,186 @@
+"""Build the report from a data set and write its outputs (HTML, DOCX, XLSX, JSON, figures)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from blincompass.derive import build_adae, derive_all
+from blincompass.protocol import Protocol, load_protocol
+from blincompass.report.model import Report, ReportContext, Section, clean_value, put
+from blincompass.report.progress import ReportProgress
+from blincompass.report.render_docx import render_docx
+from blincompass.report.render_html import render_html
+from blincompass.report.render_xlsx import render_xlsx
+from blincompass.report.sections import SectionSpec, section_plan
+
+__all__ = [
+    "OUTPUT_FILES",
+    "RESULTS_SCHEMA",
+    "RenderOutcome",
+    "build_report",
+    "detect_synthetic",
+    "load_input",
+    "render_report",
+    "results_json",
+    "write_report",
+]
+
+#: Identifier of the results.json layout (docs/results-schema.md); bumped when keys change meaning.
+RESULTS_SCHEMA = "blincompass.report.results/1"
+#: Files written into the output folder besides figures/.
+OUTPUT_FILES: tuple[str, ...] = ("index.html", "report.docx", "tables.xlsx", "results.json")
+
+
+def detect_synthetic(path: str | Path | None = None, dataset: Any = None) -> bool:
+    """Whether the data set is labelled synthetic: a ``SYNTHETIC.txt`` file in the CSV folder (or beside a
+    workbook), or a data-set ``source`` containing "SYNTHETIC"."""
+    if path is not None:
+        p = Path(path)
+        folder = p if p.is_dir() else p.parent
+        if (folder / "SYNTHETIC.txt").exists():
+            return True
+        if "SYNTHETIC" in p.name:
+            return True
+    source = getattr(dataset, "source", None)
+    return bool(source) and "SYNTHETIC" in str(source)
+
+
+def build_report(
+    dataset: Any,
+    protocol: Protocol | None = None,
+    *,
+    derived: Any = None,
+    synthetic: bool | None = None,
+    ci_bands: bool = False,
+    extra_sections: Iterable[SectionSpec] = (),
+    progress: ReportProgress | None = None,
+) -> Report:
+    """Compute every section of the report from a typed data set.
+
+    ``derived`` (from :func:`blincompass.derive.derive_all`) is computed when not given. ``synthetic``
+    marks every output as synthetic (``None``: from the data set's ``source``). ``ci_bands`` draws
+    pointwise confidence bands on the survival curves. ``extra_sections`` are placed as their
+    ``after``/``before`` say (see :mod:`blincompass.report.sections`).
+    """
+    protocol = protocol or load_protocol()
+    if derived is None:
+        derived = derive_all(dataset, protocol)
+    if synthetic is None:
+        synthetic = detect_synthetic(None, dataset)
+    adae = build_adae(dataset, derived.adsl, protocol)
+    results: dict[str, Any] = {}
+    put(results, "schema", RESULTS_SCHEMA)
+    put(results, "synthetic", bool(synthetic))
+    ctx = ReportContext(dataset=dataset, derived=derived, protocol=protocol, adae=adae, synthetic=bool(synthetic),
+                        ci_bands=ci_bands, results=results)
+    plan = section_plan(extra_sections)
+    if progress is not None:
+        progress.add_total(len(plan))
+    sections: list[Section] = []
+    for spec in plan:
+        sec = spec.build(ctx)
+        if sec is not None:
+            sections.append(sec)
+        if progress is not None:
+            progress.advance(spec.id)
+    title = f"{protocol.study.name} study report"
+    if synthetic:
+        title = f"SYNTHETIC DATA \u2013 {title}"
+    subtitle = f"{protocol.study.title}. Data set: {results['dataset']['source'] or 'unnamed'}; " \
+               f"{derived.screening.n_eligible} eligible of {derived.screening.n_screened} patients."
+    return Report(title=title, subtitle=subtitle, synthetic=bool(synthetic), sections=tuple(sections),
+                  results=results)
+
+
+def results_json(report: Report) -> str:
+    """results.json text: the nested results, insertion order, 2-space indent, UTF-8, final newline."""
+    return json.dumps(clean_value(report.results), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _write(path: Path, data: bytes) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path
+
+
+def write_report(report: Report, out_dir: str | Path, *, progress: ReportProgress | None = None) -> list[Path]:
+    """Write index.html, report.docx, tables.xlsx, results.json and figures/ (PNG, SVG, PDF) into
+    ``out_dir`` (created if needed); each file is written to a temporary name and renamed. Returns the
+    paths written."""
+    out = Path(out_dir)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    steps = [
+        ("figures", lambda: [
+            _write(out / "figures" / f"{f.stem}.{ext}", getattr(f, ext))
+            for f in report.figures for ext in ("png", "svg", "pdf")
+        ]),
+        ("index.html", lambda: [_write(out / "index.html", render_html(report).encode("utf-8"))]),
+        ("report.docx", lambda: [_write(out / "report.docx", render_docx(report))]),
+        ("tables.xlsx", lambda: [_write(out / "tables.xlsx", render_xlsx(report))]),
+        ("results.json", lambda: [_write(out / "results.json", results_json(report).encode("utf-8"))]),
+    ]
+    if progress is not None:
+        progress.add_total(len(steps))
+    written: list[Path] = []
+    for name, step in steps:
+        written += step()
+        if progress is not None:
+            progress.advance(name)
+    return written
+
+
+@dataclass(frozen=True)
+class RenderOutcome:
+    """Result of :func:`render_report`: ``ok`` is false when the data set has validation errors (then no
+    report is written and ``findings`` says why)."""
+
+    ok: bool
+    findings: list[Any] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+    report: Report | None = None
+
+
+def load_input(path: str | Path) -> Any:
+    """Read and validate a workbook or CSV folder (``blincompass.io.load_dataset`` when available)."""
+    try:
+        from blincompass.io import load_dataset  # type: ignore[attr-defined]
+    except ImportError:
+        from blincompass.validate import load_dataset
+    return load_dataset(path)
+
+
+def render_report(
+    data: str | Path,
+    out_dir: str | Path,
+    *,
+    protocol: str | Path | Protocol | None = None,
+    synthetic: bool | None = None,
+    ci_bands: bool = False,
+    show_progress: bool | None = None,
+    extra_sections: Iterable[SectionSpec] = (),
+) -> RenderOutcome:
+    """Validate ``data``, build the report and write it into ``out_dir``.
+
+    ``synthetic=None`` detects the label (``SYNTHETIC.txt`` in the CSV folder, or "SYNTHETIC" in the
+    source). ``show_progress=None`` shows a progress bar only when stdout is a terminal.
+    """
+    proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
+    with ReportProgress(2, enabled=show_progress) as prog:
+        validation = load_input(data)
+        prog.advance("validated")
+        if not validation.ok:
+            return RenderOutcome(False, list(validation.findings))
+        dataset = validation.dataset
+        if synthetic is None:
+            synthetic = detect_synthetic(data, dataset)
+        derived = derive_all(dataset, proto)
+        prog.advance("derived")
+        report = build_report(dataset, proto, derived=derived, synthetic=synthetic, ci_bands=ci_bands,
+                              extra_sections=extra_sections, progress=prog)
+        written = write_report(report, out_dir, progress=prog)
+    return RenderOutcome(True, list(validation.findings), written, report)

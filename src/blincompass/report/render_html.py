@@ -1,0 +1,122 @@
+"""Self-contained HTML rendering: inline CSS, figures embedded as SVG data URIs, responsive and printable."""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+
+from blincompass.report.model import Figure, Paragraph, Report, Section, Table
+
+__all__ = ["CSS", "render_html"]
+
+CSS = """
+:root { --fg: #1b1b1b; --muted: #555; --line: #c9c9c9; --head: #eef2f6; --warn: #b00020; }
+* { box-sizing: border-box; }
+body { font-family: "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--fg); margin: 0;
+       line-height: 1.45; font-size: 16px; }
+main { max-width: 1100px; margin: 0 auto; padding: 1rem; }
+header.report { padding: 1rem 0 .5rem; border-bottom: 2px solid var(--fg); margin-bottom: 1rem; }
+header.report h1 { font-size: 1.5rem; margin: 0 0 .25rem; }
+header.report p { margin: 0; color: var(--muted); }
+.synthetic-banner { background: var(--warn); color: #fff; font-weight: 700; text-align: center;
+                    padding: .6rem 1rem; letter-spacing: .03em; }
+nav.toc ol { padding-left: 1.2rem; margin: .25rem 0 1rem; }
+nav.toc a { color: #0b4f8a; }
+section { margin: 1.5rem 0 2rem; }
+h2 { font-size: 1.25rem; border-bottom: 1px solid var(--line); padding-bottom: .2rem; }
+p.note { color: var(--muted); font-size: .9rem; }
+p.warning { color: var(--warn); font-weight: 700; border: 2px solid var(--warn); padding: .5rem .75rem; }
+figure.table { margin: 1rem 0 1.5rem; }
+figure.table figcaption, figure.plot figcaption { font-weight: 600; margin: .25rem 0 .5rem; }
+.table-wrap { overflow-x: auto; -webkit-overflow-scrolling: touch; border: 1px solid var(--line); }
+table { border-collapse: collapse; width: 100%; font-size: .88rem; font-variant-numeric: tabular-nums; }
+th, td { border-bottom: 1px solid var(--line); padding: .3rem .5rem; text-align: right; vertical-align: top; }
+th { background: var(--head); text-align: center; white-space: nowrap; }
+td:first-child, th:first-child { text-align: left; }
+tr.heading td { font-weight: 700; background: #fafafa; }
+tr.total td { font-weight: 600; }
+td.l1 { padding-left: 1.4rem; } td.l2 { padding-left: 2.6rem; }
+ol.footnotes, ul.footnotes { font-size: .8rem; color: var(--muted); margin: .4rem 0 0; padding-left: 1.1rem; }
+figure.plot { margin: 1rem 0 2rem; }
+figure.plot img { width: 100%; height: auto; border: 1px solid var(--line); background: #fff; }
+figure.plot .files { font-size: .8rem; }
+@media (max-width: 640px) {
+  body { font-size: 15px; } main { padding: .5rem; } table { font-size: .8rem; }
+  th, td { padding: .25rem .35rem; }
+}
+@media print {
+  body { font-size: 10pt; } main { max-width: none; padding: 0; }
+  nav.toc { display: none; }
+  section { page-break-before: always; break-before: page; }
+  section:first-of-type { page-break-before: avoid; break-before: avoid; }
+  .table-wrap { overflow: visible; border: none; }
+  figure.table, figure.plot { page-break-inside: avoid; break-inside: avoid; }
+  .synthetic-banner { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  a { color: inherit; text-decoration: none; }
+}
+"""
+
+
+def _table(t: Table) -> str:
+    out = [f'<figure class="table" id="{escape(t.id)}"><figcaption>{escape(t.caption)}</figcaption>',
+           '<div class="table-wrap"><table>', "<thead>"]
+    for hrow in t.header:
+        cells = "".join(
+            f'<th scope="col"{f" colspan={c.span}" if c.span > 1 else ""}>{escape(c.text)}</th>' for c in hrow
+        )
+        out.append(f"<tr>{cells}</tr>")
+    out.append("</thead><tbody>")
+    for r in t.rows:
+        tds = []
+        for i, c in enumerate(r.cells):
+            cls = f' class="l{r.level}"' if i == 0 and r.level else ""
+            tds.append(f"<td{cls}>{escape(c)}</td>")
+        kind = f' class="{r.kind}"' if r.kind != "data" else ""
+        out.append(f"<tr{kind}>{''.join(tds)}</tr>")
+    out.append("</tbody></table></div>")
+    if t.footnotes:
+        out.append('<ul class="footnotes">' + "".join(f"<li>{escape(f)}</li>" for f in t.footnotes) + "</ul>")
+    out.append("</figure>")
+    return "\n".join(out)
+
+
+def _figure(f: Figure) -> str:
+    data = base64.b64encode(f.svg).decode("ascii")
+    links = " ".join(f'<a href="figures/{escape(f.stem)}.{ext}">{ext.upper()}</a>' for ext in ("png", "svg", "pdf"))
+    return (f'<figure class="plot" id="figure-{escape(f.id)}">'
+            f'<img src="data:image/svg+xml;base64,{data}" alt="{escape(f.alt)}">'
+            f"<figcaption>{escape(f.caption)}</figcaption>"
+            f'<div class="files">Files: {links}</div></figure>')
+
+
+def _section(s: Section) -> str:
+    parts = [f'<section id="{escape(s.id)}"><h2>{escape(s.title)}</h2>']
+    for b in s.blocks:
+        if isinstance(b, Table):
+            parts.append(_table(b))
+        elif isinstance(b, Figure):
+            parts.append(_figure(b))
+        elif isinstance(b, Paragraph):
+            cls = f' class="{b.kind}"' if b.kind != "text" else ""
+            parts.append(f"<p{cls}>{escape(b.text)}</p>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def render_html(report: Report) -> str:
+    """The whole report as one HTML document (no external resources; figure files linked as extras)."""
+    title = escape(report.title)
+    banner = ('<div class="synthetic-banner" role="alert">SYNTHETIC DATA \u2013 not real patients. '
+              "Do not cite these results.</div>") if report.synthetic else ""
+    toc = "".join(f'<li><a href="#{escape(s.id)}">{escape(s.title)}</a></li>' for s in report.sections)
+    body = "\n".join(_section(s) for s in report.sections)
+    page_title = f"SYNTHETIC \u2013 {title}" if report.synthetic else title
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{page_title}</title><style>{CSS}</style></head><body>\n"
+        f"{banner}<main><header class=\"report\"><h1>{title}</h1><p>{escape(report.subtitle)}</p></header>\n"
+        f'<nav class="toc" aria-label="Contents"><strong>Contents</strong><ol>{toc}</ol></nav>\n'
+        f"{body}\n</main></body></html>\n"
+    )

@@ -1,0 +1,255 @@
+"""The ordered list of report sections and the hook for adding sections from other modules.
+
+A section builder is a function ``build(ctx: ReportContext) -> Section | None`` (``None`` = nothing to
+show). The report is assembled by calling the builders in order; each writes the numbers it shows into
+``ctx.results`` with :func:`blincompass.report.model.put`, and may read what earlier builders wrote.
+
+Adding a section (no renderer changes needed; renderers walk sections, tables, figures, paragraphs)::
+
+    from blincompass.report import Paragraph, Section, register_section
+
+    def published_vs_recomputed(ctx):
+        p = ctx.results["tests"]["os_by_stratum"]["p"]
+        ...
+        return Section("published", "Published vs recomputed", (table, Paragraph("...")))
+
+    register_section("published", published_vs_recomputed, after="figures")
+
+Registration happens when the module is imported; to have it imported by ``blincompass report`` without
+editing this package, declare an entry point in the group ``blincompass.report_sections`` whose object is
+a :class:`SectionSpec` (or a list of them), or pass ``extra_sections=[SectionSpec(...)]`` to
+:func:`blincompass.report.build_report`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from blincompass.report.adverse import build_ae_by_course, build_ae_patients, build_table2
+from blincompass.report.figures import figure_groups, km_figure
+from blincompass.report.fisher import build_fisher_table
+from blincompass.report.model import HeaderCell, Paragraph, ReportContext, Row, Section, Table, put
+from blincompass.report.response import build_response_table
+from blincompass.report.survival import (
+    SurvivalData,
+    build_followup_table,
+    build_logrank_table,
+    build_survival_table,
+    survival_data,
+)
+from blincompass.report.table1 import build_table1
+
+__all__ = [
+    "DEFAULT_SECTIONS",
+    "ENTRY_POINT_GROUP",
+    "SectionBuilder",
+    "SectionSpec",
+    "registered_sections",
+    "register_section",
+    "section_plan",
+    "survival_results",
+    "unregister_section",
+]
+
+SectionBuilder = Callable[[ReportContext], Section | None]
+ENTRY_POINT_GROUP = "blincompass.report_sections"
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    """A section to build: its id, its builder and where it goes (``after`` or ``before`` another id;
+    appended at the end when neither is given or the anchor is absent)."""
+
+    id: str
+    build: SectionBuilder
+    after: str | None = None
+    before: str | None = None
+
+
+def survival_results(ctx: ReportContext) -> list[SurvivalData]:
+    """The protocol's survival analyses computed once per report (cached in ``ctx.cache``)."""
+    if "survival" not in ctx.cache:
+        d = ctx.derived
+        ctx.cache["survival"] = [survival_data(d.adsl, d.adtte, ctx.protocol, a)
+                                 for a in ctx.protocol.analyses.survival]
+    return ctx.cache["survival"]
+
+
+def _source_name(source: Any) -> str:
+    text = str(source or "")
+    return Path(text).name if text and ("/" in text or "\\" in text) else text
+
+
+def _data_section(ctx: ReportContext) -> Section:
+    p = ctx.protocol
+    r = ctx.results
+    put(r, "study.name", p.study.name)
+    put(r, "study.title", p.study.title)
+    put(r, "dataset.source", _source_name(getattr(ctx.dataset, "source", "")))
+    put(r, "protocol.source", _source_name(p.source))
+    blocks: list[Paragraph] = []
+    if ctx.synthetic:
+        blocks.append(Paragraph("SYNTHETIC DATA: this report was computed from a synthetic data set. "
+                                "It describes no real patient and must not be cited as study results.", "warning"))
+    blocks += [
+        Paragraph(p.study.title),
+        Paragraph(p.study.reference),
+        Paragraph(f"Data set: {r['dataset']['source'] or 'unnamed'}. Protocol: {r['protocol']['source']}. "
+                  f"{ctx.derived.screening.n_screened} patients screened, {ctx.derived.screening.n_eligible} "
+                  "eligible."),
+        Paragraph("Every number of this report is also in results.json under a stable key "
+                  "(docs/results-schema.md); tables.xlsx holds the tables, figures/ the figures as PNG, SVG and "
+                  "PDF.", "note"),
+    ]
+    return Section("data", "Study, data set and protocol", tuple(blocks))
+
+
+def _screening_section(ctx: ReportContext) -> Section:
+    sc = ctx.derived.screening
+    r = ctx.results
+    put(r, "screening.n_screened", sc.n_screened)
+    put(r, "screening.n_eligible", sc.n_eligible)
+    flow: list[Row] = [Row(("Patients screened", "", str(sc.n_screened), "", ""),
+                           (None, None, "screening.n_screened", None, None), 0, "total")]
+    for s in sc.steps:
+        base = f"screening.steps.{s.id}"
+        put(r, f"{base}.label", s.label)
+        put(r, f"{base}.n_before", s.n_before)
+        put(r, f"{base}.n_excluded", s.n_excluded)
+        put(r, f"{base}.n_after", s.n_after)
+        flow.append(Row((s.label, s.id, str(s.n_before), str(s.n_excluded), str(s.n_after)),
+                        (None, None, f"{base}.n_before", f"{base}.n_excluded", f"{base}.n_after"), 1))
+    flow.append(Row(("Eligible patients (analysis population)", "", "", "", str(sc.n_eligible)),
+                    (None, None, None, None, "screening.n_eligible"), 0, "total"))
+    put(r, "screening.excluded", [{"patient_id": e.patient_id, "step": e.step, "reason": e.reason}
+                                  for e in sc.exclusions])
+    flow_table = Table(
+        id="screening_flow",
+        caption="Table S1. Screening flow (CONSORT): patients entering, excluded at and remaining after each "
+                "eligibility criterion.",
+        header=((HeaderCell("Criterion"), HeaderCell("Step"), HeaderCell("Entering"), HeaderCell("Excluded"),
+                 HeaderCell("Remaining")),),
+        rows=tuple(flow),
+        footnotes=("Criteria are applied in the protocol's order; a patient is excluded at the first criterion "
+                   "that fails, and every failing criterion is listed with the patient.",),
+        sheet="Screening",
+    )
+    excl_rows = tuple(Row((e.patient_id, e.step, e.reason)) for e in sc.exclusions)
+    if not excl_rows:
+        excl_rows = (Row(("No patient was excluded.", "", "")),)
+    excl = Table(
+        id="screening_exclusions",
+        caption="Table S2. Excluded patients with the reasons (every failing criterion and the value found).",
+        header=((HeaderCell("Patient"), HeaderCell("Excluded at"), HeaderCell("Reasons")),),
+        rows=excl_rows,
+        sheet="Exclusions",
+    )
+    return Section("screening", "Screening flow", (flow_table, excl))
+
+
+def _baseline_section(ctx: ReportContext) -> Section:
+    return Section("baseline", "Patient characteristics",
+                   (build_table1(ctx.derived.adsl, ctx.protocol, ctx.results),))
+
+
+def _safety_section(ctx: ReportContext) -> Section:
+    adsl = ctx.derived.adsl
+    return Section("safety", "Safety: adverse events", (
+        build_table2(ctx.adae, adsl, ctx.protocol, ctx.results),
+        build_ae_patients(ctx.adae, adsl, ctx.results),
+        build_ae_by_course(ctx.adae, adsl, ctx.results),
+    ))
+
+
+def _response_section(ctx: ReportContext) -> Section:
+    return Section("response", "Response", (build_response_table(ctx.derived.adsl, ctx.protocol, ctx.results),))
+
+
+def _survival_section(ctx: ReportContext) -> Section:
+    d = ctx.derived
+    return Section("survival", "Survival", (
+        build_survival_table(survival_results(ctx), ctx.protocol, ctx.results),
+        build_followup_table(d.adsl, d.adtte, ctx.protocol, ctx.results),
+    ))
+
+
+def _tests_section(ctx: ReportContext) -> Section:
+    return Section("tests", "Statistical tests", (
+        build_fisher_table(ctx.derived.adsl, ctx.protocol, ctx.results),
+        build_logrank_table(survival_results(ctx), ctx.protocol, ctx.results),
+    ))
+
+
+def _figures_section(ctx: ReportContext) -> Section | None:
+    figs = [km_figure(fid, panels, ctx.protocol, synthetic=ctx.synthetic, ci_bands=ctx.ci_bands,
+                      results=ctx.results)
+            for fid, panels in figure_groups(survival_results(ctx))]
+    if not figs:
+        return None
+    for f in figs:
+        put(ctx.results, f"figures.{f.id.replace('.', '_')}.files",
+            [f"figures/{f.stem}.{ext}" for ext in ("png", "svg", "pdf")])
+    return Section("figures", "Figures", tuple(figs))
+
+
+#: The built-in sections, in order.
+DEFAULT_SECTIONS: tuple[SectionSpec, ...] = (
+    SectionSpec("data", _data_section),
+    SectionSpec("screening", _screening_section),
+    SectionSpec("baseline", _baseline_section),
+    SectionSpec("safety", _safety_section),
+    SectionSpec("response", _response_section),
+    SectionSpec("survival", _survival_section),
+    SectionSpec("tests", _tests_section),
+    SectionSpec("figures", _figures_section),
+)
+
+_REGISTERED: dict[str, SectionSpec] = {}
+
+
+def register_section(id: str, build: SectionBuilder, *, after: str | None = None,
+                     before: str | None = None) -> SectionSpec:
+    """Add (or replace, by id) a section to every report built in this process. Returns its spec."""
+    if after is not None and before is not None:
+        raise ValueError("register_section: give after or before, not both")
+    spec = SectionSpec(id, build, after, before)
+    _REGISTERED[id] = spec
+    return spec
+
+
+def unregister_section(id: str) -> None:
+    """Remove a section added with :func:`register_section` (no error when absent)."""
+    _REGISTERED.pop(id, None)
+
+
+def registered_sections() -> list[SectionSpec]:
+    """Sections added with :func:`register_section` and through the entry-point group."""
+    specs = list(_REGISTERED.values())
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        obj = ep.load()
+        items = obj if isinstance(obj, list | tuple) else [obj]
+        specs += [s for s in items if isinstance(s, SectionSpec) and s.id not in _REGISTERED]
+    return specs
+
+
+def section_plan(extra: Iterable[SectionSpec] = ()) -> list[SectionSpec]:
+    """The sections in build order: the defaults, then registered and ``extra`` sections placed by their
+    ``after``/``before`` anchors (a later spec with the id of an earlier one replaces it in place)."""
+    plan: list[SectionSpec] = list(DEFAULT_SECTIONS)
+    for spec in [*registered_sections(), *extra]:
+        ids = [s.id for s in plan]
+        if spec.id in ids:
+            plan[ids.index(spec.id)] = spec
+            continue
+        if spec.after in ids:
+            plan.insert(ids.index(spec.after) + 1, spec)
+        elif spec.before in ids:
+            plan.insert(ids.index(spec.before), spec)
+        else:
+            plan.append(spec)
+    return plan
+

@@ -1,0 +1,328 @@
+"""Survival analyses of the protocol: Kaplan–Meier summaries, log-rank tests, follow-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from blincompass.protocol import Protocol, SurvivalAnalysis
+from blincompass.report.fmt import DASH, fmt_ci, fmt_num, fmt_p
+from blincompass.report.model import HeaderCell, Row, Table, put
+from blincompass.report.table1 import code_key, eligible, norm_value
+from blincompass.stats import KaplanMeierResult, LogrankResult, kaplan_meier, logrank_test, median_follow_up
+
+__all__ = [
+    "GroupCurve",
+    "SurvivalData",
+    "alternative_text",
+    "build_followup_table",
+    "build_logrank_table",
+    "build_survival_table",
+    "event_words",
+    "month_key",
+    "survival_data",
+]
+
+_EVENT_WORDS = {"death": "deaths", "relapse": "relapses", "hsct": "HSCTs"}
+
+
+def event_words(protocol: Protocol, paramcd: str) -> str:
+    """The events of an endpoint in words, e.g. "relapses or deaths"."""
+    return " or ".join(_EVENT_WORDS.get(e, e) for e in protocol.endpoint(paramcd).events)
+
+
+def month_key(t: float) -> str:
+    """Results-key component of a time in months, e.g. 12.0 -> "12m", 1.5 -> "1_5m"."""
+    return f"{t:g}".replace(".", "_") + "m"
+
+
+@dataclass(frozen=True)
+class GroupCurve:
+    """One group of a survival analysis: times (months), events and both Kaplan–Meier fits."""
+
+    id: str
+    label: str
+    time: np.ndarray
+    event: np.ndarray
+    km: KaplanMeierResult
+    km_spss: KaplanMeierResult
+
+    def at_risk(self, t: float) -> int:
+        """Number at risk at time ``t`` (patients whose time is >= t)."""
+        return int((self.time >= t).sum())
+
+
+@dataclass(frozen=True)
+class SurvivalData:
+    """Data and results of one ``[[analyses.survival]]`` entry."""
+
+    analysis: SurvivalAnalysis
+    pooled: GroupCurve
+    groups: tuple[GroupCurve, ...]
+    test: LogrankResult | None
+    test_two_sided: LogrankResult | None
+    n_excluded: int
+    note: str = ""
+
+
+def _fit(t: np.ndarray, e: np.ndarray, gid: str, label: str, protocol: Protocol) -> GroupCurve:
+    s = protocol.analyses.settings
+    km = kaplan_meier(t, e, conf_type=s.conf_type, conf_level=s.conf_level, median_ci="brookmeyer-crowley")
+    km2 = kaplan_meier(t, e, conf_type=s.conf_type, conf_level=s.conf_level, median_ci="spss")
+    return GroupCurve(gid, label, t, e, km, km2)
+
+
+def survival_data(adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Protocol, a: SurvivalAnalysis) -> SurvivalData:
+    """Select the analysis population (eligible, endpoint, ``population``), split by ``group`` in ``order``
+    (patients with a missing group or a group outside ``order`` are excluded), fit Kaplan–Meier curves
+    and run the log-rank test (protocol ``alternative``, ``strata``, ``weights``) and its two-sided version."""
+    tte = adtte[adtte["PARAMCD"] == a.endpoint]
+    pats = eligible(adsl).set_index("patient_id")
+    tte = tte[tte["USUBJID"].isin(pats.index)]
+    if a.population:
+        if a.population not in pats.columns:
+            raise ValueError(f"analyses.survival {a.id}: population {a.population!r} is not a patient-level column")
+        keep = pats[a.population].astype("boolean").fillna(False).astype(bool)
+        tte = tte[tte["USUBJID"].map(keep).fillna(False).astype(bool)]
+    n_before = len(tte)
+    groups: list[GroupCurve] = []
+    test = test2 = None
+    note = ""
+    if a.group:
+        if a.group not in pats.columns:
+            raise ValueError(f"analyses.survival {a.id}: group {a.group!r} is not a patient-level column")
+        gval = tte["USUBJID"].map(pats[a.group]).map(norm_value)
+        order = list(a.order) if a.order else sorted({v for v in gval if v is not None}, key=str)
+        in_order = gval.map(lambda v: any(v == o and isinstance(v, bool) == isinstance(o, bool) for o in order))
+        tte = tte[in_order.astype(bool)]
+        gval = gval[in_order.astype(bool)]
+        labels = [code_key(v) for v in gval]
+        for o in order:
+            sel = np.array([lab == code_key(o) for lab in labels], dtype=bool)
+            if sel.any():
+                groups.append(_fit(tte["AVAL"].to_numpy(float)[sel], (tte["CNSR"].to_numpy() == 0)[sel],
+                                   code_key(o), a.group_label(o), protocol))
+        present = [g.id for g in groups]
+        if len(present) >= 2:
+            strata = None
+            if a.strata:
+                strata = tte["USUBJID"].map(pats[a.strata]).map(lambda v: str(norm_value(v))).to_numpy()
+            t = tte["AVAL"].to_numpy(float)
+            e = tte["CNSR"].to_numpy() == 0
+            order_keys = [code_key(o) for o in order if code_key(o) in present]
+            alt = a.alternative if len(order_keys) == 2 else "two-sided"
+            test = logrank_test(t, e, np.array(labels, dtype=object), strata=strata, weights=a.weights,
+                                alternative=alt, order=order_keys)
+            test2 = logrank_test(t, e, np.array(labels, dtype=object), strata=strata, weights=a.weights,
+                                 alternative="two-sided", order=order_keys)
+        else:
+            note = "fewer than two groups with patients: no test"
+    pooled = _fit(tte["AVAL"].to_numpy(float), tte["CNSR"].to_numpy() == 0, "all", "All", protocol)
+    return SurvivalData(a, pooled, tuple(groups), test, test2, n_before - len(tte), note)
+
+
+def alternative_text(alternative: str, first: str, second: str, what: str) -> str:
+    """A log-rank alternative in words, e.g. "one-sided, H1: <5% blasts has fewer deaths"."""
+    if alternative == "less":
+        return f"one-sided, H1: {first} has fewer {what} than {second}"
+    if alternative == "greater":
+        return f"one-sided, H1: {first} has more {what} than {second}"
+    return f"two-sided, H1: {first} and {second} differ"
+
+
+def _store_curve(results: dict[str, Any], base: str, g: GroupCurve, protocol: Protocol) -> None:
+    s = protocol.analyses.settings
+    km, km2 = g.km, g.km_spss
+    put(results, f"{base}.n", int(km.n))
+    put(results, f"{base}.events", int(km.n_events))
+    put(results, f"{base}.median.estimate", km.median)
+    put(results, f"{base}.median.brookmeyer_crowley.estimate", km.median)
+    put(results, f"{base}.median.brookmeyer_crowley.lower", km.median_ci.lower)
+    put(results, f"{base}.median.brookmeyer_crowley.upper", km.median_ci.upper)
+    put(results, f"{base}.median.brookmeyer_crowley.conf_type", s.conf_type)
+    put(results, f"{base}.median.spss.estimate", km2.median)
+    put(results, f"{base}.median.spss.se", km2.median_se)
+    put(results, f"{base}.median.spss.lower", km2.median_ci.lower)
+    put(results, f"{base}.median.spss.upper", km2.median_ci.upper)
+    at = km.survival_at(list(s.survival_at_months))
+    for i, t in enumerate(s.survival_at_months):
+        k = f"{base}.at.{month_key(t)}"
+        put(results, f"{k}.surv", float(at.surv[i]))
+        put(results, f"{k}.std_err", float(at.std_err[i]))
+        put(results, f"{k}.lower", float(at.lower[i]))
+        put(results, f"{k}.upper", float(at.upper[i]))
+    put(results, f"{base}.rmean.estimate", km.mean)
+    put(results, f"{base}.rmean.se", km.mean_se)
+    put(results, f"{base}.rmean.tmax", float(g.time.max()) if g.time.size else None)
+
+
+def store_survival(results: dict[str, Any], sd: SurvivalData, protocol: Protocol) -> None:
+    """Write one analysis's numbers under ``survival.<id>`` (pooled) and ``survival.<id>.groups.<g>``."""
+    a = sd.analysis
+    base = f"survival.{a.id}"
+    put(results, f"{base}.endpoint", a.endpoint)
+    put(results, f"{base}.title", a.title)
+    put(results, f"{base}.n_excluded", sd.n_excluded)
+    _store_curve(results, base, sd.pooled, protocol)
+    for g in sd.groups:
+        put(results, f"{base}.groups.{g.id}.label", g.label)
+        _store_curve(results, f"{base}.groups.{g.id}", g, protocol)
+
+
+def _median_cells(g: GroupCurve) -> tuple[str, str, str]:
+    km, km2 = g.km, g.km_spss
+    med = fmt_num(km.median, 1, missing="NR")
+    bc = fmt_ci(km.median_ci.lower, km.median_ci.upper)
+    med2 = fmt_num(km2.median, 1, missing="NR")
+    sp = fmt_ci(km2.median_ci.lower, km2.median_ci.upper)
+    return med, f"{med} ({bc})", f"{med2} ({sp})"
+
+
+def build_survival_table(data: list[SurvivalData], protocol: Protocol, results: dict[str, Any]) -> Table:
+    """One row per analysis (all patients of the analysis) and per group: n, events, median with both
+    interval methods, survival at the protocol's time points with CI, restricted mean."""
+    s = protocol.analyses.settings
+    rows: list[Row] = []
+    for sd in data:
+        store_survival(results, sd, protocol)
+        a = sd.analysis
+        items: list[tuple[str, GroupCurve, str]] = [(f"survival.{a.id}", sd.pooled, "All" if sd.groups else "")]
+        items += [(f"survival.{a.id}.groups.{g.id}", g, g.label) for g in sd.groups]
+        fig = f" (Figure {a.figure})" if a.figure else ""
+        rows.append(Row((f"{a.title}{fig}", *[""] * (5 + len(s.survival_at_months))), (), 0, "heading"))
+        for base, g, label in items:
+            _, bc, sp = _median_cells(g)
+            at = g.km.survival_at(list(s.survival_at_months))
+            surv = [f"{fmt_num(100 * at.surv[i])} ({fmt_ci(at.lower[i], at.upper[i], scale=100)})"
+                    for i in range(len(s.survival_at_months))]
+            tmax = float(g.time.max()) if g.time.size else None
+            rm = f"{fmt_num(g.km.mean)} ({fmt_num(g.km.mean_se)}; {fmt_num(tmax)})"
+            cells = (label or "All patients", str(int(g.km.n)), str(int(g.km.n_events)), bc, sp, *surv, rm)
+            keys = (None, f"{base}.n", f"{base}.events", f"{base}.median.brookmeyer_crowley.estimate",
+                    f"{base}.median.spss.estimate",
+                    *[f"{base}.at.{month_key(t)}.surv" for t in s.survival_at_months], f"{base}.rmean.estimate")
+            rows.append(Row(cells, keys, 1))
+    lvl = f"{100 * s.conf_level:g}%"
+    header = ((HeaderCell("Analysis / group"), HeaderCell("n"), HeaderCell("Events"),
+               HeaderCell(f"Median, months ({lvl} CI, Brookmeyer{DASH}Crowley, {s.conf_type})"),
+               HeaderCell(f"Median, months ({lvl} CI, SPSS)"),
+               *[HeaderCell(f"Survival at {t:g} months, % ({lvl} CI)") for t in s.survival_at_months],
+               HeaderCell("Restricted mean, months (SE; up to)")),)
+    foot = (
+        "Kaplan" + DASH + "Meier estimates; time from the first blinatumomab administration in months "
+        f"(days / {protocol.time.days_per_month:g}). NR: median not reached; NE: limit not estimable.",
+        f"Median CI by Brookmeyer{DASH}Crowley (inverting the {s.conf_type} pointwise band, as R survfit) and as SPSS "
+        f"prints it (median " + "\u00b1" + " z SE, SE from the Kaplan" + DASH + "Meier variance and a density "
+        "estimate). Pointwise survival CIs use the " + s.conf_type + " transformation.",
+        "Restricted mean: area under the curve up to the largest observed time (given after the SE), as SPSS "
+        "'Means for survival time'.",
+        "Patients with a missing group are excluded from the grouped analysis "
+        f"(protocol analyses.settings.missing = {s.missing!r}).",
+    )
+    return Table(id="survival", caption="Table 4. Survival analyses.", header=header, rows=tuple(rows),
+                 footnotes=foot, sheet="Survival")
+
+
+def build_logrank_table(data: list[SurvivalData], protocol: Protocol, results: dict[str, Any]) -> Table:
+    """One row per grouped analysis: O and E per group, chi-square, z, p as the protocol states (in words),
+    the two-sided p beside it, strata.
+
+    Result keys: ``tests.<id>.observed.<g>``, ``.expected.<g>``, ``.chisq``, ``.df``, ``.z``, ``.p``,
+    ``.alternative``, ``.alternative_text``, ``.sided``, ``.p_one_sided``, ``.p_two_sided``, ``.strata``.
+    """
+    rows: list[Row] = []
+    for sd in data:
+        a = sd.analysis
+        if not a.group:
+            continue
+        base = f"tests.{a.id}"
+        put(results, f"{base}.test", "log-rank" if a.weights == "logrank" else a.weights)
+        put(results, f"{base}.title", a.title)
+        if sd.test is None or sd.test_two_sided is None:
+            put(results, f"{base}.note", sd.note)
+            rows.append(Row((a.title, sd.note, *[""] * 7), (), 0))
+            continue
+        t, t2 = sd.test, sd.test_two_sided
+        labels = {g.id: g.label for g in sd.groups}
+        first, second = labels[t.groups[0]], labels[t.groups[1]] if len(t.groups) > 1 else ""
+        words = alternative_text(t.alternative, first, second, event_words(protocol, a.endpoint))
+        oe = []
+        for gid in t.groups:
+            o = float(t.observed[gid])
+            e = float(t.expected[gid])
+            put(results, f"{base}.observed.{gid}", o)
+            put(results, f"{base}.expected.{gid}", e)
+            oe.append(f"{labels[gid]}: {o:g} / {e:.2f}")
+        put(results, f"{base}.chisq", t.statistic)
+        put(results, f"{base}.df", t.df)
+        put(results, f"{base}.z", t.z)
+        put(results, f"{base}.alternative", t.alternative)
+        put(results, f"{base}.alternative_text", words)
+        put(results, f"{base}.sided", "two" if t.alternative == "two-sided" else "one")
+        put(results, f"{base}.p", t.pvalue)
+        put(results, f"{base}.p_one_sided", None if t.alternative == "two-sided" else t.pvalue)
+        put(results, f"{base}.p_two_sided", t2.pvalue)
+        put(results, f"{base}.strata", a.strata)
+        fig = f" (Figure {a.figure})" if a.figure else ""
+        rows.append(Row(
+            (f"{a.title}{fig}", "; ".join(oe), f"{t.statistic:.3f}", str(t.df), fmt_num(t.z, 3), fmt_p(t.pvalue),
+             words, fmt_p(t2.pvalue), a.strata or "none"),
+            (None, f"{base}.observed.{t.groups[0]}", f"{base}.chisq", f"{base}.df", f"{base}.z", f"{base}.p",
+             None, f"{base}.p_two_sided", None),
+            0,
+        ))
+    header = ((HeaderCell("Comparison"), HeaderCell("Observed / expected events"), HeaderCell("Chi-square"),
+               HeaderCell("df"), HeaderCell("z (first group)"), HeaderCell("p (protocol)"),
+               HeaderCell("Alternative (protocol)"), HeaderCell("p (two-sided)"), HeaderCell("Strata")),)
+    foot = ("Log-rank (Mantel" + DASH + "Cox) tests. z = (O " + DASH + " E) / sqrt(V) of the first group; a "
+            "one-sided p is the normal tail of z in the direction the protocol states; the two-sided p is from "
+            "the chi-square statistic.",)
+    return Table(id="logrank", caption="Table 6. Log-rank tests.", header=header, rows=tuple(rows),
+                 footnotes=foot, sheet="Log-rank tests")
+
+
+def build_followup_table(adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Protocol,
+                         results: dict[str, Any], paramcd: str = "OS") -> Table:
+    """Follow-up of the eligible patients: reverse Kaplan–Meier median (with CI) and the mean, median and
+    range of the observation times (time to death or last follow-up).
+
+    Result keys: ``followup.n``, ``followup.reverse_km.median``/``.lower``/``.upper``, ``followup.mean``,
+    ``followup.median_observed``, ``followup.min``, ``followup.max``.
+    """
+    s = protocol.analyses.settings
+    tte = adtte[(adtte["PARAMCD"] == paramcd) & adtte["USUBJID"].isin(eligible(adsl)["patient_id"])]
+    t = tte["AVAL"].to_numpy(float)
+    e = tte["CNSR"].to_numpy() == 0
+    rows: list[Row] = []
+    put(results, "followup.endpoint", paramcd)
+    kn = put(results, "followup.n", len(t))
+    if len(t):
+        fu = median_follow_up(t, e, conf_type=s.conf_type, conf_level=s.conf_level)
+        mean = float(t.mean())
+        vals = (fu.median, fu.median_ci.lower, fu.median_ci.upper, mean, fu.median_observed, fu.minimum, fu.maximum)
+    else:
+        vals = (None,) * 7
+    keys = ("reverse_km.median", "reverse_km.lower", "reverse_km.upper", "mean", "median_observed", "min", "max")
+    for k, v in zip(keys, vals, strict=True):
+        put(results, f"followup.{k}", v)
+    rows.append(Row(("Patients", str(len(t))), (None, kn)))
+    rows.append(Row((f"Median follow-up, reverse Kaplan{DASH}Meier ({100 * s.conf_level:g}% CI)",
+                     f"{fmt_num(vals[0], missing='NR')} ({fmt_ci(vals[1], vals[2])})"),
+                    (None, "followup.reverse_km.median")))
+    mean_range = f"{fmt_num(vals[3])} ({fmt_num(vals[5])}{DASH}{fmt_num(vals[6])})"
+    rows.append(Row(("Mean observation time (range)", mean_range), (None, "followup.mean")))
+    rows.append(Row(("Median observation time", fmt_num(vals[4])), (None, "followup.median_observed")))
+    return Table(
+        id="followup",
+        caption="Table 5. Follow-up (months from the first blinatumomab administration).",
+        header=((HeaderCell("Follow-up"), HeaderCell("Months")),),
+        rows=tuple(rows),
+        footnotes=("Reverse Kaplan" + DASH + "Meier: censoring treated as the event (Schemper & Smith 1996). "
+                   "Observation time: time to death or last follow-up, whichever first (the publication's "
+                   "'mean follow-up').",),
+        sheet="Follow-up",
+    )
+
