@@ -25,3 +25,6 @@ cli_data.register(app)
 from blincompass.cli_stats import app as stats_app  # noqa: E402
 
 app.add_typer(stats_app, name="stats", help="Survival and contingency-table statistics on a CSV file.")
+from blincompass import cli_report  # noqa: E402
+
+cli_report.register(app)

@@ -1,0 +1,66 @@
+"""``blincompass report``: render the full study report from a data set (thin wrapper over the library)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+__all__ = ["register", "report_cmd"]
+
+
+def report_cmd(
+    data: Path = typer.Argument(..., help="An .xlsx workbook (one sheet per form) or a folder of CSV files."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (created if needed)."),
+    protocol: Path | None = typer.Option(None, "--protocol", help="Protocol TOML (default: the built-in one)."),
+    ci_bands: bool = typer.Option(False, "--ci-bands", help="Draw pointwise confidence bands on survival curves."),
+    synthetic: bool | None = typer.Option(
+        None, "--synthetic/--not-synthetic",
+        help="Mark every output as synthetic data (default: detected from SYNTHETIC.txt or the source name).",
+    ),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar (default: only when stdout is a terminal)."
+    ),
+) -> None:
+    """Render the study report: index.html, report.docx, tables.xlsx, results.json and figures/.
+
+    Exit 0: written; 1: the data set has validation errors (listed); 2: unreadable input or protocol.
+    """
+    from blincompass.io.raw import InputReadError
+    from blincompass.protocol import ProtocolError, load_protocol
+    from blincompass.report import render_report
+
+    try:
+        proto = load_protocol(protocol)
+    except ProtocolError as exc:
+        typer.echo(f"cannot use protocol: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        outcome = render_report(data, out, protocol=proto, synthetic=synthetic, ci_bands=ci_bands,
+                                show_progress=progress)
+    except InputReadError as exc:
+        typer.echo(f"cannot read input: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not outcome.ok:
+        errors = [f for f in outcome.findings if f.severity == "error"]
+        typer.echo(f"FAILED: {len(errors)} validation error(s) in {data}; no report written.", err=True)
+        for f in errors:
+            where = f.file if f.row is None else f"{f.file}:{f.row}"
+            who = f" [{f.patient_id}]" if f.patient_id else ""
+            field = f" {f.field}:" if f.field else ""
+            typer.echo(f"  {where}{who}{field} {f.message} ({f.rule})", err=True)
+        raise typer.Exit(1)
+    n_warn = sum(f.severity == "warning" for f in outcome.findings)
+    if n_warn:
+        typer.echo(f"note: {n_warn} validation warning(s); run `blincompass validate {data}` to list them.")
+    if outcome.report is not None and outcome.report.synthetic:
+        typer.echo("SYNTHETIC data set: every output is marked as synthetic.")
+    typer.echo(f"wrote {len(outcome.written)} files to {out}")
+    for name in ("index.html", "report.docx", "tables.xlsx", "results.json"):
+        typer.echo(f"  {Path(out) / name}")
+    typer.echo(f"  {Path(out) / 'figures'}/ ({sum(p.parent.name == 'figures' for p in outcome.written)} files)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``report`` command to the CLI."""
+    app.command("report")(report_cmd)
