@@ -72,9 +72,9 @@ def test_response_by_stratum(adsl):
     assert adsl.loc["P2", "response_c1"] == False  # noqa: E712  CR but MRD positive
     assert adsl.loc["P2", "cr_c1"] == True  # noqa: E712
     assert adsl.loc["P4", "response_c1"] == True  # noqa: E712  CR although MRD positive
-    # discontinued for progression without an assessment: non-responder, CR not evaluable
+    # discontinued for progression without an assessment: non-responder, no CR
     assert adsl.loc["P3", "response_c1"] == False  # noqa: E712
-    assert pd.isna(adsl.loc["P3", "cr_c1"])
+    assert adsl.loc["P3", "cr_c1"] == False  # noqa: E712
     # no assessment after course 1 and no progression: not evaluable
     assert pd.isna(adsl.loc["P5", "response_c1"])
 

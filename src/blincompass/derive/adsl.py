@@ -177,7 +177,7 @@ def build_adsl(dataset: Any, protocol: Protocol, screening: ScreeningResult) -> 
     out["burden_label"] = [st.label(s, "burden") for s in out["burden"]]
 
     c1 = assessment_at(a, "after_c1", idx)
-    out["cr_c1"] = derive_cr(c1["bm_blasts"], protocol)
+    out["cr_c1"] = derive_cr(c1["bm_blasts"], protocol, progressed=cs["progression_on_treatment"])
     m1 = derive_mrd(c1, protocol).where(c1["bm_blasts"].notna())
     out["mrd_c1"] = m1["mrd"]
     out["mrd_method_c1"] = m1["mrd_method"]

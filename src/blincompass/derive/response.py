@@ -33,10 +33,16 @@ def assessment_at(assessments: pd.DataFrame, timepoint: str, patient_ids: pd.Ind
     return rows.reindex(patient_ids)
 
 
-def derive_cr(blasts: pd.Series, protocol: Protocol) -> pd.Series:
-    """Morphological CR: bone-marrow blasts < ``response.cr_blasts_below`` (%); missing blasts → ``<NA>``."""
-    out = (blasts < protocol.response.cr_blasts_below).astype("boolean")
-    return out.mask(blasts.isna())
+def derive_cr(blasts: pd.Series, protocol: Protocol, progressed: pd.Series | None = None) -> pd.Series:
+    """Morphological CR: bone-marrow blasts < ``response.cr_blasts_below`` (%).
+
+    Missing blasts give ``<NA>`` (not evaluable), except for a patient whose course was stopped for
+    progression (``progressed``), who did not reach CR.
+    """
+    out = (blasts < protocol.response.cr_blasts_below).astype("boolean").mask(blasts.isna())
+    if progressed is not None:
+        out[progressed.fillna(False).astype(bool) & blasts.isna()] = False
+    return out
 
 
 def _method_status(status: pd.Series, level: pd.Series, threshold: float) -> pd.Series:
