@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from blincompass.derive import ADSL_COLUMNS
 from blincompass.protocol import ProportionAnalysis, Protocol
 from blincompass.report.fmt import DASH, fmt_ci, fmt_n_pct, fmt_num, fmt_p
 from blincompass.report.model import HeaderCell, Row, Table, put
@@ -101,7 +102,8 @@ def build_fisher_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[str
             counts.append(f"{label}: {fmt_n_pct(int(yes), n)} of {n}")
         first = r["labels"][0] if r["labels"] else ""
         second = r["labels"][1] if len(r["labels"]) > 1 else ""
-        words = fisher_alternative_text(a.alternative, first, second, a.outcome)
+        what = ADSL_COLUMNS.get(a.outcome, a.outcome)
+        words = fisher_alternative_text(a.alternative, first, second, what[:1].lower() + what[1:])
         put(results, f"{base}.alternative", a.alternative)
         put(results, f"{base}.alternative_text", words)
         put(results, f"{base}.sided", "two" if a.alternative == "two-sided" else "one")
@@ -132,4 +134,4 @@ def build_fisher_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[str
         f"group versus the second, with its two-sided exact interval (R fisher.test){DASH}not the sample odds ratio.",
     )
     return Table(id="fisher", caption="Table 7. Comparisons of proportions (Fisher's exact test).", header=header,
-                 rows=tuple(rows), footnotes=foot, sheet="Fisher tests")
+                 rows=tuple(rows), footnotes=foot, sheet="Fisher tests", align=("l", "l", "r", "l", "r", "r"))

@@ -56,7 +56,7 @@ class Table:
 
     ``id`` is stable (used for anchors and xlsx sheets); ``caption`` is printed above the table, e.g.
     "Table 1. Characteristics of the eligible patients"; ``sheet`` is the xlsx sheet name (<= 21
-    characters; defaults to the id).
+    characters; defaults to the id); ``align`` gives "l" or "r" per body column.
     """
 
     id: str
@@ -65,6 +65,14 @@ class Table:
     rows: tuple[Row, ...]
     footnotes: tuple[str, ...] = ()
     sheet: str = ""
+    align: tuple[str, ...] = ()
+
+    def alignment(self, column: int) -> str:
+        """"left" or "right" for a body column (``align`` gives "l"/"r" per column; default: the first
+        column left, the others right)."""
+        if column < len(self.align):
+            return "left" if self.align[column] == "l" else "right"
+        return "left" if column == 0 else "right"
 
     @property
     def n_columns(self) -> int:

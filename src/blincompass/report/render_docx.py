@@ -66,7 +66,7 @@ def _table(doc: object, t: Table) -> None:
         for k in range(ncols):
             text = r.cells[k] if k < len(r.cells) else ""
             _cell_text(row.cells[k], text, bold=bold and (k == 0 or r.kind == "total"),
-                       align="left" if k == 0 else "right", indent=r.level if k == 0 else 0)
+                       align=t.alignment(k), indent=r.level if k == 0 else 0)
     for f in t.footnotes:
         p = doc.add_paragraph()  # type: ignore[attr-defined]
         p.paragraph_format.space_after = Pt(0)

@@ -35,6 +35,7 @@ th { background: var(--head); text-align: center; white-space: nowrap; }
 td:first-child, th:first-child { text-align: left; }
 tr.heading td { font-weight: 700; background: #fafafa; }
 tr.total td { font-weight: 600; }
+td.txt { text-align: left; }
 td.l1 { padding-left: 1.4rem; } td.l2 { padding-left: 2.6rem; }
 ol.footnotes, ul.footnotes { font-size: .8rem; color: var(--muted); margin: .4rem 0 0; padding-left: 1.1rem; }
 figure.plot { margin: 1rem 0 2rem; }
@@ -43,6 +44,7 @@ figure.plot .files { font-size: .8rem; }
 @media (max-width: 640px) {
   body { font-size: 15px; } main { padding: .5rem; } table { font-size: .8rem; }
   th, td { padding: .25rem .35rem; }
+  td:first-child { min-width: 11rem; }
 }
 @media print {
   body { font-size: 10pt; } main { max-width: none; padding: 0; }
@@ -69,7 +71,10 @@ def _table(t: Table) -> str:
     for r in t.rows:
         tds = []
         for i, c in enumerate(r.cells):
-            cls = f' class="l{r.level}"' if i == 0 and r.level else ""
+            classes = [f"l{r.level}"] if i == 0 and r.level else []
+            if i > 0 and t.alignment(i) == "left":
+                classes.append("txt")
+            cls = f' class="{" ".join(classes)}"' if classes else ""
             tds.append(f"<td{cls}>{escape(c)}</td>")
         kind = f' class="{r.kind}"' if r.kind != "data" else ""
         out.append(f"<tr{kind}>{''.join(tds)}</tr>")

@@ -64,7 +64,7 @@ def _write_table(ws: Any, t: Table, synthetic: bool) -> None:
                 if row.kind in ("heading", "total"):
                     cell.font = _BOLD
             else:
-                cell.alignment = Alignment(horizontal="right")
+                cell.alignment = Alignment(horizontal=t.alignment(c - 1))
             widths[c] = max(widths.get(c, 0), min(len(text) + 2 * (row.level if c == 1 else 0), 70))
         r += 1
     r += 1

@@ -134,6 +134,7 @@ def _screening_section(ctx: ReportContext) -> Section:
         header=((HeaderCell("Criterion"), HeaderCell("Step"), HeaderCell("Entering"), HeaderCell("Excluded"),
                  HeaderCell("Remaining")),),
         rows=tuple(flow),
+        align=("l", "l", "r", "r", "r"),
         footnotes=("Criteria are applied in the protocol's order; a patient is excluded at the first criterion "
                    "that fails, and every failing criterion is listed with the patient.",),
         sheet="Screening",
@@ -147,6 +148,7 @@ def _screening_section(ctx: ReportContext) -> Section:
         header=((HeaderCell("Patient"), HeaderCell("Excluded at"), HeaderCell("Reasons")),),
         rows=excl_rows,
         sheet="Exclusions",
+        align=("l", "l", "l"),
     )
     return Section("screening", "Screening flow", (flow_table, excl))
 

@@ -281,7 +281,7 @@ def build_logrank_table(data: list[SurvivalData], protocol: Protocol, results: d
             "one-sided p is the normal tail of z in the direction the protocol states; the two-sided p is from "
             "the chi-square statistic.",)
     return Table(id="logrank", caption="Table 6. Log-rank tests.", header=header, rows=tuple(rows),
-                 footnotes=foot, sheet="Log-rank tests")
+                 footnotes=foot, sheet="Log-rank tests", align=("l", "l", "r", "r", "r", "r", "l", "r", "l"))
 
 
 def build_followup_table(adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Protocol,
