@@ -28,3 +28,6 @@ app.add_typer(stats_app, name="stats", help="Survival and contingency-table stat
 from blincompass import cli_report  # noqa: E402
 
 cli_report.register(app)
+from blincompass import cli_pipeline  # noqa: E402
+
+cli_pipeline.register(app)

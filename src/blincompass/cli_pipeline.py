@@ -1,0 +1,182 @@
+"""``blincompass synth | screen | derive | demo``: the pipeline commands (thin wrappers over the library)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["register"]
+
+console = Console()
+
+
+def _protocol(path: Path | None) -> Any:
+    from blincompass.protocol import ProtocolError, load_protocol
+
+    try:
+        return load_protocol(path)
+    except ProtocolError as exc:
+        console.print(f"[red]cannot use protocol:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _load(path: Path) -> Any:
+    """Read and validate ``path``; exit 2 when unreadable, 1 (with the errors) when invalid."""
+    from blincompass.io import InputReadError
+    from blincompass.validate import load_dataset
+
+    try:
+        result = load_dataset(path)
+    except InputReadError as exc:
+        console.print(f"[red]cannot read input:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if not result.ok:
+        console.print(f"[red]FAILED:[/red] {result.n_errors} validation error(s) in {path}")
+        for f in result.findings:
+            if f.severity == "error":
+                where = f.file if f.row is None else f"{f.file}:{f.row}"
+                console.print(f"  {where} [{f.patient_id or '-'}] {f.field or ''}: {f.message} ({f.rule})",
+                              markup=False)
+        raise typer.Exit(1)
+    return result
+
+
+def _flow_table(screening: Any) -> Table:
+    t = Table(title="Screening flow (CONSORT)")
+    for col in ("Step", "Criterion", "Entering", "Excluded", "Remaining"):
+        t.add_column(col, justify="right" if col in ("Entering", "Excluded", "Remaining") else "left")
+    for s in screening.steps:
+        t.add_row(s.id, s.label, str(s.n_before), str(s.n_excluded), str(s.n_after))
+    return t
+
+
+def _print_screening(screening: Any) -> None:
+    console.print(_flow_table(screening))
+    console.print(f"Screened {screening.n_screened}, eligible {screening.n_eligible}.")
+    for e in screening.exclusions:
+        console.print(f"  excluded {e.patient_id} at '{e.step}': {e.reason}", markup=False)
+
+
+def _print_summary(derived: Any) -> None:
+    s = derived.summary()
+    t = Table(title="Derived tables")
+    t.add_column("Quantity")
+    t.add_column("Value", justify="right")
+    t.add_row("Patients (ADSL rows)", str(s["patients"]))
+    t.add_row("Eligible", str(s["eligible"]))
+    for k, v in s["strata"].items():
+        t.add_row(f"  stratum {k}", str(v))
+    for k in ("cr_after_course_1", "response_after_course_1", "early_relapse", "relapse", "hsct", "death"):
+        t.add_row(k.replace("_", " "), str(s[k]))
+    for p, v in s["tte"].items():
+        t.add_row(f"ADTTE {p}", f"n={v['n']}, events={v['events']}, censored={v['censored']}")
+    console.print(t)
+
+
+def synth_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the synthetic cohort (template CSV files)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for calendar dates, centres and identifiers."),
+    xlsx: bool = typer.Option(False, "--xlsx", help="Also write the cohort as twin.xlsx."),
+) -> None:
+    """Write the 39-patient SYNTHETIC twin of the BLIN-COMPASS cohort in the template format."""
+    from blincompass.synth import write_twin
+
+    written = write_twin(out, seed, xlsx=xlsx)
+    console.print(f"SYNTHETIC cohort (seed {seed}) written to {out}: " + ", ".join(p.name for p in written))
+
+
+def screen_cmd(
+    path: Path = typer.Argument(..., help="Workbook (.xlsx) or folder of CSV files."),
+    protocol: Path | None = typer.Option(None, "--protocol", help="Protocol TOML (default: built-in)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the flow as JSON."),
+) -> None:
+    """Apply the protocol's eligibility criteria and print the screening flow."""
+    from blincompass.validate.screening import screen
+
+    proto = _protocol(protocol)
+    result = screen(_load(path).dataset, proto)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_screening(result)
+
+
+def derive_cmd(
+    path: Path = typer.Argument(..., help="Workbook (.xlsx) or folder of CSV files."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for adsl/adtte (CSV + Parquet) and the flow."),
+    protocol: Path | None = typer.Option(None, "--protocol", help="Protocol TOML (default: built-in)."),
+) -> None:
+    """Validate, screen and derive the analysis tables (ADSL-style and ADTTE-style), CSV + Parquet."""
+    from blincompass.derive import derive_all, write_derived
+
+    proto = _protocol(protocol)
+    derived = derive_all(_load(path).dataset, proto)
+    written = write_derived(derived, out)
+    _print_screening(derived.screening)
+    _print_summary(derived)
+    console.print(f"wrote {len(written)} files to {out}")
+
+
+def demo_cmd(
+    out: Path = typer.Option(Path("blincompass-demo"), "--out", "-o", help="Output folder."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the synthetic cohort."),
+    progress: bool | None = typer.Option(None, "--progress/--no-progress",
+                                         help="Progress display (default: only on a terminal)."),
+) -> None:
+    """Synthetic twin -> validate -> screen -> derive -> full report, into ./blincompass-demo/."""
+    from blincompass.derive import derive_all, write_derived
+    from blincompass.protocol import load_protocol
+    from blincompass.report import render_report
+    from blincompass.report.published import published_section
+    from blincompass.report.sections import SectionSpec
+    from blincompass.synth import write_twin
+    from blincompass.validate import load_dataset
+
+    data_dir = out / "data"
+    steps = ["synthetic cohort", "validation", "derivation", "report"]
+    show = console.is_terminal if progress is None else progress
+    from rich.progress import Progress
+
+    with Progress(console=console, disable=not show, transient=True) as bar:
+        task = bar.add_task("demo", total=len(steps))
+        bar.update(task, description=steps[0])
+        write_twin(data_dir, seed)
+        bar.update(task, advance=1, description=steps[1])
+        validation = load_dataset(data_dir)
+        if not validation.ok:  # the twin is valid by construction; fail loudly if it is not
+            console.print(f"[red]the synthetic cohort has {validation.n_errors} validation errors[/red]")
+            raise typer.Exit(1)
+        bar.update(task, advance=1, description=steps[2])
+        proto = load_protocol()
+        derived = derive_all(validation.dataset, proto)
+        write_derived(derived, out / "derived")
+        bar.update(task, advance=1, description=steps[3])
+        outcome = render_report(data_dir, out / "report", protocol=proto, synthetic=True, show_progress=False,
+                                extra_sections=[SectionSpec("published", published_section, after="figures")])
+        bar.update(task, advance=1)
+    if not outcome.ok:
+        console.print("[red]report failed[/red]")
+        raise typer.Exit(1)
+    _print_screening(derived.screening)
+    _print_summary(derived)
+    res = outcome.report.results if outcome.report is not None else {}
+    pub = res.get("published", {})
+    console.print(
+        f"[bold yellow]SYNTHETIC[/bold yellow] twin: {validation.n_warnings} validation warnings "
+        f"(non-CTCAE terms, flagged and mapped). Published numbers reproduced: "
+        f"{pub.get('n_reproduced', '?')} of {pub.get('n_numbers', '?')}."
+    )
+    console.print(f"Report: {(out / 'report' / 'index.html').resolve()}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``synth``, ``screen``, ``derive`` and ``demo`` to the CLI."""
+    app.command("synth")(synth_cmd)
+    app.command("screen")(screen_cmd)
+    app.command("derive")(derive_cmd)
+    app.command("demo")(demo_cmd)
