@@ -12,9 +12,10 @@ For each size and each kind of time values — (a) exponential times rounded to 
 * lifelines: ``KaplanMeierFitter().fit(time, event)`` with ``median_survival_time_`` and
   ``lifelines.statistics.logrank_test`` on the two groups;
 * R (when ``Rscript`` is found): ``survfit`` + ``quantile(fit, 0.5)`` + ``survdiff`` inside one R
-  process, timed with ``system.time`` (reading the data is not timed).  R is run with
-  ``timefix = FALSE``: its default merges float times that differ by less than about 1e-8 relative,
-  which changes the statistic slightly for (b); with it off all three compute the same statistic.
+  process, timed with ``system.time`` (reading the data is not timed).  R runs with its defaults;
+  its ``timefix = TRUE`` merges float times closer than about 1e-8 (relative), so for (b) R's
+  statistic can differ from ours and lifelines' in the 6th digit.  (``survdiff(timefix = FALSE)``
+  fails in survival 3.5-3: the argument is passed on to ``model.frame``.)
 
 Timings are the best of ``--repeats`` runs for every implementation (``--peer-repeats`` for lifelines
 and R).  Peak memory is measured separately with :mod:`tracemalloc` (numpy reports its buffers to it),
@@ -54,9 +55,9 @@ best <- Inf
 for (i in seq_len(reps)) {
   gc()
   el <- system.time({
-    f <- survfit(Surv(t, e) ~ 1, timefix = FALSE)
+    f <- survfit(Surv(t, e) ~ 1)
     q <- quantile(f, 0.5)
-    d <- survdiff(Surv(t, e) ~ g, timefix = FALSE)
+    d <- survdiff(Surv(t, e) ~ g)
   })[["elapsed"]]
   best <- min(best, el)
 }
@@ -185,7 +186,7 @@ def main() -> None:
                     r = r_run(t, e, g, args.peer_repeats)
                     if r is not None:
                         r_txt, r_ratio = f"{r[0]:.3f}", f"{r[0] / ours_total:.1f}"
-                        if not np.isclose(r[1], lr.statistic, rtol=1e-6):
+                        if not np.isclose(r[1], lr.statistic, rtol=1e-6 if kind == "rounded" else 1e-3):
                             print(f"  warning: R statistic {r[1]} differs from ours {lr.statistic}")
             pk_km = peak_ratio(lambda t=t, e=e: kaplan_meier(t, e), inp)
             pk_lr = peak_ratio(lambda t=t, e=e, g=g: logrank_test(t, e, g), inp)
