@@ -52,6 +52,7 @@ ADSL_COLUMNS: dict[str, str] = {
     "stratum_label": "Baseline stratum label",
     "burden": "Burden subgroup id (protocol strata.burden)",
     "burden_label": "Burden subgroup label",
+    "assessment_c1_date": "Date of the assessment after course 1 (when CR after course 1 becomes known)",
     "cr_c1": "Morphological CR at the assessment after course 1",
     "mrd_c1": "MRD after course 1: negative / positive / unknown",
     "mrd_method_c1": "Method deciding MRD after course 1",
@@ -177,6 +178,7 @@ def build_adsl(dataset: Any, protocol: Protocol, screening: ScreeningResult) -> 
     out["burden_label"] = [st.label(s, "burden") for s in out["burden"]]
 
     c1 = assessment_at(a, "after_c1", idx)
+    out["assessment_c1_date"] = c1["assessment_date"]
     out["cr_c1"] = derive_cr(c1["bm_blasts"], protocol, progressed=cs["progression_on_treatment"])
     m1 = derive_mrd(c1, protocol).where(c1["bm_blasts"].notna())
     out["mrd_c1"] = m1["mrd"]
