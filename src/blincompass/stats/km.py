@@ -274,7 +274,9 @@ def _quantile(
     if time.size == 0:
         return QuantileResult(p, None, None, None, None, method)
     ev = n_event > 0
-    return _bc_quantile(time[ev], surv[ev], gw[ev], float(time[-1]), p, conf_type, conf_level)
+    return _bc_quantile(
+        np.compress(ev, time), np.compress(ev, surv), np.compress(ev, gw), float(time[-1]), p, conf_type, conf_level
+    )
 
 
 def _bc_quantile(
@@ -471,7 +473,7 @@ def kaplan_meier(
     else:
         # keep only the event rows alive while the limits are computed
         ev = rt.n_event > 0
-        x, s_ev, g_ev = rt.time[ev], surv[ev], gw[ev]
+        x, s_ev, g_ev = np.compress(ev, rt.time), np.compress(ev, surv), np.compress(ev, gw)
         del surv, gw, ev
         q = _bc_quantile(x, s_ev, g_ev, float(rt.time[-1]), 0.5, conf_type, conf_level)
         del x, s_ev, g_ev

@@ -6,8 +6,6 @@ The statistics reproduce R ``survival::survdiff`` (which covers the ``rho`` fami
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Literal
@@ -32,7 +30,6 @@ WeightSpec = str | tuple[str, float, float]
 
 _NAMED_WEIGHTS = ("logrank", "gehan-breslow", "tarone-ware", "peto-peto")
 _CHUNK = 1 << 16
-_PARALLEL_MIN = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -174,23 +171,16 @@ def _accumulate_stratum(
 
     def cell(gm: NDArray[np.bool_]) -> tuple[F64, F64, NDArray[np.int64], F64 | None]:
         m = gm if sel is None else (gm & sel)
-        times, total, events = key_counts(key[m])
+        times, total, events = key_counts(np.compress(m, key))
         cum = np.zeros(total.size + 1)
         np.cumsum(total, out=cum[1:])
         ent = None
         if entry is not None:
-            ent = entry[m]
+            ent = np.compress(m, entry)
             ent.sort()
         return times, cum, events, ent
 
-    # The per-group reductions are independent and numpy releases the GIL while it copies and sorts,
-    # so large inputs use one thread per group (bounded by the number of CPUs).
-    workers = min(k, os.cpu_count() or 1)
-    if workers > 1 and key.size >= _PARALLEL_MIN:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            cells = list(pool.map(cell, gmasks))
-    else:
-        cells = [cell(gm) for gm in gmasks]
+    cells = [cell(gm) for gm in gmasks]
     allev = np.concatenate([c[0][c[2] > 0] for c in cells])
     allev.sort()
     dtimes, _ = distinct_sorted(allev)
