@@ -199,6 +199,8 @@ def test_cli_on_example_marked_synthetic(tmp_path):
     assert r["table1"]["sex"]["M"]["n"] + r["table1"]["sex"]["F"]["n"] == 5
     assert r["survival"]["os_all"]["n"] == 5
     assert r["table2"]["total"]["total"]["n"] == r["table2"]["n_events"]
+    assert r["dataset"]["validation"]["errors"] == 0
+    assert r["dataset"]["validation"]["warnings"] >= 1  # non-CTCAE AE terms in the example
     html = (out / "index.html").read_text("utf-8")
     assert "synthetic-banner" in html
 

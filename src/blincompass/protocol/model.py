@@ -399,11 +399,13 @@ class ReportSpec(_Frozen):
 
     ``quantile_method`` is the numpy quantile definition for medians/IQRs of Table 1 ("weibull" =
     (n + 1)p, SPSS's default HAVERAGE; "linear" = R type 7). ``at_risk_step_months`` spaces the x ticks
-    and numbers-at-risk columns of the survival figures.
+    and numbers-at-risk columns of the survival figures; ``censor_marker`` marks censored times ("+" or
+    "|").
     """
 
     quantile_method: Literal["weibull", "linear", "hazen", "median_unbiased"] = "weibull"
     at_risk_step_months: float = Field(default=12.0, gt=0)
+    censor_marker: Literal["+", "|"] = "+"
     table1: tuple[Table1Row, ...] = ()
     table2: Table2Spec = Field(default_factory=Table2Spec)
 

@@ -58,13 +58,15 @@ def build_report(
     ci_bands: bool = False,
     extra_sections: Iterable[SectionSpec] = (),
     progress: ReportProgress | None = None,
+    findings: Iterable[Any] = (),
 ) -> Report:
     """Compute every section of the report from a typed data set.
 
     ``derived`` (from :func:`blincompass.derive.derive_all`) is computed when not given. ``synthetic``
     marks every output as synthetic (``None``: from the data set's ``source``). ``ci_bands`` draws
     pointwise confidence bands on the survival curves. ``extra_sections`` are placed as their
-    ``after``/``before`` say (see :mod:`blincompass.report.sections`).
+    ``after``/``before`` say (see :mod:`blincompass.report.sections`). ``findings`` (validation findings)
+    are counted in the first section.
     """
     protocol = protocol or load_protocol()
     if derived is None:
@@ -76,7 +78,7 @@ def build_report(
     put(results, "schema", RESULTS_SCHEMA)
     put(results, "synthetic", bool(synthetic))
     ctx = ReportContext(dataset=dataset, derived=derived, protocol=protocol, adae=adae, synthetic=bool(synthetic),
-                        ci_bands=ci_bands, results=results)
+                        ci_bands=ci_bands, results=results, findings=list(findings))
     plan = section_plan(extra_sections)
     if progress is not None:
         progress.add_total(len(plan))
@@ -181,6 +183,6 @@ def render_report(
         derived = derive_all(dataset, proto)
         prog.advance("derived")
         report = build_report(dataset, proto, derived=derived, synthetic=synthetic, ci_bands=ci_bands,
-                              extra_sections=extra_sections, progress=prog)
+                              extra_sections=extra_sections, progress=prog, findings=validation.findings)
         written = write_report(report, out_dir, progress=prog)
     return RenderOutcome(True, list(validation.findings), written, report)

@@ -159,7 +159,7 @@ def _panel(fig: MplFigure, spec: Any, sd: SurvivalData, protocol: Protocol, *, l
         y = 1.0 - (i + 0.5) / n_rows
         colour = COLOURS[i % len(COLOURS)]
         name = g.label if sd.groups else "All"
-        rax.text(-0.02, y, name, transform=label_trans, fontsize=7.5, ha="right", va="center", color=colour)
+        rax.text(-0.04, y, name, transform=label_trans, fontsize=7.5, ha="right", va="center", color=colour)
         base = f"survival.{a.id}" + (f".groups.{g.id}" if sd.groups else "")
         for tk in ticks:
             n = g.at_risk(tk)
@@ -171,12 +171,14 @@ def _panel(fig: MplFigure, spec: Any, sd: SurvivalData, protocol: Protocol, *, l
 
 
 def draw_km_figure(fig_id: str, panels: Sequence[SurvivalData], protocol: Protocol, *, synthetic: bool = False,
-                   ci_bands: bool = False, censor_marker: str = "+",
+                   ci_bands: bool = False, censor_marker: str | None = None,
                    results: dict[str, Any] | None = None) -> tuple[MplFigure, list[PanelArtists]]:
     """Draw one figure (one panel per analysis sharing ``fig_id``) and return it with its panels.
 
     Numbers at risk go to ``results`` under ``survival.<id>[.groups.<g>].at_risk.<t>m`` when given.
+    ``censor_marker`` defaults to the protocol's ``report.censor_marker``.
     """
+    censor_marker = censor_marker or protocol.report.censor_marker
     n = len(panels)
     height = 4.6 + 0.2 * max(len(_curves(sd)) for sd in panels)
     fig = MplFigure(figsize=(6.4 * n, height), dpi=100)
@@ -225,7 +227,8 @@ def km_figure(fig_id: str, panels: Sequence[SurvivalData], protocol: Protocol, *
             f"{sd.analysis.title}: log-rank {'two' if sd.test.alternative == 'two-sided' else 'one'}-sided "  # type: ignore[union-attr]
             f"p = {fmt_p(sd.test.pvalue)}" for sd in tests  # type: ignore[union-attr]
         ) + "."
-    caption = (f"Figure {fig_id}. Kaplan\u2013Meier estimates: {body}.{extra} Censored patients are marked +; "
+    caption = (f"Figure {fig_id}. Kaplan\u2013Meier estimates: {body}.{extra} Censored patients are marked "
+               f"{protocol.report.censor_marker}; "
                "numbers at risk beneath each panel.")
     if ci_bands:
         caption += " Shaded: pointwise 95% confidence bands."

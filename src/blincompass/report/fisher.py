@@ -133,5 +133,5 @@ def build_fisher_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[str
         "missing outcome or group excluded). Odds ratio: conditional maximum-likelihood estimate of the first "
         f"group versus the second, with its two-sided exact interval (R fisher.test){DASH}not the sample odds ratio.",
     )
-    return Table(id="fisher", caption="Table 7. Comparisons of proportions (Fisher's exact test).", header=header,
+    return Table(id="fisher", caption="Table 6. Comparisons of proportions (Fisher's exact test).", header=header,
                  rows=tuple(rows), footnotes=foot, sheet="Fisher tests", align=("l", "l", "r", "l", "r", "r"))

@@ -127,6 +127,7 @@ class Section:
 class ReportContext:
     """What a section builder receives: the inputs, the derived tables and the results so far.
 
+    ``findings`` are the validation findings of the data set (warnings and notes; empty when unknown).
     Builders write every number they show into ``results`` (see :func:`put`); later builders may read
     what earlier ones wrote (e.g. a published-vs-recomputed section reads ``results["tests"]``).
     """
@@ -138,6 +139,7 @@ class ReportContext:
     synthetic: bool
     ci_bands: bool = False
     results: dict[str, Any] = field(default_factory=dict)
+    findings: list[Any] = field(default_factory=list)
     cache: dict[str, Any] = field(default_factory=dict)
 
 

@@ -91,6 +91,10 @@ def _data_section(ctx: ReportContext) -> Section:
     put(r, "study.title", p.study.title)
     put(r, "dataset.source", _source_name(getattr(ctx.dataset, "source", "")))
     put(r, "protocol.source", _source_name(p.source))
+    sev = [getattr(f, "severity", "") for f in ctx.findings]
+    put(r, "dataset.validation.errors", sev.count("error"))
+    put(r, "dataset.validation.warnings", sev.count("warning"))
+    put(r, "dataset.validation.notes", sev.count("info"))
     blocks: list[Paragraph] = []
     if ctx.synthetic:
         blocks.append(Paragraph("SYNTHETIC DATA: this report was computed from a synthetic data set. "
@@ -101,6 +105,9 @@ def _data_section(ctx: ReportContext) -> Section:
         Paragraph(f"Data set: {r['dataset']['source'] or 'unnamed'}. Protocol: {r['protocol']['source']}. "
                   f"{ctx.derived.screening.n_screened} patients screened, {ctx.derived.screening.n_eligible} "
                   "eligible."),
+        Paragraph(f"Validation of the data set: {sev.count('error')} error(s), {sev.count('warning')} warning(s), "
+                  f"{sev.count('info')} note(s) (`blincompass validate` lists them)." if ctx.findings else
+                  "Validation findings were not passed to the report."),
         Paragraph("Every number of this report is also in results.json under a stable key "
                   "(docs/results-schema.md); tables.xlsx holds the tables, figures/ the figures as PNG, SVG and "
                   "PDF.", "note"),

@@ -280,7 +280,7 @@ def build_logrank_table(data: list[SurvivalData], protocol: Protocol, results: d
     foot = ("Log-rank (Mantel" + DASH + "Cox) tests. z = (O " + DASH + " E) / sqrt(V) of the first group; a "
             "one-sided p is the normal tail of z in the direction the protocol states; the two-sided p is from "
             "the chi-square statistic.",)
-    return Table(id="logrank", caption="Table 6. Log-rank tests.", header=header, rows=tuple(rows),
+    return Table(id="logrank", caption="Table 7. Log-rank tests.", header=header, rows=tuple(rows),
                  footnotes=foot, sheet="Log-rank tests", align=("l", "l", "r", "r", "r", "r", "l", "r", "l"))
 
 
