@@ -31,3 +31,6 @@ cli_report.register(app)
 from blincompass import cli_pipeline  # noqa: E402
 
 cli_pipeline.register(app)
+from blincompass import cli_registry  # noqa: E402
+
+cli_registry.register(app)

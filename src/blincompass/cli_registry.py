@@ -1,0 +1,299 @@
+"""``blincompass db``: the registry database (init, centres and users, import, history, export).
+
+The database is ``--db URL`` (or a path to an SQLite file), else ``$BLINCOMPASS_DB``, else
+``blincompass.db`` in the working directory. The acting user is ``--user`` or ``$BLINCOMPASS_USER``.
+Exit codes: 0 done; 1 rejected (validation errors, access denied, unknown user); 2 unreadable input or
+unusable database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["app", "register"]
+
+app = typer.Typer(
+    name="db",
+    help="Registry database: per-centre access, audit trail, imports (template, REDCap, SPSS) and exports.",
+    no_args_is_help=True,
+)
+
+_DB = typer.Option(None, "--db", help="Database URL or SQLite file (default: $BLINCOMPASS_DB or ./blincompass.db).")
+_USER = typer.Option(None, "--user", "-u", help="Acting user (default: $BLINCOMPASS_USER).")
+
+
+def _registry(db: str | None):  # type: ignore[no-untyped-def]
+    from blincompass.registry import Registry, resolve_url
+
+    return Registry(resolve_url(db))
+
+
+def _user(user: str | None) -> str:
+    name = user or os.environ.get("BLINCOMPASS_USER")
+    if not name:
+        typer.echo("no user: give --user NAME (or set BLINCOMPASS_USER)", err=True)
+        raise typer.Exit(1)
+    return name
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def _check_schema(reg) -> None:  # type: ignore[no-untyped-def]
+    from blincompass.registry.db import current_revision, head_revision
+
+    try:
+        rev = current_revision(reg.engine)
+    except Exception as exc:  # noqa: BLE001 - any driver error means the database cannot be used
+        raise _fail(f"cannot open database {reg.url}: {exc}", 2) from None
+    if rev is None:
+        raise _fail(f"database {reg.url} has no registry schema; run `blincompass db init` first", 2)
+    if rev != head_revision():
+        raise _fail(f"database {reg.url} is at schema revision {rev}; run `blincompass db init` to migrate", 2)
+
+
+@app.command("init")
+def init_cmd(db: str | None = _DB) -> None:
+    """Create the registry schema (or migrate it to the newest revision)."""
+    from blincompass.registry.db import current_revision
+
+    reg = _registry(db)
+    try:
+        reg.init()
+    except Exception as exc:  # noqa: BLE001
+        raise _fail(f"cannot initialise {reg.url}: {exc}", 2) from None
+    typer.echo(f"registry schema at revision {current_revision(reg.engine)} in {reg.url}")
+
+
+@app.command("add-centre")
+def add_centre_cmd(
+    code: str = typer.Argument(..., help="Centre code, as used in the patients form (e.g. C1)."),
+    name: str | None = typer.Option(None, "--name", help="Centre name."),
+    db: str | None = _DB,
+    user: str | None = _USER,
+) -> None:
+    """Register a centre (a coordinator's task once users exist)."""
+    from blincompass.registry import RegistryError
+
+    reg = _registry(db)
+    _check_schema(reg)
+    try:
+        reg.add_centre(code, name, by=user or os.environ.get("BLINCOMPASS_USER"))
+    except (RegistryError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"centre {code} added")
+
+
+@app.command("add-user")
+def add_user_cmd(
+    name: str = typer.Argument(..., help="User name."),
+    centre: str | None = typer.Option(None, "--centre", help="The user's centre (a centre data manager)."),
+    coordinator: bool = typer.Option(False, "--coordinator", help="A user of the coordinating centre."),
+    db: str | None = _DB,
+    user: str | None = _USER,
+) -> None:
+    """Register a user of one centre (--centre C) or of the coordinating centre (--coordinator)."""
+    from blincompass.registry import RegistryError
+
+    if coordinator == (centre is not None) and not coordinator:
+        raise _fail("give --centre C (a centre user) or --coordinator")
+    reg = _registry(db)
+    _check_schema(reg)
+    try:
+        u = reg.add_user(name, "coordinator" if coordinator else "centre", centre,
+                         by=user or os.environ.get("BLINCOMPASS_USER"))
+    except (RegistryError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"user {u.name} added ({u.role}{', centre ' + u.centre if u.centre else ''})")
+
+
+@app.command("users")
+def users_cmd(db: str | None = _DB) -> None:
+    """List centres and users."""
+    reg = _registry(db)
+    _check_schema(reg)
+    table = Table(title="Users", title_justify="left")
+    for col in ("user", "role", "centre"):
+        table.add_column(col)
+    for u in reg.users():
+        table.add_row(u.name, u.role, u.centre or "")
+    console = Console(highlight=False)
+    console.print(table)
+    console.print("Centres: " + (", ".join(f"{c} ({n})" for c, n in reg.centres()) or "none"))
+
+
+def _print_findings(findings, console: Console) -> None:  # type: ignore[no-untyped-def]
+    from blincompass.cli_data import _findings_table
+
+    for sev in ("error", "warning", "info"):
+        found = [f for f in findings if f.severity == sev]
+        if found:
+            console.print(_findings_table(found, sev))
+
+
+@app.command("import")
+def import_cmd(
+    path: Path = typer.Argument(..., help="Workbook, CSV folder, REDCap records CSV, .sav file or folder."),
+    centre: str | None = typer.Option(None, "--centre", help="Centre the file belongs to (every row must match)."),
+    user: str | None = _USER,
+    fmt: str = typer.Option("auto", "--format", help="auto | template | redcap | sav"),
+    mapping: Path | None = typer.Option(None, "--mapping", help="Mapping TOML (REDCap / SPSS names -> forms)."),
+    redcap_dictionary: Path | None = typer.Option(None, "--redcap-dictionary", help="REDCap data dictionary CSV."),
+    db: str | None = _DB,
+    as_json: bool = typer.Option(False, "--json", help="Print the result (or the findings) as JSON."),
+) -> None:
+    """Validate a file and apply it in one transaction (all or nothing). Exit 1 with the findings when rejected."""
+    from blincompass.io.raw import InputReadError
+    from blincompass.registry import AccessDenied, ImportRejected, UnknownUser
+
+    name = _user(user)
+    reg = _registry(db)
+    _check_schema(reg)
+    console = Console(highlight=False)
+    try:
+        scoped = reg.as_user(name)
+        result = scoped.import_path(path, fmt=fmt, centre=centre, mapping=mapping,
+                                    redcap_dictionary=redcap_dictionary)
+    except InputReadError as exc:
+        raise _fail(f"cannot read input: {exc}", 2) from None
+    except ImportRejected as exc:
+        if as_json:
+            typer.echo(json.dumps([f.to_dict() for f in exc.findings], ensure_ascii=False, indent=2))
+        else:
+            _print_findings(exc.findings, console)
+        n = sum(f.severity == "error" for f in exc.findings)
+        raise _fail(f"REJECTED: {path}: {n} error(s); nothing was written to the registry.") from None
+    except (AccessDenied, UnknownUser) as exc:
+        raise _fail(f"REJECTED: {exc}; nothing was written to the registry.") from None
+    if as_json:
+        out = {k: v for k, v in result.__dict__.items() if k != "findings"}
+        out["findings"] = [f.to_dict() for f in result.findings]
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    notes = [f for f in result.findings if f.severity != "error"]
+    if notes:
+        console.print(f"{len(notes)} warning(s)/note(s); run `blincompass db import --json` to list them.")
+    if not result.changed:
+        console.print(Text(f"no changes: {path} is identical to the registry ({result.n_rows} rows)", style="green"))
+        return
+    console.print(Text(
+        f"imported {path} (import {result.import_id}, sha256 {result.sha256[:12]}...): {result.n_patients} patient(s); "
+        f"{result.inserted} row(s) inserted, {result.updated} updated, {result.deleted} deleted, "
+        f"{result.unchanged} unchanged; {result.values_changed} value(s) audited", style="bold green"))
+
+
+@app.command("history")
+def history_cmd(
+    patient: str = typer.Argument(..., help="Patient identifier."),
+    user: str | None = _USER,
+    db: str | None = _DB,
+    as_json: bool = typer.Option(False, "--json", help="Print the entries as JSON."),
+) -> None:
+    """Print the audit trail of one patient: who, when (UTC), record, field, old -> new, import sha256."""
+    from blincompass.registry import AccessDenied, UnknownUser
+
+    reg = _registry(db)
+    _check_schema(reg)
+    try:
+        entries = reg.as_user(_user(user)).history(patient)
+    except (AccessDenied, UnknownUser) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps([e.to_dict() for e in entries], ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"Audit trail of {patient} ({len(entries)} entries)", title_justify="left", expand=True)
+    for col in ("when (UTC)", "user", "action", "record", "field", "old", "new", "import sha256"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.user, e.action, f"{e.form} [{e.record_key}]",
+                      e.field or "", e.old_value or "", e.new_value or "", (e.sha256 or "")[:12])
+    Console(highlight=False, width=160).print(table)
+
+
+@app.command("update")
+def update_cmd(
+    form: str = typer.Argument(..., help="Form (e.g. outcomes)."),
+    key: list[str] = typer.Argument(..., help="Key values in the form's key order (e.g. C1-001, or C1-001 2)."),
+    field: str = typer.Option(..., "--field", help="Variable to change."),
+    value: str = typer.Option(..., "--value", help="New value as it would be written in the template."),
+    user: str | None = _USER,
+    db: str | None = _DB,
+) -> None:
+    """Change one value of one record (validated, audited)."""
+    from blincompass.registry import AccessDenied, ImportRejected, UnknownUser
+
+    reg = _registry(db)
+    _check_schema(reg)
+    try:
+        f = reg.dictionary.form(form)
+    except KeyError:
+        raise _fail(f"no form {form!r}; forms: {', '.join(reg.dictionary.form_names)}") from None
+    if len(key) != len(f.key):
+        raise _fail(f"form {form} is keyed by {', '.join(f.key)}: give {len(f.key)} value(s)")
+    try:
+        changed = reg.as_user(_user(user)).update_value(form, dict(zip(f.key, key, strict=True)), field, value)
+    except (AccessDenied, UnknownUser, ImportRejected, LookupError, ValueError) as exc:
+        raise _fail(f"REJECTED: {exc}") from None
+    typer.echo("updated" if changed else "unchanged (the value was already set)")
+
+
+@app.command("delete-patient")
+def delete_patient_cmd(
+    patient: str = typer.Argument(..., help="Patient identifier."),
+    user: str | None = _USER,
+    db: str | None = _DB,
+) -> None:
+    """Delete every record of a patient (each deleted value is audited)."""
+    from blincompass.registry import AccessDenied, UnknownUser
+
+    reg = _registry(db)
+    _check_schema(reg)
+    try:
+        n = reg.as_user(_user(user)).delete_patient(patient)
+    except (AccessDenied, UnknownUser, LookupError) as exc:
+        raise _fail(f"REJECTED: {exc}") from None
+    typer.echo(f"deleted {n} record(s) of {patient}")
+
+
+@app.command("export")
+def export_cmd(
+    fmt: str = typer.Option(..., "--format", help="template | csv | adam | xpt | sav"),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (created if needed)."),
+    user: str | None = _USER,
+    db: str | None = _DB,
+    protocol: Path | None = typer.Option(None, "--protocol", help="Protocol TOML for the ADaM-style tables."),
+) -> None:
+    """Export the data visible to the user: the template workbook, form CSVs, ADaM-style CSVs, SAS XPT or SPSS."""
+    from blincompass.protocol import ProtocolError, load_protocol
+    from blincompass.registry import AccessDenied, UnknownUser
+    from blincompass.registry.export import EXPORT_FORMATS, export
+
+    if fmt not in EXPORT_FORMATS:
+        raise _fail(f"--format {fmt!r}: expected one of {', '.join(EXPORT_FORMATS)}")
+    reg = _registry(db)
+    _check_schema(reg)
+    try:
+        proto = load_protocol(protocol)
+    except ProtocolError as exc:
+        raise _fail(f"cannot use protocol: {exc}", 2) from None
+    try:
+        written = export(reg.as_user(_user(user)), fmt, out, proto)
+    except (AccessDenied, UnknownUser) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"wrote {len(written)} file(s) to {out}")
+    for p in written:
+        typer.echo(f"  {p}")
+
+
+def register(main: typer.Typer) -> None:
+    """Add the ``db`` command group to the main application."""
+    main.add_typer(app, name="db")

@@ -1,0 +1,639 @@
+"""The access layer: every read and write of the registry goes through :class:`ScopedRegistry`.
+
+``Registry(engine).as_user(name)`` returns an object scoped to that user's centre (a coordinator sees
+every centre). A request outside the scope raises :class:`AccessDenied` (naming user, centre and patient)
+before anything is written. Writes are single transactions: an import, an update or a deletion is applied
+completely or not at all, and every changed value is appended to the audit trail (who, when in UTC, which
+record and field, old -> new, and the import file's sha256). The audit and imports tables are never
+updated or deleted through this layer, and database triggers refuse it from anywhere else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from blincompass.dictionary import DataDictionary, Form, load_dictionary
+from blincompass.io.dataset import Dataset
+from blincompass.io.raw import RawDataset, RawTable
+from blincompass.registry.db import create_engine, display_url, resolve_url, upgrade
+from blincompass.registry.schema import ROLES, build_metadata, format_value, row_from_frame
+from blincompass.validate.findings import Finding, ValidationResult
+from blincompass.validate.rules import validate
+
+__all__ = [
+    "AccessDenied",
+    "AuditEntry",
+    "ImportRejected",
+    "ImportResult",
+    "Registry",
+    "RegistryError",
+    "ScopedRegistry",
+    "UnknownUser",
+    "User",
+]
+
+
+class RegistryError(Exception):
+    """Base class of registry errors."""
+
+
+class AccessDenied(RegistryError, PermissionError):
+    """A request outside the user's centre; nothing was read or written.
+
+    ``user``, ``centre`` (the user's centre; ``None`` for a coordinator) and ``patient_id`` name who asked
+    for what; the message says why.
+    """
+
+    def __init__(self, user: str, centre: str | None, patient_id: str | None, reason: str) -> None:
+        self.user = user
+        self.centre = centre
+        self.patient_id = patient_id
+        self.reason = reason
+        who = f"user '{user}' (centre {centre})" if centre else f"user '{user}'"
+        what = f" patient {patient_id}:" if patient_id else ""
+        super().__init__(f"access denied for {who} on{what} {reason}")
+
+
+class UnknownUser(RegistryError, LookupError):
+    """The user name is not registered."""
+
+
+class ImportRejected(RegistryError, ValueError):
+    """The input (or a single change) does not pass validation; nothing was written.
+
+    ``findings`` lists every problem (errors first); ``source`` names the file.
+    """
+
+    def __init__(self, source: str, findings: Sequence[Finding]) -> None:
+        self.source = source
+        self.findings = sorted(findings, key=lambda f: (f.severity != "error", *f.sort_key()))
+        errors = [f for f in self.findings if f.severity == "error"]
+        lines = [f"{source}: rejected, {len(errors)} error(s); nothing was written"]
+        for f in errors[:20]:
+            where = f.file if f.row is None else f"{f.file} row {f.row}"
+            who = f" patient {f.patient_id}" if f.patient_id else ""
+            fld = f" field {f.field}" if f.field else ""
+            val = f" value {f.value!r}" if f.value not in (None, "") else ""
+            lines.append(f"  {where}{who}{fld}{val}: {f.message} ({f.rule})")
+        if len(errors) > 20:
+            lines.append(f"  ... and {len(errors) - 20} more")
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class User:
+    """A registry user: a centre's data manager (``role='centre'``) or the coordinating centre."""
+
+    name: str
+    role: str
+    centre: str | None
+
+    @property
+    def is_coordinator(self) -> bool:
+        return self.role == "coordinator"
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What one import did. ``import_id`` is ``None`` when nothing changed (an identical re-import)."""
+
+    import_id: int | None
+    file_name: str
+    sha256: str
+    n_patients: int
+    n_rows: int
+    inserted: int
+    updated: int
+    deleted: int
+    unchanged: int
+    values_changed: int
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return self.values_changed > 0 or self.inserted > 0 or self.deleted > 0
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One row of the audit trail: one value of one record changed by one user at one time (UTC)."""
+
+    id: int
+    at: dt.datetime
+    user: str
+    centre: str | None
+    action: str
+    form: str
+    patient_id: str
+    record_key: str
+    field: str | None
+    old_value: str | None
+    new_value: str | None
+    import_id: int | None
+    sha256: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["at"] = self.at.isoformat()
+        return out
+
+
+def utc_now() -> dt.datetime:
+    """The current time in UTC (the registry's only clock; timestamps go to imports and audit only)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file, or of the sorted files of a folder (name and bytes of each)."""
+    p = Path(path)
+    h = hashlib.sha256()
+    if p.is_dir():
+        for child in sorted(q for q in p.rglob("*") if q.is_file()):
+            h.update(child.relative_to(p).as_posix().encode() + b"\0")
+            h.update(hashlib.sha256(child.read_bytes()).digest())
+    else:
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@dataclass
+class _Change:
+    action: str
+    form: str
+    patient_id: str
+    key: dict[str, Any]
+    values: dict[str, Any]  # database values to write (insert/update) or the old row (delete)
+    row_id: int | None = None
+    audit: list[tuple[str, str | None, str | None]] = field(default_factory=list)  # (field, old, new)
+
+
+def _key_text(form: Form, key: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={key[k]}" for k in form.key)
+
+
+class Registry:
+    """The registry database: schema management, centres and users, and scoped access.
+
+    Parameters
+    ----------
+    engine
+        A SQLAlchemy engine, or a URL / SQLite path (see :func:`blincompass.registry.db.resolve_url`).
+    dictionary
+        The data dictionary the schema was generated from (default: the shipped one).
+    clock
+        Returns the current UTC time (tests pass a fixed clock).
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine | str | None = None,
+        dictionary: DataDictionary | None = None,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
+        if engine is None or isinstance(engine, str):
+            engine = create_engine(resolve_url(engine))
+        self.engine = engine
+        self.dictionary = dictionary or load_dictionary()
+        self.metadata = build_metadata(self.dictionary)
+        self.tables = self.metadata.tables
+        self.clock = clock
+
+    @property
+    def url(self) -> str:
+        return display_url(self.engine.url)
+
+    def init(self) -> None:
+        """Create or migrate the schema (Alembic ``upgrade head``)."""
+        upgrade(self.engine)
+
+    # -- centres and users -------------------------------------------------------------------------
+
+    def _require_admin(self, conn: sa.Connection, by: str | None) -> None:
+        n_users = conn.execute(sa.select(sa.func.count()).select_from(self.tables["users"])).scalar_one()
+        if n_users == 0:
+            return  # bootstrap: the first user and centres can be added by whoever holds the database
+        if by is None:
+            raise AccessDenied("(none)", None, None, "managing centres and users needs a coordinator (--user)")
+        user = self._user(conn, by)
+        if not user.is_coordinator:
+            raise AccessDenied(user.name, user.centre, None, "only a coordinator may manage centres and users")
+
+    def add_centre(self, code: str, name: str | None = None, *, by: str | None = None) -> None:
+        """Register a centre (``by`` must be a coordinator once users exist)."""
+        code = code.strip()
+        if not code:
+            raise ValueError("centre code: empty")
+        with self.engine.begin() as conn:
+            self._require_admin(conn, by)
+            t = self.tables["centres"]
+            if conn.execute(sa.select(t.c.code).where(t.c.code == code)).first() is not None:
+                raise ValueError(f"centre {code} already exists")
+            conn.execute(t.insert().values(code=code, name=name or code))
+
+    def add_user(self, name: str, role: str, centre: str | None = None, *, by: str | None = None) -> User:
+        """Register a user: ``role`` 'centre' (then ``centre`` is required) or 'coordinator'."""
+        if role not in ROLES:
+            raise ValueError(f"role: {role!r} is not one of {', '.join(ROLES)}")
+        if role == "centre" and not centre:
+            raise ValueError(f"user {name}: a centre user needs a centre")
+        with self.engine.begin() as conn:
+            self._require_admin(conn, by)
+            if centre is not None and not self._centre_exists(conn, centre):
+                raise ValueError(f"centre {centre} is not registered (add it first)")
+            t = self.tables["users"]
+            if conn.execute(sa.select(t.c.name).where(t.c.name == name)).first() is not None:
+                raise ValueError(f"user {name} already exists")
+            conn.execute(t.insert().values(name=name, role=role, centre=centre))
+        return User(name, role, centre)
+
+    def users(self) -> list[User]:
+        t = self.tables["users"]
+        with self.engine.connect() as conn:
+            return [User(r.name, r.role, r.centre) for r in conn.execute(sa.select(t).order_by(t.c.name))]
+
+    def centres(self) -> list[tuple[str, str]]:
+        t = self.tables["centres"]
+        with self.engine.connect() as conn:
+            return [(r.code, r.name) for r in conn.execute(sa.select(t).order_by(t.c.code))]
+
+    def _centre_exists(self, conn: sa.Connection, code: str) -> bool:
+        t = self.tables["centres"]
+        return conn.execute(sa.select(t.c.code).where(t.c.code == code)).first() is not None
+
+    def _user(self, conn: sa.Connection, name: str) -> User:
+        t = self.tables["users"]
+        r = conn.execute(sa.select(t).where(t.c.name == name)).first()
+        if r is None:
+            raise UnknownUser(f"user '{name}' is not registered (blincompass db add-user)")
+        return User(r.name, r.role, r.centre)
+
+    def as_user(self, name: str) -> ScopedRegistry:
+        """The registry as seen and changed by user ``name``."""
+        with self.engine.connect() as conn:
+            return ScopedRegistry(self, self._user(conn, name))
+
+
+class ScopedRegistry:
+    """The registry scoped to one user: a centre user reads and writes only their centre's patients."""
+
+    def __init__(self, registry: Registry, user: User) -> None:
+        self.registry = registry
+        self.user = user
+        self._d = registry.dictionary
+        self._t = registry.tables
+
+    # -- scope -------------------------------------------------------------------------------------
+
+    def _deny(self, patient_id: str | None, reason: str) -> AccessDenied:
+        return AccessDenied(self.user.name, self.user.centre, patient_id, reason)
+
+    def _patient_centre(self, conn: sa.Connection, patient_id: str) -> str | None:
+        t = self._t["patients"]
+        return conn.execute(sa.select(t.c.centre).where(t.c.patient_id == patient_id)).scalar_one_or_none()
+
+    def _check_patient(self, conn: sa.Connection, patient_id: str, action: str) -> str:
+        centre = self._patient_centre(conn, patient_id)
+        if centre is None:
+            if self.user.is_coordinator:
+                raise LookupError(f"patient {patient_id} is not in the registry")
+            # a centre user learns nothing about other centres' identifiers
+            raise self._deny(patient_id, f"{action}: not a patient of centre {self.user.centre}")
+        if not self.user.is_coordinator and centre != self.user.centre:
+            raise self._deny(patient_id, f"{action}: not a patient of centre {self.user.centre}")
+        return centre
+
+    def _visible(self, conn: sa.Connection) -> list[str]:
+        t = self._t["patients"]
+        q = sa.select(t.c.patient_id).order_by(t.c.id)
+        if not self.user.is_coordinator:
+            q = q.where(t.c.centre == self.user.centre)
+        return list(conn.execute(q).scalars())
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def _rows(self, conn: sa.Connection, patient_ids: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        scope = None if self.user.is_coordinator else self._visible(conn)
+        for form in self._d.forms:
+            t = self._t[form.name]
+            q = sa.select(t).order_by(t.c.id)
+            if scope is not None:
+                q = q.where(t.c.patient_id.in_(scope))
+            if patient_ids is not None:
+                q = q.where(t.c.patient_id.in_(list(patient_ids)))
+            out[form.name] = [dict(r._mapping) for r in conn.execute(q)]
+        return out
+
+    def _raw(self, rows: Mapping[str, list[dict[str, Any]]], source: str) -> RawDataset:
+        tables = {}
+        for form in self._d.forms:
+            data = tuple(
+                (i, tuple(format_value(v, r) for v in form.variables))
+                for i, r in enumerate(rows.get(form.name, []), start=2)
+            )
+            tables[form.name] = RawTable(form.name, f"{source}[{form.name}]", tuple(form.columns), data)
+        return RawDataset(source, tables)
+
+    def read_result(self, patient_ids: Sequence[str] | None = None) -> ValidationResult:
+        """The visible data as a validated data set (the same typing and checks as a file)."""
+        with self.registry.engine.connect() as conn:
+            if patient_ids is not None:
+                for pid in patient_ids:
+                    self._check_patient(conn, pid, "read")
+            rows = self._rows(conn, patient_ids)
+        return validate(self._raw(rows, self.registry.url), self._d)
+
+    def read_dataset(self, patient_ids: Sequence[str] | None = None) -> Dataset:
+        """The visible patients (or the given ones; another centre's raises :class:`AccessDenied`)."""
+        return self.read_result(patient_ids).dataset
+
+    def read_patient(self, patient_id: str) -> Dataset:
+        """One patient's records (refused for another centre's patient)."""
+        return self.read_dataset([patient_id])
+
+    def patient_ids(self) -> list[str]:
+        with self.registry.engine.connect() as conn:
+            return self._visible(conn)
+
+    # -- importing ---------------------------------------------------------------------------------
+
+    def import_raw(
+        self,
+        raw: RawDataset,
+        *,
+        file_name: str,
+        sha256: str,
+        fmt: str = "template",
+        centre: str | None = None,
+        findings: Iterable[Finding] = (),
+    ) -> ImportResult:
+        """Validate ``raw`` and apply it in one transaction (all or nothing).
+
+        Each patient in the input replaces that patient's records: rows are matched by the forms' keys and
+        updated in place, new rows inserted, rows the input no longer has deleted; every changed value is
+        audited. Patients not in the input are left alone. An input identical to the registry changes
+        nothing (no import is recorded).
+
+        Raises :class:`ImportRejected` (validation errors, a row of another centre than ``centre``, an
+        unregistered centre) or :class:`AccessDenied` (a centre user importing another centre's patient).
+        """
+        if not self.user.is_coordinator and centre is not None and centre != self.user.centre:
+            raise self._deny(None, f"import {file_name} for centre {centre}")
+        result = validate(raw, self._d)
+        found = list(findings) + list(result.findings)
+        if any(f.severity == "error" for f in found):
+            raise ImportRejected(file_name, found)
+        ds = result.dataset
+        expected_centre = centre or (None if self.user.is_coordinator else self.user.centre)
+        with self.registry.engine.begin() as conn:
+            problems = self._check_centres(conn, ds, expected_centre)
+            if problems:
+                raise ImportRejected(file_name, problems + found)
+            changes, n_rows, unchanged = self._plan(conn, ds)
+            n_patients = len(ds.patients)
+            if not changes:
+                return ImportResult(None, file_name, sha256, n_patients, n_rows, 0, 0, 0, unchanged, 0,
+                                    tuple(found))
+            now = self.registry.clock()
+            imp = self._t["imports"]
+            counts = {a: sum(c.action == a for c in changes) for a in ("insert", "update", "delete")}
+            n_values = sum(len(c.audit) for c in changes)
+            import_id = conn.execute(
+                imp.insert().values(
+                    at=now, user_name=self.user.name, centre=centre, file_name=file_name, sha256=sha256,
+                    format=fmt, n_patients=n_patients, n_rows=n_rows, n_inserted=counts["insert"],
+                    n_updated=counts["update"], n_deleted=counts["delete"], n_values=n_values,
+                )
+            ).inserted_primary_key[0]
+            self._apply(conn, changes, now, import_id, sha256)
+        return ImportResult(import_id, file_name, sha256, n_patients, n_rows, counts["insert"], counts["update"],
+                            counts["delete"], unchanged, n_values, tuple(found))
+
+    def import_path(
+        self,
+        path: str | Path,
+        *,
+        fmt: str = "auto",
+        centre: str | None = None,
+        mapping: str | Path | None = None,
+        redcap_dictionary: str | Path | None = None,
+    ) -> ImportResult:
+        """Read a template workbook / CSV folder, a REDCap export or SPSS files, then :meth:`import_raw`."""
+        from blincompass.registry.convert import read_input
+
+        converted = read_input(path, fmt=fmt, mapping=mapping, redcap_dictionary=redcap_dictionary,
+                               dictionary=self._d, centre=centre or self.user.centre)
+        return self.import_raw(
+            converted.raw, file_name=converted.file_name, sha256=converted.sha256, fmt=converted.format,
+            centre=centre, findings=converted.findings,
+        )
+
+    def _check_centres(self, conn: sa.Connection, ds: Dataset, expected: str | None) -> list[Finding]:
+        problems: list[Finding] = []
+        for _, r in ds.patients.iterrows():
+            pid, c, src, row = r["patient_id"], r["centre"], r["_file"], int(r["_row"])
+            if not self.user.is_coordinator and c != self.user.centre:
+                raise self._deny(pid, f"import {src} row {row}: the row is for centre {c}")
+            current = self._patient_centre(conn, pid)
+            if not self.user.is_coordinator and current is not None and current != self.user.centre:
+                raise self._deny(pid, f"import {src} row {row}: the patient belongs to centre {current}")
+            if expected is not None and c != expected:
+                problems.append(Finding("error", src, row, pid, "centre", c, "centre.mismatch",
+                                        f"row is for centre {c}, but the file is imported for centre {expected}; "
+                                        "the whole file is rejected"))
+            elif not self.registry._centre_exists(conn, c):
+                problems.append(Finding("error", src, row, pid, "centre", c, "centre.unknown",
+                                        f"centre {c} is not registered (blincompass db add-centre {c})"))
+        return problems
+
+    def _plan(self, conn: sa.Connection, ds: Dataset) -> tuple[list[_Change], int, int]:
+        pids = [str(p) for p in ds.patients["patient_id"]]
+        centre_of = dict(zip(ds.patients["patient_id"], ds.patients["centre"], strict=True))
+        upserts: list[_Change] = []
+        deletes: list[_Change] = []
+        n_rows = 0
+        unchanged = 0
+        for form in self._d.forms:
+            t = self._t[form.name]
+            existing = {
+                tuple(r._mapping[k] for k in form.key): dict(r._mapping)
+                for r in conn.execute(sa.select(t).where(t.c.patient_id.in_(pids)).order_by(t.c.id))
+            }
+            seen = set()
+            for _, frow in ds.forms[form.name].iterrows():
+                n_rows += 1
+                new = row_from_frame(form, frow)
+                key = tuple(new[k] for k in form.key)
+                seen.add(key)
+                pid = str(new["patient_id"])
+                old = existing.get(key)
+                if old is None:
+                    ch = _Change("insert", form.name, pid, {k: new[k] for k in form.key}, new)
+                    for v in form.variables:
+                        text = format_value(v, new)
+                        if text != "":
+                            ch.audit.append((v.name, None, text))
+                    upserts.append(ch)
+                    continue
+                ch = _Change("update", form.name, pid, {k: new[k] for k in form.key}, {}, row_id=old["id"])
+                for v in form.variables:
+                    before, after = format_value(v, old), format_value(v, new)
+                    if before != after:
+                        ch.audit.append((v.name, before or None, after or None))
+                        for col in ([v.name, f"{v.name}_status"] if v.type == "mrd" else [v.name]):
+                            ch.values[col] = new[col]
+                if ch.audit:
+                    upserts.append(ch)
+                else:
+                    unchanged += 1
+            for key, old in existing.items():
+                if key in seen:
+                    continue
+                ch = _Change("delete", form.name, str(old["patient_id"]), {k: old[k] for k in form.key}, old,
+                             row_id=old["id"])
+                for v in form.variables:
+                    text = format_value(v, old)
+                    if text != "":
+                        ch.audit.append((v.name, text, None))
+                deletes.append(ch)
+        for ch in upserts + deletes:
+            ch.values.setdefault("__centre__", centre_of.get(ch.patient_id))
+        order = {name: i for i, name in enumerate(t.name for t in self.registry.metadata.sorted_tables)}
+        deletes.sort(key=lambda c: -order[c.form])
+        upserts.sort(key=lambda c: order[c.form])
+        return deletes + upserts, n_rows, unchanged
+
+    def _apply(
+        self, conn: sa.Connection, changes: list[_Change], now: dt.datetime, import_id: int | None,
+        sha256: str | None,
+    ) -> None:
+        audit = self._t["audit"]
+        entries: list[dict[str, Any]] = []
+        for ch in changes:
+            form = self._d.form(ch.form)
+            t = self._t[ch.form]
+            centre = ch.values.pop("__centre__", None)
+            if ch.action == "insert":
+                conn.execute(t.insert().values(**ch.values))
+            elif ch.action == "update":
+                conn.execute(t.update().where(t.c.id == ch.row_id).values(**ch.values))
+            else:
+                conn.execute(t.delete().where(t.c.id == ch.row_id))
+            for fld, old, new in ch.audit:
+                entries.append(
+                    dict(at=now, user_name=self.user.name, centre=centre, action=ch.action, form=ch.form,
+                         patient_id=ch.patient_id, record_key=_key_text(form, ch.key), field=fld,
+                         old_value=old, new_value=new, import_id=import_id, sha256=sha256)
+                )
+        if entries:
+            conn.execute(audit.insert(), entries)
+
+    # -- single changes ----------------------------------------------------------------------------
+
+    def update_value(self, form: str, key: Mapping[str, Any], field: str, value: Any) -> bool:
+        """Set one value of one record (``value`` as a template cell: text, number, date, ...).
+
+        The patient's records with the new value are validated first; an error raises
+        :class:`ImportRejected` and nothing changes. Returns ``False`` when the value was already set.
+        """
+        f = self._d.form(form)
+        var = f.variable(field)
+        if field in f.key:
+            raise ValueError(f"{form}.{field} is part of the key {list(f.key)}; delete and re-import the record")
+        pid = str(key.get("patient_id", ""))
+        with self.registry.engine.begin() as conn:
+            centre = self._check_patient(conn, pid, f"update {form}.{field}")
+            if field == "centre" and form == "patients" and not self.user.is_coordinator:
+                raise self._deny(pid, "moving a patient to another centre needs a coordinator")
+            rows = self._rows(conn, [pid])
+            match = None
+            for i, r in enumerate(rows[form]):
+                if all(format_value(f.variable(k), r) == format_value(f.variable(k), dict(key)) for k in f.key):
+                    match = i
+            if match is None:
+                raise LookupError(f"{form}: no record {_key_text(f, {k: key.get(k) for k in f.key})}")
+            raw = self._raw(rows, "registry")
+            table = raw.tables[form]
+            col = f.columns.index(field)
+            cells = list(table.rows[match][1])
+            cells[col] = value
+            new_rows = list(table.rows)
+            new_rows[match] = (table.rows[match][0], tuple(cells))
+            tables = dict(raw.tables)
+            tables[form] = RawTable(form, table.source, table.header, tuple(new_rows))
+            result = validate(RawDataset(raw.source, tables), self._d)
+            if not result.ok:
+                raise ImportRejected(f"update of {form} {pid} {field}={value!r}", result.findings)
+            new = row_from_frame(f, result.dataset.forms[form].iloc[match])
+            old = rows[form][match]
+            before, after = format_value(var, old), format_value(var, new)
+            if before == after:
+                return False
+            if field == "centre" and not self.registry._centre_exists(conn, str(new["centre"])):
+                raise ImportRejected(f"update of {form} {pid}", [Finding(
+                    "error", table.source, None, pid, "centre", str(value), "centre.unknown",
+                    f"centre {new['centre']} is not registered")])
+            cols = [field, f"{field}_status"] if var.type == "mrd" else [field]
+            ch = _Change("update", form, pid, {k: old[k] for k in f.key}, {c: new[c] for c in cols},
+                         row_id=old["id"], audit=[(field, before or None, after or None)])
+            ch.values["__centre__"] = new["centre"] if field == "centre" else centre
+            self._apply(conn, [ch], self.registry.clock(), None, None)
+        return True
+
+    def delete_patient(self, patient_id: str) -> int:
+        """Delete every record of a patient (audited value by value); returns the number of rows."""
+        with self.registry.engine.begin() as conn:
+            centre = self._check_patient(conn, patient_id, "delete")
+            rows = self._rows(conn, [patient_id])
+            changes = []
+            for form in self._d.forms:
+                for r in rows[form.name]:
+                    ch = _Change("delete", form.name, patient_id, {k: r[k] for k in form.key},
+                                 {"__centre__": centre}, row_id=r["id"])
+                    ch.audit = [(v.name, format_value(v, r), None) for v in form.variables if format_value(v, r)]
+                    changes.append(ch)
+            order = {name: i for i, name in enumerate(t.name for t in self.registry.metadata.sorted_tables)}
+            changes.sort(key=lambda c: -order[c.form])
+            self._apply(conn, changes, self.registry.clock(), None, None)
+        return len(changes)
+
+    # -- audit -------------------------------------------------------------------------------------
+
+    def history(self, patient_id: str) -> list[AuditEntry]:
+        """The audit trail of one patient, oldest first (a centre user sees their centre's entries)."""
+        a = self._t["audit"]
+        q = sa.select(a).where(a.c.patient_id == patient_id).order_by(a.c.id)
+        with self.registry.engine.connect() as conn:
+            if not self.user.is_coordinator:
+                current = self._patient_centre(conn, patient_id)
+                if current is not None and current != self.user.centre:
+                    raise self._deny(patient_id, f"history: not a patient of centre {self.user.centre}")
+                q = q.where(a.c.centre == self.user.centre)
+            rows = list(conn.execute(q))
+        return [
+            AuditEntry(r.id, _utc(r.at), r.user_name, r.centre, r.action, r.form, r.patient_id, r.record_key,
+                       r.field, r.old_value, r.new_value, r.import_id, r.sha256)
+            for r in rows
+        ]
+
+    def imports(self) -> pd.DataFrame:
+        """The import log (a centre user sees their own centre's imports)."""
+        t = self._t["imports"]
+        u = self._t["users"]
+        q = sa.select(t).order_by(t.c.id)
+        if not self.user.is_coordinator:
+            q = q.where(t.c.user_name.in_(sa.select(u.c.name).where(u.c.centre == self.user.centre)))
+        with self.registry.engine.connect() as conn:
+            return pd.DataFrame([dict(r._mapping) for r in conn.execute(q)])

@@ -1,0 +1,237 @@
+"""Registry schema generated from the data dictionary (SQLAlchemy 2 Core metadata).
+
+One table per form, named as the form, with a surrogate ``id`` primary key (insertion order = export
+order) and one typed column per dictionary variable:
+
+* ``string`` / ``ctcae_term`` -> ``VARCHAR`` (the reported AE term; its CTCAE mapping is re-derived on
+  read), ``code`` -> ``VARCHAR`` with a ``CHECK`` constraint listing the allowed codes;
+* ``date`` -> ``DATE``, ``integer`` -> ``INTEGER``, ``number`` -> ``FLOAT``, ``boolean`` -> ``BOOLEAN``;
+* ``mrd`` -> ``<name>`` (``FLOAT`` level, only when quantified) and ``<name>_status`` (``CHECK`` in
+  quantified / NEG / PNQ / ND).
+
+The form's key is a ``UNIQUE`` constraint; ``references`` become foreign keys (``patients.patient_id``,
+and ``courses.course`` as the composite ``(patient_id, course)``); ``patients.centre`` references
+``centres``. Besides the forms: ``centres``, ``users`` (role ``centre`` or ``coordinator``), ``imports``
+(one row per applied import: file, sha256, user, UTC time, counts) and ``audit`` (append-only; one row
+per changed value).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from blincompass.dictionary import MRD_CODES, UNKNOWN, DataDictionary, Form, Variable, load_dictionary
+
+__all__ = [
+    "AUDIT_ACTIONS",
+    "META_TABLES",
+    "ROLES",
+    "build_metadata",
+    "db_columns",
+    "format_value",
+    "row_from_frame",
+]
+
+ROLES: tuple[str, str] = ("centre", "coordinator")
+AUDIT_ACTIONS: tuple[str, str, str] = ("insert", "update", "delete")
+META_TABLES: tuple[str, ...] = ("centres", "users", "imports", "audit")
+MRD_STATUSES: tuple[str, ...] = ("quantified", *MRD_CODES)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _in_list(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+def db_columns(var: Variable) -> list[str]:
+    """Database columns holding one dictionary variable (the mrd type has two)."""
+    return [var.name, f"{var.name}_status"] if var.type == "mrd" else [var.name]
+
+
+def _column_type(var: Variable) -> sa.types.TypeEngine[Any]:
+    if var.type == "date":
+        return sa.Date()
+    if var.type == "integer":
+        return sa.Integer()
+    if var.type in ("number", "mrd"):
+        return sa.Float()
+    if var.type == "boolean":
+        return sa.Boolean(create_constraint=False)
+    if var.type == "code":
+        return sa.String(max(len(c) for c in var.code_values))
+    if var.name == "patient_id" or var.name == "centre":
+        return sa.String(40)
+    return sa.String(255)
+
+
+def _form_table(md: sa.MetaData, form: Form, d: DataDictionary) -> sa.Table:
+    cols: list[Any] = [sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)]
+    extra: list[Any] = []
+    for v in form.variables:
+        # NULL is allowed where the dictionary allows a missing value (and for an unknown integer grade)
+        required = v.name in form.key or (v.required and not (v.allow_unknown and v.type != "code"))
+        nullable = v.type == "mrd" or not required
+        cols.append(sa.Column(v.name, _column_type(v), nullable=nullable, comment=v.label[:200]))
+        if v.type == "code":
+            extra.append(sa.CheckConstraint(_in_list(v.name, v.code_values), name=f"{v.name}_code"))
+        if v.type == "mrd":
+            status = f"{v.name}_status"
+            cols.append(sa.Column(status, sa.String(10), nullable=not v.required, comment=f"{v.label[:180]}: status"))
+            extra.append(sa.CheckConstraint(_in_list(f"{v.name}_status", MRD_STATUSES), name=f"{v.name}_status_code"))
+    extra.append(sa.UniqueConstraint(*form.key))
+    if form.name == "patients":
+        extra.append(sa.ForeignKeyConstraint(["centre"], ["centres.code"]))
+    for v in form.variables:
+        if not v.references:
+            continue
+        target_form, _, target_var = v.references.partition(".")
+        target = d.form(target_form)
+        if tuple(target.key) == (target_var,):
+            extra.append(sa.ForeignKeyConstraint([v.name], [f"{target_form}.{target_var}"]))
+        elif (
+            len(target.key) == 2
+            and target.key[1] == target_var
+            and target.key[0] in form.columns
+            and target.key[0] != v.name
+        ):
+            first = target.key[0]
+            extra.append(
+                sa.ForeignKeyConstraint([first, v.name], [f"{target_form}.{first}", f"{target_form}.{target_var}"])
+            )
+    return sa.Table(form.name, md, *cols, *extra, comment=form.label)
+
+
+def build_metadata(dictionary: DataDictionary | None = None) -> sa.MetaData:
+    """The registry schema for a data dictionary (default: the shipped BLIN-COMPASS one)."""
+    d = dictionary or load_dictionary()
+    clash = set(META_TABLES) & set(d.form_names)
+    if clash:
+        raise ValueError(f"dictionary: form names {sorted(clash)} clash with registry tables")
+    md = sa.MetaData(naming_convention=NAMING)
+    sa.Table(
+        "centres", md,
+        sa.Column("code", sa.String(40), primary_key=True),
+        sa.Column("name", sa.String(255), nullable=False),
+        comment="Participating centres",
+    )
+    sa.Table(
+        "users", md,
+        sa.Column("name", sa.String(80), primary_key=True),
+        sa.Column("role", sa.String(12), nullable=False),
+        sa.Column("centre", sa.String(40), sa.ForeignKey("centres.code"), nullable=True),
+        sa.CheckConstraint(_in_list("role", ROLES), name="role"),
+        sa.CheckConstraint("role = 'coordinator' OR centre IS NOT NULL", name="centre_user_has_centre"),
+        comment="Registry users: a centre's data manager, or the coordinating centre",
+    )
+    sa.Table(
+        "imports", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("user_name", sa.String(80), sa.ForeignKey("users.name"), nullable=False),
+        sa.Column("centre", sa.String(40), nullable=True),
+        sa.Column("file_name", sa.String(255), nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("format", sa.String(20), nullable=False),
+        sa.Column("n_patients", sa.Integer, nullable=False),
+        sa.Column("n_rows", sa.Integer, nullable=False),
+        sa.Column("n_inserted", sa.Integer, nullable=False),
+        sa.Column("n_updated", sa.Integer, nullable=False),
+        sa.Column("n_deleted", sa.Integer, nullable=False),
+        sa.Column("n_values", sa.Integer, nullable=False),
+        comment="Applied imports (append-only)",
+    )
+    sa.Table(
+        "audit", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("user_name", sa.String(80), nullable=False),
+        sa.Column("centre", sa.String(40), nullable=True),
+        sa.Column("action", sa.String(10), nullable=False),
+        sa.Column("form", sa.String(40), nullable=False),
+        sa.Column("patient_id", sa.String(40), nullable=False),
+        sa.Column("record_key", sa.String(255), nullable=False),
+        sa.Column("field", sa.String(80), nullable=True),
+        sa.Column("old_value", sa.Text, nullable=True),
+        sa.Column("new_value", sa.Text, nullable=True),
+        sa.Column("import_id", sa.Integer, sa.ForeignKey("imports.id"), nullable=True),
+        sa.Column("sha256", sa.String(64), nullable=True),
+        sa.CheckConstraint(_in_list("action", AUDIT_ACTIONS), name="action"),
+        sa.Index("ix_audit_patient_id", "patient_id"),
+        comment="Audit trail: one row per changed value (append-only)",
+    )
+    for form in d.forms:
+        _form_table(md, form, d)
+    return md
+
+
+# --------------------------------------------------------------------------------------------------
+# Values: typed Dataset row -> database values; database values -> template text
+
+
+def _na(value: Any) -> bool:
+    return value is None or (not isinstance(value, str | bool) and bool(pd.isna(value)))
+
+
+def row_from_frame(form: Form, row: pd.Series) -> dict[str, Any]:
+    """Database values of one row of a typed Dataset frame (see :mod:`blincompass.io.dataset`)."""
+    out: dict[str, Any] = {}
+    for v in form.variables:
+        value = row[v.name]
+        if v.type == "mrd":
+            status = row[f"{v.name}_status"]
+            out[f"{v.name}_status"] = None if _na(status) else str(status)
+            out[v.name] = float(value) if status == "quantified" and not _na(value) else None
+        elif _na(value):
+            out[v.name] = None
+        elif v.type == "date":
+            out[v.name] = pd.Timestamp(value).date()
+        elif v.type == "integer":
+            out[v.name] = int(value)
+        elif v.type == "number":
+            out[v.name] = float(value)
+        elif v.type == "boolean":
+            out[v.name] = bool(value)
+        else:
+            out[v.name] = str(value)
+    return out
+
+
+def format_value(var: Variable, values: dict[str, Any]) -> str:
+    """One variable of a database row as template text (as :meth:`Dataset.to_csv_dir` writes it)."""
+    value = values.get(var.name)
+    if var.type == "mrd":
+        status = values.get(f"{var.name}_status")
+        if status is None:
+            return ""
+        return repr(float(value)) if status == "quantified" and value is not None else str(status)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        if var.allow_unknown and var.type != "code" and var.required:
+            return UNKNOWN
+        return ""
+    if var.type == "date":
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        if isinstance(value, str):
+            return value[:10]
+        return value.isoformat()
+    if var.type == "boolean":
+        return "yes" if bool(value) else "no"
+    if var.type == "integer":
+        return str(int(value))
+    if var.type == "number":
+        x = float(value)
+        return str(int(x)) if x.is_integer() else repr(x)
+    return str(value)

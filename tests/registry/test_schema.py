@@ -1,0 +1,80 @@
+"""Schema: generated from the data dictionary, created by the Alembic migration, constraints enforced."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from blincompass.dictionary import load_dictionary
+from blincompass.registry import Registry, build_metadata
+from blincompass.registry.db import current_revision, downgrade, head_revision, resolve_url, upgrade
+
+
+def test_migrated_schema_equals_metadata(engine: sa.Engine) -> None:
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), build_metadata())
+    assert diff == []
+
+
+def test_one_table_per_form_with_typed_columns() -> None:
+    md = build_metadata()
+    d = load_dictionary()
+    assert set(d.form_names) | {"centres", "users", "imports", "audit"} == set(md.tables)
+    p = md.tables["patients"]
+    assert isinstance(p.c.birth_date.type, sa.Date)
+    assert isinstance(p.c.prior_hsct.type, sa.Integer)
+    assert isinstance(p.c.prior_cart.type, sa.Boolean)
+    assert {fk.target_fullname for fk in p.c.centre.foreign_keys} == {"centres.code"}
+    a = md.tables["assessments"]
+    assert isinstance(a.c.pcr_mrd.type, sa.Float) and "pcr_mrd_status" in a.c
+    ae = md.tables["adverse_events"]
+    uniques = [tuple(c.name for c in u.columns) for u in ae.constraints if isinstance(u, sa.UniqueConstraint)]
+    assert uniques == [("patient_id", "course", "ae_term")]
+    targets = sorted(tuple(e.target_fullname for e in fk.elements) for fk in ae.foreign_key_constraints)
+    assert targets == [("courses.patient_id", "courses.course"), ("patients.patient_id",)]
+
+
+def test_downgrade_and_upgrade_again(engine: sa.Engine) -> None:
+    upgrade(engine)
+    downgrade(engine)
+    assert current_revision(engine) is None
+    assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
+    upgrade(engine)
+    assert "audit" in sa.inspect(engine).get_table_names()
+
+
+def test_check_constraint_refuses_unknown_code(registry: Registry) -> None:
+    t = registry.tables["patients"]
+    with pytest.raises(sa.exc.IntegrityError), registry.engine.begin() as conn:
+        conn.execute(t.insert().values(patient_id="X1", centre="C1", sex="X", birth_date=None))
+
+
+def test_foreign_key_refuses_unknown_centre(registry: Registry) -> None:
+    t = registry.tables["patients"]
+    with pytest.raises(sa.exc.IntegrityError), registry.engine.begin() as conn:
+        conn.execute(t.insert().values(patient_id="X1", centre="C9", sex="M"))
+
+
+@pytest.mark.parametrize("statement", ["UPDATE audit SET new_value = 'x'", "DELETE FROM audit",
+                                       "UPDATE imports SET file_name = 'x'", "DELETE FROM imports"])
+def test_audit_and_imports_are_append_only_in_the_database(registry: Registry, statement: str) -> None:
+    from blincompass.io import example_dir
+
+    registry.as_user("coord").import_path(example_dir())
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), registry.engine.begin() as conn:
+        conn.execute(sa.text(statement))
+    with registry.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM audit")).scalar_one() > 0
+
+
+def test_resolve_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BLINCOMPASS_DB", raising=False)
+    assert resolve_url() == "sqlite:///blincompass.db"
+    assert resolve_url("x/reg.db") == "sqlite:///x/reg.db"
+    monkeypatch.setenv("BLINCOMPASS_DB", "postgresql+psycopg://u@h/db")
+    assert resolve_url() == "postgresql+psycopg://u@h/db"
+    assert resolve_url("sqlite:///a.db") == "sqlite:///a.db"
