@@ -74,6 +74,11 @@ class Table:
             return "left" if self.align[column] == "l" else "right"
         return "left" if column == 0 else "right"
 
+    @staticmethod
+    def spans_row(row: Row) -> bool:
+        """A heading row whose only text is its label: renderers let the label span the whole row."""
+        return row.kind == "heading" and all(c == "" for c in row.cells[1:])
+
     @property
     def n_columns(self) -> int:
         return sum(c.span for c in self.header[0]) if self.header else max(len(r.cells) for r in self.rows)

@@ -63,6 +63,9 @@ def _table(doc: object, t: Table) -> None:
     for j, r in enumerate(t.rows):
         row = table.rows[len(t.header) + j]
         bold = r.kind in ("heading", "total")
+        if Table.spans_row(r) and ncols > 1:
+            _cell_text(row.cells[0].merge(row.cells[ncols - 1]), r.cells[0], bold=True)
+            continue
         for k in range(ncols):
             text = r.cells[k] if k < len(r.cells) else ""
             _cell_text(row.cells[k], text, bold=bold and (k == 0 or r.kind == "total"),

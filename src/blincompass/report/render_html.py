@@ -31,7 +31,7 @@ figure.table figcaption, figure.plot figcaption { font-weight: 600; margin: .25r
 .table-wrap { overflow-x: auto; -webkit-overflow-scrolling: touch; border: 1px solid var(--line); }
 table { border-collapse: collapse; width: 100%; font-size: .88rem; font-variant-numeric: tabular-nums; }
 th, td { border-bottom: 1px solid var(--line); padding: .3rem .5rem; text-align: right; vertical-align: top; }
-th { background: var(--head); text-align: center; white-space: nowrap; }
+th { background: var(--head); text-align: center; min-width: 3.5rem; }
 td:first-child, th:first-child { text-align: left; }
 tr.heading td { font-weight: 700; background: #fafafa; }
 tr.total td { font-weight: 600; }
@@ -69,6 +69,9 @@ def _table(t: Table) -> str:
         out.append(f"<tr>{cells}</tr>")
     out.append("</thead><tbody>")
     for r in t.rows:
+        if Table.spans_row(r):
+            out.append(f'<tr class="heading"><td colspan="{t.n_columns}">{escape(r.cells[0])}</td></tr>')
+            continue
         tds = []
         for i, c in enumerate(r.cells):
             classes = [f"l{r.level}"] if i == 0 and r.level else []
