@@ -1,0 +1,239 @@
+"""Access layer: imports (all or nothing, idempotent), per-centre scope, audit trail, round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from blincompass.io import example_dir
+from blincompass.registry import AccessDenied, ImportRejected, Registry, UnknownUser, dump_tables, file_sha256
+
+from .conftest import centre_folder, copy_example
+
+
+def _csv_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.csv"))}
+
+
+def _validated_bytes(path: Path, out: Path) -> dict[str, bytes]:
+    from blincompass.validate import load_dataset
+
+    load_dataset(path).dataset.to_csv_dir(out)
+    return _csv_bytes(out)
+
+
+def test_import_then_export_round_trips_bytes(registry: Registry, tmp_path: Path) -> None:
+    coord = registry.as_user("coord")
+    result = coord.import_path(example_dir())
+    assert result.changed and result.inserted == result.n_rows == 59 and result.n_patients == 8
+    coord.read_dataset().to_csv_dir(tmp_path / "out")
+    assert _csv_bytes(tmp_path / "out") == _validated_bytes(example_dir(), tmp_path / "expected")
+
+
+def test_reimport_is_idempotent(registry: Registry) -> None:
+    coord = registry.as_user("coord")
+    coord.import_path(example_dir())
+    before = dump_tables(registry.engine)
+    again = coord.import_path(example_dir())
+    assert not again.changed and again.import_id is None and again.unchanged == 59
+    assert dump_tables(registry.engine) == before
+
+
+def test_centres_import_their_own_patients(registry: Registry, tmp_path: Path) -> None:
+    registry.as_user("u1").import_path(centre_folder(tmp_path / "c1", {"C1"}), centre="C1")
+    registry.as_user("u2").import_path(centre_folder(tmp_path / "c2", {"C2"}), centre="C2")
+    registry.as_user("coord").import_path(centre_folder(tmp_path / "c3", {"C3"}), centre="C3")
+    assert registry.as_user("u1").patient_ids() == ["C1-001", "C1-002"]
+    assert registry.as_user("u2").patient_ids() == ["C2-003", "C2-004", "C2-005"]
+    assert len(registry.as_user("coord").patient_ids()) == 8
+    registry.as_user("coord").read_dataset().to_csv_dir(tmp_path / "out")
+    assert _csv_bytes(tmp_path / "out") == _validated_bytes(example_dir(), tmp_path / "expected")
+    u1 = registry.as_user("u1").read_dataset()
+    assert set(u1.courses["patient_id"]) == {"C1-001", "C1-002"}
+    assert set(u1.adverse_events["patient_id"]) == {"C1-001", "C1-002"}
+
+
+def test_bad_row_rejects_whole_file_and_changes_nothing(registry: Registry, tmp_path: Path) -> None:
+    coord = registry.as_user("coord")
+    coord.import_path(centre_folder(tmp_path / "c1", {"C1"}))
+    before = dump_tables(registry.engine)
+    bad = copy_example(tmp_path / "bad")
+    text = (bad / "assessments.csv").read_text()
+    text = text.replace("C2-004,2019-06-10,after_c1,0,", "C2-004,2019-06-10,after_c1,140,")
+    (bad / "assessments.csv").write_text(text)
+    with pytest.raises(ImportRejected) as exc:
+        coord.import_path(bad)
+    errors = [f for f in exc.value.findings if f.severity == "error"]
+    assert [(f.file, f.row, f.patient_id, f.field, f.value, f.rule) for f in errors] == [
+        ("assessments.csv", 10, "C2-004", "bm_blasts", "140", "range")
+    ]
+    assert "assessments.csv row 10" in str(exc.value) and "bm_blasts" in str(exc.value)
+    assert dump_tables(registry.engine) == before
+
+
+def test_reimport_updates_in_place_and_audits_each_value(registry: Registry, tmp_path: Path) -> None:
+    coord = registry.as_user("coord")
+    coord.import_path(example_dir())
+    changed = copy_example(tmp_path / "v2")
+    out = (changed / "outcomes.csv").read_text()
+    out = out.replace("C2-003,yes,,,,,,,,2021-03-01", "C2-003,yes,,,,,,,,2021-09-01")
+    (changed / "outcomes.csv").write_text(out)
+    ae = (changed / "adverse_events.csv").read_text().replace("C3-007,1,Tremor,unknown,,no,no\n", "")
+    (changed / "adverse_events.csv").write_text(ae)
+    ids_before = _ids(registry, "outcomes")
+    result = coord.import_path(changed)
+    assert (result.inserted, result.updated, result.deleted) == (0, 1, 1)
+    assert _ids(registry, "outcomes") == ids_before  # updated in place
+    sha = file_sha256(changed)
+    h = [e for e in coord.history("C2-003") if e.import_id == result.import_id]
+    assert [(e.action, e.form, e.record_key, e.field, e.old_value, e.new_value, e.sha256) for e in h] == [
+        ("update", "outcomes", "patient_id=C2-003", "last_followup_date", "2021-03-01", "2021-09-01", sha)
+    ]
+    gone = [e for e in coord.history("C3-007") if e.import_id == result.import_id]
+    assert {(e.action, e.form, e.record_key) for e in gone} == {
+        ("delete", "adverse_events", "patient_id=C3-007, course=1, ae_term=Tremor")
+    }
+    assert {e.field for e in gone} == {"patient_id", "course", "ae_term", "grade", "led_to_interruption",
+                                       "led_to_discontinuation"}
+    assert all(e.at.tzinfo is not None and e.user == "coord" for e in h + gone)
+
+
+def _ids(registry: Registry, form: str) -> list[int]:
+    t = registry.tables[form]
+    with registry.engine.connect() as conn:
+        return list(conn.execute(sa.select(t.c.id).order_by(t.c.id)).scalars())
+
+
+def test_audit_trail_records_every_inserted_value(registry: Registry) -> None:
+    coord = registry.as_user("coord")
+    result = coord.import_path(example_dir())
+    entries = [e for pid in coord.patient_ids() for e in coord.history(pid)]
+    assert len(entries) == result.values_changed
+    first = [e for e in coord.history("C1-001") if e.form == "patients"]
+    assert [(e.field, e.old_value, e.new_value) for e in first][:3] == [
+        ("patient_id", None, "C1-001"), ("centre", None, "C1"), ("sex", None, "M")
+    ]
+
+
+# -- cross-centre attempts: each refused, nothing changed -------------------------------------------
+
+
+@pytest.fixture
+def loaded(registry: Registry) -> Registry:
+    registry.as_user("coord").import_path(example_dir())
+    return registry
+
+
+def _denied(exc: pytest.ExceptionInfo[AccessDenied], patient: str | None) -> None:
+    assert exc.value.user == "u1" and exc.value.centre == "C1" and exc.value.patient_id == patient
+    assert "u1" in str(exc.value) and "C1" in str(exc.value)
+    if patient:
+        assert patient in str(exc.value)
+
+
+def test_cross_centre_read_refused(loaded: Registry) -> None:
+    u1 = loaded.as_user("u1")
+    before = dump_tables(loaded.engine)
+    with pytest.raises(AccessDenied) as exc:
+        u1.read_patient("C2-003")
+    _denied(exc, "C2-003")
+    with pytest.raises(AccessDenied):
+        u1.read_dataset(["C1-001", "C3-006"])
+    with pytest.raises(AccessDenied) as exc:
+        u1.history("C2-003")
+    _denied(exc, "C2-003")
+    assert set(u1.read_dataset().patients["patient_id"]) == {"C1-001", "C1-002"}
+    assert dump_tables(loaded.engine) == before
+
+
+def test_cross_centre_update_refused(loaded: Registry) -> None:
+    u1 = loaded.as_user("u1")
+    before = dump_tables(loaded.engine)
+    with pytest.raises(AccessDenied) as exc:
+        u1.update_value("outcomes", {"patient_id": "C2-003"}, "last_followup_date", "2022-01-01")
+    _denied(exc, "C2-003")
+    with pytest.raises(AccessDenied) as exc:
+        u1.update_value("patients", {"patient_id": "C1-001"}, "centre", "C2")
+    _denied(exc, "C1-001")
+    assert dump_tables(loaded.engine) == before
+
+
+def test_cross_centre_delete_refused(loaded: Registry) -> None:
+    before = dump_tables(loaded.engine)
+    with pytest.raises(AccessDenied) as exc:
+        loaded.as_user("u1").delete_patient("C3-008")
+    _denied(exc, "C3-008")
+    assert dump_tables(loaded.engine) == before
+
+
+def test_cross_centre_import_refused_naming_the_row(loaded: Registry, tmp_path: Path) -> None:
+    before = dump_tables(loaded.engine)
+    with pytest.raises(AccessDenied) as exc:
+        loaded.as_user("u1").import_path(example_dir())
+    _denied(exc, "C2-003")
+    assert "patients.csv row 4" in str(exc.value)
+    with pytest.raises(AccessDenied):
+        loaded.as_user("u1").import_path(centre_folder(tmp_path / "c2", {"C2"}), centre="C2")
+    assert dump_tables(loaded.engine) == before
+
+
+def test_centre_user_cannot_take_over_another_centres_patient(loaded: Registry, tmp_path: Path) -> None:
+    folder = centre_folder(tmp_path / "c2", {"C2"})
+    text = (folder / "patients.csv").read_text().replace(",C2,", ",C1,")
+    (folder / "patients.csv").write_text(text)
+    before = dump_tables(loaded.engine)
+    with pytest.raises(AccessDenied, match="belongs to centre C2"):
+        loaded.as_user("u1").import_path(folder)
+    assert dump_tables(loaded.engine) == before
+
+
+def test_row_of_other_centre_than_declared_rejects_file(registry: Registry, tmp_path: Path) -> None:
+    before = dump_tables(registry.engine)
+    with pytest.raises(ImportRejected) as exc:
+        registry.as_user("coord").import_path(example_dir(), centre="C1")
+    rows = {(f.row, f.patient_id, f.rule) for f in exc.value.findings if f.severity == "error"}
+    assert (4, "C2-003", "centre.mismatch") in rows
+    assert dump_tables(registry.engine) == before
+
+
+def test_management_needs_a_coordinator(registry: Registry) -> None:
+    with pytest.raises(AccessDenied):
+        registry.add_centre("C4", by="u1")
+    with pytest.raises(AccessDenied):
+        registry.add_user("x", "coordinator", by=None)
+    with pytest.raises(UnknownUser):
+        registry.as_user("nobody")
+    registry.add_centre("C4", by="coord")
+    assert ("C4", "C4") in registry.centres()
+
+
+# -- single changes ---------------------------------------------------------------------------------
+
+
+def test_update_value_validated_and_audited(loaded: Registry) -> None:
+    u1 = loaded.as_user("u1")
+    assert u1.update_value("assessments", {"patient_id": "C1-001", "timepoint": "after_c1"}, "pcr_mrd", "PNQ")
+    assert not u1.update_value("assessments", {"patient_id": "C1-001", "timepoint": "after_c1"}, "pcr_mrd", "pnq")
+    last = u1.history("C1-001")[-1]
+    assert (last.user, last.action, last.form, last.record_key, last.field, last.old_value, last.new_value,
+            last.import_id) == ("u1", "update", "assessments", "patient_id=C1-001, timepoint=after_c1", "pcr_mrd",
+                                "NEG", "PNQ", None)
+    before = dump_tables(loaded.engine)
+    with pytest.raises(ImportRejected) as exc:
+        u1.update_value("courses", {"patient_id": "C1-001", "course": 2}, "end_date", "2017-03-01")
+    assert {f.rule for f in exc.value.findings if f.severity == "error"} == {"course.dates"}
+    assert dump_tables(loaded.engine) == before
+
+
+def test_coordinator_moves_patient_and_centre_user_deletes_own(loaded: Registry) -> None:
+    coord = loaded.as_user("coord")
+    assert coord.update_value("patients", {"patient_id": "C2-003"}, "centre", "C1")
+    assert "C2-003" in loaded.as_user("u1").patient_ids()
+    n = loaded.as_user("u1").delete_patient("C2-003")
+    assert n == 6  # patients, courses, 2 assessments, adverse_events, outcomes
+    assert "C2-003" not in coord.patient_ids()
+    deleted = [e for e in coord.history("C2-003") if e.action == "delete"]
+    assert {e.form for e in deleted} == {"patients", "courses", "assessments", "adverse_events", "outcomes"}
+    assert all(e.new_value is None and e.old_value for e in deleted)
