@@ -18,3 +18,7 @@ __all__ = [
 from blincompass.derive.adae import ADAE_COLUMNS, build_adae  # noqa: E402
 
 __all__ += ["ADAE_COLUMNS", "build_adae"]
+
+from blincompass.derive.adrs import ADRS_COLUMNS, build_adrs  # noqa: E402
+
+__all__ += ["ADRS_COLUMNS", "build_adrs"]
