@@ -87,7 +87,7 @@ def build_table2(adae: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol, res
                 texts += ["-", "-"]
                 keys += [kn, None]
             else:
-                texts += [str(n), f"{fmt_pct(n, n_events)}%"]
+                texts += [str(n), f"{fmt_pct(n, n_events)}%" if n_events else "-"]
                 keys += [kn, kn.removesuffix(".n") + ".pct"]
         return texts, keys
 

@@ -75,13 +75,13 @@ def figure_groups(data: Sequence[SurvivalData]) -> list[tuple[str, list[Survival
     """Analyses with a ``figure`` id grouped by it, in protocol order (analyses sharing an id are panels)."""
     out: dict[str, list[SurvivalData]] = {}
     for sd in data:
-        if sd.analysis.figure:
+        if sd.analysis.figure and sd.pooled is not None:  # an empty analysis has nothing to draw
             out.setdefault(sd.analysis.figure, []).append(sd)
     return list(out.items())
 
 
 def _curves(sd: SurvivalData) -> list[Any]:
-    return list(sd.groups) if sd.groups else [sd.pooled]
+    return list(sd.groups) if sd.groups else [g for g in (sd.pooled,) if g is not None]
 
 
 def _step(g: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -138,7 +138,7 @@ def _panel(fig: MplFigure, spec: Any, sd: SurvivalData, protocol: Protocol, *, l
         if a.strata:
             txt += f" (stratified by {a.strata})"
         ax.text(0.02, 0.04, txt, transform=ax.transAxes, fontsize=8, ha="left", va="bottom")
-    elif not sd.groups:
+    elif not sd.groups and sd.pooled is not None:
         km = sd.pooled.km
         med = fmt_num(km.median, 1, missing="not reached")
         ax.text(0.02, 0.04, f"Median {med} months; {event_words(protocol, a.endpoint)}: {int(km.n_events)}",

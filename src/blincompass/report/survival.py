@@ -60,7 +60,7 @@ class SurvivalData:
     """Data and results of one ``[[analyses.survival]]`` entry."""
 
     analysis: SurvivalAnalysis
-    pooled: GroupCurve
+    pooled: GroupCurve | None  # None when the analysis population is empty
     groups: tuple[GroupCurve, ...]
     test: LogrankResult | None
     test_two_sided: LogrankResult | None
@@ -78,7 +78,9 @@ def _fit(t: np.ndarray, e: np.ndarray, gid: str, label: str, protocol: Protocol)
 def survival_data(adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Protocol, a: SurvivalAnalysis) -> SurvivalData:
     """Select the analysis population (eligible, endpoint, ``population``), split by ``group`` in ``order``
     (patients with a missing group or a group outside ``order`` are excluded), fit Kaplan–Meier curves
-    and run the log-rank test (protocol ``alternative``, ``strata``, ``weights``) and its two-sided version."""
+    and run the log-rank test (protocol ``alternative``, ``strata``, ``weights``) and its two-sided version.
+    Patients with a missing stratum are excluded as well; ``n_excluded`` counts every exclusion. An empty
+    population gives ``pooled = None`` and a note."""
     tte = adtte[adtte["PARAMCD"] == a.endpoint]
     pats = eligible(adsl).set_index("patient_id")
     tte = tte[tte["USUBJID"].isin(pats.index)]
@@ -88,6 +90,10 @@ def survival_data(adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Protocol, a
         keep = pats[a.population].astype("boolean").fillna(False).astype(bool)
         tte = tte[tte["USUBJID"].map(keep).fillna(False).astype(bool)]
     n_before = len(tte)
+    if a.strata:
+        if a.strata not in pats.columns:
+            raise ValueError(f"analyses.survival {a.id}: strata {a.strata!r} is not a patient-level column")
+        tte = tte[tte["USUBJID"].map(pats[a.strata]).map(norm_value).notna()]  # missing stratum: excluded
     groups: list[GroupCurve] = []
     test = test2 = None
     note = ""
@@ -120,6 +126,8 @@ def survival_data(adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Protocol, a
                                  alternative="two-sided", order=order_keys)
         else:
             note = "fewer than two groups with patients: no test"
+    if not len(tte):
+        return SurvivalData(a, None, (), None, None, n_before, "no patients in the analysis population")
     pooled = _fit(tte["AVAL"].to_numpy(float), tte["CNSR"].to_numpy() == 0, "all", "All", protocol)
     return SurvivalData(a, pooled, tuple(groups), test, test2, n_before - len(tte), note)
 
@@ -166,6 +174,11 @@ def store_survival(results: dict[str, Any], sd: SurvivalData, protocol: Protocol
     put(results, f"{base}.endpoint", a.endpoint)
     put(results, f"{base}.title", a.title)
     put(results, f"{base}.n_excluded", sd.n_excluded)
+    if sd.pooled is None:
+        put(results, f"{base}.n", 0)
+        put(results, f"{base}.events", 0)
+        put(results, f"{base}.note", sd.note)
+        return
     _store_curve(results, base, sd.pooled, protocol)
     for g in sd.groups:
         put(results, f"{base}.groups.{g.id}.label", g.label)
@@ -189,9 +202,15 @@ def build_survival_table(data: list[SurvivalData], protocol: Protocol, results: 
     for sd in data:
         store_survival(results, sd, protocol)
         a = sd.analysis
+        fig = f" (Figure {a.figure})" if a.figure else ""
+        if sd.pooled is None:
+            rows.append(Row((f"{a.title}{fig}", *[""] * (5 + len(s.survival_at_months))), (), 0, "heading"))
+            rows.append(Row((sd.note, "0", "0", *[""] * (3 + len(s.survival_at_months))),
+                            (None, f"survival.{a.id}.n", f"survival.{a.id}.events",
+                             *[None] * (3 + len(s.survival_at_months))), 1))
+            continue
         items: list[tuple[str, GroupCurve, str]] = [(f"survival.{a.id}", sd.pooled, "All" if sd.groups else "")]
         items += [(f"survival.{a.id}.groups.{g.id}", g, g.label) for g in sd.groups]
-        fig = f" (Figure {a.figure})" if a.figure else ""
         rows.append(Row((f"{a.title}{fig}", *[""] * (5 + len(s.survival_at_months))), (), 0, "heading"))
         for base, g, label in items:
             _, bc, sp = _median_cells(g)

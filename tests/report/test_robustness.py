@@ -1,0 +1,79 @@
+"""Edge cases: empty analysis populations, no adverse events, a stratified log-rank test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from blincompass.report import build_report
+from blincompass.report.sections import survival_results
+from blincompass.stats import logrank_test
+from tests.derive.builders import make_dataset
+from tests.report.conftest import PROTOCOL
+
+
+def _no_figures(protocol):
+    analyses = protocol.analyses.model_copy(
+        update={"survival": tuple(a.model_copy(update={"figure": None}) for a in protocol.analyses.survival)})
+    return protocol.model_copy(update={"analyses": analyses})
+
+
+def test_no_responders_no_adverse_events():
+    """Nobody reaches CR (RFS population empty), nobody has an AE, one patient is not eligible."""
+    patients = [{"patient_id": "A1"}, {"patient_id": "A2", "sex": "F"}, {"patient_id": "A3", "in_trial": True}]
+    courses = [{"patient_id": p, "course": 1, "start_date": "2018-01-01", "end_date": "2018-01-28"}
+               for p in ("A1", "A2", "A3")]
+    assessments = [
+        {"patient_id": p, "timepoint": tp, "assessment_date": d, "bm_blasts": 30.0}
+        for p in ("A1", "A2", "A3") for tp, d in (("baseline", "2017-12-20"), ("after_c1", "2018-01-29"))
+    ]
+    outcomes = [{"patient_id": "A1", "last_followup_date": "2018-06-01", "death_date": "2018-06-01",
+                 "death_cause": "disease"},
+                {"patient_id": "A2", "last_followup_date": "2019-01-01"},
+                {"patient_id": "A3", "last_followup_date": "2019-01-01"}]
+    ds = make_dataset(patients, courses, assessments, [], outcomes)
+    rep = build_report(ds, PROTOCOL, synthetic=True)
+    r = rep.results
+    assert r["screening"]["n_eligible"] == 2
+    assert r["survival"]["rfs_cr"] == {"endpoint": "RFS", "title": r["survival"]["rfs_cr"]["title"],
+                                       "n_excluded": 0, "n": 0, "events": 0,
+                                       "note": "no patients in the analysis population"}
+    assert r["survival"]["os_all"]["n"] == 2
+    assert r["table2"]["n_events"] == 0 and r["table2"]["patients_with_ae"]["n"] == 0
+    assert r["response"]["cr_c1"]["all"]["n"] == 0
+    assert r["tests"]["response_c1_by_stratum"]["note"].startswith("test not computable")
+    assert "note" in r["tests"]["os_by_stratum"]  # one stratum only
+    figs = [f.id for f in rep.figures]
+    assert "1b" not in figs and "1a" in figs
+    assert "1c" in figs  # the OS panel is drawn, the empty RFS panel left out
+
+
+def test_stratified_logrank_matches_stats(derived):
+    from blincompass.report.model import ReportContext
+
+    a = next(x for x in PROTOCOL.analyses.survival if x.id == "os_by_stratum").model_copy(
+        update={"strata": "sex"})
+    analyses = PROTOCOL.analyses.model_copy(update={"survival": (a,)})
+    proto = PROTOCOL.model_copy(update={"analyses": analyses})
+    ctx = ReportContext(dataset=None, derived=derived, protocol=proto, adae=None, synthetic=False)
+    sd = survival_results(ctx)[0]
+    adsl = derived.adsl.set_index("patient_id")
+    os_ = derived.adtte[derived.adtte["PARAMCD"] == "OS"]
+    os_ = os_[os_["STRATUM"].notna()]
+    ref = logrank_test(os_["AVAL"].to_numpy(), (os_["CNSR"] == 0).to_numpy(), os_["STRATUM"].to_numpy(),
+                       strata=os_["USUBJID"].map(adsl["sex"]).to_numpy(), alternative="less",
+                       order=["low", "high"])
+    assert sd.test is not None
+    assert sd.test.pvalue == pytest.approx(ref.pvalue)
+    assert np.allclose(sd.test.expected.to_numpy(), ref.expected.to_numpy())
+    res: dict = {}
+    from blincompass.report.survival import build_logrank_table
+
+    t = build_logrank_table([sd], proto, res)
+    assert res["tests"]["os_by_stratum"]["strata"] == "sex"
+    assert t.rows[0].cells[-1] == "sex"
+
+
+def test_protocol_without_figures_builds_quickly(dataset, derived):
+    rep = build_report(dataset, _no_figures(PROTOCOL), derived=derived)
+    assert "figures" not in [s.id for s in rep.sections]
