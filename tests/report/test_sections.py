@@ -87,3 +87,17 @@ def test_added_sections_render_everywhere(clean_registry, derived):
     wb = openpyxl.load_workbook(io.BytesIO(render_xlsx(rep)))
     assert "Published" in wb.sheetnames
     assert wb["Published"]["A4"].value == "OS by stratum"
+
+
+def test_entry_point_sections(monkeypatch, clean_registry):
+    import blincompass.report.sections as sections
+
+    class EP:
+        name = "notes"
+
+        def load(self):
+            return [SectionSpec("notes", notes, after="survival")]
+
+    monkeypatch.setattr(sections, "entry_points", lambda group: [EP()] if group == sections.ENTRY_POINT_GROUP else [])
+    plan = [s.id for s in section_plan()]
+    assert plan.index("notes") == plan.index("survival") + 1
