@@ -146,6 +146,10 @@ class KaplanMeierResult:
         ``print(survfit, rmean="individual")`` / SPSS "Means for survival time".
     conf_type, conf_level, median_ci_method : str, float, str
         The options used.
+
+    The curve itself is available as :attr:`table` (one row per distinct time, as R
+    ``summary(fit, censored=TRUE)``), :meth:`survival_at` and :meth:`quantile`; these are built from the
+    stored per-time counts on first use.
     """
 
     n: float
@@ -274,9 +278,8 @@ def _quantile(
     if time.size == 0:
         return QuantileResult(p, None, None, None, None, method)
     ev = n_event > 0
-    return _bc_quantile(
-        np.compress(ev, time), np.compress(ev, surv), np.compress(ev, gw), float(time[-1]), p, conf_type, conf_level
-    )
+    # boolean indexing rather than np.compress: no intermediate index array (memory at 1e7 rows)
+    return _bc_quantile(time[ev], surv[ev], gw[ev], float(time[-1]), p, conf_type, conf_level)
 
 
 def _bc_quantile(
@@ -473,7 +476,7 @@ def kaplan_meier(
     else:
         # keep only the event rows alive while the limits are computed
         ev = rt.n_event > 0
-        x, s_ev, g_ev = np.compress(ev, rt.time), np.compress(ev, surv), np.compress(ev, gw)
+        x, s_ev, g_ev = rt.time[ev], surv[ev], gw[ev]  # boolean indexing: no index array
         del surv, gw, ev
         q = _bc_quantile(x, s_ev, g_ev, float(rt.time[-1]), 0.5, conf_type, conf_level)
         del x, s_ev, g_ev
