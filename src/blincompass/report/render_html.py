@@ -19,7 +19,7 @@ header.report { padding: 1rem 0 .5rem; border-bottom: 2px solid var(--fg); margi
 header.report h1 { font-size: 1.5rem; margin: 0 0 .25rem; }
 header.report p { margin: 0; color: var(--muted); }
 .synthetic-banner { background: var(--warn); color: #fff; font-weight: 700; text-align: center;
-                    padding: .6rem 1rem; letter-spacing: .03em; }
+                    padding: .6rem 1rem; letter-spacing: .03em; position: sticky; top: 0; z-index: 10; }
 nav.toc ol { padding-left: 1.2rem; margin: .25rem 0 1rem; }
 nav.toc a { color: #0b4f8a; }
 section { margin: 1.5rem 0 2rem; }
@@ -53,7 +53,7 @@ figure.plot .files { font-size: .8rem; }
   section:first-of-type { page-break-before: avoid; break-before: avoid; }
   .table-wrap { overflow: visible; border: none; }
   figure.table, figure.plot { page-break-inside: avoid; break-inside: avoid; }
-  .synthetic-banner { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  .synthetic-banner { position: static; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
   a { color: inherit; text-decoration: none; }
 }
 """

@@ -106,7 +106,7 @@ def _data_section(ctx: ReportContext) -> Section:
                   f"{ctx.derived.screening.n_screened} patients screened, {ctx.derived.screening.n_eligible} "
                   "eligible."),
         Paragraph(f"Validation of the data set: {sev.count('error')} error(s), {sev.count('warning')} warning(s), "
-                  f"{sev.count('info')} note(s) (`blincompass validate` lists them)." if ctx.findings else
+                  f"{sev.count('info')} note(s) ('blincompass validate' lists them)." if ctx.findings else
                   "Validation findings were not passed to the report."),
         Paragraph("Every number of this report is also in results.json under a stable key "
                   "(docs/results-schema.md); tables.xlsx holds the tables, figures/ the figures as PNG, SVG and "
