@@ -221,3 +221,12 @@ def test_cli_exit_1_on_validation_errors(tmp_path):
     assert res.exit_code == 1
     assert "validation error" in res.output and "sex" in res.output
     assert not (out / "results.json").exists()
+
+
+def test_cli_exit_2_on_unreadable_input_or_protocol(tmp_path):
+    res = CliRunner().invoke(app, ["report", str(tmp_path / "missing"), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and "cannot read input" in res.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text("not = [valid", encoding="utf-8")
+    res = CliRunner().invoke(app, ["report", str(EXAMPLE), "--out", str(tmp_path / "out"), "--protocol", str(bad)])
+    assert res.exit_code == 2 and "cannot use protocol" in res.output
