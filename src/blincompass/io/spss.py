@@ -22,8 +22,19 @@ from blincompass.io.raw import InputReadError, RawDataset, RawTable
 __all__ = ["read_sav", "sav_cell"]
 
 
-def sav_cell(value: Any, labels: dict[Any, str] | None, user_missing: set[Any] | None = None) -> Any:
-    """One SPSS value as a raw cell: its value label, else the value (integral numbers as ``int``)."""
+def _is_user_missing(value: Any, ranges: list[tuple[Any, Any]]) -> bool:
+    for lo, hi in ranges:
+        try:
+            if lo <= value <= hi:
+                return True
+        except TypeError:
+            continue
+    return False
+
+
+def sav_cell(value: Any, labels: dict[Any, str] | None, user_missing: list[tuple[Any, Any]] | None = None) -> Any:
+    """One SPSS value as a raw cell: its value label, else empty for a user-missing value (``(lo, hi)``
+    ranges), else the value (integral numbers as ``int``)."""
     if value is None:
         return None
     if isinstance(value, float) and math.isnan(value):
@@ -32,7 +43,7 @@ def sav_cell(value: Any, labels: dict[Any, str] | None, user_missing: set[Any] |
         for key in (value, float(value) if isinstance(value, int) else value):
             if key in labels:
                 return labels[key]
-    if user_missing and value in user_missing:
+    if user_missing and _is_user_missing(value, user_missing):
         return None
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -90,9 +101,9 @@ def read_sav(
             issues.append(ConversionIssue("warning", f.name, 1, None, var, name, "sav.variable_missing",
                                           f"SPSS variable '{name}' (for {form.name}.{var}) is not in {f.name}"))
         value_labels = meta.variable_value_labels or {}
-        user_missing: dict[str, set[Any]] = {}
-        for c, values in (getattr(meta, "missing_user_values", None) or {}).items():
-            user_missing[c] = set(values)
+        user_missing: dict[str, list[tuple[Any, Any]]] = {}
+        for c, ranges in (getattr(meta, "missing_ranges", None) or {}).items():
+            user_missing[c] = [(r["lo"], r["hi"]) for r in ranges]
         rows = []
         for case, values in enumerate(df.itertuples(index=False, name=None), start=1):
             cells = tuple(sav_cell(v, value_labels.get(c), user_missing.get(c))
