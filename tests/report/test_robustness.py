@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from blincompass.report import build_report
@@ -77,3 +78,26 @@ def test_stratified_logrank_matches_stats(derived):
 def test_protocol_without_figures_builds_quickly(dataset, derived):
     rep = build_report(dataset, _no_figures(PROTOCOL), derived=derived)
     assert "figures" not in [s.id for s in rep.sections]
+
+
+def test_unmapped_term_spellings_count_as_one(adae, derived):
+    from blincompass.report.adverse import build_table2
+
+    extra = adae.iloc[[-1]].copy()  # R7 "Strange feeling"
+    extra["AETERM"] = "strange  FEELING"
+    res: dict = {}
+    t = build_table2(pd.concat([adae, extra], ignore_index=True), derived.adsl, PROTOCOL, res)
+    assert res["table2"]["terms"]["strange_feeling"]["total"]["n"] == 2
+    assert res["table2"]["terms"]["strange_feeling"]["term"] == "Strange feeling"
+    assert sum(r.cells[0].startswith("Strange") for r in t.rows) == 1
+
+
+def test_stale_figures_removed(tmp_path, dataset, derived):
+    from blincompass.report import write_report
+
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "figure_9z.png").write_bytes(b"old")
+    (tmp_path / "figures" / "notes.txt").write_text("kept")
+    rep = build_report(dataset, _no_figures(PROTOCOL), derived=derived)
+    write_report(rep, tmp_path)
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["notes.txt"]

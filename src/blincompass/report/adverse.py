@@ -66,6 +66,12 @@ def build_table2(adae: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol, res
     """
     spec = protocol.report.table2
     version = spec.ctcae_version
+    if len(adae):
+        # spellings of one unmapped term that differ only in case or spacing count as one term
+        first: dict[str, str] = {}
+        for t in adae["AETERM"]:
+            first.setdefault(" ".join(str(t).split()).casefold(), t)
+        adae = adae.assign(AETERM=adae["AETERM"].map(lambda t: first[" ".join(str(t).split()).casefold()]))
     elig = eligible(adsl)
     n_elig = len(elig)
     n_events = len(adae)
@@ -112,9 +118,17 @@ def build_table2(adae: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol, res
             return f"{term} {_MARKS[status]}"
         return term
 
+    slugs: dict[str, str] = {}
+
+    def term_key(term: str) -> str:
+        s = slug(term)
+        while s in slugs.values():
+            s += "_"
+        return slugs.setdefault(term, s)
+
     def term_row(term: str, level: int) -> None:
         ev = adae[adae["AETERM"] == term]
-        key = f"table2.terms.{slug(term)}"
+        key = f"table2.terms.{term_key(term)}"
         put(results, f"{key}.term", term)
         put(results, f"{key}.ctcae_status", info[term][0])
         put(results, f"{key}.ctcae_term", info[term][1])

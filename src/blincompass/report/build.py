@@ -112,10 +112,15 @@ def _write(path: Path, data: bytes) -> Path:
 
 def write_report(report: Report, out_dir: str | Path, *, progress: ReportProgress | None = None) -> list[Path]:
     """Write index.html, report.docx, tables.xlsx, results.json and figures/ (PNG, SVG, PDF) into
-    ``out_dir`` (created if needed); each file is written to a temporary name and renamed. Returns the
-    paths written."""
+    ``out_dir`` (created if needed); each file is written to a temporary name and renamed. Figure files
+    (``figures/figure_*``) left from an earlier run that this report does not have are removed. Returns
+    the paths written."""
     out = Path(out_dir)
     (out / "figures").mkdir(parents=True, exist_ok=True)
+    current = {f"{f.stem}.{ext}" for f in report.figures for ext in ("png", "svg", "pdf")}
+    for old in sorted((out / "figures").glob("figure_*")):  # figures of an earlier run that no longer exist
+        if old.suffix in (".png", ".svg", ".pdf") and old.name not in current:
+            old.unlink()
     steps = [
         ("figures", lambda: [
             _write(out / "figures" / f"{f.stem}.{ext}", getattr(f, ext))
