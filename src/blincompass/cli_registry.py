@@ -125,7 +125,7 @@ def users_cmd(db: str | None = _DB) -> None:
     for col in ("user", "role", "centre"):
         table.add_column(col)
     for u in reg.users():
-        table.add_row(u.name, u.role, u.centre or "")
+        table.add_row(Text(u.name), u.role, Text(u.centre or ""))
     console = Console(highlight=False)
     console.print(table)
     console.print("Centres: " + (", ".join(f"{c} ({n})" for c, n in reg.centres()) or "none"))
@@ -214,8 +214,9 @@ def history_cmd(
     for col in ("when (UTC)", "user", "action", "record", "field", "old", "new", "import sha256"):
         table.add_column(col, overflow="fold")
     for e in entries:
-        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.user, e.action, f"{e.form} [{e.record_key}]",
-                      e.field or "", e.old_value or "", e.new_value or "", (e.sha256 or "")[:12])
+        cells = (e.at.strftime("%Y-%m-%d %H:%M:%S"), e.user, e.action, f"{e.form} [{e.record_key}]",
+                 e.field or "", e.old_value or "", e.new_value or "", (e.sha256 or "")[:12])
+        table.add_row(*(Text(c) for c in cells))  # Text: values are data, never console markup
     Console(highlight=False, width=160).print(table)
 
 

@@ -58,8 +58,8 @@ class AccessDenied(RegistryError, PermissionError):
         self.patient_id = patient_id
         self.reason = reason
         who = f"user '{user}' (centre {centre})" if centre else f"user '{user}'"
-        what = f" patient {patient_id}:" if patient_id else ""
-        super().__init__(f"access denied for {who} on{what} {reason}")
+        what = f", patient {patient_id}" if patient_id else ""
+        super().__init__(f"access denied: {who}{what}: {reason}")
 
 
 class UnknownUser(RegistryError, LookupError):
