@@ -132,8 +132,6 @@ def demo_cmd(
     from blincompass.derive import derive_all, write_derived
     from blincompass.protocol import load_protocol
     from blincompass.report import render_report
-    from blincompass.report.published import published_section
-    from blincompass.report.sections import SectionSpec
     from blincompass.synth import write_twin
     from blincompass.validate import load_dataset
 
@@ -157,7 +155,7 @@ def demo_cmd(
         write_derived(derived, out / "derived")
         bar.update(task, advance=1, description=steps[3])
         outcome = render_report(data_dir, out / "report", protocol=proto, synthetic=True, show_progress=False,
-                                extra_sections=[SectionSpec("published", published_section, after="figures")])
+                                published=True)
         bar.update(task, advance=1)
     if not outcome.ok:
         console.print("[red]report failed[/red]")

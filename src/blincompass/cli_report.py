@@ -21,6 +21,10 @@ def report_cmd(
     progress: bool | None = typer.Option(
         None, "--progress/--no-progress", help="Progress bar (default: only when stdout is a terminal)."
     ),
+    published: Path | None = typer.Option(
+        None, "--published",
+        help="Published-numbers TOML for a 'Published vs recomputed' section (synthetic twin: built in).",
+    ),
 ) -> None:
     """Render the study report: index.html, report.docx, tables.xlsx, results.json and figures/.
 
@@ -37,7 +41,7 @@ def report_cmd(
         raise typer.Exit(2) from None
     try:
         outcome = render_report(data, out, protocol=proto, synthetic=synthetic, ci_bands=ci_bands,
-                                show_progress=progress)
+                                show_progress=progress, published=published)
     except InputReadError as exc:
         typer.echo(f"cannot read input: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -255,14 +255,66 @@ class AnalysisSettings(_Frozen):
     missing: Literal["exclude"] = "exclude"
 
 
+class PermutationSettings(_Frozen):
+    """Permutation log-rank tests beside the asymptotic ones (exact when feasible, else Monte Carlo)."""
+
+    n_resamples: int = Field(default=10000, ge=100)
+    seed: int = 20201231
+    max_exact: int = Field(default=200000, ge=1)
+
+
+class CompetingAnalysis(_Grouped):
+    """Cumulative incidence of one cause with competing causes (Aalen–Johansen; Gray's test by group).
+
+    ``causes`` maps the endpoint's event descriptions (ADTTE ``EVNTDESC``, e.g. "relapse", "death") to
+    integer cause codes; censored records are code 0.
+    """
+
+    endpoint: str
+    group: str
+    causes: dict[str, int]
+    cause_of_interest: str
+    times_months: tuple[float, ...] = (12.0, 24.0)
+
+    @model_validator(mode="after")
+    def _codes(self) -> CompetingAnalysis:
+        if self.cause_of_interest not in self.causes:
+            raise ValueError(f"competing {self.id}: cause_of_interest {self.cause_of_interest!r} not in causes")
+        if 0 in self.causes.values():
+            raise ValueError(f"competing {self.id}: cause code 0 is reserved for censoring")
+        return self
+
+
+class TimeDependentAnalysis(_Frozen):
+    """A comparison by a status reached during follow-up, shown as published and immortal-time-safe.
+
+    ``exposure`` is a boolean ADSL column (the status, e.g. ``hsct``); ``exposure_date`` the ADSL date at
+    which it is reached. Landmark analyses are run at each of ``landmarks_months``; the Mantel–Byar test
+    and a Cox model with a time-dependent covariate use the exposure date itself.
+    """
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    endpoint: str
+    exposure: str
+    exposure_date: str
+    landmarks_months: tuple[float, ...] = Field(min_length=1)
+    population: str | None = None
+    alternative: Alternative = "two-sided"
+    paper_analysis: str | None = None
+
+
 class Analyses(_Frozen):
     settings: AnalysisSettings = Field(default_factory=AnalysisSettings)
     survival: tuple[SurvivalAnalysis, ...] = ()
     proportions: tuple[ProportionAnalysis, ...] = ()
+    permutation: PermutationSettings = Field(default_factory=PermutationSettings)
+    competing: tuple[CompetingAnalysis, ...] = ()
+    timedep: tuple[TimeDependentAnalysis, ...] = ()
 
     @model_validator(mode="after")
     def _unique(self) -> Analyses:
-        ids = [a.id for a in (*self.survival, *self.proportions)]
+        ids = [a.id for a in (*self.survival, *self.proportions, *self.competing, *self.timedep)]
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
             raise ValueError(f"analyses: duplicate ids {dup}")
@@ -444,9 +496,9 @@ class Protocol(_Frozen):
         codes = [e.paramcd for e in self.endpoints]
         if len(set(codes)) != len(codes):
             raise ValueError(f"endpoints: duplicate paramcd in {codes}")
-        for a in self.analyses.survival:
+        for a in (*self.analyses.survival, *self.analyses.competing, *self.analyses.timedep):
             if a.endpoint not in codes:
-                raise ValueError(f"analyses.survival {a.id}: endpoint {a.endpoint!r} is not one of {codes}")
+                raise ValueError(f"analyses {a.id}: endpoint {a.endpoint!r} is not one of {codes}")
         return self
 
     def endpoint(self, paramcd: str) -> Endpoint:

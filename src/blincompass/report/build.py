@@ -49,6 +49,15 @@ def detect_synthetic(path: str | Path | None = None, dataset: Any = None) -> boo
     return bool(source) and "SYNTHETIC" in str(source)
 
 
+def _published_spec(published: str | Path | bool | None, synthetic: bool) -> list[SectionSpec]:
+    from blincompass.report.published import load_published, published_section
+
+    if published is False or (published is None and not synthetic):
+        return []
+    pub = load_published(None if published in (None, True) else published)  # type: ignore[arg-type]
+    return [SectionSpec("published", lambda ctx: published_section(ctx, pub), after="figures")]
+
+
 def build_report(
     dataset: Any,
     protocol: Protocol | None = None,
@@ -59,6 +68,7 @@ def build_report(
     extra_sections: Iterable[SectionSpec] = (),
     progress: ReportProgress | None = None,
     findings: Iterable[Any] = (),
+    published: str | Path | bool | None = None,
 ) -> Report:
     """Compute every section of the report from a typed data set.
 
@@ -66,7 +76,9 @@ def build_report(
     marks every output as synthetic (``None``: from the data set's ``source``). ``ci_bands`` draws
     pointwise confidence bands on the survival curves. ``extra_sections`` are placed as their
     ``after``/``before`` say (see :mod:`blincompass.report.sections`). ``findings`` (validation findings)
-    are counted in the first section.
+    are counted in the first section. ``published`` adds the "Published vs recomputed" section: a
+    published-numbers file, ``True`` for the built-in BLIN-COMPASS publication, ``False`` for none;
+    ``None`` (default) adds the built-in one to synthetic data sets only.
     """
     protocol = protocol or load_protocol()
     if derived is None:
@@ -79,7 +91,7 @@ def build_report(
     put(results, "synthetic", bool(synthetic))
     ctx = ReportContext(dataset=dataset, derived=derived, protocol=protocol, adae=adae, synthetic=bool(synthetic),
                         ci_bands=ci_bands, results=results, findings=list(findings))
-    plan = section_plan(extra_sections)
+    plan = section_plan([*_published_spec(published, bool(synthetic)), *extra_sections])
     if progress is not None:
         progress.add_total(len(plan))
     sections: list[Section] = []
@@ -170,6 +182,7 @@ def render_report(
     ci_bands: bool = False,
     show_progress: bool | None = None,
     extra_sections: Iterable[SectionSpec] = (),
+    published: str | Path | bool | None = None,
 ) -> RenderOutcome:
     """Validate ``data``, build the report and write it into ``out_dir``.
 

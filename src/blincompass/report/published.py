@@ -227,7 +227,7 @@ def published_section(ctx: ReportContext, published: Published | None = None) ->
     rows = tuple(
         Row((x.where, x.label, x.published, x.recomputed, x.status, x.reason),
             (None, None, f"published.numbers.{x.key}.published", f"published.numbers.{x.key}.recomputed",
-             f"published.numbers.{x.key}.status", None))
+             None, None))
         for x in cmp_.itertuples()
     )
     from blincompass.report.model import HeaderCell

@@ -32,6 +32,7 @@ from typing import Any
 from blincompass.report.adverse import build_ae_by_course, build_ae_patients, build_table2
 from blincompass.report.figures import figure_groups, km_figure
 from blincompass.report.fisher import build_fisher_table
+from blincompass.report.methods import methods_section
 from blincompass.report.model import HeaderCell, Paragraph, ReportContext, Row, Section, Table, put
 from blincompass.report.response import build_response_table
 from blincompass.report.survival import (
@@ -214,6 +215,7 @@ DEFAULT_SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec("response", _response_section),
     SectionSpec("survival", _survival_section),
     SectionSpec("tests", _tests_section),
+    SectionSpec("methods", methods_section),
     SectionSpec("figures", _figures_section),
 )
 
