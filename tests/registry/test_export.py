@@ -114,10 +114,13 @@ def test_centre_user_exports_own_centre_only(loaded: Registry, tmp_path: Path) -
 
 def test_load_registry_dataset(loaded: Registry) -> None:
     url = loaded.engine.url
-    if url.get_backend_name() != "sqlite":
-        pytest.skip("the PostgreSQL fixture scopes its schema through connect arguments")
+    if url.get_backend_name() == "postgresql":  # the test schema, named in the URL
+        with loaded.engine.connect() as conn:
+            schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+        url = url.update_query_dict({"options": f"-csearch_path={schema}"})
     ds = load_registry_dataset(url.render_as_string(hide_password=False), "u1")
     assert list(ds.patients["patient_id"]) == ["C1-001", "C1-002"]
+    assert "C1-001" in set(ds.courses["patient_id"])
 
 
 def test_label40() -> None:
