@@ -53,6 +53,8 @@ EXPORT_FORMATS: tuple[str, ...] = ("template", "csv", "adam", "xpt", "sav")
 FIXED_XPT_TIME = b"01JAN20:00:00:00"
 FIXED_SAV_DATE, FIXED_SAV_TIME = b"01 Jan 20", b"00:00:00"
 
+#: Longest character value in an XPORT version 5 file (longer text is cut).
+XPT_MAX_CHARS = 200
 #: SPSS numeric codes of the MRD statuses (value labels NEG / PNQ / ND).
 MRD_SAV_CODES: dict[int, str] = {-1: "NEG", -2: "PNQ", -3: "ND"}
 #: SPSS numeric code of "unknown" for an integer variable that allows it (the AE grade).
@@ -210,8 +212,9 @@ def _transport_frame(df: pd.DataFrame, for_sav: bool) -> tuple[pd.DataFrame, dic
         elif pd.api.types.is_numeric_dtype(s):
             out[c] = pd.to_numeric(s, errors="coerce").astype("float64")
         else:
-            out[c] = ["" if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v)
-                      for v in s]
+            text = ["" if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v) for v in s]
+            # XPORT version 5 holds at most 200 characters per value
+            out[c] = text if for_sav else [v[:XPT_MAX_CHARS] for v in text]
     return out, labels
 
 
