@@ -2,7 +2,7 @@
 # Install (Debian package), start and prepare a local PostgreSQL server for the registry tests.
 # Usage:  eval "$(bash .ci/postgres.sh)"     -> exports BLINCOMPASS_TEST_PG for the test run
 # Progress goes to stderr; the only line on stdout is the export statement. Idempotent.
-set -euo pipefail
+set -Eeuo pipefail
 
 PG_USER="${PG_USER:-blin}"
 PG_PASS="${PG_PASS:-blin}"
@@ -10,6 +10,9 @@ PG_DB="${PG_DB:-blin_test}"
 PG_PORT="${PG_PORT:-5432}"
 
 log() { echo "postgres.sh: $*" >&2; }
+# On failure print a command that fails, so that `eval "$(bash .ci/postgres.sh)"` under `set -e` stops the
+# caller instead of silently running the tests without PostgreSQL.
+trap 'echo "echo \"postgres.sh failed (line ${LINENO})\" >&2; false"' ERR
 
 if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
     log "installing postgresql (Debian package)"
