@@ -190,8 +190,10 @@ def _accumulate_stratum(
         return
     need_km = kind in ("peto-peto", "fleming-harrington")
     km_carry = 1.0
-    for lo in range(0, nd, _CHUNK):
-        hi = min(lo + _CHUNK, nd)
+    # chunks of at most 64k event times, and of about 1/8 of them for small inputs (bounded work arrays)
+    chunk = max(4096, min(_CHUNK, nd // 8 + 1))
+    for lo in range(0, nd, chunk):
+        hi = min(lo + chunk, nd)
         tc = dtimes[lo:hi]
         n_g = np.zeros((k, hi - lo))
         d_g = np.zeros((k, hi - lo))
