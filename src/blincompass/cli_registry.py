@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -174,6 +175,9 @@ def import_cmd(
         raise _fail(f"REJECTED: {path}: {n} error(s); nothing was written to the registry.") from None
     except (AccessDenied, UnknownUser) as exc:
         raise _fail(f"REJECTED: {exc}; nothing was written to the registry.") from None
+    except sa.exc.SQLAlchemyError as exc:  # e.g. a concurrent import of the same records
+        raise _fail(f"FAILED: the database refused the import ({exc.__class__.__name__}: "
+                    f"{str(exc).splitlines()[0]}); nothing was written. Retry.", 2) from None
     if as_json:
         out = {k: v for k, v in result.__dict__.items() if k != "findings"}
         out["findings"] = [f.to_dict() for f in result.findings]
@@ -218,6 +222,38 @@ def history_cmd(
                  e.field or "", e.old_value or "", e.new_value or "", (e.sha256 or "")[:12])
         table.add_row(*(Text(c) for c in cells))  # Text: values are data, never console markup
     Console(highlight=False, width=160).print(table)
+
+
+@app.command("imports")
+def imports_cmd(
+    user: str | None = _USER,
+    db: str | None = _DB,
+    as_json: bool = typer.Option(False, "--json", help="Print the import log as JSON."),
+) -> None:
+    """List the applied imports: when (UTC), who, file, sha256, format and counts."""
+    from blincompass.registry import AccessDenied, UnknownUser
+
+    reg = _registry(db)
+    _check_schema(reg)
+    try:
+        log = reg.as_user(_user(user)).imports()
+    except (AccessDenied, UnknownUser) as exc:
+        raise _fail(str(exc)) from None
+    records = log.to_dict("records")
+    if as_json:
+        for r in records:
+            r["at"] = r["at"].isoformat()
+        typer.echo(json.dumps(records, ensure_ascii=False, indent=2, default=str))
+        return
+    table = Table(title=f"Imports ({len(records)})", title_justify="left")
+    cols = ("id", "at", "user_name", "centre", "file_name", "sha256", "format", "n_patients", "n_inserted",
+            "n_updated", "n_deleted", "n_values")
+    for c in cols:
+        table.add_column(c)
+    for r in records:
+        values = dict(r, at=r["at"].strftime("%Y-%m-%d %H:%M:%S"), sha256=str(r["sha256"])[:12])
+        table.add_row(*(Text("" if values[c] is None else str(values[c])) for c in cols))
+    Console(highlight=False, width=180).print(table)
 
 
 @app.command("update")

@@ -63,6 +63,12 @@ def test_import_history_and_idempotence(workdir: Path) -> None:
     assert last["at"].endswith("+00:00")
     r = run("db", "history", "C1-001", "--user", "u1")
     assert r.exit_code == 0 and "outcomes [patient_id=C1-001]" in r.output
+    log = json.loads(run("db", "imports", "--user", "coord", "--json").output)
+    assert [(i["user_name"], i["format"], i["n_inserted"]) for i in log] == [("coord", "redcap", 59)]
+    assert log[0]["at"].endswith("+00:00") and len(log[0]["sha256"]) == 64
+    assert json.loads(run("db", "imports", "--user", "u1", "--json").output) == []
+    r = run("db", "imports", "--user", "coord")
+    assert r.exit_code == 0 and "records_raw.csv" in r.output
 
 
 def test_rejected_import_exit_1_names_row_and_changes_nothing(workdir: Path) -> None:

@@ -629,11 +629,14 @@ class ScopedRegistry:
         ]
 
     def imports(self) -> pd.DataFrame:
-        """The import log (a centre user sees their own centre's imports)."""
+        """The import log, oldest first (a centre user sees the imports of their centre's users)."""
         t = self._t["imports"]
         u = self._t["users"]
         q = sa.select(t).order_by(t.c.id)
         if not self.user.is_coordinator:
             q = q.where(t.c.user_name.in_(sa.select(u.c.name).where(u.c.centre == self.user.centre)))
         with self.registry.engine.connect() as conn:
-            return pd.DataFrame([dict(r._mapping) for r in conn.execute(q)])
+            rows = [dict(r._mapping) for r in conn.execute(q)]
+        for r in rows:
+            r["at"] = _utc(r["at"])
+        return pd.DataFrame(rows, columns=[c.name for c in t.columns])
