@@ -80,6 +80,32 @@ XPT_NAMES: dict[str, str] = {
     "ae_grade3plus": "AEGR3FL",
 }
 
+#: Labels (at most 40 characters) for XPT columns whose description is longer.
+XPT_LABELS: dict[str, str] = {
+    "eligible": "Eligible (analysis population)", "exclusion_step": "Screening step of exclusion",
+    "exclusion_reason": "Failing eligibility criteria", "disease_status": "Disease status at first course",
+    "relapse_site_baseline": "Relapse site at first blinatumomab", "prior_hsct": "Number of HSCTs before blinatumomab",
+    "debulking": "Debulking chemotherapy before treatment", "age_diagnosis": "Age at initial diagnosis (years)",
+    "age_first_dose": "Age at first course (years)", "age_first_dose_completed": "Age at first course, completed years",
+    "months_diagnosis_to_first_dose": "Months from diagnosis to first course",
+    "baseline_blasts": "Bone-marrow blasts at baseline (%)", "baseline_mrd": "MRD at baseline",
+    "assessment_c1_date": "Date of assessment after course 1", "cr_c1": "Morphological CR after course 1",
+    "response_c1": "Response after course 1 (stratum rule)",
+    "progression_on_treatment": "Course stopped for progression",
+    "best_response": "Best response in the first courses", "response_sustained": "Response after course 1 sustained",
+    "hsct_bridging": "Bridging chemotherapy before HSCT", "followup_months": "Follow-up from first course (months)",
+    "STARTDT": "First blinatumomab administration", "AVAL": "Analysis value",
+    "CNSR": "Censoring (0 = event, 1 = censored)", "EVNTDESC": "Event description", "PARAMCD": "Parameter code",
+    "AVALC": "Analysis value (text)", "ADT": "Analysis date", "ADY": "Days from first administration to ADT",
+    "MRDMETH": "MRD method (PCR / FC)", "AVISIT": "Assessment visit", "AESEQ": "Sequence number within patient",
+    "COURSE": "Course during which the event began", "AEDECOD": "CTCAE term (mapped)",
+    "AESTATUS": "Reported term relation to CTCAE", "AENOTE": "Note on the term mapping",
+    "AETOXGR": "CTCAE grade (missing = unknown)", "AEGRPID": "Table 2 group id", "AEGRPCAT": "Table 2 group label",
+    "AEACN": "Action taken with blinatumomab", "AEACNINT": "Led to transient interruption",
+    "AEACNDSC": "Led to discontinuation of the course", "STRATUM": "Baseline stratum id",
+    "SRCROW": "Source row of the adverse-events form", "STUDYID": "Study identifier",
+}
+
 
 def _atomic(path: Path, writer: Callable[[Path], None]) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
@@ -238,7 +264,7 @@ def write_xpt(df: pd.DataFrame, labels: dict[str, str], path: Path, table: str) 
     taken: set[str] = set()
     names = {c: xpt_name(c, taken) for c in frame.columns}
     frame = frame.rename(columns=names)
-    col_labels = {names[c]: label40(labels.get(c, c)) for c in df.columns}
+    col_labels = {names[c]: label40(XPT_LABELS.get(c) or labels.get(c, c)) for c in df.columns}
     formats = {names[c]: "DATE9." for c in df.columns if pd.api.types.is_datetime64_any_dtype(df[c])}
 
     def writer(p: Path) -> None:
