@@ -237,3 +237,29 @@ def test_coordinator_moves_patient_and_centre_user_deletes_own(loaded: Registry)
     deleted = [e for e in coord.history("C2-003") if e.action == "delete"]
     assert {e.form for e in deleted} == {"patients", "courses", "assessments", "adverse_events", "outcomes"}
     assert all(e.new_value is None and e.old_value for e in deleted)
+
+
+def test_import_dataset(registry: Registry) -> None:
+    from blincompass.validate import load_dataset
+
+    coord = registry.as_user("coord")
+    first = coord.import_dataset(load_dataset(example_dir()).dataset)
+    assert first.inserted == 59
+    again = coord.import_dataset(coord.read_dataset())
+    assert not again.changed
+
+
+def test_long_free_text_is_kept(registry: Registry, tmp_path: Path) -> None:
+    folder = copy_example(tmp_path / "long")
+    reason = "Seizure; " + "x" * 400
+    text = (folder / "courses.csv").read_text().replace(",yes,Seizure,", f",yes,{reason},")
+    (folder / "courses.csv").write_text(text)
+    term = "Unspecified neurotoxicity " + "y" * 300
+    text = (folder / "adverse_events.csv").read_text().replace("Unspecified neurotoxicity", term)
+    (folder / "adverse_events.csv").write_text(text)
+    coord = registry.as_user("coord")
+    coord.import_path(folder)
+    ds = coord.read_dataset()
+    assert reason in set(ds.courses["interruption_reason"])
+    assert term in set(ds.adverse_events["ae_term"])
+    assert any(term in e.record_key for e in coord.history("C1-002"))

@@ -248,6 +248,8 @@ class Registry:
             raise ValueError(f"role: {role!r} is not one of {', '.join(ROLES)}")
         if role == "centre" and not centre:
             raise ValueError(f"user {name}: a centre user needs a centre")
+        if not name.strip() or len(name) > 80:
+            raise ValueError(f"user name {name!r}: give 1 to 80 characters")
         with self.engine.begin() as conn:
             self._require_admin(conn, by)
             if centre is not None and not self._centre_exists(conn, centre):
@@ -420,6 +422,32 @@ class ScopedRegistry:
             self._apply(conn, changes, now, import_id, sha256)
         return ImportResult(import_id, file_name, sha256, n_patients, n_rows, counts["insert"], counts["update"],
                             counts["delete"], unchanged, n_values, tuple(found))
+
+    def import_dataset(
+        self, dataset: Dataset, *, file_name: str | None = None, centre: str | None = None
+    ) -> ImportResult:
+        """Import a typed :class:`Dataset` (e.g. from :func:`blincompass.validate.load_dataset`): its forms
+        are written back as template text and imported like a file (validated again, one transaction)."""
+        from blincompass.io.dataset import _format
+
+        tables = {}
+        h = hashlib.sha256()
+        for form in self._d.forms:
+            frame = dataset.forms.get(form.name)
+            if frame is None:
+                continue
+            rows = tuple(
+                (int(r["_row"]) if "_row" in frame.columns else i,
+                 tuple(_format(v, r) for v in form.variables))
+                for i, (_, r) in enumerate(frame.iterrows(), start=2)
+            )
+            for _, cells in rows:
+                h.update("\x1f".join(cells).encode() + b"\n")
+            label = str(frame["_file"].iloc[0]) if "_file" in frame.columns and len(frame) else form.name
+            tables[form.name] = RawTable(form.name, label, tuple(form.columns), rows)
+        name = file_name or dataset.source or "dataset"
+        return self.import_raw(RawDataset(name, tables), file_name=name, sha256=h.hexdigest(), fmt="dataset",
+                               centre=centre)
 
     def import_path(
         self,

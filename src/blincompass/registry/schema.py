@@ -72,9 +72,9 @@ def _column_type(var: Variable) -> sa.types.TypeEngine[Any]:
         return sa.Boolean(create_constraint=False)
     if var.type == "code":
         return sa.String(max(len(c) for c in var.code_values))
-    if var.name == "patient_id" or var.name == "centre":
-        return sa.String(40)
-    return sa.String(255)
+    if var.name == "patient_id":
+        return sa.String(40)  # the dictionary's pattern allows at most 40 characters
+    return sa.Text()  # free text (the reader sets no length limit)
 
 
 def _form_table(md: sa.MetaData, form: Form, d: DataDictionary) -> sa.Table:
@@ -123,15 +123,15 @@ def build_metadata(dictionary: DataDictionary | None = None) -> sa.MetaData:
     md = sa.MetaData(naming_convention=NAMING)
     sa.Table(
         "centres", md,
-        sa.Column("code", sa.String(40), primary_key=True),
-        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("code", sa.Text, primary_key=True),
+        sa.Column("name", sa.Text, nullable=False),
         comment="Participating centres",
     )
     sa.Table(
         "users", md,
         sa.Column("name", sa.String(80), primary_key=True),
         sa.Column("role", sa.String(12), nullable=False),
-        sa.Column("centre", sa.String(40), sa.ForeignKey("centres.code"), nullable=True),
+        sa.Column("centre", sa.Text, sa.ForeignKey("centres.code"), nullable=True),
         sa.CheckConstraint(_in_list("role", ROLES), name="role"),
         sa.CheckConstraint("role = 'coordinator' OR centre IS NOT NULL", name="centre_user_has_centre"),
         comment="Registry users: a centre's data manager, or the coordinating centre",
@@ -141,8 +141,8 @@ def build_metadata(dictionary: DataDictionary | None = None) -> sa.MetaData:
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("user_name", sa.String(80), sa.ForeignKey("users.name"), nullable=False),
-        sa.Column("centre", sa.String(40), nullable=True),
-        sa.Column("file_name", sa.String(255), nullable=False),
+        sa.Column("centre", sa.Text, nullable=True),
+        sa.Column("file_name", sa.Text, nullable=False),
         sa.Column("sha256", sa.String(64), nullable=False),
         sa.Column("format", sa.String(20), nullable=False),
         sa.Column("n_patients", sa.Integer, nullable=False),
@@ -158,11 +158,11 @@ def build_metadata(dictionary: DataDictionary | None = None) -> sa.MetaData:
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("user_name", sa.String(80), nullable=False),
-        sa.Column("centre", sa.String(40), nullable=True),
+        sa.Column("centre", sa.Text, nullable=True),
         sa.Column("action", sa.String(10), nullable=False),
         sa.Column("form", sa.String(40), nullable=False),
         sa.Column("patient_id", sa.String(40), nullable=False),
-        sa.Column("record_key", sa.String(255), nullable=False),
+        sa.Column("record_key", sa.Text, nullable=False),
         sa.Column("field", sa.String(80), nullable=True),
         sa.Column("old_value", sa.Text, nullable=True),
         sa.Column("new_value", sa.Text, nullable=True),
