@@ -59,6 +59,8 @@ def test_bad_row_rejects_whole_file_and_changes_nothing(registry: Registry, tmp_
     coord = registry.as_user("coord")
     coord.import_path(centre_folder(tmp_path / "c1", {"C1"}))
     before = dump_tables(registry.engine)
+    db_file = registry.engine.url.database if registry.engine.dialect.name == "sqlite" else None
+    file_before = Path(db_file).read_bytes() if db_file else None
     bad = copy_example(tmp_path / "bad")
     text = (bad / "assessments.csv").read_text()
     text = text.replace("C2-004,2019-06-10,after_c1,0,", "C2-004,2019-06-10,after_c1,140,")
@@ -71,6 +73,8 @@ def test_bad_row_rejects_whole_file_and_changes_nothing(registry: Registry, tmp_
     ]
     assert "assessments.csv row 10" in str(exc.value) and "bm_blasts" in str(exc.value)
     assert dump_tables(registry.engine) == before
+    if db_file:  # SQLite: the database file itself is byte-for-byte unchanged
+        assert Path(db_file).read_bytes() == file_before
 
 
 def test_reimport_updates_in_place_and_audits_each_value(registry: Registry, tmp_path: Path) -> None:
