@@ -10,7 +10,8 @@ __all__ = ["register", "report_cmd"]
 
 
 def report_cmd(
-    data: Path = typer.Argument(..., help="An .xlsx workbook (one sheet per form) or a folder of CSV files."),
+    data: Path | None = typer.Argument(
+        None, help="An .xlsx workbook (one sheet per form) or a folder of CSV files (omit with --db)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (created if needed)."),
     protocol: Path | None = typer.Option(None, "--protocol", help="Protocol TOML (default: the built-in one)."),
     ci_bands: bool = typer.Option(False, "--ci-bands", help="Draw pointwise confidence bands on survival curves."),
@@ -21,6 +22,9 @@ def report_cmd(
     progress: bool | None = typer.Option(
         None, "--progress/--no-progress", help="Progress bar (default: only when stdout is a terminal)."
     ),
+    db: str | None = typer.Option(
+        None, "--db", help="Read the data from the registry at this URL (sqlite:///file.db, postgresql+psycopg://...)."),
+    user: str | None = typer.Option(None, "--user", help="Registry user (with --db): the report covers what they see."),
     published: Path | None = typer.Option(
         None, "--published",
         help="Published-numbers TOML for a 'Published vs recomputed' section (synthetic twin: built in).",
@@ -39,9 +43,32 @@ def report_cmd(
     except ProtocolError as exc:
         typer.echo(f"cannot use protocol: {exc}", err=True)
         raise typer.Exit(2) from None
+    validation = None
+    if db is not None:
+        from blincompass.registry import AccessDenied, Registry
+
+        if user is None:
+            typer.echo("--db needs --user (the report covers what that user may see)", err=True)
+            raise typer.Exit(2)
+        try:
+            reg = Registry(db)
+            try:
+                validation = reg.as_user(user).read_result()
+            finally:
+                reg.engine.dispose()
+        except AccessDenied as exc:
+            typer.echo(f"access denied: {exc}", err=True)
+            raise typer.Exit(1) from None
+        except Exception as exc:  # noqa: BLE001 - any database problem is reported, not traced
+            typer.echo(f"cannot use registry {db}: {exc}", err=True)
+            raise typer.Exit(2) from None
+        data = Path(db.rsplit("/", 1)[-1] or "registry")
+    elif data is None:
+        typer.echo("give DATA (a workbook or CSV folder) or --db URL --user NAME", err=True)
+        raise typer.Exit(2)
     try:
         outcome = render_report(data, out, protocol=proto, synthetic=synthetic, ci_bands=ci_bands,
-                                show_progress=progress, published=published)
+                                show_progress=progress, published=published, validation=validation)
     except InputReadError as exc:
         typer.echo(f"cannot read input: {exc}", err=True)
         raise typer.Exit(2) from None

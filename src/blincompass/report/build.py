@@ -183,15 +183,18 @@ def render_report(
     show_progress: bool | None = None,
     extra_sections: Iterable[SectionSpec] = (),
     published: str | Path | bool | None = None,
+    validation: Any = None,
 ) -> RenderOutcome:
     """Validate ``data``, build the report and write it into ``out_dir``.
 
     ``synthetic=None`` detects the label (``SYNTHETIC.txt`` in the CSV folder, or "SYNTHETIC" in the
-    source). ``show_progress=None`` shows a progress bar only when stdout is a terminal.
+    source). ``show_progress=None`` shows a progress bar only when stdout is a terminal. ``validation``:
+    an already validated data set (e.g. read from the registry) used instead of reading ``data``.
     """
     proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
     with ReportProgress(2, enabled=show_progress) as prog:
-        validation = load_input(data)
+        if validation is None:
+            validation = load_input(data)
         prog.advance("validated")
         if not validation.ok:
             return RenderOutcome(False, list(validation.findings))
