@@ -159,7 +159,7 @@ def _panel(fig: MplFigure, spec: Any, sd: SurvivalData, protocol: Protocol, *, l
         y = 1.0 - (i + 0.5) / n_rows
         colour = COLOURS[i % len(COLOURS)]
         name = g.label if sd.groups else "All"
-        rax.text(-0.04, y, name, transform=label_trans, fontsize=7.5, ha="right", va="center", color=colour)
+        rax.text(-0.07, y, name, transform=label_trans, fontsize=7.5, ha="right", va="center", color=colour)
         base = f"survival.{a.id}" + (f".groups.{g.id}" if sd.groups else "")
         for tk in ticks:
             n = g.at_risk(tk)
