@@ -165,6 +165,7 @@ def _competing_blocks(ctx: ReportContext) -> list[Any]:
 def _timedep_blocks(ctx: ReportContext) -> list[Any]:
     per_month = ctx.protocol.time.days_per_month
     rows: list[Row] = []
+    summary: list[str] = []
     for td in ctx.protocol.analyses.timedep:
         df = _endpoint_frame(ctx, td.endpoint)
         if td.population:
@@ -206,6 +207,8 @@ def _timedep_blocks(ctx: ReportContext) -> list[Any]:
         mb = mantel_byar(time, event, wv, alternative=td.alternative)
         put(ctx.results, f"{base}.mantel_byar.statistic", mb.statistic)
         put(ctx.results, f"{base}.mantel_byar.p", mb.pvalue)
+        summary.append(f"{td.title}: p = {_fmt_p(naive.pvalue)} as published, p = {_fmt_p(mb.pvalue)} when each "
+                       f"patient changes group on the day the status is reached (Mantel–Byar).")
         rows.append(Row((td.title, "Mantel–Byar (status changes on the day it happens)",
                          f"{mb.n_transitions} transitions", _fmt_p(mb.pvalue), f"chi-square {mb.statistic:.3f}"),
                         (None, None, None, f"{base}.mantel_byar.p", None)))
@@ -228,7 +231,8 @@ def _timedep_blocks(ctx: ReportContext) -> list[Any]:
             Table("immortal_time", "Comparisons by a status reached during follow-up: as published and "
                   "immortal-time-safe", header, tuple(rows), sheet="immortal_time", align=("l", "l", "r", "r", "l"),
                   footnotes=(note + "Landmark: patients alive and under follow-up at the landmark, grouped by "
-                             "their status then, time reset to the landmark.",))]
+                             "their status then, time reset to the landmark.",)),
+            *[Paragraph(line) for line in summary]]
 
 
 def methods_section(ctx: ReportContext) -> Section | None:
