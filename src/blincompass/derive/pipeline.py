@@ -11,6 +11,7 @@ import pandas as pd
 
 from blincompass.derive.adsl import build_adsl
 from blincompass.derive.adtte import build_adtte
+from blincompass.io.tables import write_table_csv
 from blincompass.protocol import Protocol
 from blincompass.validate.screening import ScreeningResult, screen
 
@@ -63,14 +64,6 @@ def derive_all(dataset: Any, protocol: Protocol) -> DerivedData:
     return DerivedData(result, adsl, adtte, protocol)
 
 
-def _csv(df: pd.DataFrame, path: Path) -> None:
-    out = df.copy()
-    for c in out.columns:
-        if pd.api.types.is_datetime64_any_dtype(out[c]):
-            out[c] = out[c].dt.strftime("%Y-%m-%d")
-    out.to_csv(path, index=False, lineterminator="\n", float_format="%.10g")
-
-
 def write_derived(derived: DerivedData, out_dir: str | Path) -> list[Path]:
     """Write ``adsl`` and ``adtte`` as CSV and Parquet, and the screening flow as CSV and JSON.
 
@@ -89,10 +82,10 @@ def write_derived(derived: DerivedData, out_dir: str | Path) -> list[Path]:
         written.append(final)
 
     for name, df in (("adsl", derived.adsl), ("adtte", derived.adtte)):
-        emit(f"{name}.csv", lambda p, df=df: _csv(df, p))
+        emit(f"{name}.csv", lambda p, df=df: write_table_csv(df, p))
         emit(f"{name}.parquet", lambda p, df=df: df.to_parquet(p, index=False))
-    emit("screening_flow.csv", lambda p: _csv(derived.screening.to_frame(), p))
-    emit("screening_exclusions.csv", lambda p: _csv(derived.screening.exclusions_frame(), p))
+    emit("screening_flow.csv", lambda p: write_table_csv(derived.screening.to_frame(), p))
+    emit("screening_exclusions.csv", lambda p: write_table_csv(derived.screening.exclusions_frame(), p))
     emit(
         "screening.json",
         lambda p: p.write_text(json.dumps(derived.screening.to_dict(), indent=2) + "\n", encoding="utf-8"),

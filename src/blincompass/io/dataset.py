@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,19 +77,26 @@ def _isna(value: Any) -> bool:
     return value is None or (not isinstance(value, str | bool) and bool(pd.isna(value)))
 
 
-def _format(var: Variable, row: pd.Series) -> str:
-    """One variable of one row as template text (inverse of the cell parser)."""
-    value = row[var.name]
+def format_value(var: Variable, values: Mapping[str, Any]) -> str:
+    """One variable of one record as template text (the inverse of the cell parser).
+
+    ``values`` is a typed row (a pandas Series of a :class:`Dataset` form, or a database row as a dict);
+    MRD variables read ``<name>_status`` beside ``<name>``. Used by :meth:`Dataset.to_csv_dir` and the
+    registry's export, so that both write the same bytes.
+    """
+    value = values.get(var.name)
     if var.type == "mrd":
-        status = row[f"{var.name}_status"]
+        status = values.get(f"{var.name}_status")
         if _isna(status):
             return ""
-        return repr(float(value)) if status == "quantified" else str(status)
+        return repr(float(value)) if status == "quantified" and not _isna(value) else str(status)
     if _isna(value):
         if var.allow_unknown and var.type != "code" and var.required:
             return UNKNOWN
         return ""
     if var.type == "date":
+        if isinstance(value, str):
+            return value[:10]
         return pd.Timestamp(value).date().isoformat()
     if var.type == "boolean":
         return "yes" if bool(value) else "no"
@@ -153,7 +160,7 @@ class Dataset:
                 w = csv.writer(fh, lineterminator="\n")
                 w.writerow(form.columns)
                 for _, row in df.iterrows():
-                    w.writerow([_format(v, row) for v in form.variables])
+                    w.writerow([format_value(v, row) for v in form.variables])
             written.append(target)
         return written
 

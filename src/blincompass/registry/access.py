@@ -428,8 +428,6 @@ class ScopedRegistry:
     ) -> ImportResult:
         """Import a typed :class:`Dataset` (e.g. from :func:`blincompass.validate.load_dataset`): its forms
         are written back as template text and imported like a file (validated again, one transaction)."""
-        from blincompass.io.dataset import _format
-
         tables = {}
         h = hashlib.sha256()
         for form in self._d.forms:
@@ -438,7 +436,7 @@ class ScopedRegistry:
                 continue
             rows = tuple(
                 (int(r["_row"]) if "_row" in frame.columns else i,
-                 tuple(_format(v, r) for v in form.variables))
+                 tuple(format_value(v, r) for v in form.variables))
                 for i, (_, r) in enumerate(frame.iterrows(), start=2)
             )
             for _, cells in rows:

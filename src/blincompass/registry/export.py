@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from blincompass.dictionary import MRD_CODES, DataDictionary, Form, Variable
-from blincompass.io.dataset import Dataset
+from blincompass.io.dataset import Dataset, format_value
+from blincompass.io.tables import write_table_csv
 from blincompass.protocol import Protocol
 
 if TYPE_CHECKING:
@@ -121,9 +122,7 @@ def _atomic(path: Path, writer: Callable[[Path], None]) -> Path:
 
 
 def _cell(var: Variable, row: pd.Series) -> Any:
-    from blincompass.io.dataset import _format
-
-    text = _format(var, row)
+    text = format_value(var, row)
     if text == "":
         return None
     value = row[var.name]
@@ -176,14 +175,6 @@ def adam_tables(dataset: Dataset, protocol: Protocol) -> dict[str, tuple[pd.Data
         "adrs": (build_adrs(dataset, derived.adsl, protocol), ADRS_COLUMNS),
         "adae": (build_adae(dataset, derived.adsl, protocol), ADAE_COLUMNS),
     }
-
-
-def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    out = df.copy()
-    for c in out.columns:
-        if pd.api.types.is_datetime64_any_dtype(out[c]):
-            out[c] = out[c].dt.strftime("%Y-%m-%d")
-    out.to_csv(path, index=False, lineterminator="\n", float_format="%.10g")
 
 
 def label40(text: str) -> str:
@@ -376,7 +367,7 @@ def export(scoped: ScopedRegistry, fmt: str, out_dir: str | Path, protocol: Prot
     written = []
     if fmt == "adam":
         for name, (df, _) in tables.items():
-            written.append(_atomic(out / f"{name}.csv", lambda p, df=df: _write_csv(df, p)))
+            written.append(_atomic(out / f"{name}.csv", lambda p, df=df: write_table_csv(df, p)))
         return written
     rows: list[tuple[str, str, str, str]] = []
     for name, (df, labels) in tables.items():

@@ -18,14 +18,13 @@ per changed value).
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
-from blincompass.dictionary import MRD_CODES, UNKNOWN, DataDictionary, Form, Variable, load_dictionary
+from blincompass.dictionary import MRD_CODES, DataDictionary, Form, Variable, load_dictionary
+from blincompass.io.dataset import format_value  # the same text as Dataset.to_csv_dir writes
 
 __all__ = [
     "AUDIT_ACTIONS",
@@ -207,31 +206,3 @@ def row_from_frame(form: Form, row: pd.Series) -> dict[str, Any]:
         else:
             out[v.name] = str(value)
     return out
-
-
-def format_value(var: Variable, values: dict[str, Any]) -> str:
-    """One variable of a database row as template text (as :meth:`Dataset.to_csv_dir` writes it)."""
-    value = values.get(var.name)
-    if var.type == "mrd":
-        status = values.get(f"{var.name}_status")
-        if status is None:
-            return ""
-        return repr(float(value)) if status == "quantified" and value is not None else str(status)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        if var.allow_unknown and var.type != "code" and var.required:
-            return UNKNOWN
-        return ""
-    if var.type == "date":
-        if isinstance(value, dt.datetime):
-            value = value.date()
-        if isinstance(value, str):
-            return value[:10]
-        return value.isoformat()
-    if var.type == "boolean":
-        return "yes" if bool(value) else "no"
-    if var.type == "integer":
-        return str(int(value))
-    if var.type == "number":
-        x = float(value)
-        return str(int(x)) if x.is_integer() else repr(x)
-    return str(value)
