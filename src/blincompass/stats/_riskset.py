@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from ._fast import lattice_counts
+
 __all__ = [
     "RiskTable",
     "risk_table",
@@ -25,6 +27,8 @@ __all__ = [
     "prepare",
     "event_keys",
     "key_counts",
+    "right_censored_table",
+    "convert_unchecked",
 ]
 
 F64 = NDArray[np.float64]
@@ -152,8 +156,54 @@ def key_counts(key: NDArray[np.uint64]) -> tuple[F64, NDArray[np.int64], NDArray
 
 def _risk_table_fast(time: F64, event: NDArray[np.bool_]) -> RiskTable:
     """Unweighted right-censored case: a single sort of event-tagged keys."""
-    n = time.size
     times, total, events = key_counts(event_keys(time, event))
+    return _table_from_counts(time.size, times, total, events)
+
+
+def right_censored_table(time: object, event: object) -> tuple[RiskTable, int]:
+    """:func:`prepare` followed by :func:`risk_table` for unweighted right-censored data.
+
+    When the times lie on a decimal lattice (whole days, 0.1 day, ...) the records are counted in one
+    pass without sorting (:mod:`._fast`), and that pass also checks the times (finite, non-negative);
+    otherwise, and for any bad input, this is ``prepare`` + the sorting path, with the same errors.
+    Returns the table and the number of records.
+    """
+    from ._checks import as_time
+
+    try:
+        t, e = convert_unchecked(time, event)
+    except ValueError:
+        t, e, _, _ = prepare(time, event)  # raises the first problem
+        return _risk_table_fast(t, e), t.size
+    lc = lattice_counts(t, e)
+    if lc is None:
+        as_time(t, "time")  # the checks of prepare not yet made (event and lengths are checked)
+        return _risk_table_fast(t, e), t.size
+    cnt = lc.counts[:, 0, :]
+    return _table_from_counts(t.size, lc.time, cnt[:, 0] + cnt[:, 1], cnt[:, 1]), t.size
+
+
+def convert_unchecked(time: object, event: object) -> tuple[F64, NDArray[np.bool_]]:
+    """``time`` as a non-empty 1-D float64 array whose *values* are not checked, and the checked event
+    flags of the same length.  Raises ``ValueError`` (without a useful message) on anything else: the
+    caller then runs :func:`prepare`, which reports the first problem as usual."""
+    from ._checks import as_event
+
+    try:
+        t = np.asarray(time, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError("time") from exc
+    if t.ndim != 1 or t.size == 0:
+        raise ValueError("time")
+    e = as_event(event, "event")  # type: ignore[arg-type]
+    if e.size != t.size:
+        raise ValueError("length")
+    return t, e
+
+
+def _table_from_counts(
+    n: int, times: F64, total: NDArray[np.int64], events: NDArray[np.int64]
+) -> RiskTable:
     n_risk = np.empty(times.size, dtype=np.float64)
     n_risk[0] = n
     np.subtract(n, np.cumsum(total[:-1]), out=n_risk[1:])
