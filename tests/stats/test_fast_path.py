@@ -142,6 +142,9 @@ def test_logrank_labels_order_and_alternatives(monkeypatch, backend):
         (g.astype(np.int8), {"order": [1, 0]}),
         (g.astype(np.uint16) + 7, {"alternative": "less"}),
         (g.astype(np.int32) - 5, {"alternative": "greater", "order": [-4, -5]}),
+        (g.tolist(), {}),
+        (pd.Series(g + 3), {"order": [4, 3]}),
+        (pd.Series(g == 1), {}),
     ]
     for labels, kw in cases:
         with counting_path(monkeypatch, backend) as calls:

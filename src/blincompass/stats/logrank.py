@@ -28,6 +28,8 @@ __all__ = [
 
 F64 = NDArray[np.float64]
 WeightSpec = str | tuple[str, float, float]
+#: Per group: distinct times, cumulative record counts, events per time, sorted entry times (or None).
+Cell = tuple[F64, F64, NDArray[np.int64], F64 | None]
 
 _NAMED_WEIGHTS = ("logrank", "gehan-breslow", "tarone-ware", "peto-peto")
 _CHUNK = 1 << 16
@@ -173,7 +175,6 @@ def _accumulate_stratum(
     to a table of distinct times with record and event counts; risk sets at the pooled distinct event
     times are then read off these tables with ``searchsorted``, in chunks to bound memory.
     """
-
     def cell(gm: NDArray[np.bool_]) -> Cell:
         m = gm if sel is None else (gm & sel)
         times, total, events = key_counts(np.compress(m, key))
@@ -187,8 +188,6 @@ def _accumulate_stratum(
 
     _accumulate_cells([cell(gm) for gm in gmasks], kind, p, q, obs, exp, var)
 
-
-Cell = tuple[F64, F64, NDArray[np.int64], F64 | None]
 
 
 def _accumulate_cells(
@@ -424,9 +423,10 @@ def _lattice_logrank(
     """
     try:
         t, e = convert_unchecked(time, event)
-        g = as_labels(group, "group")  # type: ignore[arg-type]
+        # a list or Series of integers gives the same levels as the object array of the general path
+        g = as_labels(group if isinstance(group, np.ndarray) else np.asarray(group), "group")
         check_lengths(time=t, group=g)
-    except ValueError:
+    except (TypeError, ValueError):
         return None
     if g.dtype.kind not in "iub":
         return None
