@@ -25,6 +25,11 @@ __all__ = [
 _ALTERNATIVES = ("two-sided", "less", "greater")
 
 
+def _show(value: Any) -> Any:
+    """A numpy scalar as the plain Python value (so messages read ``nan``, not ``np.float64(nan)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _first_bad(mask: NDArray[np.bool_]) -> int:
     return int(np.flatnonzero(mask)[0])
 
@@ -45,11 +50,11 @@ def as_time(values: ArrayLike, name: str = "time", *, allow_empty: bool = False)
     bad = ~np.isfinite(arr)
     if bad.any():
         i = _first_bad(bad)
-        raise ValueError(f"{name}: non-finite value {arr[i]!r} at position {i}")
+        raise ValueError(f"{name}: non-finite value {_show(arr[i])!r} at position {i}")
     neg = arr < 0
     if neg.any():
         i = _first_bad(neg)
-        raise ValueError(f"{name}: negative value {arr[i]!r} at position {i}")
+        raise ValueError(f"{name}: negative value {_show(arr[i])!r} at position {i}")
     return arr
 
 
@@ -69,7 +74,7 @@ def as_event(values: ArrayLike, name: str = "event") -> NDArray[np.bool_]:
     bad = ~((num == 0) | (num == 1))
     if bad.any():
         i = _first_bad(bad)
-        raise ValueError(f"{name}: value {arr[i]!r} at position {i} is not 0/1 or boolean")
+        raise ValueError(f"{name}: value {_show(arr[i])!r} at position {i} is not 0/1 or boolean")
     return num == 1
 
 
@@ -90,7 +95,7 @@ def as_labels(values: ArrayLike, name: str = "group") -> NDArray[Any]:
         bad = np.zeros(arr.size, dtype=bool)
     if bad.any():
         i = _first_bad(bad)
-        raise ValueError(f"{name}: missing label {arr[i]!r} at position {i}")
+        raise ValueError(f"{name}: missing label {_show(arr[i])!r} at position {i}")
     return arr
 
 
