@@ -17,11 +17,14 @@ import csv
 import datetime as dt
 import io
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from blincompass.protocol import load_protocol
 
 __all__ = ["SYNTHETIC_NOTICE", "TwinSpec", "generate_twin", "load_spec", "write_twin"]
 
@@ -30,12 +33,18 @@ SYNTHETIC_NOTICE = (
     "no real patient is described. It reproduces the counts published for the study, not its patients."
 )
 
-#: Calendar constants of the twin (the study window itself comes from the protocol's eligibility rules).
-WINDOW_START = dt.date(2015, 1, 1)
-WINDOW_END = dt.date(2020, 12, 31)
+#: Calendar of the twin: first courses inside the built-in protocol's study window, follow-up until this
+#: data cut-off; months and years have the protocol's lengths in days.
 DATA_CUTOFF = dt.date(2021, 9, 30)
-DAYS_PER_MONTH = 30.4375
-DAYS_PER_YEAR = 365.25
+
+
+@lru_cache(maxsize=1)
+def _calendar() -> tuple[dt.date, dt.date, float, float]:
+    """(window start, window end, days per month, days per year) of the built-in protocol."""
+    p = load_protocol()
+    w = p.eligibility.study_window
+    return w.start, w.end, p.time.days_per_month, p.time.days_per_year
+
 COURSE_DAYS = 28
 COURSE_CYCLE = 42
 N_CENTRES = 7
@@ -61,7 +70,7 @@ def load_spec() -> TwinSpec:
 
 
 def _days(months: str) -> int:
-    return int(round(float(months) * DAYS_PER_MONTH))
+    return int(round(float(months) * _calendar()[2]))
 
 
 def _iso(d: dt.date | None) -> str:
@@ -83,10 +92,9 @@ def _first_dose(p: dict[str, str], rng: np.random.Generator) -> dt.date:
     """Seeded first-course date inside the study window, leaving room for the patient's follow-up."""
     fu = _days(p["fu_m"])
     alive = not p["death_m"]
-    latest = WINDOW_END
+    earliest, latest = _calendar()[:2]
     if alive:
         latest = min(latest, DATA_CUTOFF - dt.timedelta(days=fu))
-    earliest = WINDOW_START
     if latest < earliest:
         raise ValueError(f"twin patient {p['id']}: follow-up {p['fu_m']} months does not fit before the cut-off")
     span = (latest - earliest).days
@@ -143,8 +151,9 @@ def generate_twin(seed: int = 0) -> dict[str, list[dict[str, str]]]:
         p = spec.patients[i]
         pid = ids[p["id"]]
         start = _first_dose(p, rng)
-        birth = start - dt.timedelta(days=int(round((float(p["age_dx"]) + float(p["interval_y"])) * DAYS_PER_YEAR)))
-        diagnosis = start - dt.timedelta(days=int(round(float(p["interval_y"]) * DAYS_PER_YEAR)))
+        per_year = _calendar()[3]
+        birth = start - dt.timedelta(days=int(round((float(p["age_dx"]) + float(p["interval_y"])) * per_year)))
+        diagnosis = start - dt.timedelta(days=int(round(float(p["interval_y"]) * per_year)))
         forms["patients"].append({
             "patient_id": pid,
             "centre": f"SYN-C{centre_of[len(forms['patients'])] + 1}",
