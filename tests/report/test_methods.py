@@ -86,3 +86,21 @@ def test_permutation_beside_asymptotic(ctx):
     assert r["asymptotic_p"] < 0.01
     # Monte Carlo p within 4 MC standard errors of the asymptotic p for a well-behaved comparison
     assert abs(r["permutation_p"] - r["asymptotic_p"]) < 0.01
+
+
+def test_simon_makuch_figure(ctx):
+    figs = ctx.section.figures
+    assert [f.id for f in figs] == ["S1"]
+    assert figs[0].png.startswith(b"\x89PNG") and b"<svg" in figs[0].svg
+    assert "Simon–Makuch" in figs[0].caption and "Mantel–Byar" in figs[0].caption
+
+
+def test_entry_curve_at_risk():
+    from blincompass.report.methods import _EntryCurve
+    from blincompass.stats import kaplan_meier
+
+    km = kaplan_meier([2.0, 5.0, 4.0], [1, 0, 1], entry=[0.0, 1.0, 3.0])
+    c = _EntryCurve(id="x", label="x", time=np.array([2.0, 5.0, 4.0]), event=np.array([1, 0, 1], bool), km=km,
+                    km_spss=km, entry=np.array([0.0, 1.0, 3.0]))
+    # t=0: rows starting at 0; t=2: entry < 2 <= time -> rows 1 and 2; t=4: rows 2 and 3
+    assert [c.at_risk(t) for t in (0.0, 2.0, 4.0, 6.0)] == [1, 2, 2, 0]

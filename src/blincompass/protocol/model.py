@@ -290,7 +290,9 @@ class TimeDependentAnalysis(_Frozen):
 
     ``exposure`` is a boolean ADSL column (the status, e.g. ``hsct``); ``exposure_date`` the ADSL date at
     which it is reached. Landmark analyses are run at each of ``landmarks_months``; the Mantel–Byar test
-    and a Cox model with a time-dependent covariate use the exposure date itself.
+    and a Cox model with a time-dependent covariate use the exposure date itself. With ``figure``, the
+    report draws Simon–Makuch curves (patients move from the "false" to the "true" curve on that date);
+    ``labels`` name the two states.
     """
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -302,6 +304,8 @@ class TimeDependentAnalysis(_Frozen):
     population: str | None = None
     alternative: Alternative = "two-sided"
     paper_analysis: str | None = None
+    figure: str | None = None
+    labels: dict[str, str] = Field(default_factory=lambda: {"true": "Exposed", "false": "Not (yet) exposed"})
 
 
 class Analyses(_Frozen):

@@ -12,12 +12,17 @@ lives in the protocol (``[analyses.permutation]``, ``[[analyses.competing]]``, `
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
+import matplotlib
 import numpy as np
 import pandas as pd
 
-from blincompass.report.model import HeaderCell, Paragraph, ReportContext, Row, Section, Table, put
+from blincompass.protocol import SurvivalAnalysis
+from blincompass.report.figures import RC_PARAMS, draw_km_figure, figure_bytes
+from blincompass.report.model import Figure, HeaderCell, Paragraph, ReportContext, Row, Section, Table, put
+from blincompass.report.survival import GroupCurve, SurvivalData
 from blincompass.stats import (
     cox_time_dependent,
     cumulative_incidence,
@@ -26,6 +31,7 @@ from blincompass.stats import (
     logrank_test,
     mantel_byar,
     permutation_logrank,
+    simon_makuch,
 )
 
 __all__ = ["methods_section"]
@@ -166,6 +172,7 @@ def _timedep_blocks(ctx: ReportContext) -> list[Any]:
     per_month = ctx.protocol.time.days_per_month
     rows: list[Row] = []
     summary: list[str] = []
+    figures: list[Figure] = []
     for td in ctx.protocol.analyses.timedep:
         df = _endpoint_frame(ctx, td.endpoint)
         if td.population:
@@ -207,6 +214,8 @@ def _timedep_blocks(ctx: ReportContext) -> list[Any]:
         mb = mantel_byar(time, event, wv, alternative=td.alternative)
         put(ctx.results, f"{base}.mantel_byar.statistic", mb.statistic)
         put(ctx.results, f"{base}.mantel_byar.p", mb.pvalue)
+        if td.figure:
+            figures.append(_simon_makuch_figure(ctx, td, time, event, wv, mb.pvalue))
         summary.append(f"{td.title}: p = {_fmt_p(naive.pvalue)} as published, p = {_fmt_p(mb.pvalue)} when each "
                        f"patient changes group on the day the status is reached (Mantel–Byar).")
         rows.append(Row((td.title, "Mantel–Byar (status changes on the day it happens)",
@@ -232,7 +241,7 @@ def _timedep_blocks(ctx: ReportContext) -> list[Any]:
                   "immortal-time-safe", header, tuple(rows), sheet="immortal_time", align=("l", "l", "r", "r", "l"),
                   footnotes=(note + "Landmark: patients alive and under follow-up at the landmark, grouped by "
                              "their status then, time reset to the landmark.",)),
-            *[Paragraph(line) for line in summary]]
+            *[Paragraph(line) for line in summary], *figures]
 
 
 def methods_section(ctx: ReportContext) -> Section | None:
@@ -259,3 +268,43 @@ def methods_section(ctx: ReportContext) -> Section | None:
                   tuple(perm), sheet="permutation", align=("l", "l", "r", "r", "l")),
         ]
     return Section("methods", "Methodological notes", tuple(blocks))
+
+
+@dataclass(frozen=True)
+class _EntryCurve(GroupCurve):
+    """A curve on counting-process rows: at risk at ``t`` are the rows with ``entry < t <= time`` (at
+    ``t = 0``, the rows that start at 0)."""
+
+    entry: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def at_risk(self, t: float) -> int:
+        started = (self.entry < t) | ((t == 0) & (self.entry == 0))
+        return int((started & (self.time >= t)).sum())
+
+
+def _simon_makuch_figure(ctx: ReportContext, td: Any, time: np.ndarray, event: np.ndarray, wv: np.ndarray,
+                         mb_p: float) -> Figure:
+    """Simon–Makuch curves: each patient is in the "false" curve until the status is reached, then in the
+    "true" curve (delayed entry), so nobody's waiting time is credited to the "true" group."""
+    sm = simon_makuch(time, event, wv, conf_type=ctx.protocol.analyses.settings.conf_type,
+                      conf_level=ctx.protocol.analyses.settings.conf_level)
+    rows = sm.data
+    curves = []
+    for flag, km in ((True, sm.exposed), (False, sm.unexposed)):
+        part = rows[rows["exposed"] == int(flag)]
+        curves.append(_EntryCurve(id=str(flag).lower(), label=td.labels.get(str(flag).lower(), str(flag)),
+                                  time=part["stop"].to_numpy(float), event=part["event"].to_numpy(bool),
+                                  km=km, km_spss=km, entry=part["start"].to_numpy(float)))
+    analysis = SurvivalAnalysis(id=td.id, title=f"{td.title} (Simon–Makuch)", endpoint=td.endpoint,
+                                figure=td.figure)
+    sd = SurvivalData(analysis=analysis, pooled=None, groups=tuple(curves), test=None, test_two_sided=None,
+                      n_excluded=0)
+    with matplotlib.rc_context(RC_PARAMS):
+        fig, _ = draw_km_figure(td.figure, [sd], ctx.protocol, synthetic=ctx.synthetic)
+        png, svg, pdf = figure_bytes(fig)
+    caption = (f"Figure {td.figure}. Simon–Makuch curves: {td.title.lower()}. Patients count in "
+               f"'{curves[1].label}' until the day of the status change and in '{curves[0].label}' from then on; "
+               f"numbers at risk beneath the panel count patients in each state. Mantel–Byar "
+               f"{'one' if td.alternative != 'two-sided' else 'two'}-sided p = {_fmt_p(mb_p)}.")
+    return Figure(id=td.figure, caption=caption, stem=f"figure_{td.figure}", alt=f"Figure {td.figure}: "
+                  f"Simon–Makuch curves, {td.title}", png=png, svg=svg, pdf=pdf)
