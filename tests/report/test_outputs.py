@@ -21,7 +21,7 @@ from blincompass.report.render_docx import FIXED_DATE
 from tests.report.cohort import report_cohort
 from tests.report.conftest import PROTOCOL
 
-FIGS = ["1a", "1b", "1c", "2", "3a", "3b", "4"]
+FIGS = ["1a", "1b", "1c", "2", "3a", "3b", "4", "S1"]  # the publication's figures and the Simon-Makuch one
 
 
 @pytest.fixture(scope="module")

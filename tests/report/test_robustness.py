@@ -15,7 +15,8 @@ from tests.report.conftest import PROTOCOL
 
 def _no_figures(protocol):
     analyses = protocol.analyses.model_copy(
-        update={"survival": tuple(a.model_copy(update={"figure": None}) for a in protocol.analyses.survival)})
+        update={"survival": tuple(a.model_copy(update={"figure": None}) for a in protocol.analyses.survival),
+                "timedep": tuple(a.model_copy(update={"figure": None}) for a in protocol.analyses.timedep)})
     return protocol.model_copy(update={"analyses": analyses})
 
 

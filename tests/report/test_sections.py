@@ -70,7 +70,8 @@ def test_added_sections_render_everywhere(clean_registry, derived):
     register_section("nothing", nothing)
     # a protocol without figures keeps this test fast
     analyses = PROTOCOL.analyses.model_copy(
-        update={"survival": tuple(a.model_copy(update={"figure": None}) for a in PROTOCOL.analyses.survival)})
+        update={"survival": tuple(a.model_copy(update={"figure": None}) for a in PROTOCOL.analyses.survival),
+                "timedep": tuple(a.model_copy(update={"figure": None}) for a in PROTOCOL.analyses.timedep)})
     proto = PROTOCOL.model_copy(update={"analyses": analyses})
     rep = build_report(report_cohort(), proto, derived=derived,
                        extra_sections=[SectionSpec("notes", notes, after="published")])

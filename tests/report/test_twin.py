@@ -21,7 +21,8 @@ def twin_results(tmp_path_factory):
     proto = load_protocol()
     # figures are covered elsewhere; leave them out to keep this test fast
     analyses = proto.analyses.model_copy(
-        update={"survival": tuple(a.model_copy(update={"figure": None}) for a in proto.analyses.survival)})
+        update={"survival": tuple(a.model_copy(update={"figure": None}) for a in proto.analyses.survival),
+                "timedep": tuple(a.model_copy(update={"figure": None}) for a in proto.analyses.timedep)})
     proto = proto.model_copy(update={"analyses": analyses})
     rep = build_report(validation.dataset, proto, synthetic=detect_synthetic(folder, validation.dataset))
     return rep.results

@@ -302,7 +302,7 @@ def _simon_makuch_figure(ctx: ReportContext, td: Any, time: np.ndarray, event: n
     with matplotlib.rc_context(RC_PARAMS):
         fig, _ = draw_km_figure(td.figure, [sd], ctx.protocol, synthetic=ctx.synthetic)
         png, svg, pdf = figure_bytes(fig)
-    caption = (f"Figure {td.figure}. Simon–Makuch curves: {td.title.lower()}. Patients count in "
+    caption = (f"Figure {td.figure}. Simon–Makuch curves, {td.title}. Patients count in "
                f"'{curves[1].label}' until the day of the status change and in '{curves[0].label}' from then on; "
                f"numbers at risk beneath the panel count patients in each state. Mantel–Byar "
                f"{'one' if td.alternative != 'two-sided' else 'two'}-sided p = {_fmt_p(mb_p)}.")
