@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from blincompass.protocol import Endpoint, Protocol
@@ -46,8 +47,13 @@ def derive_tte(adsl: pd.DataFrame, endpoint: Endpoint, protocol: Protocol, study
     pop = adsl[sel]
     dates = pd.DataFrame({e: pop[EVENT_DATE_COLUMNS[e]] for e in endpoint.events}, index=pop.index)
     first_event = dates.min(axis=1)
-    # idxmin on a row of all-NaT raises; fill with a far date so such rows resolve to the first event name.
-    which = dates.fillna(pd.Timestamp.max).idxmin(axis=1).where(first_event.notna())
+    # The earliest event per row (ties: the first listed); NaT counts as never. Done on int64 nanoseconds
+    # because idxmin refuses rows that are all NaT.
+    ns = dates.apply(lambda c: pd.to_datetime(c).astype("datetime64[ns]")).to_numpy("int64")
+    ns = np.where(ns == np.iinfo(np.int64).min, np.iinfo(np.int64).max, ns)
+    names = np.asarray(list(endpoint.events), dtype=object)
+    which = pd.Series(names[ns.argmin(axis=1)] if len(names) else [], index=pop.index, dtype="object")
+    which = which.where(first_event.notna())
     event = first_event.notna()
     adt = first_event.where(event, pop["last_followup_date"])
     ady = (adt - pop["first_dose_date"]).dt.days

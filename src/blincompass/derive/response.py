@@ -118,7 +118,8 @@ def derive_best_response(per_course: Sequence[tuple[pd.Series, pd.Series]]) -> p
         cat[is_cr & (mrd == "unknown")] = "cr_mrd_unknown"
         r = cat.map(rank).astype(float)
         best = pd.Series(np.fmin(best.to_numpy(), r.to_numpy()), index=index)
-    return best.map(lambda r: None if np.isnan(r) else BEST_RESPONSE_ORDER[int(r)]).astype("object")
+    return pd.Series([None if np.isnan(r) else BEST_RESPONSE_ORDER[int(r)] for r in best.to_numpy(float)],
+                     index=index, dtype="object")
 
 
 def derive_early_relapse(

@@ -11,7 +11,7 @@ import pandas as pd
 from blincompass.protocol import Protocol, SurvivalAnalysis
 from blincompass.report.fmt import DASH, fmt_ci, fmt_num, fmt_p
 from blincompass.report.model import HeaderCell, Row, Table, put
-from blincompass.report.table1 import code_key, eligible, norm_value
+from blincompass.report.table1 import code_key, eligible, norm_series, norm_value
 from blincompass.stats import KaplanMeierResult, LogrankResult, kaplan_meier, logrank_test, median_follow_up
 
 __all__ = [
@@ -93,16 +93,17 @@ def survival_data(adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Protocol, a
     if a.strata:
         if a.strata not in pats.columns:
             raise ValueError(f"analyses.survival {a.id}: strata {a.strata!r} is not a patient-level column")
-        tte = tte[tte["USUBJID"].map(pats[a.strata]).map(norm_value).notna()]  # missing stratum: excluded
+        tte = tte[norm_series(tte["USUBJID"].map(pats[a.strata])).notna()]  # missing stratum: excluded
     groups: list[GroupCurve] = []
     test = test2 = None
     note = ""
     if a.group:
         if a.group not in pats.columns:
             raise ValueError(f"analyses.survival {a.id}: group {a.group!r} is not a patient-level column")
-        gval = tte["USUBJID"].map(pats[a.group]).map(norm_value)
+        gval = norm_series(tte["USUBJID"].map(pats[a.group]))
         order = list(a.order) if a.order else sorted({v for v in gval if v is not None}, key=str)
-        in_order = gval.map(lambda v: any(v == o and isinstance(v, bool) == isinstance(o, bool) for o in order))
+        in_order = pd.Series([v is not None and any(v == o and isinstance(v, bool) == isinstance(o, bool)
+                                                     for o in order) for v in gval], index=gval.index)
         tte = tte[in_order.astype(bool)]
         gval = gval[in_order.astype(bool)]
         labels = [code_key(v) for v in gval]

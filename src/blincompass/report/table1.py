@@ -22,6 +22,12 @@ def eligible(adsl: pd.DataFrame) -> pd.DataFrame:
     return adsl[adsl["eligible"].fillna(False).astype(bool)]
 
 
+def norm_series(values: pd.Series) -> pd.Series:
+    """:func:`norm_value` of every cell, kept as an object Series (``None`` stays ``None`` on pandas 3,
+    whose ``map`` would infer a string or nullable dtype)."""
+    return pd.Series([norm_value(v) for v in values], index=values.index, dtype="object")
+
+
 def norm_value(v: Any) -> Any:
     """A cell as a plain comparable value: ``None`` when missing, bool, int for integral numbers, str."""
     if v is None or v is pd.NA or v is pd.NaT:
@@ -106,7 +112,7 @@ def _block(spec: Table1Row, elig: pd.DataFrame, n_all: int, protocol: Protocol, 
     denom = len(pop) if spec.percent_of == "subset" else n_all
     put(results, f"{base}.denominator", denom)
     values = pop[spec.variable]
-    missing = values.map(norm_value).isna()
+    missing = norm_series(values).isna()
     head = spec.label
     if spec.where and spec.percent_of == "subset":
         head = f"{spec.label} (n = {denom})"
@@ -144,7 +150,7 @@ def _block(spec: Table1Row, elig: pd.DataFrame, n_all: int, protocol: Protocol, 
             n = int(sum(cat.contains(float(v)) for v in x))
             count_row(cat.id, cat.label, n)
     else:
-        observed = values[~missing].map(norm_value)
+        observed = norm_series(values[~missing])
         pairs = _codes(spec, protocol, observed)
         for code, label in pairs:
             n = int(observed.map(lambda v, c=code: _same(v, c)).sum())
