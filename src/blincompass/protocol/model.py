@@ -450,8 +450,19 @@ class Table2Spec(_Frozen):
         return None
 
 
+class ResponseItem(_Frozen):
+    """One row of the response table: patients for whom ``yes`` holds among those for whom ``evaluable``
+    holds (pandas queries on the eligible patients' ADSL rows; a missing value makes a query false)."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    yes: str
+    evaluable: str = ""
+    level: int = Field(default=0, ge=0, le=2)
+
+
 class ReportSpec(_Frozen):
-    """What ``blincompass report`` prints beyond the analyses: Table 1 rows and Table 2 layout.
+    """What ``blincompass report`` prints beyond the analyses: Table 1 rows, Table 2 layout, response rows.
 
     ``quantile_method`` is the numpy quantile definition for medians/IQRs of Table 1 ("weibull" =
     (n + 1)p, SPSS's default HAVERAGE; "linear" = R type 7). ``at_risk_step_months`` spaces the x ticks
@@ -464,13 +475,15 @@ class ReportSpec(_Frozen):
     censor_marker: Literal["+", "|"] = "+"
     table1: tuple[Table1Row, ...] = ()
     table2: Table2Spec = Field(default_factory=Table2Spec)
+    response: tuple[ResponseItem, ...] = ()
 
     @model_validator(mode="after")
     def _unique(self) -> ReportSpec:
-        ids = [r.id for r in self.table1]
-        dup = sorted({i for i in ids if ids.count(i) > 1})
-        if dup:
-            raise ValueError(f"report.table1: duplicate ids {dup}")
+        for name, items in (("table1", self.table1), ("response", self.response)):
+            ids = [r.id for r in items]
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            if dup:
+                raise ValueError(f"report.{name}: duplicate ids {dup}")
         return self
 
 

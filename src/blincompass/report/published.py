@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from blincompass.report.model import Paragraph, ReportContext, Row, Section, Table, get, put
+from blincompass.report.query import query_mask
 from blincompass.stats import chi2_test, fisher_exact
 
 __all__ = [
@@ -81,10 +82,7 @@ def _analysis_frames(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _query(df: pd.DataFrame, expr: str) -> pd.DataFrame:
-    if not expr:
-        return df
-    mask = df.eval(expr, engine="python")
-    return df[pd.Series(mask, index=df.index).fillna(False).astype(bool)]
+    return df[query_mask(df, expr)]
 
 
 def _recompute(n: dict[str, Any], adsl: pd.DataFrame, adae: pd.DataFrame, results: dict[str, Any]) -> tuple[

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -10,102 +9,19 @@ import pandas as pd
 from blincompass.protocol import Protocol
 from blincompass.report.fmt import DASH, fmt_num, fmt_pct
 from blincompass.report.model import HeaderCell, Row, Table, put
+from blincompass.report.query import query_mask
 from blincompass.report.table1 import eligible
 from blincompass.stats import proportion_ci
 
-__all__ = ["RESPONSE_ITEMS", "build_response_table"]
-
-
-def _b(s: pd.Series) -> pd.Series:
-    """Nullable boolean (missing stays missing)."""
-    return s.astype("boolean")
-
-
-def _cr1(d: pd.DataFrame) -> pd.Series:
-    """CR after course 1; a course stopped for progression counts as no CR."""
-    cr = _b(d["cr_c1"]).copy()
-    cr[d["progression_on_treatment"].fillna(False).astype(bool)] = False
-    return cr
-
-
-def _mrd_neg(method: str | None) -> Callable[[pd.DataFrame], tuple[pd.Series, pd.Series]]:
-    def f(d: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-        cr = _cr1(d)
-        neg = cr.fillna(False).astype(bool) & (d["mrd_c1"] == "negative")
-        if method is not None:
-            neg &= d["mrd_method_c1"] == method
-        return neg, cr.notna()
-
-    return f
-
-
-def _flag(col: str) -> Callable[[pd.DataFrame], tuple[pd.Series, pd.Series]]:
-    def f(d: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-        v = _b(d[col])
-        return v.fillna(False).astype(bool), v.notna()
-
-    return f
-
-
-def _not(col: str) -> Callable[[pd.DataFrame], tuple[pd.Series, pd.Series]]:
-    def f(d: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-        v = _b(d[col])
-        return (v == False).fillna(False).astype(bool), v.notna()  # noqa: E712 - nullable boolean
-
-    return f
-
-
-def _among_cr(col: str) -> Callable[[pd.DataFrame], tuple[pd.Series, pd.Series]]:
-    def f(d: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-        cr = _cr1(d).fillna(False).astype(bool)
-        return cr & _b(d[col]).fillna(False).astype(bool), cr
-
-    return f
-
-
-def _cr_c1(d: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    cr = _cr1(d)
-    return cr.fillna(False).astype(bool), cr.notna()
-
-
-def _cr_after_c3(d: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    cr = _cr1(d)
-    held = cr.fillna(False).astype(bool) & ~_b(d["early_relapse"]).fillna(False).astype(bool)
-    return held, cr.notna()
-
-
-def _all(col: str) -> Callable[[pd.DataFrame], tuple[pd.Series, pd.Series]]:
-    def f(d: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-        return _b(d[col]).fillna(False).astype(bool), pd.Series(True, index=d.index)
-
-    return f
-
-
-#: Rows of the response table: (results key, label, indent level, function giving (success, evaluable)).
-RESPONSE_ITEMS: tuple[tuple[str, str, int, Callable[[pd.DataFrame], tuple[pd.Series, pd.Series]]], ...] = (
-    ("cr_c1", "Complete remission (CR, <5% blasts) after course 1", 0, _cr_c1),
-    ("mrd_negative_c1", "CR with MRD negativity after course 1", 0, _mrd_neg(None)),
-    ("mrd_negative_c1_pcr", "deciding method PCR", 1, _mrd_neg("PCR")),
-    ("mrd_negative_c1_fc", "deciding method flow cytometry", 1, _mrd_neg("FC")),
-    ("response_c1", "Response after course 1 (protocol definition by stratum)", 0, _flag("response_c1")),
-    ("response_sustained", "Response sustained after course 3 (early relapses counted as failures)", 0,
-     _flag("response_sustained")),
-    ("non_responders", "Non-responders after course 1", 0, _not("response_c1")),
-    ("early_relapse", "Early relapse (of the patients in CR after course 1)", 0, _among_cr("early_relapse")),
-    ("cd19_negative_relapse", "CD19-negative relapse (of the patients in CR after course 1)", 0,
-     _among_cr("relapse_cd19_negative")),
-    ("relapse_after_cr", "Any relapse (of the patients in CR after course 1)", 0, _among_cr("relapse")),
-    ("cr_after_c3", "Overall CR after three courses (CR after course 1 without early relapse)", 0, _cr_after_c3),
-    ("hsct", "Allogeneic HSCT after blinatumomab", 0, _all("hsct")),
-    ("death", "Died during follow-up", 0, _all("death")),
-)
+__all__ = ["build_response_table"]
 
 
 def build_response_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[str, Any]) -> Table:
     """Response counts by baseline stratum and overall, each with its Clopper–Pearson interval.
 
-    Denominators are the evaluable patients (missing assessments excluded, as the protocol's
-    ``analyses.settings.missing = "exclude"``); a course stopped for progression counts as no CR.
+    The rows are the protocol's ``[[report.response]]`` items: patients for whom ``yes`` holds among the
+    evaluable ones (``evaluable``; missing assessments excluded, as ``analyses.settings.missing =
+    "exclude"``). In ADSL a course stopped for progression already counts as no CR.
     Result keys: ``response.<item>.<group>.n``, ``.denominator``, ``.pct``, ``.lower_pct``,
     ``.upper_pct`` with ``<group>`` a stratum id or ``all``.
     """
@@ -116,11 +32,12 @@ def build_response_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[s
     ]
     groups.append(("all", "All patients", elig))
     rows: list[Row] = []
-    for key, label, lvl, fn in RESPONSE_ITEMS:
+    for item in protocol.report.response:
+        key, label, lvl = item.id, item.label, item.level
         texts: list[str] = [label]
         keys: list[str | None] = [None]
         for gid, _, d in groups:
-            ok, evaluable = fn(d)
+            ok, evaluable = query_mask(d, item.yes), query_mask(d, item.evaluable)
             n = int((ok & evaluable).sum())
             den = int(evaluable.sum())
             base = f"response.{key}.{gid}"
