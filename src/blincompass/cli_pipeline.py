@@ -155,7 +155,7 @@ def demo_cmd(
         write_derived(derived, out / "derived")
         bar.update(task, advance=1, description=steps[3])
         outcome = render_report(data_dir, out / "report", protocol=proto, synthetic=True, show_progress=False,
-                                published=True)
+                                published=True, validation=validation, derived=derived)
         bar.update(task, advance=1)
     if not outcome.ok:
         console.print("[red]report failed[/red]")

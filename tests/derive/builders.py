@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from importlib import resources
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
 
 from blincompass.dictionary import load_dictionary
+from blincompass.protocol import Protocol, load_protocol
 
 DICT = load_dictionary()
 
@@ -93,3 +96,12 @@ def make_dataset(
         "outcomes": _frame("outcomes", list(outcomes), OUTCOME_DEFAULTS),
     }
     return SimpleNamespace(forms=forms, source="hand-built", **forms)
+
+
+def patched_protocol(tmp_path: Path, old: str, new: str) -> Protocol:
+    """The built-in protocol with one text replacement, loaded from a file in ``tmp_path``."""
+    text = resources.files("blincompass.protocol").joinpath("data/blincompass.toml").read_text("utf-8")
+    assert old in text, old
+    path = tmp_path / "protocol.toml"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return load_protocol(path)

@@ -3,6 +3,7 @@ import pytest
 
 from blincompass.derive import build_adtte, derive_all, write_derived
 from blincompass.protocol import load_protocol
+from tests.derive.builders import patched_protocol
 from tests.derive.cohort import cohort
 
 PROTOCOL = load_protocol()
@@ -72,12 +73,7 @@ def test_write_derived_is_deterministic(tmp_path):
 
 
 def test_build_adtte_unknown_population(tmp_path):
-    from importlib import resources
-
-    text = resources.files("blincompass.protocol").joinpath("data/blincompass.toml").read_text("utf-8")
-    p = tmp_path / "p.toml"
-    p.write_text(text.replace('population = "cr_c1"', 'population = "cr_c9"'), encoding="utf-8")
-    proto = load_protocol(p)
+    proto = patched_protocol(tmp_path, 'population = "cr_c1"', 'population = "cr_c9"')
     adsl = derive_all(cohort(), PROTOCOL).adsl
     with pytest.raises(ValueError, match="RFS population 'cr_c9'"):
         build_adtte(adsl, proto)

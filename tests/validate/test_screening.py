@@ -5,6 +5,7 @@ import pytest
 
 from blincompass.protocol import load_protocol
 from blincompass.validate.screening import completed_years, screen
+from tests.derive.builders import patched_protocol
 from tests.derive.cohort import cohort
 
 PROTOCOL = load_protocol()
@@ -65,25 +66,12 @@ def test_window_bounds_inclusive():
 
 
 def test_protocol_window_is_data(tmp_path):
-    text = (
-        __import__("importlib").resources.files("blincompass.protocol")
-        .joinpath("data/blincompass.toml").read_text("utf-8")
-        .replace("before = 2020-12-31", "before = 2021-12-31")
-    )
-    p = tmp_path / "p.toml"
-    p.write_text(text, encoding="utf-8")
-    proto = load_protocol(p)
+    proto = patched_protocol(tmp_path, "before = 2020-12-31", "before = 2021-12-31")
     assert proto.eligibility.criteria[5].before == dt.date(2021, 12, 31)
     assert "P8" in screen(cohort(), proto).eligible_ids
 
 
 def test_unknown_criterion_variable_is_a_clear_error(tmp_path):
-    text = (
-        __import__("importlib").resources.files("blincompass.protocol")
-        .joinpath("data/blincompass.toml").read_text("utf-8")
-        .replace('variable = "in_trial"', 'variable = "in_trail"')
-    )
-    p = tmp_path / "p.toml"
-    p.write_text(text, encoding="utf-8")
+    proto = patched_protocol(tmp_path, 'variable = "in_trial"', 'variable = "in_trail"')
     with pytest.raises(ValueError, match="not_in_trial.*in_trail"):
-        screen(cohort(), load_protocol(p))
+        screen(cohort(), proto)

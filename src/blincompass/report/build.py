@@ -184,12 +184,14 @@ def render_report(
     extra_sections: Iterable[SectionSpec] = (),
     published: str | Path | bool | None = None,
     validation: Any = None,
+    derived: Any = None,
 ) -> RenderOutcome:
     """Validate ``data``, build the report and write it into ``out_dir``.
 
     ``synthetic=None`` detects the label (``SYNTHETIC.txt`` in the CSV folder, or "SYNTHETIC" in the
     source). ``show_progress=None`` shows a progress bar only when stdout is a terminal. ``validation``:
-    an already validated data set (e.g. read from the registry) used instead of reading ``data``.
+    an already validated data set (e.g. read from the registry) used instead of reading ``data``;
+    ``derived``: its analysis tables when already derived under ``protocol``.
     """
     proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
     with ReportProgress(2, enabled=show_progress) as prog:
@@ -201,7 +203,8 @@ def render_report(
         dataset = validation.dataset
         if synthetic is None:
             synthetic = detect_synthetic(data, dataset)
-        derived = derive_all(dataset, proto)
+        if derived is None:
+            derived = derive_all(dataset, proto)
         prog.advance("derived")
         report = build_report(dataset, proto, derived=derived, synthetic=synthetic, ci_bands=ci_bands,
                               extra_sections=extra_sections, progress=prog, findings=validation.findings)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from blincompass.report.model import Paragraph, ReportContext, Row, Section, Table, get, put
+from blincompass.report.model import HeaderCell, Paragraph, ReportContext, Row, Section, Table, get, put
 from blincompass.report.query import query_mask
 from blincompass.stats import chi2_test, fisher_exact
 
@@ -228,8 +228,6 @@ def published_section(ctx: ReportContext, published: Published | None = None) ->
              None, None))
         for x in cmp_.itertuples()
     )
-    from blincompass.report.model import HeaderCell
-
     header = ((HeaderCell("Where"), HeaderCell("Number"), HeaderCell("Published"), HeaderCell("Recomputed"),
                HeaderCell("Status"), HeaderCell("Reason / note")),)
     table = Table("published", "Published vs recomputed numbers", header, rows, sheet="published",
