@@ -46,3 +46,6 @@ cli_pipeline.register(app)
 from blincompass import cli_registry  # noqa: E402
 
 cli_registry.register(app)
+from blincompass import cli_study  # noqa: E402
+
+cli_study.register(app)
