@@ -12,7 +12,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from blincompass.expr import ExpressionError, compile_expression
 
 __all__ = [
     "Analyses",
@@ -452,13 +454,23 @@ class Table2Spec(_Frozen):
 
 class ResponseItem(_Frozen):
     """One row of the response table: patients for whom ``yes`` holds among those for whom ``evaluable``
-    holds (pandas queries on the eligible patients' ADSL rows; a missing value makes a query false)."""
+    holds (conditions in the language of blincompass.expr on the eligible patients' ADSL rows; a missing
+    value makes a condition false)."""
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     label: str
     yes: str
     evaluable: str = ""
     level: int = Field(default=0, ge=0, le=2)
+
+    @field_validator("yes", "evaluable")
+    @classmethod
+    def _condition(cls, value: str) -> str:
+        try:
+            compile_expression(value)
+        except ExpressionError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
 
 class ReportSpec(_Frozen):
