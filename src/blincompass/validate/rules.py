@@ -488,14 +488,15 @@ def _builtin_cutoff() -> dt.date | None:
 
 
 def resolve_cutoff(data_cutoff: dt.date | None = None) -> tuple[dt.date, str]:
-    """The data cut-off in force and how it was set: ``data_cutoff``, else the built-in protocol's
-    ``study.data_cutoff``, else today's date."""
+    """The data cut-off in force and a description of it for messages: ``data_cutoff``, else the
+    built-in protocol's ``study.data_cutoff``, else today's date."""
     if data_cutoff is not None:
-        return data_cutoff, "the data cut-off"
+        return data_cutoff, f"the data cut-off {data_cutoff.isoformat()}"
     builtin = _builtin_cutoff()
     if builtin is not None:
-        return builtin, "the data cut-off"
-    return dt.date.today(), "today's date (no data cut-off is set in the protocol)"
+        return builtin, f"the data cut-off {builtin.isoformat()}"
+    today = dt.date.today()
+    return today, f"today's date {today.isoformat()} (the protocol sets no data cut-off)"
 
 
 def _frame_rows(df: pd.DataFrame, mask: np.ndarray) -> list[tuple[int, Any, Any]]:
@@ -525,8 +526,8 @@ def _frame_checks(
                     who = f"patient {pid}: " if pid else ""
                     out.add(
                         "error", files.iat[i] or labels[form.name], int(row), pid, v.name, day, "date.after_cutoff",
-                        f"{who}{v.name} ({v.label}) {day.isoformat()} is after {origin} {cutoff.isoformat()}; "
-                        "a date cannot lie beyond the data cut-off",
+                        f"{who}{v.name} ({v.label}) {day.isoformat()} is after {origin}; "
+                        "no date may lie beyond the data cut-off",
                     )
                 if mask.any():
                     df.loc[mask, v.name] = pd.NaT
