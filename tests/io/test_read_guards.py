@@ -88,3 +88,16 @@ def test_small_entries_may_compress_well(tmp_path: Path) -> None:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("xl/sharedStrings.xml", " " * 500_000)  # 500 kB of spaces: ratio > 100 but below the grace
     check_zip_limits(path)
+
+
+def test_redcap_dictionary_in_utf16_reads_the_same(tmp_path: Path) -> None:
+    from blincompass.io.redcap import read_redcap_dictionary
+
+    src = Path(__file__).resolve().parents[1] / "fixtures" / "registry" / "redcap" / "dictionary.csv"
+    wide = tmp_path / "dictionary.csv"
+    wide.write_bytes(b"\xff\xfe" + src.read_text(encoding="utf-8-sig").encode("utf-16-le"))
+    assert read_redcap_dictionary(wide) == read_redcap_dictionary(src)
+    binary = tmp_path / "dict.csv"
+    binary.write_bytes(b"PK\x03\x04\x14\x00\x00\x00")
+    with pytest.raises(InputReadError, match="^dict.csv is not a CSV file: it is a zip archive"):
+        read_redcap_dictionary(binary)
