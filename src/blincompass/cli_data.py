@@ -41,6 +41,27 @@ def _findings_table(findings: list[Finding], severity: str) -> Table:
     return table
 
 
+def usable_output(path: Path, kind: str = "dir") -> Path:
+    """Check an output folder (``kind="dir"``) or file before a command starts its work; exit 2 with one
+    message when it cannot be used. Nothing is created here."""
+    from blincompass.io.outpath import OutputPathError, prepare_output_dir, prepare_output_file
+
+    try:
+        if kind == "dir":
+            return prepare_output_dir(path, create=False)
+        return prepare_output_file(path, create=False)
+    except OutputPathError as exc:
+        typer.echo(f"cannot write output: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def write_failed(exc: OSError) -> typer.Exit:
+    """Report a write that failed half-way (disk full, permissions changed); the caller raises the result."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    typer.echo(f"cannot write output: {where}{exc.strerror or exc}", err=True)
+    return typer.Exit(2)
+
+
 def summary_line(result: ValidationResult) -> str:
     n_pat = len(result.dataset.patients)
     verdict = "FAILED" if result.n_errors else "OK"
@@ -57,26 +78,40 @@ def template_cmd(
     """Write the data-collection template (an .xlsx workbook; optionally header-only CSVs)."""
     from blincompass.io.template import write_template, write_template_csv
 
-    typer.echo(f"wrote {write_template(out)}")
+    usable_output(out, "file")
     if csv is not None:
-        for p in write_template_csv(csv):
-            typer.echo(f"wrote {p}")
+        usable_output(csv)
+    try:
+        typer.echo(f"wrote {write_template(out)}")
+        if csv is not None:
+            for p in write_template_csv(csv):
+                typer.echo(f"wrote {p}")
+    except OSError as exc:
+        raise write_failed(exc) from None
 
 
 def validate_cmd(
     path: Path = typer.Argument(..., help="An .xlsx workbook (one sheet per form) or a folder of CSV files."),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as a JSON list."),
+    protocol: Path | None = typer.Option(
+        None, "--protocol", help="Protocol TOML whose study.data_cutoff bounds every date (default: built-in)."),
 ) -> None:
     """Check a data file against the data dictionary. Exit 0: no error; 1: errors; 2: unreadable input."""
     from rich.console import Console
     from rich.text import Text
 
     from blincompass.io.raw import InputReadError
+    from blincompass.protocol import ProtocolError, load_protocol
     from blincompass.validate import load_dataset
     from blincompass.validate.findings import SEVERITIES
 
     try:
-        result = load_dataset(path)
+        cutoff = load_protocol(protocol).study.data_cutoff if protocol is not None else None
+    except ProtocolError as exc:
+        typer.echo(f"cannot use protocol: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        result = load_dataset(path, data_cutoff=cutoff)
     except InputReadError as exc:
         typer.echo(f"cannot read input: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -101,7 +136,11 @@ def dictionary_cmd(
     if markdown is None:
         typer.echo(render_markdown(), nl=False)
     else:
-        typer.echo(f"wrote {write_markdown(markdown)}")
+        usable_output(markdown, "file")
+        try:
+            typer.echo(f"wrote {write_markdown(markdown)}")
+        except OSError as exc:
+            raise write_failed(exc) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -34,13 +34,14 @@ def _protocol(path: Path | None) -> Any:
         raise typer.Exit(2) from None
 
 
-def _load(path: Path) -> Any:
-    """Read and validate ``path``; exit 2 when unreadable, 1 (with the errors) when invalid."""
+def _load(path: Path, protocol: Any = None) -> Any:
+    """Read and validate ``path`` (dates checked against ``protocol``'s data cut-off); exit 2 when
+    unreadable, 1 (with the errors) when invalid."""
     from blincompass.io import InputReadError
     from blincompass.validate import load_dataset
 
     try:
-        result = load_dataset(path)
+        result = load_dataset(path, data_cutoff=None if protocol is None else protocol.study.data_cutoff)
     except InputReadError as exc:
         _console().print(f"[red]cannot read input:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -97,9 +98,14 @@ def synth_cmd(
     xlsx: bool = typer.Option(False, "--xlsx", help="Also write the cohort as twin.xlsx."),
 ) -> None:
     """Write the 39-patient SYNTHETIC twin of the BLIN-COMPASS cohort in the template format."""
+    from blincompass.cli_data import usable_output, write_failed
     from blincompass.synth import write_twin
 
-    written = write_twin(out, seed, xlsx=xlsx)
+    usable_output(out)
+    try:
+        written = write_twin(out, seed, xlsx=xlsx)
+    except OSError as exc:
+        raise write_failed(exc) from None
     _console().print(f"SYNTHETIC cohort (seed {seed}) written to {out}: " + ", ".join(p.name for p in written))
 
 
@@ -112,7 +118,7 @@ def screen_cmd(
     from blincompass.validate.screening import screen
 
     proto = _protocol(protocol)
-    result = screen(_load(path).dataset, proto)
+    result = screen(_load(path, proto).dataset, proto)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -125,11 +131,16 @@ def derive_cmd(
     protocol: Path | None = typer.Option(None, "--protocol", help="Protocol TOML (default: built-in)."),
 ) -> None:
     """Validate, screen and derive the analysis tables (ADSL-style and ADTTE-style), CSV + Parquet."""
+    from blincompass.cli_data import usable_output, write_failed
     from blincompass.derive import derive_all, write_derived
 
+    usable_output(out)
     proto = _protocol(protocol)
-    derived = derive_all(_load(path).dataset, proto)
-    written = write_derived(derived, out)
+    derived = derive_all(_load(path, proto).dataset, proto)
+    try:
+        written = write_derived(derived, out)
+    except OSError as exc:
+        raise write_failed(exc) from None
     _print_screening(derived.screening)
     _print_summary(derived)
     _console().print(f"wrote {len(written)} files to {out}")
@@ -142,12 +153,14 @@ def demo_cmd(
                                          help="Progress display (default: only on a terminal)."),
 ) -> None:
     """Synthetic twin -> validate -> screen -> derive -> full report, into ./blincompass-demo/."""
+    from blincompass.cli_data import usable_output
     from blincompass.derive import derive_all, write_derived
     from blincompass.protocol import load_protocol
     from blincompass.report import render_report
     from blincompass.synth import write_twin
     from blincompass.validate import load_dataset
 
+    usable_output(out)
     data_dir = out / "data"
     steps = ["synthetic cohort", "validation", "derivation", "report"]
     show = _console().is_terminal if progress is None else progress

@@ -327,12 +327,14 @@ def export_cmd(
     protocol: Path | None = typer.Option(None, "--protocol", help="Protocol TOML for the ADaM-style tables."),
 ) -> None:
     """Export the data visible to the user: the template workbook, form CSVs, ADaM-style CSVs, SAS XPT or SPSS."""
+    from blincompass.cli_data import usable_output, write_failed
     from blincompass.protocol import ProtocolError, load_protocol
     from blincompass.registry import AccessDenied, UnknownUser
     from blincompass.registry.export import EXPORT_FORMATS, export
 
     if fmt not in EXPORT_FORMATS:
         raise _fail(f"--format {fmt!r}: expected one of {', '.join(EXPORT_FORMATS)}")
+    usable_output(out)
     reg = _registry(db)
     _check_schema(reg)
     try:
@@ -343,6 +345,8 @@ def export_cmd(
         written = export(reg.as_user(_user(user)), fmt, out, proto)
     except (AccessDenied, UnknownUser) as exc:
         raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise write_failed(exc) from None
     typer.echo(f"wrote {len(written)} file(s) to {out}")
     for p in written:
         typer.echo(f"  {p}")

@@ -34,10 +34,12 @@ def report_cmd(
 
     Exit 0: written; 1: the data set has validation errors (listed); 2: unreadable input or protocol.
     """
+    from blincompass.cli_data import usable_output, write_failed
     from blincompass.io.raw import InputReadError
     from blincompass.protocol import ProtocolError, load_protocol
     from blincompass.report import render_report
 
+    usable_output(out)
     try:
         proto = load_protocol(protocol)
     except ProtocolError as exc:
@@ -72,6 +74,8 @@ def report_cmd(
     except InputReadError as exc:
         typer.echo(f"cannot read input: {exc}", err=True)
         raise typer.Exit(2) from None
+    except OSError as exc:
+        raise write_failed(exc) from None
     if not outcome.ok:
         errors = [f for f in outcome.findings if f.severity == "error"]
         typer.echo(f"FAILED: {len(errors)} validation error(s) in {data}; no report written.", err=True)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from blincompass.derive.adsl import build_adsl
 from blincompass.derive.adtte import build_adtte
+from blincompass.io.outpath import atomic_write
 from blincompass.io.tables import write_table_csv
 from blincompass.protocol import Protocol
 from blincompass.validate.screening import ScreeningResult, screen
@@ -75,11 +76,7 @@ def write_derived(derived: DerivedData, out_dir: str | Path) -> list[Path]:
     written: list[Path] = []
 
     def emit(name: str, writer: Any) -> None:
-        final = out / name
-        tmp = out / f".{name}.tmp"
-        writer(tmp)
-        tmp.replace(final)
-        written.append(final)
+        written.append(atomic_write(out / name, writer))
 
     for name, df in (("adsl", derived.adsl), ("adtte", derived.adtte)):
         emit(f"{name}.csv", lambda p, df=df: write_table_csv(df, p))

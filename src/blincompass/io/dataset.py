@@ -28,6 +28,10 @@ from typing import Any
 import pandas as pd
 
 from blincompass.dictionary import UNKNOWN, DataDictionary, Form, Variable, load_dictionary
+from blincompass.io.safe import escape_text
+
+#: Variable types whose values are free text (escaped against formula injection when written to CSV).
+TEXT_TYPES: frozenset[str] = frozenset({"string", "code", "ctcae_term"})
 
 META_COLUMNS: tuple[str, str] = ("_row", "_file")
 
@@ -108,6 +112,12 @@ def format_value(var: Variable, values: Mapping[str, Any]) -> str:
     return str(value)
 
 
+def csv_value(var: Variable, values: Mapping[str, Any]) -> str:
+    """:func:`format_value` as written to a CSV file: free text escaped against formula injection."""
+    text = format_value(var, values)
+    return escape_text(text) if var.type in TEXT_TYPES else text
+
+
 @dataclass
 class Dataset:
     """Typed forms of one study data set (see the module docstring for the column contract)."""
@@ -145,7 +155,9 @@ class Dataset:
         """Write the forms back in the template format: one UTF-8 CSV per form (deterministic bytes).
 
         Codes are written as codes, dates as yyyy-mm-dd, booleans as yes/no, MRD as the level or its
-        code, AE terms as reported; rows keep their order. Returns the paths written.
+        code, AE terms as reported; rows keep their order. Text that a spreadsheet could take for a formula
+        gets a leading apostrophe (:func:`blincompass.io.safe.escape_text`; the CSV reader removes it).
+        Returns the paths written.
         """
         d = dictionary or load_dictionary()
         out_dir = Path(path)
@@ -160,7 +172,7 @@ class Dataset:
                 w = csv.writer(fh, lineterminator="\n")
                 w.writerow(form.columns)
                 for _, row in df.iterrows():
-                    w.writerow([format_value(v, row) for v in form.variables])
+                    w.writerow([csv_value(v, row) for v in form.variables])
             written.append(target)
         return written
 

@@ -19,13 +19,40 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from blincompass.io.safe import restore_row
+
 #: Encodings tried, in order, for CSV files. UTF-8 (with or without BOM) is expected; the others are
 #: what Excel on Windows writes ("CSV" in an Italian or English locale). A fallback adds a warning.
 CSV_ENCODINGS: tuple[str, ...] = ("utf-8-sig", "cp1252", "latin-1")
 #: Candidate CSV delimiters: Italian Excel writes ';' (because ',' is the decimal separator).
 CSV_DELIMITERS: tuple[str, ...] = (",", ";", "\t")
 
+#: Zip-bomb guard for workbooks (an .xlsx is a zip archive), checked on the archive's directory before
+#: any entry is decompressed. Real workbooks expand 2- to 20-fold (a sheet of zeros about 16-fold); the
+#: ratio limit follows Apache POI's default (an entry may not expand more than 100-fold), applied to
+#: entries larger than ``XLSX_RATIO_GRACE`` bytes (tiny entries compress arbitrarily well).
+XLSX_MAX_UNCOMPRESSED: int = 1 << 30  # 1 GiB: about 2.5 million rows of ten columns
+XLSX_MAX_RATIO: float = 100.0
+XLSX_RATIO_GRACE: int = 1 << 20
+XLSX_MAX_ENTRIES: int = 10_000
+
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+#: File signatures named when a "CSV" file is really something else.
+_BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "a zip archive (e.g. an .xlsx workbook); give the workbook itself, not a renamed copy"),
+    (_OLE_MAGIC, "a legacy Office file (.xls or an encrypted workbook); save it as 'CSV UTF-8'"),
+    (b"$FL2", "an SPSS .sav file; import it with --format sav"),
+    (b"$FL3", "an SPSS .sav file; import it with --format sav"),
+    (b"%PDF", "a PDF document"),
+    (b"\x1f\x8b", "a gzip-compressed file; decompress it first"),
+)
+#: Byte-order marks, longest first (the UTF-32 LE mark begins with the UTF-16 LE one).
+_BOMS: tuple[tuple[bytes, str, str], ...] = (
+    (b"\xff\xfe\x00\x00", "utf-32-le", "UTF-32 LE"),
+    (b"\x00\x00\xfe\xff", "utf-32-be", "UTF-32 BE"),
+    (b"\xff\xfe", "utf-16-le", "UTF-16 LE"),
+    (b"\xfe\xff", "utf-16-be", "UTF-16 BE"),
+)
 _SPACES = re.compile(r"[\s\u00a0\u2007\u202f\ufeff]+")
 
 
@@ -148,6 +175,71 @@ def _mark_uncached_formulas(path: Path, title: str, rows: list[tuple[int, list[A
         wb.close()
 
 
+def check_zip_limits(path: Path) -> None:
+    """Refuse a zip archive (workbook) that would expand too far, before anything is decompressed.
+
+    The sizes come from the archive's central directory. A directory that under-states an entry's size
+    cannot inflate past it: :mod:`zipfile` stops reading an entry at its stated size and the CRC check
+    then fails, which the reader reports as a corrupt workbook.
+
+    Raises
+    ------
+    InputReadError
+        Naming the numbers: the total uncompressed size, or the entry and its expansion ratio.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise InputReadError(f"{path.name} is not a readable .xlsx workbook (zip archive): {exc}") from exc
+    if len(infos) > XLSX_MAX_ENTRIES:
+        raise InputReadError(
+            f"{path.name} is refused: the archive has {len(infos):,} entries, more than the limit of "
+            f"{XLSX_MAX_ENTRIES:,} for a workbook"
+        )
+    total = sum(i.file_size for i in infos)
+    if total > XLSX_MAX_UNCOMPRESSED:
+        raise InputReadError(
+            f"{path.name} is refused: it would expand to {total:,} bytes ({total / 2**20:,.0f} MiB) from "
+            f"{path.stat().st_size:,} bytes on disk, more than the limit of {XLSX_MAX_UNCOMPRESSED:,} bytes "
+            f"({XLSX_MAX_UNCOMPRESSED / 2**20:,.0f} MiB); split the data over several workbooks or use CSV files"
+        )
+    for info in infos:
+        if info.file_size <= XLSX_RATIO_GRACE:
+            continue
+        ratio = info.file_size / max(info.compress_size, 1)
+        if ratio > XLSX_MAX_RATIO:
+            raise InputReadError(
+                f"{path.name} is refused: entry {info.filename} expands {ratio:,.0f}-fold "
+                f"({info.compress_size:,} bytes compressed to {info.file_size:,} bytes), more than the limit "
+                f"of {XLSX_MAX_RATIO:,.0f}-fold for a workbook (a zip bomb?)"
+            )
+
+
+def sheet_name_clashes(source: str, names: Iterable[str], forms: Iterable[str], kind: str) -> list[ReadNote]:
+    """Error notes for sheets (or CSV files) whose names differ only in case or spaces and name a form.
+
+    Only the first would be read and the other silently ignored. ``kind`` is ``"sheets"`` (``names``
+    are sheet titles) or ``"files"`` (``names`` are CSV file names; the form is the name without
+    ``.csv``).
+    """
+    wanted = {f.casefold() for f in forms}
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        stem = Path(n).stem if kind == "files" else n
+        groups.setdefault(stem.strip().casefold(), []).append(n)
+    notes = []
+    for key, group in groups.items():
+        if key in wanted and len(group) > 1:
+            listed = " and ".join(f"'{g}'" for g in group)
+            notes.append(ReadNote(
+                "error", source, "form.ambiguous",
+                f"{source} has {kind} {listed} whose names differ only in case or spaces; they are the same "
+                f"form '{key}'. Keep one (only {listed.split(' and ')[0]} would be read)",
+            ))
+    return notes
+
+
 def _read_xlsx(path: Path, forms: list[str]) -> RawDataset:
 
     head = path.read_bytes()[:8] if path.stat().st_size >= 8 else b""
@@ -160,6 +252,7 @@ def _read_xlsx(path: Path, forms: list[str]) -> RawDataset:
         raise InputReadError(f"{path.name} is a legacy .xls workbook; save it as .xlsx (Excel Workbook)")
     if not zipfile.is_zipfile(path):
         raise InputReadError(f"{path.name} is not an .xlsx workbook (not a valid zip/Office Open XML file)")
+    check_zip_limits(path)
     with warnings.catch_warnings():
         # openpyxl warns about Excel features it drops (e.g. extended data validation); irrelevant here
         warnings.simplefilter("ignore", UserWarning)
@@ -180,6 +273,7 @@ def _read_xlsx_data(path: Path, forms: list[str]) -> RawDataset:
         wanted = {f.casefold(): f for f in forms}
         tables: dict[str, RawTable] = {}
         other: list[str] = []
+        sheet_titles = list(wb.sheetnames)
         for ws in wb.worksheets:
             key = ws.title.strip().casefold()
             if key not in wanted or wanted[key] in tables:
@@ -196,7 +290,8 @@ def _read_xlsx_data(path: Path, forms: list[str]) -> RawDataset:
         raise InputReadError(f"{path.name} cannot be read as an .xlsx workbook: {exc}") from exc
     finally:
         wb.close()
-    return RawDataset(str(path), tables, (), tuple(other))
+    notes = sheet_name_clashes(path.name, sheet_titles, forms, "sheets")
+    return RawDataset(str(path), tables, tuple(notes), tuple(other))
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -211,11 +306,97 @@ def _sniff_delimiter(text: str) -> str:
 
 def read_csv_table(path: Path, form: str) -> tuple[RawTable, list[ReadNote]]:
     """Read one CSV file (encoding and delimiter detected) as the raw table of ``form``."""
-    notes: list[ReadNote] = []
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InputReadError(f"{path.name} cannot be read: {exc.strerror or exc}") from exc
+    text, notes = decode_csv_bytes(path.name, data)
+    if "\x00" in text:
+        raise InputReadError(
+            f"{path.name} is not a text CSV file: it contains NUL characters (at character {text.index(chr(0))})"
+        )
+    first, _, rest = text.partition("\n")
+    if m := re.fullmatch(r"\ufeff?sep=(.)\r?", first):
+        # Excel's "sep=;" hint line: Excel hides it, so the header stays row 1
+        delimiter, text = m[1], rest
+    else:
+        delimiter = _sniff_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        rows = [(i, restore_row(list(cells))) for i, cells in enumerate(reader, start=1)]
+    except csv.Error as exc:
+        raise InputReadError(f"{path.name} is not a readable CSV file: {exc}") from exc
+    return _make_table(form, path.name, rows, False), notes
+
+
+def _wide_encoding(data: bytes) -> tuple[str, str] | None:
+    """UTF-16/UTF-32 without a byte-order mark, recognised by where the NUL bytes sit in the first 4 KiB.
+
+    Text in Latin script stored as UTF-16 LE has a NUL at every odd offset (UTF-32 LE: three NULs in
+    every four bytes). Returns (codec, name) or ``None``.
+    """
+    sample = data[:4096]
+    n = len(sample)
+    if n < 4:
+        return None
+    if n % 4 == 0:
+        quads = [sample[i:i + 4] for i in range(0, n, 4)]
+        if sum(q[1:] == b"\x00\x00\x00" for q in quads) >= 0.9 * len(quads):
+            return "utf-32-le", "UTF-32 LE"
+        if sum(q[:3] == b"\x00\x00\x00" for q in quads) >= 0.9 * len(quads):
+            return "utf-32-be", "UTF-32 BE"
+    half = n // 2
+    odd_nul = sum(sample[i] == 0 for i in range(1, n, 2))
+    even_nul = sum(sample[i] == 0 for i in range(0, n, 2))
+    if odd_nul >= 0.6 * half and even_nul <= 0.1 * half:
+        return "utf-16-le", "UTF-16 LE"
+    if even_nul >= 0.6 * half and odd_nul <= 0.1 * half:
+        return "utf-16-be", "UTF-16 BE"
+    return None
+
+
+def decode_csv_bytes(name: str, data: bytes) -> tuple[str, list[ReadNote]]:
+    """The text of a CSV file: UTF-8 (with or without BOM) expected; UTF-16 and UTF-32 (with or without
+    a byte-order mark) decoded with a warning; Windows-1252 or Latin-1 as a fallback with a warning.
+
+    Raises
+    ------
+    InputReadError
+        For a file that is not text (named when recognised: a workbook, an SPSS file, a PDF, ...), or
+        UTF-16/UTF-32 text that does not decode.
+    """
+    wide: tuple[str, str] | None = None
+    for bom, codec, label in _BOMS:
+        if data.startswith(bom):
+            wide = (codec, label)
+            break
+    if wide is None and b"\x00" in data[:4096]:
+        wide = _wide_encoding(data)
+        if wide is None:
+            for magic, what in _BINARY_SIGNATURES:
+                if data.startswith(magic):
+                    raise InputReadError(f"{name} is not a CSV file: it is {what}")
+            raise InputReadError(
+                f"{name} is not a text CSV file: it contains NUL bytes (first at byte {data.index(0)}) and is "
+                "neither UTF-8, UTF-16 nor UTF-32 text; save it as 'CSV UTF-8'"
+            )
+    if wide is not None:
+        codec, label = wide
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError as exc:
+            raise InputReadError(
+                f"{name} looks like {label} text but is not valid {label} (byte {exc.start}: {exc.reason}); "
+                "save it as 'CSV UTF-8'"
+            ) from exc
+        text = text.removeprefix("\ufeff")
+        note = ReadNote("warning", name, "file.encoding",
+                        f"{name} is {label}, not UTF-8; read as {label}. Save it as 'CSV UTF-8' next time.")
+        return text, [note]
+    for magic, what in _BINARY_SIGNATURES:
+        if data.startswith(magic):
+            raise InputReadError(f"{name} is not a CSV file: it is {what}")
+    notes: list[ReadNote] = []
     text = None
     for enc in CSV_ENCODINGS:
         try:
@@ -226,28 +407,17 @@ def read_csv_table(path: Path, form: str) -> tuple[RawTable, list[ReadNote]]:
             notes.append(
                 ReadNote(
                     "warning",
-                    path.name,
+                    name,
                     "file.encoding",
-                    f"{path.name} is not UTF-8; read as {enc}. Check accented characters, "
+                    f"{name} is not UTF-8; read as {enc}. Check accented characters, "
                     "and save as 'CSV UTF-8' next time.",
                 )
             )
         break
     assert text is not None  # latin-1 decodes every byte string
-    if "\x00" in text:
-        raise InputReadError(f"{path.name} is not a text CSV file (it contains NUL bytes)")
-    first, _, rest = text.partition("\n")
-    if m := re.fullmatch(r"\ufeff?sep=(.)\r?", first):
-        # Excel's "sep=;" hint line: Excel hides it, so the header stays row 1
-        delimiter, text = m[1], rest
-    else:
-        delimiter = _sniff_delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        rows = [(i, list(cells)) for i, cells in enumerate(reader, start=1)]
-    except csv.Error as exc:
-        raise InputReadError(f"{path.name} is not a readable CSV file: {exc}") from exc
-    return _make_table(form, path.name, rows, False), notes
+    return text, notes
+
+
 
 
 def _read_csv_dir(path: Path, forms: list[str]) -> RawDataset:
@@ -273,6 +443,8 @@ def _read_csv_dir(path: Path, forms: list[str]) -> RawDataset:
         table, n = read_csv_table(p, wanted[key])
         tables[wanted[key]] = table
         notes.extend(n)
+    csv_names = [p.name for p in entries if p.is_file() and p.suffix.casefold() == ".csv"]
+    notes.extend(sheet_name_clashes(path.name, csv_names, forms, "files"))
     return RawDataset(str(path), tables, tuple(notes), tuple(other))
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from blincompass.dictionary import UNKNOWN, DataDictionary, Variable, load_dictionary
 from blincompass.io.mapping import ConversionIssue, ConversionResult, FieldSpec, load_mapping
-from blincompass.io.raw import InputReadError, RawDataset, RawTable, read_csv_table
+from blincompass.io.raw import InputReadError, RawDataset, RawTable, decode_csv_bytes, read_csv_table
 
 __all__ = ["RedcapField", "read_redcap", "read_redcap_dictionary"]
 
@@ -93,7 +93,11 @@ def read_redcap_dictionary(path: str | Path) -> dict[str, RedcapField]:
     p = Path(path)
     if not p.exists():
         raise InputReadError(f"REDCap data dictionary {p} does not exist")
-    text = p.read_bytes().decode("utf-8-sig", errors="replace")
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise InputReadError(f"{p.name} cannot be read: {exc.strerror or exc}") from exc
+    text, _ = decode_csv_bytes(p.name, data)  # UTF-8, UTF-16/32 or a Windows code page, or named
     rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows:
         raise InputReadError(f"{p.name} is empty; expected a REDCap data dictionary CSV")

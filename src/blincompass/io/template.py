@@ -35,6 +35,8 @@ from blincompass.dictionary import (
     reported_terms,
 )
 from blincompass.io import cells
+from blincompass.io.outpath import atomic_write_bytes
+from blincompass.io.safe import escape_text, write_cell
 
 #: Timestamp written into the workbook properties (created / modified) so that output is reproducible.
 TEMPLATE_TIMESTAMP = dt.datetime(2020, 1, 1, 0, 0, 0)
@@ -143,7 +145,7 @@ def _readme(ws: Worksheet, d: DataDictionary) -> None:
         lines.append((f"{form.name}: {form.label}. {form.description}", False))
     lines += [("", False), ("The 'dictionary' sheet lists every variable.", False)]
     for i, (text, bold) in enumerate(lines, start=1):
-        cell = ws.cell(row=i, column=1, value=text or None)
+        cell = write_cell(ws, i, 1, text or None)
         if bold:
             cell.font = Font(bold=True, size=14 if i == 1 else 11)
     ws.column_dimensions["A"].width = 130
@@ -153,7 +155,7 @@ def _form_sheet(ws: Worksheet, form: Form, lists: Worksheet, list_col: list[int]
     last = TEMPLATE_ROWS + 1
     for j, var in enumerate(form.variables, start=1):
         letter = get_column_letter(j)
-        cell = ws.cell(row=1, column=j, value=var.name)
+        cell = write_cell(ws, 1, j, var.name)
         cell.font = Font(bold=True)
         cell.fill = _HEADER_FILL
         cell.alignment = Alignment(vertical="top")
@@ -172,9 +174,9 @@ def _form_sheet(ws: Worksheet, form: Form, lists: Worksheet, list_col: list[int]
         if values is not None:
             list_col[0] += 1
             lc = get_column_letter(list_col[0])
-            lists.cell(row=1, column=list_col[0], value=f"{form.name}.{var.name}").font = Font(bold=True)
+            write_cell(lists, 1, list_col[0], f"{form.name}.{var.name}").font = Font(bold=True)
             for i, v in enumerate(values, start=2):
-                lists.cell(row=i, column=list_col[0], value=v)
+                write_cell(lists, i, list_col[0], v)
             ref = f"{quote_sheetname(lists.title)}!${lc}$2:${lc}${len(values) + 1}"
             dv = DataValidation(type="list", formula1=ref, allow_blank=True)
             if var.type == "ctcae_term":
@@ -225,15 +227,24 @@ def _form_sheet(ws: Worksheet, form: Form, lists: Worksheet, list_col: list[int]
     ws.freeze_panes = "B2"
 
 
+def _write_row(ws: Worksheet, row: int, values: list[object]) -> None:
+    for j, value in enumerate(values, start=1):
+        write_cell(ws, row, j, value)
+
+
 def _dictionary_sheet(ws: Worksheet, d: DataDictionary) -> None:
     header = ["form", "variable", "label", "type", "unit", "range", "required", "allowed values", "paper", "note"]
-    ws.append(header)
-    for c in ws[1]:
+    for j, text in enumerate(header, start=1):
+        c = write_cell(ws, 1, j, text)
         c.font = Font(bold=True)
         c.fill = _HEADER_FILL
+    r = 1
     for form in d.forms:
         for v in form.variables:
-            ws.append(
+            r += 1
+            _write_row(
+                ws,
+                r,
                 [
                     form.name,
                     v.name,
@@ -245,7 +256,7 @@ def _dictionary_sheet(ws: Worksheet, d: DataDictionary) -> None:
                     codes_text(v),
                     v.paper,
                     v.note or "",
-                ]
+                ],
             )
     for letter, width in zip("ABCDEFGHIJ", (16, 24, 50, 11, 7, 10, 40, 60, 50, 40), strict=True):
         ws.column_dimensions[letter].width = width
@@ -305,8 +316,7 @@ def write_template(path: str | Path, dictionary: DataDictionary | None = None) -
     """Write the .xlsx collection template to ``path`` and return the path."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(template_bytes(dictionary))
-    return p
+    return atomic_write_bytes(p, template_bytes(dictionary))
 
 
 def write_template_csv(directory: str | Path, dictionary: DataDictionary | None = None) -> list[Path]:
@@ -316,8 +326,7 @@ def write_template_csv(directory: str | Path, dictionary: DataDictionary | None 
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for form in d.forms:
-        p = out / f"{form.name}.csv"
-        with p.open("w", encoding="utf-8", newline="") as fh:
-            csv.writer(fh, lineterminator="\n").writerow(form.columns)
-        paths.append(p)
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow([escape_text(c) for c in form.columns])
+        paths.append(atomic_write_bytes(out / f"{form.name}.csv", buf.getvalue().encode("utf-8")))
     return paths

@@ -10,6 +10,10 @@ and SPSS files.
 * ``sav``: one SPSS file per form (variable labels; value labels for codes, yes/no and the MRD codes;
   re-importable with ``--format sav``) and the four ADaM-style tables as .sav.
 
+Free text that a spreadsheet could take for a formula (``=HYPERLINK(...)``, ``@SUM(...)``) is written
+inert: a string cell in the workbook, an apostrophe-escaped value in the CSVs
+(:mod:`blincompass.io.safe`). SAS and SPSS files hold the values as data, never as formulas.
+
 Every file is written to a temporary name and renamed; the same registry content gives byte-identical
 files (the creation timestamps that the SAS and SPSS formats carry are set to a fixed date).
 """
@@ -29,6 +33,8 @@ import pandas as pd
 
 from blincompass.dictionary import MRD_CODES, DataDictionary, Form, Variable
 from blincompass.io.dataset import Dataset, format_value
+from blincompass.io.outpath import atomic_write
+from blincompass.io.safe import escape_text, write_cell
 from blincompass.io.tables import write_table_csv
 from blincompass.protocol import Protocol
 
@@ -109,13 +115,7 @@ XPT_LABELS: dict[str, str] = {
 
 
 def _atomic(path: Path, writer: Callable[[Path], None]) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        writer(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, writer)
 
 
 # -- template workbook ------------------------------------------------------------------------------
@@ -150,7 +150,7 @@ def write_workbook(dataset: Dataset, path: str | Path, dictionary: DataDictionar
             for j, var in enumerate(form.variables, start=1):
                 value = _cell(var, row)
                 if value is not None:
-                    c = ws.cell(row=i, column=j, value=value)
+                    c = write_cell(ws, i, j, value)
                     if var.type == "date":
                         c.number_format = "yyyy-mm-dd"
     buf = io.BytesIO()
@@ -379,7 +379,7 @@ def export(scoped: ScopedRegistry, fmt: str, out_dir: str | Path, protocol: Prot
         with p.open("w", encoding="utf-8", newline="") as fh:
             w = csv.writer(fh, lineterminator="\n")
             w.writerow(["dataset", "xpt_name", "column", "label"])
-            w.writerows(rows)
+            w.writerows([escape_text(v) for v in r] for r in rows)
 
     written.append(_atomic(out / "xpt_variables.csv", index))
     return written

@@ -116,10 +116,9 @@ def results_json(report: Report) -> str:
 
 
 def _write(path: Path, data: bytes) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    return path
+    from blincompass.io.outpath import atomic_write_bytes
+
+    return atomic_write_bytes(path, data)
 
 
 def write_report(report: Report, out_dir: str | Path, *, progress: ReportProgress | None = None) -> list[Path]:
@@ -164,13 +163,12 @@ class RenderOutcome:
     report: Report | None = None
 
 
-def load_input(path: str | Path) -> Any:
-    """Read and validate a workbook or CSV folder (``blincompass.io.load_dataset`` when available)."""
-    try:
-        from blincompass.io import load_dataset  # type: ignore[attr-defined]
-    except ImportError:
-        from blincompass.validate import load_dataset
-    return load_dataset(path)
+def load_input(path: str | Path, data_cutoff: Any = None) -> Any:
+    """Read and validate a workbook or CSV folder (dates checked against ``data_cutoff``, default
+    :func:`blincompass.validate.rules.resolve_cutoff`)."""
+    from blincompass.validate import load_dataset
+
+    return load_dataset(path, data_cutoff=data_cutoff)
 
 
 def render_report(
@@ -196,7 +194,7 @@ def render_report(
     proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
     with ReportProgress(2, enabled=show_progress) as prog:
         if validation is None:
-            validation = load_input(data)
+            validation = load_input(data, proto.study.data_cutoff)
         prog.advance("validated")
         if not validation.ok:
             return RenderOutcome(False, list(validation.findings))

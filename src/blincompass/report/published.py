@@ -1,7 +1,7 @@
 """Published vs recomputed: each number a publication reports, next to the value recomputed from the data.
 
 The published numbers live in a TOML file (for BLIN-COMPASS: ``blincompass/synth/data/published.toml``),
-each with where it is printed and how to recompute it from the analysis tables (a condition, blincompass.expr, on ADSL or
+each with where it is printed and how to recompute it from the analysis tables (a blincompass.expr condition on ADSL or
 ADAE, a summary statistic of an ADSL column, or a key of ``results.json``). The publication's reported
 tests are re-run from its reported counts with the usual candidate tests, to say which test, if any,
 reproduces each p-value.

@@ -10,6 +10,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
+from blincompass.io.safe import write_cell
 from blincompass.report.model import Report, Table, flatten
 from blincompass.report.render_docx import FIXED_DATE
 from blincompass.report.zipfix import normalize_ooxml
@@ -38,15 +39,15 @@ def sheet_name(table: Table, synthetic: bool, used: set[str]) -> str:
 def _write_table(ws: Any, t: Table, synthetic: bool) -> None:
     r = 1
     if synthetic:
-        ws.cell(r, 1, "SYNTHETIC DATA \u2013 not real patients. Do not cite these results.").font = _RED_BOLD
+        write_cell(ws, r, 1, "SYNTHETIC DATA \u2013 not real patients. Do not cite these results.").font = _RED_BOLD
         r += 1
-    ws.cell(r, 1, t.caption).font = _BOLD
+    write_cell(ws, r, 1, t.caption).font = _BOLD
     r += 2
     widths: dict[int, int] = {}
     for hrow in t.header:
         c = 1
         for hc in hrow:
-            cell = ws.cell(r, c, hc.text)
+            cell = write_cell(ws, r, c, hc.text)
             cell.font = _BOLD
             cell.alignment = Alignment(horizontal="left" if c == 1 else "center", wrap_text=True)
             if hc.span > 1:
@@ -58,7 +59,7 @@ def _write_table(ws: Any, t: Table, synthetic: bool) -> None:
     ws.freeze_panes = ws.cell(r, 2)
     for row in t.rows:
         for c, text in enumerate(row.cells, start=1):
-            cell = ws.cell(r, c, text)
+            cell = write_cell(ws, r, c, text)
             if c == 1:
                 cell.alignment = Alignment(indent=row.level)
                 if row.kind in ("heading", "total"):
@@ -69,7 +70,7 @@ def _write_table(ws: Any, t: Table, synthetic: bool) -> None:
         r += 1
     r += 1
     for f in t.footnotes:
-        ws.cell(r, 1, f).font = Font(italic=True, size=9)
+        write_cell(ws, r, 1, f).font = Font(italic=True, size=9)
         r += 1
     for c, w in widths.items():
         ws.column_dimensions[get_column_letter(c)].width = max(8, w + 2)
@@ -86,16 +87,16 @@ def render_xlsx(report: Report) -> bytes:
     ws = wb.create_sheet(("SYNTHETIC " if report.synthetic else "") + "Results")
     r = 1
     if report.synthetic:
-        ws.cell(r, 1, "SYNTHETIC DATA \u2013 not real patients.").font = _RED_BOLD
+        write_cell(ws, r, 1, "SYNTHETIC DATA \u2013 not real patients.").font = _RED_BOLD
         r += 1
-    ws.cell(r, 1, "key").font = _BOLD
-    ws.cell(r, 2, "value").font = _BOLD
+    write_cell(ws, r, 1, "key").font = _BOLD
+    write_cell(ws, r, 2, "value").font = _BOLD
     r += 1
     for key, value in flatten(report.results).items():
-        ws.cell(r, 1, key)
+        write_cell(ws, r, 1, key)
         if isinstance(value, list | dict):
             value = json.dumps(value, ensure_ascii=False)
-        ws.cell(r, 2, value)
+        write_cell(ws, r, 2, value)
         r += 1
     ws.column_dimensions["A"].width = 70
     ws.column_dimensions["B"].width = 40

@@ -276,6 +276,7 @@ def write_twin(out_dir: str | Path, seed: int = 0, *, xlsx: bool = False) -> lis
     form. The same seed gives byte-identical files.
     """
     from blincompass.dictionary import load_dictionary
+    from blincompass.io.outpath import atomic_write, atomic_write_bytes
 
     forms = generate_twin(seed)
     dictionary = load_dictionary()
@@ -283,18 +284,17 @@ def write_twin(out_dir: str | Path, seed: int = 0, *, xlsx: bool = False) -> lis
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for form in dictionary.forms:
-        path = out / f"{form.name}.csv"
-        tmp = out / f".{form.name}.csv.tmp"
-        with tmp.open("w", encoding="utf-8", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=form.columns, lineterminator="\n")
-            w.writeheader()
-            for row in forms[form.name]:
-                w.writerow({c: row.get(c, "") for c in form.columns})
-        tmp.replace(path)
-        written.append(path)
-    notice = out / "SYNTHETIC.txt"
-    notice.write_text(f"{SYNTHETIC_NOTICE}\nseed: {seed}\n", encoding="utf-8")
-    written.append(notice)
+        def write_form(tmp: Path, rows: list[dict[str, str]] = forms[form.name], columns: list[str] = form.columns
+                       ) -> None:
+            with tmp.open("w", encoding="utf-8", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
+                w.writeheader()
+                for row in rows:
+                    w.writerow({c: row.get(c, "") for c in columns})
+
+        written.append(atomic_write(out / f"{form.name}.csv", write_form))
+    notice = f"{SYNTHETIC_NOTICE}\nseed: {seed}\n".encode()
+    written.append(atomic_write_bytes(out / "SYNTHETIC.txt", notice))
     if xlsx:
         written.append(_write_xlsx(forms, out / "twin.xlsx", dictionary))
     return written
@@ -302,6 +302,8 @@ def write_twin(out_dir: str | Path, seed: int = 0, *, xlsx: bool = False) -> lis
 
 def _write_xlsx(forms: dict[str, list[dict[str, str]]], path: Path, dictionary: Any) -> Path:
     from openpyxl import Workbook
+
+    from blincompass.io.outpath import atomic_write
 
     wb = Workbook()
     ws = wb.active
@@ -315,7 +317,4 @@ def _write_xlsx(forms: dict[str, list[dict[str, str]]], path: Path, dictionary: 
     fixed = dt.datetime(2020, 1, 1)
     wb.properties.created = fixed
     wb.properties.modified = fixed
-    tmp = path.with_name(f".{path.name}.tmp")
-    wb.save(tmp)
-    tmp.replace(path)
-    return path
+    return atomic_write(path, wb.save)

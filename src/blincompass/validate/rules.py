@@ -4,7 +4,9 @@ Rule identifiers (stable; used in findings, tests and documentation):
 
 Structure
     ``file.encoding`` (warning) CSV not in UTF-8, read with a fallback encoding.
-    ``form.missing`` (error) no sheet / CSV for a form.   ``form.empty`` (warning) patients form has no row.
+    ``form.missing`` (error) no sheet / CSV for a form.
+    ``form.empty`` (warning) patients form has no row.
+    ``form.ambiguous`` (error) two sheets / CSV files whose names differ only in case name the same form.
     ``column.missing`` (error for a required or conditionally required variable, warning otherwise).
     ``column.unknown`` (warning) a column that is not in the dictionary (ignored).
     ``column.duplicate`` (error) two columns with the same name (the first is used).
@@ -18,6 +20,10 @@ Cells
     ``conditional.unexpected`` (warning) a conditional value given although its condition does not hold.
     ``ae.term_not_ctcae`` (info for a synonym, warning for nearest/other mapping) reported term kept.
     ``ae.term_unmapped`` (warning) term neither CTCAE nor mapped; accepted as reported.
+    ``date.after_cutoff`` (error) a date after the data cut-off (the protocol's ``study.data_cutoff``;
+    not set: the day of the check), e.g. a follow-up in the future; the cell becomes missing.
+    ``text.formula`` (warning) free text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+    return, which a spreadsheet could run as a formula (exports write it as inert text).
 Keys and references
     ``key.unique`` (error) duplicate key within a form.
     ``reference`` (error) patient_id not in patients; AE course not in that patient's courses.
@@ -53,17 +59,22 @@ set to missing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from blincompass.dictionary import DataDictionary, Form, Variable, load_dictionary
 from blincompass.io import cells
 from blincompass.io.cells import Cell, cell_text, parse_cell
 from blincompass.io.dataset import Dataset, build_frame
 from blincompass.io.raw import RawDataset, RawTable, is_blank, normalise_header, read_raw
+from blincompass.io.safe import looks_like_formula
 from blincompass.validate.findings import Finding, ValidationResult
 
 #: Maximum number of days between the baseline assessment and the first course start (warning beyond).
@@ -469,13 +480,79 @@ def _patient_checks(
                    "for a patient who died the last follow-up is the death date")
 
 
-def validate(raw: RawDataset, dictionary: DataDictionary | None = None) -> ValidationResult:
+@functools.cache
+def _builtin_cutoff() -> dt.date | None:
+    from blincompass.protocol import load_protocol
+
+    return load_protocol().study.data_cutoff
+
+
+def resolve_cutoff(data_cutoff: dt.date | None = None) -> tuple[dt.date, str]:
+    """The data cut-off in force and a description of it for messages: ``data_cutoff``, else the
+    built-in protocol's ``study.data_cutoff``, else today's date."""
+    if data_cutoff is not None:
+        return data_cutoff, f"the data cut-off {data_cutoff.isoformat()}"
+    builtin = _builtin_cutoff()
+    if builtin is not None:
+        return builtin, f"the data cut-off {builtin.isoformat()}"
+    today = dt.date.today()
+    return today, f"today's date {today.isoformat()} (the protocol sets no data cut-off)"
+
+
+def _frame_rows(df: pd.DataFrame, mask: np.ndarray) -> list[tuple[int, Any, Any]]:
+    pids = df["patient_id"] if "patient_id" in df.columns else pd.Series([None] * len(df), index=df.index)
+    idx = np.flatnonzero(mask)
+    return [(int(i), df["_row"].iat[i], pids.iat[i]) for i in idx]
+
+
+def _frame_checks(
+    d: DataDictionary, frames: dict[str, pd.DataFrame], labels: dict[str, str], cutoff: dt.date, origin: str,
+    out: _Collector,
+) -> None:
+    """Column-wise checks on the typed forms: dates after the data cut-off (the cell becomes missing) and
+    free text that a spreadsheet could run as a formula."""
+    limit = pd.Timestamp(cutoff)
+    for form in d.forms:
+        df = frames.get(form.name)
+        if df is None or df.empty:
+            continue
+        files = df["_file"]
+        for v in form.variables:
+            col = df[v.name]
+            if v.type == "date":
+                mask = (col > limit).to_numpy(dtype=bool, na_value=False)
+                for i, row, pid in _frame_rows(df, mask):
+                    day = col.iat[i].date()
+                    who = f"patient {pid}: " if pid else ""
+                    out.add(
+                        "error", files.iat[i] or labels[form.name], int(row), pid, v.name, day, "date.after_cutoff",
+                        f"{who}{v.name} ({v.label}) {day.isoformat()} is after {origin}; "
+                        "no date may lie beyond the data cut-off",
+                    )
+                if mask.any():
+                    df.loc[mask, v.name] = pd.NaT
+            elif v.type in ("string", "ctcae_term"):
+                mask = np.fromiter((looks_like_formula(x) for x in col), dtype=bool, count=len(col))
+                for i, row, pid in _frame_rows(df, mask):
+                    text = col.iat[i]
+                    out.add(
+                        "warning", files.iat[i] or labels[form.name], int(row), pid, v.name, text, "text.formula",
+                        f"{v.name} {text!r} starts with {text[0]!r}, which a spreadsheet may run as a formula; "
+                        "exports write it as inert text, but check that it is the intended value",
+                    )
+
+
+def validate(
+    raw: RawDataset, dictionary: DataDictionary | None = None, *, data_cutoff: dt.date | None = None,
+) -> ValidationResult:
     """Check a raw data set against the data dictionary and build the typed :class:`Dataset`.
 
     Every problem becomes a :class:`Finding` (nothing is dropped silently): a cell that cannot be read is
     set to missing in the data set and reported; rows with errors stay in the data set.
+    ``data_cutoff``: the latest date allowed (default: :func:`resolve_cutoff`).
     """
     d = dictionary or load_dictionary()
+    cutoff, origin = resolve_cutoff(data_cutoff)
     out = _Collector()
     for note in raw.notes:
         out.add(note.severity, note.source, None, None, None, None, note.rule, note.message)
@@ -494,17 +571,20 @@ def validate(raw: RawDataset, dictionary: DataDictionary | None = None) -> Valid
                     "the patients form has no data rows")
         frames[form.name] = build_frame(form, _records(form, rows))
     _cross_checks(forms, out)
+    _frame_checks(d, frames, labels, cutoff, origin, out)
     findings = sorted(set(out.findings), key=Finding.sort_key)
     return ValidationResult(Dataset(frames, raw.source), findings)
 
 
-def load_dataset(path: str | Path, dictionary: DataDictionary | None = None) -> ValidationResult:
+def load_dataset(
+    path: str | Path, dictionary: DataDictionary | None = None, *, data_cutoff: dt.date | None = None,
+) -> ValidationResult:
     """Read a workbook or CSV folder and validate it (``read_raw`` + ``validate``).
 
     Raises :class:`blincompass.io.InputReadError` when the input cannot be read at all.
     """
     d = dictionary or load_dictionary()
-    return validate(read_raw(path, d.form_names), d)
+    return validate(read_raw(path, d.form_names), d, data_cutoff=data_cutoff)
 
 
 def rule_ids() -> Iterable[str]:
