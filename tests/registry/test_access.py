@@ -374,3 +374,57 @@ def test_long_free_text_is_kept(registry: Registry, tmp_path: Path) -> None:
     assert reason in set(ds.courses["interruption_reason"])
     assert term in set(ds.adverse_events["ae_term"])
     assert any(term in e.record_key for e in coord.history("C1-002"))
+
+
+@pytest.fixture
+def loose_registry(engine: sa.Engine, tmp_path: Path) -> Registry:
+    """A registry whose dictionary lets patient ids hold any non-space characters (full-width ones too)."""
+    from importlib import resources
+
+    from blincompass.dictionary import load_dictionary
+
+    from .conftest import FixedClock
+
+    text = resources.files("blincompass.dictionary").joinpath("data/blincompass.toml").read_text("utf-8")
+    strict = 'pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$"'
+    assert text.count(strict) == 1
+    (tmp_path / "loose.toml").write_text(text.replace(strict, 'pattern = "^\\\\S{1,40}$"'), encoding="utf-8")
+    reg = Registry(engine, dictionary=load_dictionary(tmp_path / "loose.toml"), clock=FixedClock())
+    reg.init()
+    for code in ("C1", "C2", "C3"):
+        reg.add_centre(code)
+    reg.add_user("coord", "coordinator")
+    reg.add_user("u1", "centre", "C1", by="coord")
+    return reg
+
+
+def test_full_width_variant_within_a_file_is_a_conflict(loose_registry: Registry, tmp_path: Path) -> None:
+    folder = centre_folder(tmp_path / "c1", {"C1"})
+    _relabel(folder, "C1-002", "Ｃ1-001")  # full-width C: not equal to C1-001 after case folding alone
+    with pytest.raises(ImportRejected) as exc:
+        loose_registry.as_user("u1").import_path(folder)
+    assert _conflicts(exc) == [
+        (3, "Ｃ1-001", "patient_id", "patient.conflict",
+         "patient id Ｃ1-001 and C1-001 (row 2) differ only in case or Unicode form; identifiers are compared "
+         "after NFKC normalisation and case folding")]
+    assert loose_registry.as_user("coord").patient_ids() == []
+
+
+def test_full_width_variant_of_another_centres_id_is_a_conflict(loose_registry: Registry, tmp_path: Path) -> None:
+    loose_registry.as_user("coord").import_path(example_dir())
+    folder = centre_folder(tmp_path / "c1", {"C1"})
+    _relabel(folder, "C1-002", "ｃ２－００３")
+    before = dump_tables(loose_registry.engine)
+    with pytest.raises(ImportRejected) as exc:
+        loose_registry.as_user("u1").import_path(folder)
+    assert _conflicts(exc) == [
+        (3, "ｃ２－００３", "patient_id", "patient.conflict",
+         "patient id ｃ２－００３ conflicts with an existing record; choose another identifier")]
+    assert "C2" not in str(exc.value)
+    assert dump_tables(loose_registry.engine) == before
+    _relabel(folder, "ｃ２－００３", "ｃ２－００９")  # no registered id folds to it: imported
+    assert loose_registry.as_user("u1").import_path(folder).inserted > 0
+    t = loose_registry.tables["patients"]
+    with loose_registry.engine.connect() as conn:
+        key = conn.execute(sa.select(t.c.patient_key).where(t.c.patient_id == "ｃ２－００９")).scalar_one()
+    assert key == "c2-009"

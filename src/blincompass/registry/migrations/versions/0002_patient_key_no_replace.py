@@ -44,10 +44,9 @@ def _key_triggers() -> tuple[list[str], list[str]]:
 def upgrade() -> None:
     bind = op.get_bind()
     dialect = bind.dialect.name
-    op.add_column('patients', sa.Column('patient_key', sa.Text(), nullable=True,
-                                        comment='patient_id after Unicode NFKC normalisation and case folding'))
     patients = sa.table('patients', sa.column('id', sa.Integer()), sa.column('patient_id', sa.Text()),
                         sa.column('patient_key', sa.Text()))
+    # checked before any change, so that a refused upgrade leaves the database as it was on every backend
     rows = bind.execute(sa.select(patients.c.id, patients.c.patient_id).order_by(patients.c.id)).all()
     seen: dict[str, str] = {}
     clashes: list[str] = []
@@ -62,6 +61,8 @@ def upgrade() -> None:
             "patient identifiers that differ only in case or Unicode compatibility form: "
             + "; ".join(clashes) + ". Rename or delete one of each pair, then migrate again."
         )
+    op.add_column('patients', sa.Column('patient_key', sa.Text(), nullable=True,
+                                        comment='patient_id after Unicode NFKC normalisation and case folding'))
     for row_id, pid in rows:
         bind.execute(patients.update().where(patients.c.id == row_id).values(patient_key=patient_key(pid)))
     op.create_index('uq_patients_patient_key', 'patients', ['patient_key'], unique=True)
