@@ -74,10 +74,15 @@ def _database_errors(reg) -> Iterator[None]:  # type: ignore[no-untyped-def]
     """Exit 2 with one message when the database itself fails (read-only, damaged, unreachable)."""
     import sqlite3
 
+    from blincompass.registry import DatabaseDamaged
+
     try:
         yield
     except (sa.exc.SQLAlchemyError, sqlite3.DatabaseError) as exc:
         raise _fail(_database_failure(reg.url, exc), 2) from None
+    except DatabaseDamaged as exc:
+        raise _fail(f"database {reg.url} is damaged or was changed outside the registry: {exc}; "
+                    "nothing was written", 2) from None
 
 
 def _check_schema(reg) -> None:  # type: ignore[no-untyped-def]
@@ -222,7 +227,7 @@ def import_cmd(
     import sqlite3
 
     from blincompass.io.raw import InputReadError
-    from blincompass.registry import AccessDenied, ImportRejected, UnknownUser
+    from blincompass.registry import AccessDenied, DatabaseDamaged, ImportRejected, UnknownUser
 
     name = _user(user)
     reg = _registry(db)
@@ -248,6 +253,9 @@ def import_cmd(
                     "Retry.", 2) from None
     except (sa.exc.SQLAlchemyError, sqlite3.DatabaseError) as exc:
         raise _fail(_database_failure(reg.url, exc), 2) from None
+    except DatabaseDamaged as exc:
+        raise _fail(f"database {reg.url} is damaged or was changed outside the registry: {exc}; "
+                    "nothing was written", 2) from None
     if as_json:
         out = {k: v for k, v in result.__dict__.items() if k != "findings"}
         out["findings"] = [f.to_dict() for f in result.findings]

@@ -251,3 +251,46 @@ def test_export_formats(workdir: Path) -> None:
         assert (workdir / fmt / expected).is_file()
     r = run("db", "export", "--format", "json", "--out", workdir / "x", "--user", "u1")
     assert r.exit_code == 1
+
+
+@pytest.mark.parametrize("change", [
+    "UPDATE patients SET birth_date = 'xx' WHERE patient_id = 'C1-001'",
+    "UPDATE patients SET prior_hsct = 'zz' WHERE patient_id = 'C1-001'",
+])
+def test_values_changed_outside_the_registry_exit_2(workdir: Path, change: str) -> None:
+    import sqlite3
+
+    run("db", "import", example_dir(), "--user", "coord")
+    path = workdir / "blincompass.db"
+    con = sqlite3.connect(path)
+    con.execute(change)
+    con.commit()
+    con.close()
+    before = path.read_bytes()
+    detail = ("table patients: a stored value cannot be read (Invalid isoformat string: 'xx')" if "xx" in change
+              else "table patients row id 1: a stored value cannot be read (invalid literal for int() with base 10: "
+                   "'zz')")
+    for args in (["db", "export", "--format", "csv", "--out", workdir / "out", "--user", "coord"],
+                 ["db", "update", "outcomes", "C1-001", "--field", "last_followup_date", "--value", "2021-01-31",
+                  "--user", "u1"],
+                 ["db", "delete-patient", "C1-001", "--user", "u1"],
+                 ["db", "import", example_dir(), "--user", "coord"]):
+        r = run(*args)
+        _one_message(r)
+        assert r.stderr == (f"database sqlite:///blincompass.db is damaged or was changed outside the registry: "
+                            f"{detail}; nothing was written\n"), args
+    assert not (workdir / "out").exists()
+    assert path.read_bytes() == before
+
+
+def test_unreadable_audit_time_exit_2(workdir: Path) -> None:
+    import sqlite3
+
+    run("db", "import", example_dir(), "--user", "coord")
+    con = sqlite3.connect(workdir / "blincompass.db")
+    con.execute("DROP TRIGGER audit_no_update")  # whoever holds an SQLite file can; the registry must not crash
+    con.execute("UPDATE audit SET at = 'garbage' WHERE id = 3")
+    con.commit()
+    con.close()
+    r = run("db", "history", "C1-001", "--user", "u1")
+    _one_message(r, "table audit: a stored value cannot be read", "nothing was written")

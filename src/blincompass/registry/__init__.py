@@ -13,6 +13,7 @@ from blincompass.io.dataset import Dataset
 from blincompass.registry.access import (
     AccessDenied,
     AuditEntry,
+    DatabaseDamaged,
     ImportRejected,
     ImportResult,
     PatientNotFound,
@@ -29,6 +30,7 @@ from blincompass.registry.schema import build_metadata
 __all__ = [
     "AccessDenied",
     "AuditEntry",
+    "DatabaseDamaged",
     "ImportRejected",
     "ImportResult",
     "PatientNotFound",

@@ -33,6 +33,7 @@ from blincompass.validate.rules import validate
 __all__ = [
     "AccessDenied",
     "AuditEntry",
+    "DatabaseDamaged",
     "ImportRejected",
     "ImportResult",
     "PatientNotFound",
@@ -75,6 +76,29 @@ class PatientNotFound(RegistryError, LookupError):
         self.patient_id = patient_id
         where = f"among the patients of centre {centre}" if centre else "in the registry"
         super().__init__(f"{action}: no patient {patient_id} {where}")
+
+
+class DatabaseDamaged(RegistryError):
+    """A stored value cannot be read as its column's type: the database was changed outside the registry
+    (by hand, by another program) or is damaged. Nothing was written."""
+
+
+def _read_rows(conn: sa.Connection, query: sa.Select[Any], table: str) -> list[dict[str, Any]]:
+    """The rows of ``query`` as dicts; a value the column's type cannot read raises :class:`DatabaseDamaged`."""
+    try:
+        return [dict(r._mapping) for r in conn.execute(query)]
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DatabaseDamaged(f"table {table}: a stored value cannot be read ({exc})") from None
+
+
+def _stored_texts(form: Form, row: Mapping[str, Any]) -> tuple[str, ...]:
+    """The template text of every variable of a stored row; a value that has no text (an integer column
+    holding letters, ...) raises :class:`DatabaseDamaged`."""
+    try:
+        return tuple(format_value(v, row) for v in form.variables)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DatabaseDamaged(f"table {form.name} row id {row.get('id')}: a stored value cannot be read "
+                              f"({exc})") from None
 
 
 class UnknownUser(RegistryError, LookupError):
@@ -349,15 +373,14 @@ class ScopedRegistry:
                 q = q.where(t.c.patient_id.in_(scope))
             if patient_ids is not None:
                 q = q.where(t.c.patient_id.in_(list(patient_ids)))
-            out[form.name] = [dict(r._mapping) for r in conn.execute(q)]
+            out[form.name] = _read_rows(conn, q, form.name)
         return out
 
     def _raw(self, rows: Mapping[str, list[dict[str, Any]]], source: str) -> RawDataset:
         tables = {}
         for form in self._d.forms:
             data = tuple(
-                (i, tuple(format_value(v, r) for v in form.variables))
-                for i, r in enumerate(rows.get(form.name, []), start=2)
+                (i, _stored_texts(form, r)) for i, r in enumerate(rows.get(form.name, []), start=2)
             )
             tables[form.name] = RawTable(form.name, f"{source}[{form.name}]", tuple(form.columns), data)
         return RawDataset(source, tables)
@@ -544,9 +567,11 @@ class ScopedRegistry:
         for form in self._d.forms:
             t = self._t[form.name]
             existing = {
-                tuple(r._mapping[k] for k in form.key): dict(r._mapping)
-                for r in conn.execute(sa.select(t).where(t.c.patient_id.in_(pids)).order_by(t.c.id))
+                tuple(r[k] for k in form.key): r
+                for r in _read_rows(conn, sa.select(t).where(t.c.patient_id.in_(pids)).order_by(t.c.id), form.name)
             }
+            for old in existing.values():
+                _stored_texts(form, old)  # every stored value readable before any comparison
             seen = set()
             for _, frow in ds.forms[form.name].iterrows():
                 n_rows += 1
@@ -636,13 +661,13 @@ class ScopedRegistry:
             if field == "centre" and form == "patients" and not self.user.is_coordinator:
                 raise self._deny(pid, "moving a patient to another centre needs a coordinator")
             rows = self._rows(conn, [pid])
+            raw = self._raw(rows, "registry")  # also checks that every stored value is readable
             match = None
             for i, r in enumerate(rows[form]):
                 if all(format_value(f.variable(k), r) == format_value(f.variable(k), dict(key)) for k in f.key):
                     match = i
             if match is None:
                 raise LookupError(f"{form}: no record {_key_text(f, {k: key.get(k) for k in f.key})}")
-            raw = self._raw(rows, "registry")
             table = raw.tables[form]
             col = f.columns.index(field)
             cells = list(table.rows[match][1])
@@ -680,7 +705,8 @@ class ScopedRegistry:
                 for r in rows[form.name]:
                     ch = _Change("delete", form.name, patient_id, {k: r[k] for k in form.key},
                                  {"__centre__": centre}, row_id=r["id"])
-                    ch.audit = [(v.name, format_value(v, r), None) for v in form.variables if format_value(v, r)]
+                    ch.audit = [(v.name, text, None) for v, text in zip(form.variables, _stored_texts(form, r),
+                                                                       strict=True) if text]
                     changes.append(ch)
             order = {name: i for i, name in enumerate(t.name for t in self.registry.metadata.sorted_tables)}
             changes.sort(key=lambda c: -order[c.form])
@@ -700,10 +726,10 @@ class ScopedRegistry:
         if not self.user.is_coordinator:
             q = q.where(a.c.centre == self.user.centre)
         with self.registry.engine.connect() as conn:
-            rows = list(conn.execute(q))
+            rows = _read_rows(conn, q, "audit")
         return [
-            AuditEntry(r.id, _utc(r.at), r.user_name, r.centre, r.action, r.form, r.patient_id, r.record_key,
-                       r.field, r.old_value, r.new_value, r.import_id, r.sha256)
+            AuditEntry(r["id"], _utc(r["at"]), r["user_name"], r["centre"], r["action"], r["form"], r["patient_id"],
+                       r["record_key"], r["field"], r["old_value"], r["new_value"], r["import_id"], r["sha256"])
             for r in rows
         ]
 
@@ -715,7 +741,7 @@ class ScopedRegistry:
         if not self.user.is_coordinator:
             q = q.where(t.c.user_name.in_(sa.select(u.c.name).where(u.c.centre == self.user.centre)))
         with self.registry.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(q)]
+            rows = _read_rows(conn, q, "imports")
         for r in rows:
             r["at"] = _utc(r["at"])
         return pd.DataFrame(rows, columns=[c.name for c in t.columns])
