@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,30 +52,87 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _driver_message(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else orig.__class__.__name__
+
+
+def _database_failure(url: str, exc: BaseException) -> str:
+    detail = _driver_message(exc)
+    low = detail.casefold()
+    if "readonly" in low or "read-only" in low or "read only" in low:
+        what = "is read-only"
+    elif "malformed" in low or "not a database" in low or "corrupt" in low:
+        what = "is damaged"
+    else:
+        what = "refused the request"
+    return f"database {url} {what} ({detail}); nothing was written"
+
+
+@contextmanager
+def _database_errors(reg) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """Exit 2 with one message when the database itself fails (read-only, damaged, unreachable)."""
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    from blincompass.registry import DatabaseDamaged
+
+    try:
+        yield
+    except (sa.exc.SQLAlchemyError, sqlite3.DatabaseError) as exc:
+        raise _fail(_database_failure(reg.url, exc), 2) from None
+    except DatabaseDamaged as exc:
+        raise _fail(f"database {reg.url} is damaged or was changed outside the registry: {exc}; "
+                    "nothing was written", 2) from None
+
+
 def _check_schema(reg) -> None:  # type: ignore[no-untyped-def]
-    from blincompass.registry.db import current_revision, head_revision
+    from blincompass.registry.db import app_role_problem, current_revision, head_revision
 
     try:
         rev = current_revision(reg.engine)
+        problem = app_role_problem(reg.engine) if rev is not None else None
     except Exception as exc:  # noqa: BLE001 - any driver error means the database cannot be used
-        raise _fail(f"cannot open database {reg.url}: {exc}", 2) from None
+        raise _fail(f"cannot open database {reg.url}: {_driver_message(exc)}", 2) from None
     if rev is None:
         raise _fail(f"database {reg.url} has no registry schema; run `blincompass db init` first", 2)
     if rev != head_revision():
         raise _fail(f"database {reg.url} is at schema revision {rev}; run `blincompass db init` to migrate", 2)
+    if problem:
+        raise _fail(f"database {reg.url}: {problem}; the application connects as the role that "
+                    "`blincompass db init` creates (the owner's login is for `db init` only)", 2)
 
 
 @app.command("init")
-def init_cmd(db: str | None = _DB) -> None:
-    """Create the registry schema (or migrate it to the newest revision)."""
-    from blincompass.registry.db import current_revision
+def init_cmd(
+    db: str | None = _DB,
+    app_role: str = typer.Option(
+        "blincompass_app", "--app-role",
+        help="PostgreSQL: the role the application connects as (created or updated; password from "
+             "$BLINCOMPASS_APP_PASSWORD, else a role without login to grant to personal logins)."),
+) -> None:
+    """Create the registry schema (or migrate it to the newest revision).
+
+    On PostgreSQL, run it as the tables' owner: it also creates the application role, which may only
+    insert and read audit rows; every other command connects as that role.
+    """
+    from blincompass.registry.db import ENV_APP_PASSWORD, current_revision
 
     reg = _registry(db)
+    password = os.environ.get(ENV_APP_PASSWORD) or None
     try:
-        reg.init()
-    except Exception as exc:  # noqa: BLE001
-        raise _fail(f"cannot initialise {reg.url}: {exc}", 2) from None
-    typer.echo(f"registry schema at revision {current_revision(reg.engine)} in {reg.url}")
+        reg.init(app_role=app_role if reg.engine.dialect.name == "postgresql" else None, app_password=password)
+        revision = current_revision(reg.engine)
+    except Exception as exc:  # noqa: BLE001 - any failure leaves the database as it was (one transaction)
+        raise _fail(f"cannot initialise {reg.url}: {_driver_message(exc)}", 2) from None
+    typer.echo(f"registry schema at revision {revision} in {reg.url}")
+    if reg.engine.dialect.name == "postgresql":
+        url = reg.engine.url.set(username=app_role, password="set")  # rendered with the password hidden
+        login = ("connect the application as " + url.render_as_string(hide_password=True) if password
+                 else f"it cannot log in: GRANT {app_role} TO each personal login, or set {ENV_APP_PASSWORD}")
+        typer.echo(f"application role {app_role}: {login}")
 
 
 @app.command("add-centre")
@@ -89,7 +148,8 @@ def add_centre_cmd(
     reg = _registry(db)
     _check_schema(reg)
     try:
-        reg.add_centre(code, name, by=user or os.environ.get("BLINCOMPASS_USER"))
+        with _database_errors(reg):
+            reg.add_centre(code, name, by=user or os.environ.get("BLINCOMPASS_USER"))
     except (RegistryError, ValueError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"centre {code} added")
@@ -111,30 +171,43 @@ def add_user_cmd(
     reg = _registry(db)
     _check_schema(reg)
     try:
-        u = reg.add_user(name, "coordinator" if coordinator else "centre", centre,
-                         by=user or os.environ.get("BLINCOMPASS_USER"))
+        with _database_errors(reg):
+            u = reg.add_user(name, "coordinator" if coordinator else "centre", centre,
+                             by=user or os.environ.get("BLINCOMPASS_USER"))
     except (RegistryError, ValueError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"user {u.name} added ({u.role}{', centre ' + u.centre if u.centre else ''})")
 
 
 @app.command("users")
-def users_cmd(db: str | None = _DB) -> None:
-    """List centres and users."""
+def users_cmd(db: str | None = _DB, user: str | None = _USER) -> None:
+    """List centres and users (a coordinator's task)."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
+    from blincompass.registry import UnknownUser
+
     reg = _registry(db)
     _check_schema(reg)
+    name = _user(user)
+    try:
+        with _database_errors(reg):
+            acting = reg.as_user(name).user
+            if not acting.is_coordinator:
+                raise _fail(f"access denied: user '{acting.name}' (centre {acting.centre}): "
+                            "listing users needs a coordinator")
+            users, centres = reg.users(), reg.centres()
+    except UnknownUser as exc:
+        raise _fail(str(exc)) from None
     table = Table(title="Users", title_justify="left")
     for col in ("user", "role", "centre"):
         table.add_column(col)
-    for u in reg.users():
+    for u in users:
         table.add_row(Text(u.name), u.role, Text(u.centre or ""))
     console = Console(highlight=False)
     console.print(table)
-    console.print("Centres: " + (", ".join(f"{c} ({n})" for c, n in reg.centres()) or "none"))
+    console.print("Centres: " + (", ".join(f"{c} ({n})" for c, n in centres) or "none"))
 
 
 def _print_findings(findings, console: Console) -> None:  # type: ignore[no-untyped-def]
@@ -158,17 +231,19 @@ def import_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the result (or the findings) as JSON."),
 ) -> None:
     """Validate a file and apply it in one transaction (all or nothing). Exit 1 with the findings when rejected."""
+    import sqlite3
+
     import sqlalchemy as sa
     from rich.console import Console
     from rich.text import Text
 
     from blincompass.io.raw import InputReadError
-    from blincompass.registry import AccessDenied, ImportRejected, UnknownUser
+    from blincompass.registry import AccessDenied, DatabaseDamaged, ImportRejected, UnknownUser
 
     name = _user(user)
     reg = _registry(db)
     _check_schema(reg)
-    console = Console(highlight=False)
+    console = Console(highlight=False, stderr=as_json)  # with --json, stdout carries the JSON alone
     try:
         scoped = reg.as_user(name)
         result = scoped.import_path(path, fmt=fmt, centre=centre, mapping=mapping,
@@ -184,9 +259,14 @@ def import_cmd(
         raise _fail(f"REJECTED: {path}: {n} error(s); nothing was written to the registry.") from None
     except (AccessDenied, UnknownUser) as exc:
         raise _fail(f"REJECTED: {exc}; nothing was written to the registry.") from None
-    except sa.exc.SQLAlchemyError as exc:  # e.g. a concurrent import of the same records
-        raise _fail(f"FAILED: the database refused the import ({exc.__class__.__name__}: "
-                    f"{str(exc).splitlines()[0]}); nothing was written. Retry.", 2) from None
+    except sa.exc.IntegrityError as exc:  # e.g. a concurrent import of the same records
+        raise _fail(f"FAILED: the database refused the import ({_driver_message(exc)}); nothing was written. "
+                    "Retry.", 2) from None
+    except (sa.exc.SQLAlchemyError, sqlite3.DatabaseError) as exc:
+        raise _fail(_database_failure(reg.url, exc), 2) from None
+    except DatabaseDamaged as exc:
+        raise _fail(f"database {reg.url} is damaged or was changed outside the registry: {exc}; "
+                    "nothing was written", 2) from None
     if as_json:
         out = {k: v for k, v in result.__dict__.items() if k != "findings"}
         out["findings"] = [f.to_dict() for f in result.findings]
@@ -221,7 +301,8 @@ def history_cmd(
     reg = _registry(db)
     _check_schema(reg)
     try:
-        entries = reg.as_user(_user(user)).history(patient)
+        with _database_errors(reg):
+            entries = reg.as_user(_user(user)).history(patient)
     except (AccessDenied, UnknownUser) as exc:
         raise _fail(str(exc)) from None
     if as_json:
@@ -253,7 +334,8 @@ def imports_cmd(
     reg = _registry(db)
     _check_schema(reg)
     try:
-        log = reg.as_user(_user(user)).imports()
+        with _database_errors(reg):
+            log = reg.as_user(_user(user)).imports()
     except (AccessDenied, UnknownUser) as exc:
         raise _fail(str(exc)) from None
     records = log.to_dict("records")
@@ -294,7 +376,9 @@ def update_cmd(
     if len(key) != len(f.key):
         raise _fail(f"form {form} is keyed by {', '.join(f.key)}: give {len(f.key)} value(s)")
     try:
-        changed = reg.as_user(_user(user)).update_value(form, dict(zip(f.key, key, strict=True)), field, value)
+        with _database_errors(reg):
+            changed = reg.as_user(_user(user)).update_value(form, dict(zip(f.key, key, strict=True)), field,
+                                                            value)
     except (AccessDenied, UnknownUser, ImportRejected, LookupError, ValueError) as exc:
         raise _fail(f"REJECTED: {exc}") from None
     typer.echo("updated" if changed else "unchanged (the value was already set)")
@@ -312,7 +396,8 @@ def delete_patient_cmd(
     reg = _registry(db)
     _check_schema(reg)
     try:
-        n = reg.as_user(_user(user)).delete_patient(patient)
+        with _database_errors(reg):
+            n = reg.as_user(_user(user)).delete_patient(patient)
     except (AccessDenied, UnknownUser, LookupError) as exc:
         raise _fail(f"REJECTED: {exc}") from None
     typer.echo(f"deleted {n} record(s) of {patient}")
@@ -342,7 +427,8 @@ def export_cmd(
     except ProtocolError as exc:
         raise _fail(f"cannot use protocol: {exc}", 2) from None
     try:
-        written = export(reg.as_user(_user(user)), fmt, out, proto)
+        with _database_errors(reg):
+            written = export(reg.as_user(_user(user)), fmt, out, proto)
     except (AccessDenied, UnknownUser) as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:

@@ -8,7 +8,15 @@ import pytest
 import sqlalchemy as sa
 
 from blincompass.io import example_dir
-from blincompass.registry import AccessDenied, ImportRejected, Registry, UnknownUser, dump_tables, file_sha256
+from blincompass.registry import (
+    AccessDenied,
+    ImportRejected,
+    PatientNotFound,
+    Registry,
+    UnknownUser,
+    dump_tables,
+    file_sha256,
+)
 
 from .conftest import centre_folder, copy_example
 
@@ -137,27 +145,41 @@ def _denied(exc: pytest.ExceptionInfo[AccessDenied], patient: str | None) -> Non
         assert patient in str(exc.value)
 
 
-def test_cross_centre_read_refused(loaded: Registry) -> None:
+def _same_answer(call, other_centre: str, unknown: str) -> str:  # type: ignore[no-untyped-def]
+    """The message for another centre's patient, asserted equal (up to the id) to the one for an unknown id."""
+    with pytest.raises(PatientNotFound) as exc_other:
+        call(other_centre)
+    with pytest.raises(PatientNotFound) as exc_unknown:
+        call(unknown)
+    assert type(exc_other.value) is type(exc_unknown.value)
+    message = str(exc_other.value)
+    assert message.replace(other_centre, "ID") == str(exc_unknown.value).replace(unknown, "ID")
+    for centre in ("C2", "C3"):
+        assert centre not in message.replace(other_centre, "")
+    return message
+
+
+def test_cross_centre_read_gets_the_unknown_patient_answer(loaded: Registry) -> None:
     u1 = loaded.as_user("u1")
     before = dump_tables(loaded.engine)
-    with pytest.raises(AccessDenied) as exc:
-        u1.read_patient("C2-003")
-    _denied(exc, "C2-003")
-    with pytest.raises(AccessDenied):
+    message = _same_answer(u1.read_patient, "C2-003", "C9-999")
+    assert message == "read: no patient C2-003 among the patients of centre C1"
+    with pytest.raises(PatientNotFound):
         u1.read_dataset(["C1-001", "C3-006"])
-    with pytest.raises(AccessDenied) as exc:
-        u1.history("C2-003")
-    _denied(exc, "C2-003")
+    assert u1.history("C2-003") == u1.history("C9-999") == []
     assert set(u1.read_dataset().patients["patient_id"]) == {"C1-001", "C1-002"}
+    with pytest.raises(PatientNotFound, match="^read: no patient C9-999 in the registry$"):
+        loaded.as_user("coord").read_patient("C9-999")
     assert dump_tables(loaded.engine) == before
 
 
 def test_cross_centre_update_refused(loaded: Registry) -> None:
     u1 = loaded.as_user("u1")
     before = dump_tables(loaded.engine)
-    with pytest.raises(AccessDenied) as exc:
-        u1.update_value("outcomes", {"patient_id": "C2-003"}, "last_followup_date", "2022-01-01")
-    _denied(exc, "C2-003")
+    message = _same_answer(
+        lambda pid: u1.update_value("outcomes", {"patient_id": pid}, "last_followup_date", "2022-01-01"),
+        "C2-003", "C9-999")
+    assert message == "update outcomes.last_followup_date: no patient C2-003 among the patients of centre C1"
     with pytest.raises(AccessDenied) as exc:
         u1.update_value("patients", {"patient_id": "C1-001"}, "centre", "C2")
     _denied(exc, "C1-001")
@@ -166,10 +188,18 @@ def test_cross_centre_update_refused(loaded: Registry) -> None:
 
 def test_cross_centre_delete_refused(loaded: Registry) -> None:
     before = dump_tables(loaded.engine)
-    with pytest.raises(AccessDenied) as exc:
-        loaded.as_user("u1").delete_patient("C3-008")
-    _denied(exc, "C3-008")
+    message = _same_answer(loaded.as_user("u1").delete_patient, "C3-008", "C9-999")
+    assert message == "delete: no patient C3-008 among the patients of centre C1"
     assert dump_tables(loaded.engine) == before
+
+
+def test_history_of_a_patient_moved_away_keeps_the_centres_own_entries(loaded: Registry) -> None:
+    coord = loaded.as_user("coord")
+    assert coord.update_value("patients", {"patient_id": "C1-002"}, "centre", "C2")
+    u1 = loaded.as_user("u1").history("C1-002")
+    assert u1 and {e.centre for e in u1} == {"C1"}
+    assert {e.centre for e in loaded.as_user("u2").history("C1-002")} == {"C2"}
+    assert len(coord.history("C1-002")) == len(u1) + 1
 
 
 def test_cross_centre_import_refused_naming_the_row(loaded: Registry, tmp_path: Path) -> None:
@@ -177,10 +207,24 @@ def test_cross_centre_import_refused_naming_the_row(loaded: Registry, tmp_path: 
     with pytest.raises(AccessDenied) as exc:
         loaded.as_user("u1").import_path(example_dir())
     _denied(exc, "C2-003")
-    assert "patients.csv row 4" in str(exc.value)
+    assert str(exc.value) == (
+        "access denied: user 'u1' (centre C1), patient C2-003: import patients.csv row 4: the row's centre is "
+        "not C1; a centre user imports only the patients of their own centre")
     with pytest.raises(AccessDenied):
         loaded.as_user("u1").import_path(centre_folder(tmp_path / "c2", {"C2"}), centre="C2")
     assert dump_tables(loaded.engine) == before
+
+
+def _relabel(folder: Path, old: str, new: str, centre: tuple[str, str] | None = None) -> None:
+    for f in folder.glob("*.csv"):
+        text = f.read_text(encoding="utf-8").replace(f"{old},", f"{new},")
+        if centre and f.name == "patients.csv":
+            text = text.replace(f"{new},{centre[0]},", f"{new},{centre[1]},")
+        f.write_text(text, encoding="utf-8")
+
+
+def _conflicts(exc: pytest.ExceptionInfo[ImportRejected]) -> list[tuple[object, ...]]:
+    return [(f.row, f.patient_id, f.field, f.rule, f.message) for f in exc.value.findings if f.severity == "error"]
 
 
 def test_centre_user_cannot_take_over_another_centres_patient(loaded: Registry, tmp_path: Path) -> None:
@@ -188,9 +232,72 @@ def test_centre_user_cannot_take_over_another_centres_patient(loaded: Registry, 
     text = (folder / "patients.csv").read_text().replace(",C2,", ",C1,")
     (folder / "patients.csv").write_text(text)
     before = dump_tables(loaded.engine)
-    with pytest.raises(AccessDenied, match="belongs to centre C2"):
+    with pytest.raises(ImportRejected) as exc:
         loaded.as_user("u1").import_path(folder)
+    assert _conflicts(exc) == [
+        (row, pid, "patient_id", "patient.conflict",
+         f"patient id {pid} conflicts with an existing record; choose another identifier")
+        for row, pid in ((2, "C2-003"), (3, "C2-004"), (4, "C2-005"))
+    ]
+    assert "C2," not in str(exc.value) and "centre C2" not in str(exc.value)
     assert dump_tables(loaded.engine) == before
+
+
+@pytest.mark.parametrize("variant", ["c2-003", "C2-003".upper().lower().title(), "Ｃ２－００３", "ｃ2-003"])
+def test_case_or_unicode_variant_of_another_centres_id_is_a_conflict(
+        loaded: Registry, tmp_path: Path, variant: str) -> None:
+    from blincompass.registry.schema import patient_key
+
+    assert patient_key(variant) == patient_key("C2-003") == "c2-003"
+    folder = centre_folder(tmp_path / "c1", {"C1"})
+    _relabel(folder, "C1-002", variant)
+    registry_rows = dump_tables(loaded.engine)
+    with pytest.raises(ImportRejected) as exc:
+        loaded.as_user("u1").import_path(folder)
+    errors = _conflicts(exc)
+    if variant.isascii():
+        assert errors == [(3, variant, "patient_id", "patient.conflict",
+                           f"patient id {variant} conflicts with an existing record; choose another identifier")]
+        assert "C2" not in str(exc.value).replace("C2-003", "")
+    else:  # the dictionary's pattern refuses the full-width form before the registry is asked
+        assert {e[3] for e in errors} >= {"pattern"}
+    assert dump_tables(loaded.engine) == registry_rows
+
+
+def test_coordinator_variant_conflict_names_the_registered_id(loaded: Registry, tmp_path: Path) -> None:
+    folder = centre_folder(tmp_path / "c3", {"C3"})
+    _relabel(folder, "C3-006", "c2-003")
+    before = dump_tables(loaded.engine)
+    with pytest.raises(ImportRejected) as exc:
+        loaded.as_user("coord").import_path(folder)
+    assert _conflicts(exc) == [(2, "c2-003", "patient_id", "patient.conflict",
+                                "patient id c2-003 conflicts with the existing patient C2-003: identifiers are "
+                                "compared after Unicode NFKC normalisation and case folding; use the registered "
+                                "identifier or another one")]
+    assert dump_tables(loaded.engine) == before
+
+
+def test_variants_within_one_file_are_a_conflict(registry: Registry, tmp_path: Path) -> None:
+    folder = centre_folder(tmp_path / "c1", {"C1"})
+    _relabel(folder, "C1-002", "c1-001x")
+    _relabel(folder, "C1-001", "C1-001X")
+    with pytest.raises(ImportRejected) as exc:
+        registry.as_user("u1").import_path(folder)
+    errors = [(f.file, f.row, f.patient_id, f.rule) for f in exc.value.findings if f.severity == "error"]
+    assert ("patients.csv", 3, "c1-001x", "key.unique") in errors  # the validator folds case already
+    assert registry.as_user("coord").patient_ids() == []
+
+
+def test_database_refuses_a_variant_written_past_the_access_layer(loaded: Registry) -> None:
+    t = loaded.tables["patients"]
+    with loaded.engine.connect() as conn:
+        row = dict(conn.execute(sa.select(t).where(t.c.patient_id == "C2-003")).one()._mapping)
+    assert row["patient_key"] == "c2-003"
+    for pid, key in (("c2-003", "c2-003"), ("X-1", None), ("X-2", "")):
+        values = {**{k: v for k, v in row.items() if k != "id"}, "patient_id": pid, "patient_key": key}
+        with pytest.raises(sa.exc.IntegrityError), loaded.engine.begin() as conn:
+            conn.execute(t.insert().values(**values))
+    assert loaded.as_user("coord").patient_ids().count("C2-003") == 1
 
 
 def test_row_of_other_centre_than_declared_rejects_file(registry: Registry, tmp_path: Path) -> None:
@@ -267,3 +374,57 @@ def test_long_free_text_is_kept(registry: Registry, tmp_path: Path) -> None:
     assert reason in set(ds.courses["interruption_reason"])
     assert term in set(ds.adverse_events["ae_term"])
     assert any(term in e.record_key for e in coord.history("C1-002"))
+
+
+@pytest.fixture
+def loose_registry(engine: sa.Engine, tmp_path: Path) -> Registry:
+    """A registry whose dictionary lets patient ids hold any non-space characters (full-width ones too)."""
+    from importlib import resources
+
+    from blincompass.dictionary import load_dictionary
+
+    from .conftest import FixedClock
+
+    text = resources.files("blincompass.dictionary").joinpath("data/blincompass.toml").read_text("utf-8")
+    strict = 'pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$"'
+    assert text.count(strict) == 1
+    (tmp_path / "loose.toml").write_text(text.replace(strict, 'pattern = "^\\\\S{1,40}$"'), encoding="utf-8")
+    reg = Registry(engine, dictionary=load_dictionary(tmp_path / "loose.toml"), clock=FixedClock())
+    reg.init()
+    for code in ("C1", "C2", "C3"):
+        reg.add_centre(code)
+    reg.add_user("coord", "coordinator")
+    reg.add_user("u1", "centre", "C1", by="coord")
+    return reg
+
+
+def test_full_width_variant_within_a_file_is_a_conflict(loose_registry: Registry, tmp_path: Path) -> None:
+    folder = centre_folder(tmp_path / "c1", {"C1"})
+    _relabel(folder, "C1-002", "Ｃ1-001")  # full-width C: not equal to C1-001 after case folding alone
+    with pytest.raises(ImportRejected) as exc:
+        loose_registry.as_user("u1").import_path(folder)
+    assert _conflicts(exc) == [
+        (3, "Ｃ1-001", "patient_id", "patient.conflict",
+         "patient id Ｃ1-001 and C1-001 (row 2) differ only in case or Unicode form; identifiers are compared "
+         "after NFKC normalisation and case folding")]
+    assert loose_registry.as_user("coord").patient_ids() == []
+
+
+def test_full_width_variant_of_another_centres_id_is_a_conflict(loose_registry: Registry, tmp_path: Path) -> None:
+    loose_registry.as_user("coord").import_path(example_dir())
+    folder = centre_folder(tmp_path / "c1", {"C1"})
+    _relabel(folder, "C1-002", "ｃ２－００３")
+    before = dump_tables(loose_registry.engine)
+    with pytest.raises(ImportRejected) as exc:
+        loose_registry.as_user("u1").import_path(folder)
+    assert _conflicts(exc) == [
+        (3, "ｃ２－００３", "patient_id", "patient.conflict",
+         "patient id ｃ２－００３ conflicts with an existing record; choose another identifier")]
+    assert "C2" not in str(exc.value)
+    assert dump_tables(loose_registry.engine) == before
+    _relabel(folder, "ｃ２－００３", "ｃ２－００９")  # no registered id folds to it: imported
+    assert loose_registry.as_user("u1").import_path(folder).inserted > 0
+    t = loose_registry.tables["patients"]
+    with loose_registry.engine.connect() as conn:
+        key = conn.execute(sa.select(t.c.patient_key).where(t.c.patient_id == "ｃ２－００９")).scalar_one()
+    assert key == "c2-009"

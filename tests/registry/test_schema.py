@@ -78,3 +78,52 @@ def test_resolve_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BLINCOMPASS_DB", "postgresql+psycopg://u@h/db")
     assert resolve_url() == "postgresql+psycopg://u@h/db"
     assert resolve_url("sqlite:///a.db") == "sqlite:///a.db"
+
+
+def _insert_patients_at_0001(engine: sa.Engine, pids: list[str]) -> None:
+    upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO centres (code, name) VALUES ('C1', 'C1')"))
+        for pid in pids:
+            conn.execute(sa.text(
+                "INSERT INTO patients (patient_id, centre, sex, birth_date, diagnosis_date, leukaemia_type, "
+                "immunophenotype, cd19_status, karyotype, molecular, risk_group, disease_status, prior_hsct, "
+                "prior_cart, debulking, access, in_trial) VALUES (:pid, 'C1', 'F', '2010-01-01', '2015-01-01', "
+                "'bcp_all', 'common', 'positive', 'normal', 'none', 'high', 'first_relapse', 0, false, false, "
+                "'off_label', false)"), {"pid": pid})
+
+
+def test_migration_0002_fills_the_normalised_key(engine: sa.Engine) -> None:
+    _insert_patients_at_0001(engine, ["SYN-025", "Ｓｙｎ-026", "a.B_c"])
+    upgrade(engine)
+    assert current_revision(engine) == head_revision() == "0002"
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT patient_id, patient_key FROM patients ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [("SYN-025", "syn-025"), ("Ｓｙｎ-026", "syn-026"), ("a.B_c", "a.b_c")]
+    downgrade(engine, "0001")
+    assert "patient_key" not in {c["name"] for c in sa.inspect(engine).get_columns("patients")}
+
+
+def test_migration_0002_refuses_colliding_ids_and_changes_nothing(engine: sa.Engine) -> None:
+    _insert_patients_at_0001(engine, ["SYN-025", "X-1", "syn-025", "ｘ-1"])
+    with pytest.raises(RuntimeError) as exc:
+        upgrade(engine)
+    assert str(exc.value) == (
+        "patient identifiers that differ only in case or Unicode compatibility form: SYN-025 / syn-025; "
+        "X-1 / ｘ-1. Rename or delete one of each pair, then migrate again.")
+    assert current_revision(engine) == "0001"
+    assert "patient_key" not in {c["name"] for c in sa.inspect(engine).get_columns("patients")}
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE patients SET patient_id = 'SYN-026' WHERE patient_id = 'syn-025'"))
+        conn.execute(sa.text("DELETE FROM patients WHERE patient_id = 'ｘ-1'"))
+    upgrade(engine)
+    assert current_revision(engine) == "0002"
+
+
+def test_patient_key_folds_case_and_compatibility_forms() -> None:
+    from blincompass.registry.schema import patient_key
+
+    assert {patient_key(v) for v in ("SYN-025", "syn-025", "Syn-025", "ＳＹＮ－０２５", "ｓｙｎ-025")} == {"syn-025"}
+    assert patient_key("STRASSE-1") == patient_key("straße-1") == "strasse-1"
+    assert patient_key("ﬁ-1") == "fi-1"  # the ligature is a compatibility form
+    assert patient_key("SYN-025") != patient_key("SYN-0250")

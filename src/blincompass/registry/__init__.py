@@ -13,8 +13,10 @@ from blincompass.io.dataset import Dataset
 from blincompass.registry.access import (
     AccessDenied,
     AuditEntry,
+    DatabaseDamaged,
     ImportRejected,
     ImportResult,
+    PatientNotFound,
     Registry,
     RegistryError,
     ScopedRegistry,
@@ -28,8 +30,10 @@ from blincompass.registry.schema import build_metadata
 __all__ = [
     "AccessDenied",
     "AuditEntry",
+    "DatabaseDamaged",
     "ImportRejected",
     "ImportResult",
+    "PatientNotFound",
     "Registry",
     "RegistryError",
     "ScopedRegistry",

@@ -1,11 +1,13 @@
 """The access layer: every read and write of the registry goes through :class:`ScopedRegistry`.
 
 ``Registry(engine).as_user(name)`` returns an object scoped to that user's centre (a coordinator sees
-every centre). A request outside the scope raises :class:`AccessDenied` (naming user, centre and patient)
-before anything is written. Writes are single transactions: an import, an update or a deletion is applied
-completely or not at all, and every changed value is appended to the audit trail (who, when in UTC, which
-record and field, old -> new, and the import file's sha256). The audit and imports tables are never
-updated or deleted through this layer, and database triggers refuse it from anywhere else.
+every centre). A request outside the scope raises :class:`AccessDenied` before anything is written; a
+request naming a patient the user cannot see raises :class:`PatientNotFound` with the same message whether
+the patient is unknown or belongs to another centre (no answer reveals another centre's identifiers).
+Writes are single transactions: an import, an update or a deletion is applied completely or not at all,
+and every changed value is appended to the audit trail (who, when in UTC, which record and field,
+old -> new, and the import file's sha256). The audit and imports tables are never updated or deleted
+through this layer, and database triggers refuse it from anywhere else.
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ from blincompass.dictionary import DataDictionary, Form, load_dictionary
 from blincompass.io.dataset import Dataset
 from blincompass.io.raw import RawDataset, RawTable
 from blincompass.registry.db import create_engine, display_url, resolve_url, upgrade
-from blincompass.registry.schema import ROLES, build_metadata, format_value, row_from_frame
+from blincompass.registry.schema import PATIENT_KEY, ROLES, build_metadata, format_value, patient_key, row_from_frame
 from blincompass.validate.findings import Finding, ValidationResult
 from blincompass.validate.rules import validate
 
 __all__ = [
     "AccessDenied",
     "AuditEntry",
+    "DatabaseDamaged",
     "ImportRejected",
     "ImportResult",
+    "PatientNotFound",
     "Registry",
     "RegistryError",
     "ScopedRegistry",
@@ -60,6 +64,41 @@ class AccessDenied(RegistryError, PermissionError):
         who = f"user '{user}' (centre {centre})" if centre else f"user '{user}'"
         what = f", patient {patient_id}" if patient_id else ""
         super().__init__(f"access denied: {who}{what}: {reason}")
+
+
+class PatientNotFound(RegistryError, LookupError):
+    """No patient of that identifier that the user may see: for a centre user the same answer, word for word,
+    whether the identifier is unknown or belongs to another centre."""
+
+    def __init__(self, user: str, centre: str | None, patient_id: str, action: str) -> None:
+        self.user = user
+        self.centre = centre
+        self.patient_id = patient_id
+        where = f"among the patients of centre {centre}" if centre else "in the registry"
+        super().__init__(f"{action}: no patient {patient_id} {where}")
+
+
+class DatabaseDamaged(RegistryError):
+    """A stored value cannot be read as its column's type: the database was changed outside the registry
+    (by hand, by another program) or is damaged. Nothing was written."""
+
+
+def _read_rows(conn: sa.Connection, query: sa.Select[Any], table: str) -> list[dict[str, Any]]:
+    """The rows of ``query`` as dicts; a value the column's type cannot read raises :class:`DatabaseDamaged`."""
+    try:
+        return [dict(r._mapping) for r in conn.execute(query)]
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DatabaseDamaged(f"table {table}: a stored value cannot be read ({exc})") from None
+
+
+def _stored_texts(form: Form, row: Mapping[str, Any]) -> tuple[str, ...]:
+    """The template text of every variable of a stored row; a value that has no text (an integer column
+    holding letters, ...) raises :class:`DatabaseDamaged`."""
+    try:
+        return tuple(format_value(v, row) for v in form.variables)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DatabaseDamaged(f"table {form.name} row id {row.get('id')}: a stored value cannot be read "
+                              f"({exc})") from None
 
 
 class UnknownUser(RegistryError, LookupError):
@@ -214,9 +253,11 @@ class Registry:
     def url(self) -> str:
         return display_url(self.engine.url)
 
-    def init(self) -> None:
-        """Create or migrate the schema (Alembic ``upgrade head``)."""
-        upgrade(self.engine)
+    def init(self, app_role: str | None = None, app_password: str | None = None) -> None:
+        """Create or migrate the schema (Alembic ``upgrade head``); on PostgreSQL with ``app_role``, also
+        create or update the application's role and its grants in the same transaction (see
+        :func:`blincompass.registry.db.ensure_app_role`). Run it connected as the tables' owner."""
+        upgrade(self.engine, app_role=app_role, app_password=app_password)
 
     # -- centres and users -------------------------------------------------------------------------
 
@@ -307,13 +348,10 @@ class ScopedRegistry:
 
     def _check_patient(self, conn: sa.Connection, patient_id: str, action: str) -> str:
         centre = self._patient_centre(conn, patient_id)
-        if centre is None:
-            if self.user.is_coordinator:
-                raise LookupError(f"patient {patient_id} is not in the registry")
-            # a centre user learns nothing about other centres' identifiers
-            raise self._deny(patient_id, f"{action}: not a patient of centre {self.user.centre}")
-        if not self.user.is_coordinator and centre != self.user.centre:
-            raise self._deny(patient_id, f"{action}: not a patient of centre {self.user.centre}")
+        # a centre user gets one answer for an unknown identifier and for another centre's: nothing about
+        # other centres' identifiers can be learnt from it
+        if centre is None or (not self.user.is_coordinator and centre != self.user.centre):
+            raise PatientNotFound(self.user.name, self.user.centre, patient_id, action)
         return centre
 
     def _visible(self, conn: sa.Connection) -> list[str]:
@@ -335,15 +373,14 @@ class ScopedRegistry:
                 q = q.where(t.c.patient_id.in_(scope))
             if patient_ids is not None:
                 q = q.where(t.c.patient_id.in_(list(patient_ids)))
-            out[form.name] = [dict(r._mapping) for r in conn.execute(q)]
+            out[form.name] = _read_rows(conn, q, form.name)
         return out
 
     def _raw(self, rows: Mapping[str, list[dict[str, Any]]], source: str) -> RawDataset:
         tables = {}
         for form in self._d.forms:
             data = tuple(
-                (i, tuple(format_value(v, r) for v in form.variables))
-                for i, r in enumerate(rows.get(form.name, []), start=2)
+                (i, _stored_texts(form, r)) for i, r in enumerate(rows.get(form.name, []), start=2)
             )
             tables[form.name] = RawTable(form.name, f"{source}[{form.name}]", tuple(form.columns), data)
         return RawDataset(source, tables)
@@ -389,7 +426,10 @@ class ScopedRegistry:
         nothing (no import is recorded).
 
         Raises :class:`ImportRejected` (validation errors, a row of another centre than ``centre``, an
-        unregistered centre) or :class:`AccessDenied` (a centre user importing another centre's patient).
+        unregistered centre, a patient id equal after NFKC normalisation and case folding to another in
+        the file or to a registered one -- ``patient.conflict``, which for a centre user says only that the
+        id "conflicts with an existing record" when that record is not theirs) or :class:`AccessDenied` (a
+        centre user importing a row of another centre).
         """
         if not self.user.is_coordinator and centre is not None and centre != self.user.centre:
             raise self._deny(None, f"import {file_name} for centre {centre}")
@@ -468,13 +508,46 @@ class ScopedRegistry:
 
     def _check_centres(self, conn: sa.Connection, ds: Dataset, expected: str | None) -> list[Finding]:
         problems: list[Finding] = []
+        t = self._t["patients"]
+        keys = {str(pid): patient_key(str(pid)) for pid in ds.patients["patient_id"]}
+        existing: dict[str, tuple[str, str]] = {}  # patient_key -> (patient_id, centre)
+        wanted = sorted(set(keys.values()))
+        for i in range(0, len(wanted), 500):
+            q = sa.select(t.c[PATIENT_KEY], t.c.patient_id, t.c.centre).where(t.c[PATIENT_KEY].in_(wanted[i:i + 500]))
+            existing.update({r[0]: (r[1], r[2]) for r in conn.execute(q)})
+        first_row: dict[str, tuple[str, int]] = {}
         for _, r in ds.patients.iterrows():
-            pid, c, src, row = r["patient_id"], r["centre"], r["_file"], int(r["_row"])
+            pid, c, src, row = str(r["patient_id"]), r["centre"], r["_file"], int(r["_row"])
             if not self.user.is_coordinator and c != self.user.centre:
-                raise self._deny(pid, f"import {src} row {row}: the row is for centre {c}")
-            current = self._patient_centre(conn, pid)
-            if not self.user.is_coordinator and current is not None and current != self.user.centre:
-                raise self._deny(pid, f"import {src} row {row}: the patient belongs to centre {current}")
+                # the file's own value is not repeated: a message never names another centre
+                raise self._deny(pid, f"import {src} row {row}: the row's centre is not {self.user.centre}; "
+                                      "a centre user imports only the patients of their own centre")
+            key = keys[pid]
+            if key in first_row:
+                other, other_row = first_row[key]
+                problems.append(Finding(
+                    "error", src, row, pid, "patient_id", pid, "patient.conflict",
+                    f"patient id {pid} and {other} (row {other_row}) differ only in case or Unicode form; "
+                    "identifiers are compared after NFKC normalisation and case folding"))
+                continue
+            first_row[key] = (pid, row)
+            found = existing.get(key)
+            if found is not None:
+                old_pid, old_centre = found
+                visible = self.user.is_coordinator or old_centre == self.user.centre
+                if not visible:
+                    # the same words for an exact match and for a variant: nothing about the other record
+                    problems.append(Finding(
+                        "error", src, row, pid, "patient_id", pid, "patient.conflict",
+                        f"patient id {pid} conflicts with an existing record; choose another identifier"))
+                    continue
+                if old_pid != pid:
+                    problems.append(Finding(
+                        "error", src, row, pid, "patient_id", pid, "patient.conflict",
+                        f"patient id {pid} conflicts with the existing patient {old_pid}: identifiers are "
+                        "compared after Unicode NFKC normalisation and case folding; use the registered "
+                        "identifier or another one"))
+                    continue
             if expected is not None and c != expected:
                 problems.append(Finding("error", src, row, pid, "centre", c, "centre.mismatch",
                                         f"row is for centre {c}, but the file is imported for centre {expected}; "
@@ -494,9 +567,11 @@ class ScopedRegistry:
         for form in self._d.forms:
             t = self._t[form.name]
             existing = {
-                tuple(r._mapping[k] for k in form.key): dict(r._mapping)
-                for r in conn.execute(sa.select(t).where(t.c.patient_id.in_(pids)).order_by(t.c.id))
+                tuple(r[k] for k in form.key): r
+                for r in _read_rows(conn, sa.select(t).where(t.c.patient_id.in_(pids)).order_by(t.c.id), form.name)
             }
+            for old in existing.values():
+                _stored_texts(form, old)  # every stored value readable before any comparison
             seen = set()
             for _, frow in ds.forms[form.name].iterrows():
                 n_rows += 1
@@ -552,6 +627,8 @@ class ScopedRegistry:
             t = self._t[ch.form]
             centre = ch.values.pop("__centre__", None)
             if ch.action == "insert":
+                if PATIENT_KEY in t.c:
+                    ch.values[PATIENT_KEY] = patient_key(str(ch.values["patient_id"]))
                 conn.execute(t.insert().values(**ch.values))
             elif ch.action == "update":
                 conn.execute(t.update().where(t.c.id == ch.row_id).values(**ch.values))
@@ -584,13 +661,13 @@ class ScopedRegistry:
             if field == "centre" and form == "patients" and not self.user.is_coordinator:
                 raise self._deny(pid, "moving a patient to another centre needs a coordinator")
             rows = self._rows(conn, [pid])
+            raw = self._raw(rows, "registry")  # also checks that every stored value is readable
             match = None
             for i, r in enumerate(rows[form]):
                 if all(format_value(f.variable(k), r) == format_value(f.variable(k), dict(key)) for k in f.key):
                     match = i
             if match is None:
                 raise LookupError(f"{form}: no record {_key_text(f, {k: key.get(k) for k in f.key})}")
-            raw = self._raw(rows, "registry")
             table = raw.tables[form]
             col = f.columns.index(field)
             cells = list(table.rows[match][1])
@@ -628,7 +705,8 @@ class ScopedRegistry:
                 for r in rows[form.name]:
                     ch = _Change("delete", form.name, patient_id, {k: r[k] for k in form.key},
                                  {"__centre__": centre}, row_id=r["id"])
-                    ch.audit = [(v.name, format_value(v, r), None) for v in form.variables if format_value(v, r)]
+                    ch.audit = [(v.name, text, None) for v, text in zip(form.variables, _stored_texts(form, r),
+                                                                       strict=True) if text]
                     changes.append(ch)
             order = {name: i for i, name in enumerate(t.name for t in self.registry.metadata.sorted_tables)}
             changes.sort(key=lambda c: -order[c.form])
@@ -638,19 +716,20 @@ class ScopedRegistry:
     # -- audit -------------------------------------------------------------------------------------
 
     def history(self, patient_id: str) -> list[AuditEntry]:
-        """The audit trail of one patient, oldest first (a centre user sees their centre's entries)."""
+        """The audit trail of one patient, oldest first.
+
+        A centre user sees the entries recorded while the patient belonged to their centre: for another
+        centre's patient, as for an unknown identifier, that is an empty list (the same answer).
+        """
         a = self._t["audit"]
         q = sa.select(a).where(a.c.patient_id == patient_id).order_by(a.c.id)
+        if not self.user.is_coordinator:
+            q = q.where(a.c.centre == self.user.centre)
         with self.registry.engine.connect() as conn:
-            if not self.user.is_coordinator:
-                current = self._patient_centre(conn, patient_id)
-                if current is not None and current != self.user.centre:
-                    raise self._deny(patient_id, f"history: not a patient of centre {self.user.centre}")
-                q = q.where(a.c.centre == self.user.centre)
-            rows = list(conn.execute(q))
+            rows = _read_rows(conn, q, "audit")
         return [
-            AuditEntry(r.id, _utc(r.at), r.user_name, r.centre, r.action, r.form, r.patient_id, r.record_key,
-                       r.field, r.old_value, r.new_value, r.import_id, r.sha256)
+            AuditEntry(r["id"], _utc(r["at"]), r["user_name"], r["centre"], r["action"], r["form"], r["patient_id"],
+                       r["record_key"], r["field"], r["old_value"], r["new_value"], r["import_id"], r["sha256"])
             for r in rows
         ]
 
@@ -662,7 +741,7 @@ class ScopedRegistry:
         if not self.user.is_coordinator:
             q = q.where(t.c.user_name.in_(sa.select(u.c.name).where(u.c.centre == self.user.centre)))
         with self.registry.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(q)]
+            rows = _read_rows(conn, q, "imports")
         for r in rows:
             r["at"] = _utc(r["at"])
         return pd.DataFrame(rows, columns=[c.name for c in t.columns])

@@ -9,12 +9,17 @@ from typing import Any
 import sqlalchemy as sa
 
 __all__ = [
+    "APP_ROLE",
     "DEFAULT_DB_FILE",
+    "ENV_APP_PASSWORD",
     "ENV_URL",
     "append_only_sql",
+    "app_role_problem",
     "create_engine",
     "current_revision",
     "display_url",
+    "ensure_app_role",
+    "no_replace_sql",
     "resolve_url",
     "upgrade",
 ]
@@ -25,6 +30,10 @@ ENV_URL = "BLINCOMPASS_DB"
 DEFAULT_DB_FILE = "blincompass.db"
 #: Tables that may only grow (triggers refuse UPDATE and DELETE).
 APPEND_ONLY_TABLES: tuple[str, ...] = ("audit", "imports")
+#: Default name of the PostgreSQL role the application connects as (created by ``blincompass db init``).
+APP_ROLE = "blincompass_app"
+#: Environment variable holding the password ``db init`` gives the application role (LOGIN); unset: NOLOGIN.
+ENV_APP_PASSWORD = "BLINCOMPASS_APP_PASSWORD"
 
 
 def resolve_url(db: str | None = None) -> str:
@@ -44,6 +53,9 @@ def display_url(url: str | sa.URL) -> str:
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys = ON")
+    # REPLACE conflict resolution deletes rows without firing DELETE triggers unless recursive triggers are
+    # on; the BEFORE INSERT triggers of migration 0002 refuse it anyway, this is a second line.
+    cur.execute("PRAGMA recursive_triggers = ON")
     cur.close()
 
 
@@ -84,6 +96,112 @@ def append_only_sql(dialect: str, table: str) -> tuple[list[str], list[str]]:
     return [], []
 
 
+def no_replace_sql(dialect: str, table: str) -> tuple[list[str], list[str]]:
+    """SQL creating (and dropping) the SQLite trigger that refuses an insert into ``table`` whose primary key
+    already exists.
+
+    ``INSERT OR REPLACE`` / ``REPLACE INTO`` resolve a primary-key conflict by deleting the old row, and SQLite
+    fires no DELETE trigger for that deletion unless ``PRAGMA recursive_triggers`` is on, which a foreign
+    client need not set. A BEFORE INSERT trigger runs before any conflict resolution, so this one refuses the
+    replacement whatever the connection's settings (an upsert, ``ON CONFLICT DO UPDATE``, is refused here
+    too, and by the UPDATE trigger). PostgreSQL has no REPLACE, and its upsert runs the UPDATE trigger.
+    """
+    if dialect != "sqlite":
+        return [], []
+    message = f"{table} is append-only: a row cannot be replaced"
+    up = [
+        f"CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table} "
+        f"WHEN EXISTS (SELECT 1 FROM {table} WHERE id = NEW.id) "
+        f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
+    ]
+    return up, [f"DROP TRIGGER IF EXISTS {table}_no_replace"]
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def ensure_app_role(conn: sa.Connection, role: str = APP_ROLE, password: str | None = None) -> list[str]:
+    """Create (or update) the PostgreSQL role the application connects as, and grant it exactly what the
+    registry needs in the current schema; returns the statements run (passwords masked).
+
+    The role may read every registry table; insert, update and delete the forms' rows; insert centres and
+    users; and only insert and read ``audit`` and ``imports`` (no UPDATE, DELETE or TRUNCATE). It owns
+    nothing, so it cannot disable, drop or replace the append-only triggers. With ``password`` the role can
+    log in (``LOGIN PASSWORD``); without, it is a group role to grant to personal logins
+    (``GRANT blincompass_app TO anna``). Run by ``blincompass db init`` as the tables' owner, which needs
+    the ``CREATEROLE`` attribute the first time (when the role does not exist yet).
+    """
+    if conn.dialect.name != "postgresql":
+        return []
+    if not role or len(role) > 63:
+        raise ValueError(f"application role {role!r}: give 1 to 63 characters")
+    ident = _quote_ident(role)
+    exists = conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first() is not None
+    owner = conn.execute(sa.text("SELECT current_user")).scalar_one()
+    if role == owner:
+        raise ValueError(f"application role {role!r} is the owner's role; give the application its own role")
+    run: list[str] = []
+
+    def execute(sql: str, shown: str | None = None) -> None:
+        conn.execute(sa.text(sql))
+        run.append(shown or sql)
+
+    login = "NOLOGIN"
+    shown_login = login
+    if password is not None:
+        lit = "'" + password.replace("'", "''") + "'"
+        login, shown_login = f"LOGIN PASSWORD {lit}", "LOGIN PASSWORD '***'"
+    attrs = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+    if not exists:
+        execute(f"CREATE ROLE {ident} {login} {attrs}", f"CREATE ROLE {ident} {shown_login} {attrs}")
+    elif password is not None:
+        execute(f"ALTER ROLE {ident} {login}", f"ALTER ROLE {ident} {shown_login}")
+    schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
+    sch = _quote_ident(schema)
+    tables = [r[0] for r in conn.execute(sa.text(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"))]
+    execute(f"GRANT USAGE ON SCHEMA {sch} TO {ident}")
+    for t in tables:
+        execute(f"REVOKE ALL ON TABLE {sch}.{_quote_ident(t)} FROM {ident}")
+        if t in APPEND_ONLY_TABLES or t in ("centres", "users"):
+            privileges = "SELECT, INSERT"
+        elif t == "alembic_version":
+            privileges = "SELECT"
+        else:
+            privileges = "SELECT, INSERT, UPDATE, DELETE"
+        execute(f"GRANT {privileges} ON TABLE {sch}.{_quote_ident(t)} TO {ident}")
+    execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {sch} TO {ident}")
+    return run
+
+
+def app_role_problem(engine: sa.Engine) -> str | None:
+    """Why the connected PostgreSQL role must not run the application, or ``None`` (always on SQLite).
+
+    The application must not connect as a superuser, as the owner of the audit trail, or as a role that
+    may update, delete or truncate audit or import rows (it could rewrite the trail or disable its
+    triggers); it connects as the role ``db init`` creates (:func:`ensure_app_role`).
+    """
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as conn:
+        role, superuser = conn.execute(sa.text(
+            "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user")).one()
+        if superuser:
+            return f"role {role} is a superuser"
+        for table in APPEND_ONLY_TABLES:
+            owns = conn.execute(sa.text(
+                "SELECT pg_has_role(current_user, c.relowner, 'USAGE') FROM pg_class c "
+                "WHERE c.oid = to_regclass(:t)"), {"t": table}).scalar_one_or_none()
+            if owns:
+                return f"role {role} owns the table {table}"
+            for privilege in ("UPDATE", "DELETE", "TRUNCATE"):
+                if conn.execute(sa.text("SELECT has_table_privilege(to_regclass(:t), :p)"),
+                                {"t": table, "p": privilege}).scalar_one():
+                    return f"role {role} may {privilege} the table {table}"
+    return None
+
+
 def _alembic_config(connection: sa.Connection | None = None) -> Any:
     from alembic.config import Config
 
@@ -94,12 +212,18 @@ def _alembic_config(connection: sa.Connection | None = None) -> Any:
     return cfg
 
 
-def upgrade(engine: sa.Engine, revision: str = "head") -> None:
-    """Migrate the database to ``revision`` (default: the newest) with Alembic."""
+def upgrade(
+    engine: sa.Engine, revision: str = "head", *, app_role: str | None = None, app_password: str | None = None
+) -> None:
+    """Migrate the database to ``revision`` (default: the newest) with Alembic; on PostgreSQL with
+    ``app_role``, then create or update the application role in the same transaction
+    (:func:`ensure_app_role`)."""
     from alembic import command
 
     with engine.begin() as conn:
         command.upgrade(_alembic_config(conn), revision)
+        if app_role is not None:
+            ensure_app_role(conn, app_role, app_password)
 
 
 def downgrade(engine: sa.Engine, revision: str = "base") -> None:

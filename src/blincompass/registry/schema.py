@@ -18,6 +18,7 @@ per changed value).
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import pandas as pd
@@ -33,6 +34,7 @@ __all__ = [
     "build_metadata",
     "db_columns",
     "format_value",
+    "patient_key",
     "row_from_frame",
 ]
 
@@ -48,6 +50,20 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+#: Column of ``patients`` holding :func:`patient_key` of ``patient_id``, unique across centres.
+PATIENT_KEY = "patient_key"
+
+
+def patient_key(patient_id: str) -> str:
+    """The form of a patient identifier that the registry compares: Unicode NFKC, case folded, NFKC again.
+
+    ``SYN-025``, ``syn-025`` and the full-width ``ＳＹＮ－０２５`` give the same key, so at most one of them
+    can be in the registry (a unique index on ``patients.patient_key``). This is Unicode's compatibility
+    caseless matching (The Unicode Standard, section 3.13, D146) up to the choice of NFKC over NFKD.
+    """
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", patient_id).casefold())
 
 
 def _in_list(column: str, values: tuple[str, ...]) -> str:
@@ -93,6 +109,14 @@ def _form_table(md: sa.MetaData, form: Form, d: DataDictionary) -> sa.Table:
     extra.append(sa.UniqueConstraint(*form.key))
     if form.name == "patients":
         extra.append(sa.ForeignKeyConstraint(["centre"], ["centres.code"]))
+        # Filled by the access layer (the database cannot compute NFKC case folding); SQLite cannot add a
+        # NOT NULL column to a filled table, so migration 0002 requires it with a CHECK (PostgreSQL) or
+        # triggers (SQLite), and a unique index makes variants of an identifier collide.
+        cols.append(sa.Column(PATIENT_KEY, sa.Text(), nullable=True,
+                              comment="patient_id after Unicode NFKC normalisation and case folding"))
+        extra.append(sa.CheckConstraint(f"{PATIENT_KEY} IS NOT NULL AND {PATIENT_KEY} <> ''",
+                                        name=f"{PATIENT_KEY}_set"))
+        extra.append(sa.Index(f"uq_patients_{PATIENT_KEY}", PATIENT_KEY, unique=True))
     for v in form.variables:
         if not v.references:
             continue
