@@ -21,23 +21,22 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _free(path: Path, force: bool) -> None:
-    """Refuse to overwrite an existing file (unless ``force``) or to write into a missing folder."""
-    if path.is_dir():
-        raise _fail(f"cannot write {path}: it is a folder")
-    if path.exists() and not force:
+    """Refuse to overwrite an existing file unless ``force``; then the usual output-path checks."""
+    from blincompass.cli_data import usable_output
+
+    if path.exists() and not path.is_dir() and not force:
         raise _fail(f"cannot write {path}: the file exists (give --force to replace it)")
-    if not path.parent.is_dir():
-        raise _fail(f"cannot write {path}: folder {path.parent} does not exist")
+    usable_output(path, kind="file")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+def _write(path: Path, text: str) -> None:
+    from blincompass.cli_data import write_failed
+    from blincompass.io.outpath import atomic_write_bytes
+
     try:
-        tmp.write_text(text, encoding="utf-8", newline="")
-        tmp.replace(path)
+        atomic_write_bytes(path, text.encode("utf-8"))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise _fail(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise write_failed(exc) from None
 
 
 @app.command("from-redcap")
@@ -70,7 +69,7 @@ def from_redcap_cmd(
                   f"{redcap_dictionary.name}\n" if path.name == "dictionary.toml" else
                   "# Mapping of the REDCap records exports to the data dictionary (blincompass db import "
                   "--format redcap --mapping ...)\n")
-        _write_atomic(path, header + text)
+        _write(path, header + text)
         typer.echo(f"wrote {path}")
     for issue in study.issues:
         typer.echo(f"{issue.severity}: {issue.message} ({issue.rule})")
@@ -97,7 +96,7 @@ def to_redcap_cmd(
         first = str(exc).strip().splitlines()
         raise _fail(f"cannot use dictionary {dictionary}: {' '.join(first[:3])}") from None
     _free(out, force)
-    _write_atomic(out, redcap_csv_text(d))
+    _write(out, redcap_csv_text(d))
     typer.echo(f"wrote {out}")
     rep = repeating_forms(d)
     if rep:
