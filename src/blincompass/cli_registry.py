@@ -179,19 +179,15 @@ def add_user_cmd(
 @app.command("users")
 def users_cmd(db: str | None = _DB, user: str | None = _USER) -> None:
     """List centres and users (a coordinator's task)."""
-    from blincompass.registry import UnknownUser
+    from blincompass.registry import AccessDenied, UnknownUser
 
     reg = _registry(db)
     _check_schema(reg)
     name = _user(user)
     try:
         with _database_errors(reg):
-            acting = reg.as_user(name).user
-            if not acting.is_coordinator:
-                raise _fail(f"access denied: user '{acting.name}' (centre {acting.centre}): "
-                            "listing users needs a coordinator")
-            users, centres = reg.users(), reg.centres()
-    except UnknownUser as exc:
+            users, centres = reg.as_user(name).users(), reg.centres()
+    except (AccessDenied, UnknownUser) as exc:
         raise _fail(str(exc)) from None
     table = Table(title="Users", title_justify="left")
     for col in ("user", "role", "centre"):
