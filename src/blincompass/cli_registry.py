@@ -34,8 +34,17 @@ _USER = typer.Option(None, "--user", "-u", help="Acting user (default: $BLINCOMP
 
 def _registry(db: str | None):  # type: ignore[no-untyped-def]
     from blincompass.registry import Registry, resolve_url
+    from blincompass.registry.db import display_url
 
-    return Registry(resolve_url(db))
+    url = resolve_url(db)
+    try:
+        return Registry(url)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        try:
+            shown = display_url(url)
+        except sa.exc.ArgumentError:
+            shown = "(unparsable URL)"
+        raise _fail(f"cannot use database {shown}: {_driver_message(exc)}", 2) from None
 
 
 def _user(user: str | None) -> str:
@@ -122,7 +131,7 @@ def init_cmd(
     try:
         reg.init(app_role=app_role if reg.engine.dialect.name == "postgresql" else None, app_password=password)
         revision = current_revision(reg.engine)
-    except Exception as exc:  # noqa: BLE001 - any failure leaves the database as it was (one transaction)
+    except Exception as exc:  # noqa: BLE001 - a migration or role failure of any kind: one message, exit 2
         raise _fail(f"cannot initialise {reg.url}: {_driver_message(exc)}", 2) from None
     typer.echo(f"registry schema at revision {revision} in {reg.url}")
     if reg.engine.dialect.name == "postgresql":
