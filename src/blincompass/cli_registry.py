@@ -34,9 +34,20 @@ _USER = typer.Option(None, "--user", "-u", help="Acting user (default: $BLINCOMP
 
 
 def _registry(db: str | None):  # type: ignore[no-untyped-def]
-    from blincompass.registry import Registry, resolve_url
+    import sqlalchemy as sa
 
-    return Registry(resolve_url(db))
+    from blincompass.registry import Registry, resolve_url
+    from blincompass.registry.db import display_url
+
+    url = resolve_url(db)
+    try:
+        return Registry(url)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        try:
+            shown = display_url(url)
+        except sa.exc.ArgumentError:
+            shown = "(unparsable URL)"
+        raise _fail(f"cannot use database {shown}: {_driver_message(exc)}", 2) from None
 
 
 def _user(user: str | None) -> str:
@@ -125,7 +136,7 @@ def init_cmd(
     try:
         reg.init(app_role=app_role if reg.engine.dialect.name == "postgresql" else None, app_password=password)
         revision = current_revision(reg.engine)
-    except Exception as exc:  # noqa: BLE001 - any failure leaves the database as it was (one transaction)
+    except Exception as exc:  # noqa: BLE001 - a migration or role failure of any kind: one message, exit 2
         raise _fail(f"cannot initialise {reg.url}: {_driver_message(exc)}", 2) from None
     typer.echo(f"registry schema at revision {revision} in {reg.url}")
     if reg.engine.dialect.name == "postgresql":
@@ -186,19 +197,15 @@ def users_cmd(db: str | None = _DB, user: str | None = _USER) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from blincompass.registry import UnknownUser
+    from blincompass.registry import AccessDenied, UnknownUser
 
     reg = _registry(db)
     _check_schema(reg)
     name = _user(user)
     try:
         with _database_errors(reg):
-            acting = reg.as_user(name).user
-            if not acting.is_coordinator:
-                raise _fail(f"access denied: user '{acting.name}' (centre {acting.centre}): "
-                            "listing users needs a coordinator")
-            users, centres = reg.users(), reg.centres()
-    except UnknownUser as exc:
+            users, centres = reg.as_user(name).users(), reg.centres()
+    except (AccessDenied, UnknownUser) as exc:
         raise _fail(str(exc)) from None
     table = Table(title="Users", title_justify="left")
     for col in ("user", "role", "centre"):

@@ -318,6 +318,10 @@ def test_management_needs_a_coordinator(registry: Registry) -> None:
         registry.as_user("nobody")
     registry.add_centre("C4", by="coord")
     assert ("C4", "C4") in registry.centres()
+    with pytest.raises(AccessDenied) as exc:
+        registry.as_user("u1").users()
+    assert str(exc.value) == "access denied: user 'u1' (centre C1): listing users needs a coordinator"
+    assert [u.name for u in registry.as_user("coord").users()] == ["coord", "u1", "u2"]
 
 
 # -- single changes ---------------------------------------------------------------------------------

@@ -294,3 +294,16 @@ def test_unreadable_audit_time_exit_2(workdir: Path) -> None:
     con.close()
     r = run("db", "history", "C1-001", "--user", "u1")
     _one_message(r, "table audit: a stored value cannot be read", "nothing was written")
+
+
+def test_unusable_database_url_exit_2_one_message(tmp_path: Path) -> None:
+    for db, message in (
+        ("foo://x", "cannot use database foo://x: Can't load plugin: sqlalchemy.dialects:foo\n"),
+        ("postgresql+nodriver://u:secret@h/db",
+         "cannot use database postgresql+nodriver://u:***@h/db: Can't load plugin: "
+         "sqlalchemy.dialects:postgresql.nodriver\n"),
+        (str(tmp_path / "missing" / "x.db"),
+         f"cannot open database sqlite:///{tmp_path}/missing/x.db: unable to open database file\n"),
+    ):
+        r = run("db", "users", "--db", db, "--user", "coord")
+        assert (r.exit_code, r.stdout, r.stderr) == (2, "", message)

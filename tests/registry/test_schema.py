@@ -59,8 +59,12 @@ def test_foreign_key_refuses_unknown_centre(registry: Registry) -> None:
         conn.execute(t.insert().values(patient_id="X1", centre="C9", sex="M"))
 
 
-@pytest.mark.parametrize("statement", ["UPDATE audit SET new_value = 'x'", "DELETE FROM audit",
-                                       "UPDATE imports SET file_name = 'x'", "DELETE FROM imports"])
+@pytest.mark.parametrize("statement", [
+    "UPDATE audit SET new_value = 'x'", "DELETE FROM audit", "UPDATE imports SET file_name = 'x'",
+    "DELETE FROM imports",
+    "INSERT INTO audit (id, at, user_name, action, form, patient_id, record_key) VALUES "
+    "(1, '2020-01-01 00:00:00', 'x', 'insert', 'patients', 'P', 'k') ON CONFLICT (id) DO UPDATE SET user_name = 'x'",
+])
 def test_audit_and_imports_are_append_only_in_the_database(registry: Registry, statement: str) -> None:
     from blincompass.io import example_dir
 
@@ -69,6 +73,7 @@ def test_audit_and_imports_are_append_only_in_the_database(registry: Registry, s
         conn.execute(sa.text(statement))
     with registry.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM audit")).scalar_one() > 0
+        assert conn.execute(sa.text("SELECT user_name FROM audit WHERE id = 1")).scalar_one() == "coord"
 
 
 def test_resolve_url(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -361,6 +361,13 @@ class ScopedRegistry:
             q = q.where(t.c.centre == self.user.centre)
         return list(conn.execute(q).scalars())
 
+    def users(self) -> list[User]:
+        """Every registered user; listing them is a coordinator's task (a centre user gets
+        :class:`AccessDenied`)."""
+        if not self.user.is_coordinator:
+            raise self._deny(None, "listing users needs a coordinator")
+        return self.registry.users()
+
     # -- reading -----------------------------------------------------------------------------------
 
     def _rows(self, conn: sa.Connection, patient_ids: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
