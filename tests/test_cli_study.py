@@ -58,3 +58,83 @@ def test_to_redcap_bad_dictionary_exits_2(tmp_path: Path) -> None:
     res = runner.invoke(app, ["study", "to-redcap", str(tmp_path / "x.csv"), "--dictionary", str(bad)])
     assert res.exit_code == 2 and "cannot use dictionary" in res.output
     assert not (tmp_path / "x.csv").exists()
+
+
+# ------------------------------------------------------------------ --study on the pipeline commands
+
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+
+from blincompass.study import load_study  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pkg") / "blin"
+    root.mkdir()
+    for name, data in load_study().files.items():
+        (root / name).write_bytes(data)
+    return root
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from blincompass.synth import write_twin
+
+    out = tmp_path_factory.mktemp("twin")
+    write_twin(out, 0)
+    return out
+
+
+def test_study_check(package: Path) -> None:
+    res = runner.invoke(app, ["study", "check", str(package)])
+    assert res.exit_code == 0, res.output
+    assert "study 'BLIN-COMPASS', 5 form(s), 52 variable(s)" in res.output
+    assert f"sha256 {load_study().sha256}" in res.output
+
+
+@pytest.mark.parametrize("command", [["validate", "{twin}"], ["screen", "{twin}"], ["template", "{tmp}/t.xlsx"],
+                                     ["dictionary"], ["derive", "{twin}", "--out", "{tmp}/d"],
+                                     ["report", "{twin}", "--out", "{tmp}/r"], ["study", "check"]])
+def test_bad_package_exits_2_before_any_work(command: list[str], twin: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "dictionary.toml").write_text("[meta]\n", encoding="utf-8")
+    args = [a.format(twin=twin, tmp=tmp_path) for a in command]
+    args = [*args, str(bad)] if command == ["study", "check"] else [*args, "--study", str(bad)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert f"cannot use study package: study package {bad}: missing protocol.toml" in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad"]  # nothing written
+
+
+def test_package_copy_gives_the_builtin_results(package: Path, twin: Path, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["validate", str(twin), "--study", str(package), "--json"])
+    builtin = runner.invoke(app, ["validate", str(twin), "--json"])
+    assert res.exit_code == builtin.exit_code == 0
+    assert res.stdout == builtin.stdout
+    res = runner.invoke(app, ["screen", str(twin), "--study", str(package), "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["n_eligible"] == 39
+    assert runner.invoke(app, ["template", str(tmp_path / "a.xlsx"), "--study", str(package)]).exit_code == 0
+    assert runner.invoke(app, ["template", str(tmp_path / "b.xlsx")]).exit_code == 0
+    assert (tmp_path / "a.xlsx").read_bytes() == (tmp_path / "b.xlsx").read_bytes()
+    res = runner.invoke(app, ["report", str(twin), "--study", str(package), "--out", str(tmp_path / "r"),
+                              "--no-progress"])
+    assert res.exit_code == 0, res.output
+    got = json.loads((tmp_path / "r" / "results.json").read_text(encoding="utf-8"))
+    assert got["published"]["n_reproduced"] == 141 and got["published"]["n_numbers"] == 148
+
+
+def test_package_without_published_numbers_has_no_published_section(package: Path, twin: Path,
+                                                                     tmp_path: Path) -> None:
+    root = tmp_path / "nopub"
+    root.mkdir()
+    for name in ("dictionary.toml", "protocol.toml"):
+        (root / name).write_bytes((package / name).read_bytes())
+    res = runner.invoke(app, ["report", str(twin), "--study", str(root), "--out", str(tmp_path / "r"),
+                              "--no-progress"])
+    assert res.exit_code == 0, res.output
+    got = json.loads((tmp_path / "r" / "results.json").read_text(encoding="utf-8"))
+    assert "published" not in got
+    assert "Published vs recomputed" not in (tmp_path / "r" / "index.html").read_text(encoding="utf-8")

@@ -23,7 +23,7 @@ def test_builtin_package_is_blin_compass() -> None:
     pkg = load_study()
     assert pkg.root is None and pkg.name == load_protocol().study.name
     assert pkg.dictionary == load_dictionary()
-    assert sorted(pkg.files) == ["dictionary.toml", "protocol.toml"]
+    assert sorted(pkg.files) == ["dictionary.toml", "protocol.toml", "published.toml"]
     assert len(pkg.sha256) == 64
 
 
@@ -32,9 +32,9 @@ def test_folder_copy_has_the_builtin_hash_and_any_change_moves_it(tmp_path: Path
     pkg = load_study(root)
     assert pkg.sha256 == load_study().sha256
     assert pkg.protocol.study == load_protocol().study
-    (root / "published.toml").write_text("# numbers\n", encoding="utf-8")
+    (root / "notes.toml").write_text("# notes\n", encoding="utf-8")
     assert load_study(root).sha256 != pkg.sha256
-    (root / "published.toml").unlink()
+    (root / "notes.toml").unlink()
     text = (root / "protocol.toml").read_text(encoding="utf-8")
     (root / "protocol.toml").write_text(text + "\n", encoding="utf-8")
     assert load_study(root).sha256 != pkg.sha256

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from blincompass.cli_study import STUDY_HELP
+
 # Readers, validator and rich tables are imported by the commands that use them (fast ``--help``).
 if TYPE_CHECKING:
     from rich.table import Table
@@ -74,17 +76,20 @@ def summary_line(result: ValidationResult) -> str:
 def template_cmd(
     out: Path = typer.Argument(..., help="Workbook to write (.xlsx)."),
     csv: Path | None = typer.Option(None, "--csv", help="Also write header-only CSV files into this folder."),
+    study: Path | None = typer.Option(None, "--study", help=STUDY_HELP),
 ) -> None:
     """Write the data-collection template (an .xlsx workbook; optionally header-only CSVs)."""
+    from blincompass.cli_study import resolve_study
     from blincompass.io.template import write_template, write_template_csv
 
+    d = resolve_study(study).dictionary
     usable_output(out, "file")
     if csv is not None:
         usable_output(csv)
     try:
-        typer.echo(f"wrote {write_template(out)}")
+        typer.echo(f"wrote {write_template(out, d)}")
         if csv is not None:
-            for p in write_template_csv(csv):
+            for p in write_template_csv(csv, d):
                 typer.echo(f"wrote {p}")
     except OSError as exc:
         raise write_failed(exc) from None
@@ -95,23 +100,20 @@ def validate_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the findings as a JSON list."),
     protocol: Path | None = typer.Option(
         None, "--protocol", help="Protocol TOML whose study.data_cutoff bounds every date (default: built-in)."),
+    study: Path | None = typer.Option(None, "--study", help=STUDY_HELP),
 ) -> None:
     """Check a data file against the data dictionary. Exit 0: no error; 1: errors; 2: unreadable input."""
     from rich.console import Console
     from rich.text import Text
 
+    from blincompass.cli_study import resolve_study
     from blincompass.io.raw import InputReadError
-    from blincompass.protocol import ProtocolError, load_protocol
     from blincompass.validate import load_dataset
     from blincompass.validate.findings import SEVERITIES
 
+    pkg = resolve_study(study, protocol)
     try:
-        cutoff = load_protocol(protocol).study.data_cutoff if protocol is not None else None
-    except ProtocolError as exc:
-        typer.echo(f"cannot use protocol: {exc}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        result = load_dataset(path, data_cutoff=cutoff)
+        result = load_dataset(path, pkg.dictionary, data_cutoff=pkg.protocol.study.data_cutoff)
     except InputReadError as exc:
         typer.echo(f"cannot read input: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -129,16 +131,19 @@ def validate_cmd(
 
 def dictionary_cmd(
     markdown: Path | None = typer.Option(None, "--markdown", help="Write the Markdown document to this file."),
+    study: Path | None = typer.Option(None, "--study", help=STUDY_HELP),
 ) -> None:
     """Render the data dictionary as Markdown (to a file, or to standard output)."""
+    from blincompass.cli_study import resolve_study
     from blincompass.dictionary.render import render_markdown, write_markdown
 
+    d = resolve_study(study).dictionary
     if markdown is None:
-        typer.echo(render_markdown(), nl=False)
+        typer.echo(render_markdown(d), nl=False)
     else:
         usable_output(markdown, "file")
         try:
-            typer.echo(f"wrote {write_markdown(markdown)}")
+            typer.echo(f"wrote {write_markdown(markdown, d)}")
         except OSError as exc:
             raise write_failed(exc) from None
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from blincompass.cli_study import STUDY_HELP, resolve_study
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
@@ -24,24 +26,17 @@ def _console() -> Console:
     return Console()
 
 
-def _protocol(path: Path | None) -> Any:
-    from blincompass.protocol import ProtocolError, load_protocol
-
-    try:
-        return load_protocol(path)
-    except ProtocolError as exc:
-        _console().print(f"[red]cannot use protocol:[/red] {exc}")
-        raise typer.Exit(2) from None
-
-
-def _load(path: Path, protocol: Any = None) -> Any:
-    """Read and validate ``path`` (dates checked against ``protocol``'s data cut-off); exit 2 when
-    unreadable, 1 (with the errors) when invalid."""
+def _load(path: Path, study: Any = None) -> Any:
+    """Read and validate ``path`` against the study package's dictionary (dates checked against its data
+    cut-off); exit 2 when unreadable, 1 (with the errors) when invalid."""
     from blincompass.io import InputReadError
     from blincompass.validate import load_dataset
 
     try:
-        result = load_dataset(path, data_cutoff=None if protocol is None else protocol.study.data_cutoff)
+        if study is None:
+            result = load_dataset(path)
+        else:
+            result = load_dataset(path, study.dictionary, data_cutoff=study.protocol.study.data_cutoff)
     except InputReadError as exc:
         _console().print(f"[red]cannot read input:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -51,7 +46,7 @@ def _load(path: Path, protocol: Any = None) -> Any:
             if f.severity == "error":
                 where = f.file if f.row is None else f"{f.file}:{f.row}"
                 _console().print(f"  {where} [{f.patient_id or '-'}] {f.field or ''}: {f.message} ({f.rule})",
-                              markup=False)
+                                 markup=False)
         raise typer.Exit(1)
     return result
 
@@ -111,14 +106,15 @@ def synth_cmd(
 
 def screen_cmd(
     path: Path = typer.Argument(..., help="Workbook (.xlsx) or folder of CSV files."),
-    protocol: Path | None = typer.Option(None, "--protocol", help="Protocol TOML (default: built-in)."),
+    protocol: Path | None = typer.Option(None, "--protocol", help="Protocol TOML (default: the study's)."),
     as_json: bool = typer.Option(False, "--json", help="Print the flow as JSON."),
+    study: Path | None = typer.Option(None, "--study", help=STUDY_HELP),
 ) -> None:
     """Apply the protocol's eligibility criteria and print the screening flow."""
     from blincompass.validate.screening import screen
 
-    proto = _protocol(protocol)
-    result = screen(_load(path, proto).dataset, proto)
+    pkg = resolve_study(study, protocol)
+    result = screen(_load(path, pkg).dataset, pkg.protocol)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -128,15 +124,16 @@ def screen_cmd(
 def derive_cmd(
     path: Path = typer.Argument(..., help="Workbook (.xlsx) or folder of CSV files."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for adsl/adtte (CSV + Parquet) and the flow."),
-    protocol: Path | None = typer.Option(None, "--protocol", help="Protocol TOML (default: built-in)."),
+    protocol: Path | None = typer.Option(None, "--protocol", help="Protocol TOML (default: the study's)."),
+    study: Path | None = typer.Option(None, "--study", help=STUDY_HELP),
 ) -> None:
     """Validate, screen and derive the analysis tables (ADSL-style and ADTTE-style), CSV + Parquet."""
     from blincompass.cli_data import usable_output, write_failed
     from blincompass.derive import derive_all, write_derived
 
+    pkg = resolve_study(study, protocol)
     usable_output(out)
-    proto = _protocol(protocol)
-    derived = derive_all(_load(path, proto).dataset, proto)
+    derived = derive_all(_load(path, pkg).dataset, pkg.protocol)
     try:
         written = write_derived(derived, out)
     except OSError as exc:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from blincompass.cli_study import STUDY_HELP, resolve_study
+
 __all__ = ["register", "report_cmd"]
 
 
@@ -13,7 +15,8 @@ def report_cmd(
     data: Path | None = typer.Argument(
         None, help="An .xlsx workbook (one sheet per form) or a folder of CSV files (omit with --db)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (created if needed)."),
-    protocol: Path | None = typer.Option(None, "--protocol", help="Protocol TOML (default: the built-in one)."),
+    protocol: Path | None = typer.Option(None, "--protocol", help="Protocol TOML (default: the study's)."),
+    study: Path | None = typer.Option(None, "--study", help=STUDY_HELP),
     ci_bands: bool = typer.Option(False, "--ci-bands", help="Draw pointwise confidence bands on survival curves."),
     synthetic: bool | None = typer.Option(
         None, "--synthetic/--not-synthetic",
@@ -27,7 +30,8 @@ def report_cmd(
     user: str | None = typer.Option(None, "--user", help="Registry user (with --db): the report covers what they see."),
     published: Path | None = typer.Option(
         None, "--published",
-        help="Published-numbers TOML for a 'Published vs recomputed' section (synthetic twin: built in).",
+        help="Published-numbers TOML for a 'Published vs recomputed' section (default: the study package's "
+             "published.toml; the synthetic twin: built in).",
     ),
 ) -> None:
     """Render the study report: index.html, report.docx, tables.xlsx, results.json and figures/.
@@ -36,15 +40,13 @@ def report_cmd(
     """
     from blincompass.cli_data import usable_output, write_failed
     from blincompass.io.raw import InputReadError
-    from blincompass.protocol import ProtocolError, load_protocol
     from blincompass.report import render_report
 
+    pkg = resolve_study(study, protocol)
+    proto = pkg.protocol
+    if published is None and pkg.root is not None:  # a package's own published numbers, or none
+        published = pkg.root / "published.toml" if "published.toml" in pkg.files else False
     usable_output(out)
-    try:
-        proto = load_protocol(protocol)
-    except ProtocolError as exc:
-        typer.echo(f"cannot use protocol: {exc}", err=True)
-        raise typer.Exit(2) from None
     validation = None
     if db is not None:
         from blincompass.registry import AccessDenied, Registry
@@ -68,6 +70,14 @@ def report_cmd(
     elif data is None:
         typer.echo("give DATA (a workbook or CSV folder) or --db URL --user NAME", err=True)
         raise typer.Exit(2)
+    elif pkg.root is not None:  # read with the package's dictionary
+        from blincompass.validate import load_dataset
+
+        try:
+            validation = load_dataset(data, pkg.dictionary, data_cutoff=proto.study.data_cutoff)
+        except InputReadError as exc:
+            typer.echo(f"cannot read input: {exc}", err=True)
+            raise typer.Exit(2) from None
     try:
         outcome = render_report(data, out, protocol=proto, synthetic=synthetic, ci_bands=ci_bands,
                                 show_progress=progress, published=published, validation=validation)

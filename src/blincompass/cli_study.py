@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-__all__ = ["app", "register"]
+__all__ = ["STUDY_HELP", "app", "register", "resolve_study"]
+
+#: Help text of the ``--study`` option that every study-dependent command takes.
+STUDY_HELP = "Study package folder (dictionary.toml, protocol.toml, ...); default: the built-in BLIN-COMPASS study."
 
 app = typer.Typer(
     name="study",
@@ -18,6 +22,26 @@ app = typer.Typer(
 def _fail(message: str) -> typer.Exit:
     typer.echo(message, err=True)
     return typer.Exit(2)
+
+
+def resolve_study(study: Path | None, protocol: Path | None = None) -> Any:
+    """The study package of a command: ``--study DIR`` (default built-in), its protocol replaced by
+    ``--protocol FILE`` when given. Exit 2 with one message when either cannot be used."""
+    from dataclasses import replace
+
+    from blincompass.protocol import ProtocolError, load_protocol
+    from blincompass.study import StudyError, load_study
+
+    try:
+        pkg = load_study(study)
+    except StudyError as exc:
+        raise _fail(f"cannot use study package: {exc}") from None
+    if protocol is not None:
+        try:
+            pkg = replace(pkg, protocol=load_protocol(protocol))
+        except ProtocolError as exc:
+            raise _fail(f"cannot use protocol: {exc}") from None
+    return pkg
 
 
 def _free(path: Path, force: bool) -> None:
@@ -101,6 +125,18 @@ def to_redcap_cmd(
     rep = repeating_forms(d)
     if rep:
         typer.echo("In REDCap, set these instruments as repeating: " + ", ".join(rep))
+
+
+@app.command("check")
+def check_cmd(
+    study: Path = typer.Argument(..., help="Study package folder."),
+) -> None:
+    """Check a study package: every file loads and follows its model. Exit 0: usable; 2: not (one message)."""
+    pkg = resolve_study(study)
+    forms = pkg.dictionary.forms
+    typer.echo(f"{pkg.label}: study {pkg.name!r}, {len(forms)} form(s), "
+               f"{sum(len(f.variables) for f in forms)} variable(s); files: {', '.join(sorted(pkg.files))}")
+    typer.echo(f"sha256 {pkg.sha256}")
 
 
 def register(main: typer.Typer) -> None:

@@ -205,6 +205,7 @@ def render_report(
             derived = derive_all(dataset, proto)
         prog.advance("derived")
         report = build_report(dataset, proto, derived=derived, synthetic=synthetic, ci_bands=ci_bands,
-                              extra_sections=extra_sections, progress=prog, findings=validation.findings)
+                              extra_sections=extra_sections, progress=prog, findings=validation.findings,
+                              published=published)
         written = write_report(report, out_dir, progress=prog)
     return RenderOutcome(True, list(validation.findings), written, report)

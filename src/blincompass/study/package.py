@@ -5,7 +5,8 @@ Layout::
     my-study/
         dictionary.toml     # the data dictionary: forms, variables, codes (required)
         protocol.toml       # the study's rules: eligibility, endpoints, analyses, report (required)
-        *.toml              # further study files (e.g. published numbers); part of the package's hash
+        published.toml      # optional: the publication's numbers, for a "Published vs recomputed" section
+        *.toml              # further study files; every file is part of the package's hash
 
 ``load_study(None)`` gives the built-in BLIN-COMPASS package. Every file of the package enters its
 SHA-256 (:attr:`StudyPackage.sha256`), so outputs and summaries can name exactly the package they were
@@ -59,6 +60,7 @@ def _builtin_files() -> dict[str, bytes]:
     return {
         "dictionary.toml": resources.files("blincompass.dictionary").joinpath("data/blincompass.toml").read_bytes(),
         "protocol.toml": resources.files("blincompass.protocol").joinpath("data/blincompass.toml").read_bytes(),
+        "published.toml": resources.files("blincompass.synth").joinpath("data/published.toml").read_bytes(),
     }
 
 
