@@ -531,7 +531,7 @@ def _frame_checks(
                     )
                 if mask.any():
                     df.loc[mask, v.name] = pd.NaT
-            elif v.type in ("string", "ctcae_term"):
+            elif v.type in ("string", "ctcae_term") and v.pattern is None:  # a pattern already bars '=' etc.
                 mask = np.fromiter((looks_like_formula(x) for x in col), dtype=bool, count=len(col))
                 for i, row, pid in _frame_rows(df, mask):
                     text = col.iat[i]
