@@ -190,7 +190,7 @@ def check_zip_limits(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except Exception as exc:  # zipfile raises many kinds (BadZipFile, NotImplementedError, EOFError, ...)
         raise InputReadError(f"{path.name} is not a readable .xlsx workbook (zip archive): {exc}") from exc
     if len(infos) > XLSX_MAX_ENTRIES:
         raise InputReadError(
