@@ -241,7 +241,7 @@ def test_future_dates_rejected_by_registry_import(corpus: dict[str, Path], regis
 def test_default_cutoff_is_today() -> None:
     from blincompass.validate.rules import resolve_cutoff, rule_ids
 
-    assert {"date.after_cutoff", "text.formula", "form.ambiguous"} <= set(rule_ids())
+    assert {"date.after_cutoff", "text.formula", "text.control", "form.ambiguous"} <= set(rule_ids())
     cutoff, text = resolve_cutoff()
     assert cutoff == dt.date.today() and text.startswith("today's date ")
     assert resolve_cutoff(dt.date(2020, 1, 1)) == (dt.date(2020, 1, 1), "the data cut-off 2020-01-01")

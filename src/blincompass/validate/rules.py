@@ -22,6 +22,8 @@ Cells
     ``ae.term_unmapped`` (warning) term neither CTCAE nor mapped; accepted as reported.
     ``date.after_cutoff`` (error) a date after the data cut-off (the protocol's ``study.data_cutoff``;
     not set: the day of the check), e.g. a follow-up in the future; the cell becomes missing.
+    ``text.control`` (error) free text holding a control character (other than tab and line breaks),
+    which no workbook can store; the cell becomes missing.
     ``text.formula`` (warning) free text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
     return, which a spreadsheet could run as a formula (exports write it as inert text).
 Keys and references
@@ -72,9 +74,9 @@ import pandas as pd
 from blincompass.dictionary import DataDictionary, Form, Variable, load_dictionary
 from blincompass.io import cells
 from blincompass.io.cells import Cell, cell_text, parse_cell
-from blincompass.io.dataset import Dataset, build_frame
+from blincompass.io.dataset import Dataset, build_frame, variable_columns
 from blincompass.io.raw import RawDataset, RawTable, is_blank, normalise_header, read_raw
-from blincompass.io.safe import looks_like_formula
+from blincompass.io.safe import XML_ILLEGAL, looks_like_formula
 from blincompass.validate.findings import Finding, ValidationResult
 
 #: Maximum number of days between the baseline assessment and the first course start (warning beyond).
@@ -540,6 +542,19 @@ def _frame_checks(
                         f"{v.name} {text!r} starts with {text[0]!r}, which a spreadsheet may run as a formula; "
                         "exports write it as inert text, but check that it is the intended value",
                     )
+                bad = np.fromiter((isinstance(x, str) and XML_ILLEGAL.search(x) is not None for x in col),
+                                  dtype=bool, count=len(col))
+                for i, row, pid in _frame_rows(df, bad):
+                    text = col.iat[i]
+                    m = XML_ILLEGAL.search(text)
+                    assert m is not None
+                    out.add(
+                        "error", files.iat[i] or labels[form.name], int(row), pid, v.name, text, "text.control",
+                        f"{v.name} {text!r} holds the control character U+{ord(m.group()):04X} at position "
+                        f"{m.start() + 1}; remove it (no workbook can store it)",
+                    )
+                if bad.any():
+                    df.loc[bad, variable_columns(v)] = None
 
 
 def validate(
