@@ -99,6 +99,12 @@ def test_registry_exports_write_payloads_inert_and_reimport_unchanged(
     assert not coord.import_path(out).changed
     assert dump_tables(registry.engine) == before
 
+    # SPSS and SAS files are not spreadsheets: the text is kept as data and re-imports unchanged
+    sav = tmp_path / "sav"
+    export(coord, "sav", sav, PROTOCOL)
+    assert not coord.import_path(sav).changed
+    assert dump_tables(registry.engine) == before
+
     # ADaM CSV: the reported term column escaped, numbers untouched
     adam = tmp_path / "adam"
     export(coord, "adam", adam, PROTOCOL)

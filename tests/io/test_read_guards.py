@@ -117,3 +117,19 @@ def test_zip_with_unsupported_version_is_a_read_error(tmp_path: Path) -> None:
     with pytest.raises(InputReadError) as exc:
         read_raw(path)
     assert str(exc.value) == "v64.xlsx is not a readable .xlsx workbook (zip archive): zip file version 6.4"
+
+
+def test_out_of_memory_while_parsing_has_a_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import openpyxl
+
+    from tests.validate.helpers import example_to_xlsx
+
+    path = example_to_xlsx(tmp_path / "big.xlsx")
+
+    def oom(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(openpyxl, "load_workbook", oom)
+    with pytest.raises(InputReadError) as exc:
+        read_raw(path)
+    assert str(exc.value) == "big.xlsx cannot be read as an .xlsx workbook: MemoryError"
