@@ -322,3 +322,18 @@ def test_registry_import_of_csv_free_text(registry: Registry, terms: list[str]) 
             source = written[0] if fmt == "template" else Path(tmp) / fmt
             assert not coord.import_path(source).changed, fmt
             assert dump_tables(registry.engine) == before
+
+
+@FAST
+@given(values=st.lists(st.none() | st.text(max_size=6) | st.sampled_from(["=1", "\x01", "'-", "\t"]), max_size=20),
+       other=st.booleans())
+def test_vectorised_text_checks_agree_with_the_cell_functions(values: list[str | None], other: bool) -> None:
+    import pandas as pd
+
+    from blincompass.io.safe import XML_ILLEGAL, looks_like_formula
+    from blincompass.validate.rules import _text_masks
+
+    cells: list[object] = [*values, 1.5] if other else list(values)  # a non-text cell takes the fallback
+    formula, control = _text_masks(pd.Series(cells, dtype=object))
+    assert formula.tolist() == [looks_like_formula(v) for v in cells]
+    assert control.tolist() == [isinstance(v, str) and XML_ILLEGAL.search(v) is not None for v in cells]

@@ -247,7 +247,8 @@ def sheet_name_clashes(source: str, names: Iterable[str], forms: Iterable[str], 
 
 def _read_xlsx(path: Path, forms: list[str]) -> RawDataset:
 
-    head = path.read_bytes()[:8] if path.stat().st_size >= 8 else b""
+    with path.open("rb") as fh:  # the signature only: never the whole file
+        head = fh.read(8)
     if head == _OLE_MAGIC:
         data = path.read_bytes()
         if "EncryptionInfo".encode("utf-16-le") in data:

@@ -82,6 +82,8 @@ from blincompass.validate.findings import Finding, ValidationResult
 #: Maximum number of days between the baseline assessment and the first course start (warning beyond).
 BASELINE_WINDOW_DAYS: int = 60
 
+#: Regular expression of :data:`blincompass.io.safe.FORMULA_TRIGGERS` at the start of a text.
+_FORMULA_START = "^[=+\\-@\t\r]"
 _TERM_STATUS_SEVERITY = {"synonym": "info", "nearest": "warning", "other": "warning"}
 
 
@@ -507,6 +509,25 @@ def _frame_rows(df: pd.DataFrame, mask: np.ndarray) -> list[tuple[int, Any, Any]
     return [(int(i), df["_row"].iat[i], pids.iat[i]) for i in idx]
 
 
+def _text_masks(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(starts like a formula, holds a control character) for each cell of a text column; vectorised
+    with Arrow string kernels, with a per-cell fallback for a column that is not all text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        arr = pa.array(col.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        formula = np.fromiter((looks_like_formula(x) for x in col), dtype=bool, count=len(col))
+        control = np.fromiter((isinstance(x, str) and XML_ILLEGAL.search(x) is not None for x in col),
+                              dtype=bool, count=len(col))
+        return formula, control
+    formula = pc.fill_null(pc.match_substring_regex(arr, _FORMULA_START), False)
+    control = pc.fill_null(pc.match_substring_regex(arr, XML_ILLEGAL.pattern), False)
+    return (formula.to_numpy(zero_copy_only=False).astype(bool, copy=False),
+            control.to_numpy(zero_copy_only=False).astype(bool, copy=False))
+
+
 def _frame_checks(
     d: DataDictionary, frames: dict[str, pd.DataFrame], labels: dict[str, str], cutoff: dt.date, origin: str,
     out: _Collector,
@@ -534,7 +555,7 @@ def _frame_checks(
                 if mask.any():
                     df.loc[mask, v.name] = pd.NaT
             elif v.type in ("string", "ctcae_term") and v.pattern is None:  # a pattern already bars '=' etc.
-                mask = np.fromiter((looks_like_formula(x) for x in col), dtype=bool, count=len(col))
+                mask, bad = _text_masks(col)
                 for i, row, pid in _frame_rows(df, mask):
                     text = col.iat[i]
                     out.add(
@@ -542,8 +563,6 @@ def _frame_checks(
                         f"{v.name} {text!r} starts with {text[0]!r}, which a spreadsheet may run as a formula; "
                         "exports write it as inert text, but check that it is the intended value",
                     )
-                bad = np.fromiter((isinstance(x, str) and XML_ILLEGAL.search(x) is not None for x in col),
-                                  dtype=bool, count=len(col))
                 for i, row, pid in _frame_rows(df, bad):
                     text = col.iat[i]
                     m = XML_ILLEGAL.search(text)
