@@ -122,3 +122,9 @@ def test_write_failure_midway_is_one_message(tmp_path: Path, monkeypatch: pytest
     res = runner.invoke(app, ["derive", DATA, "--out", str(tmp_path / "out")])
     assert res.exit_code == 2
     assert res.output.endswith(f"cannot write output: {tmp_path / 'out' / 'adsl.csv'}: No space left on device\n")
+
+
+def test_dictionary_markdown_path(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["dictionary", "--markdown", str(tmp_path)])
+    assert res.exit_code == 2
+    assert res.output == f"cannot write output: output file {tmp_path} is an existing folder; give a file name\n"

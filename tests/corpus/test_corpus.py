@@ -99,6 +99,12 @@ def test_registry_exports_write_payloads_inert_and_reimport_unchanged(
     assert not coord.import_path(out).changed
     assert dump_tables(registry.engine) == before
 
+    # SPSS and SAS files are not spreadsheets: the text is kept as data and re-imports unchanged
+    sav = tmp_path / "sav"
+    export(coord, "sav", sav, PROTOCOL)
+    assert not coord.import_path(sav).changed
+    assert dump_tables(registry.engine) == before
+
     # ADaM CSV: the reported term column escaped, numbers untouched
     adam = tmp_path / "adam"
     export(coord, "adam", adam, PROTOCOL)
@@ -219,6 +225,16 @@ def test_future_dates_are_errors_naming_patient_field_value(corpus: dict[str, Pa
     assert f["severity"] == "error" and f["row"] == 3
     assert f["message"] == ("patient C1-002: death_date (Date of death) 2030-01-19 is after the data cut-off "
                             "2026-06-30; no date may lie beyond the data cut-off")
+    # screen / derive / report validate with the protocol given to them
+    res = runner.invoke(app, ["screen", str(corpus["future_dates"]), "--protocol", str(proto)])
+    assert res.exit_code == 1
+    assert ("[C1-002] death_date: patient C1-002: death_date (Date of death) 2030-01-19 is after the data cut-off "
+            "2026-06-30; no date may lie beyond the data cut-off (date.after_cutoff)") in " ".join(res.output.split())
+    # a later cut-off accepts the same dates
+    later = tmp_path / "later.toml"
+    later.write_text(proto.read_text(encoding="utf-8").replace("2026-06-30", "2032-01-01"), encoding="utf-8")
+    code, findings = _validate_json(corpus["future_dates"], "--protocol", str(later))
+    assert not [f for f in findings if f["rule"] == "date.after_cutoff"]
 
 
 def test_future_dates_rejected_by_registry_import(corpus: dict[str, Path], registry: Registry) -> None:
@@ -231,7 +247,7 @@ def test_future_dates_rejected_by_registry_import(corpus: dict[str, Path], regis
 def test_default_cutoff_is_today() -> None:
     from blincompass.validate.rules import resolve_cutoff, rule_ids
 
-    assert {"date.after_cutoff", "text.formula", "form.ambiguous"} <= set(rule_ids())
+    assert {"date.after_cutoff", "text.formula", "text.control", "form.ambiguous"} <= set(rule_ids())
     cutoff, text = resolve_cutoff()
     assert cutoff == dt.date.today() and text.startswith("today's date ")
     assert resolve_cutoff(dt.date(2020, 1, 1)) == (dt.date(2020, 1, 1), "the data cut-off 2020-01-01")

@@ -101,3 +101,35 @@ def test_redcap_dictionary_in_utf16_reads_the_same(tmp_path: Path) -> None:
     binary.write_bytes(b"PK\x03\x04\x14\x00\x00\x00")
     with pytest.raises(InputReadError, match="^dict.csv is not a CSV file: it is a zip archive"):
         read_redcap_dictionary(binary)
+
+
+def test_zip_with_unsupported_version_is_a_read_error(tmp_path: Path) -> None:
+    """Found by the fuzz tests: zipfile raises NotImplementedError for an entry of a newer zip version."""
+    import struct
+
+    path = tmp_path / "v64.xlsx"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    data = bytearray(path.read_bytes())
+    cd = data.find(b"PK\x01\x02")
+    struct.pack_into("<H", data, cd + 6, 64)  # "version needed to extract" = 6.4
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputReadError) as exc:
+        read_raw(path)
+    assert str(exc.value) == "v64.xlsx is not a readable .xlsx workbook (zip archive): zip file version 6.4"
+
+
+def test_out_of_memory_while_parsing_has_a_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import openpyxl
+
+    from tests.validate.helpers import example_to_xlsx
+
+    path = example_to_xlsx(tmp_path / "big.xlsx")
+
+    def oom(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(openpyxl, "load_workbook", oom)
+    with pytest.raises(InputReadError) as exc:
+        read_raw(path)
+    assert str(exc.value) == "big.xlsx cannot be read as an .xlsx workbook: MemoryError"

@@ -74,3 +74,32 @@ def test_write_cell_stores_text_never_a_formula() -> None:
     back = openpyxl.load_workbook(io.BytesIO(buf.getvalue()), read_only=True, data_only=False)
     values = [r[0] for r in back.active.iter_rows(values_only=True)]
     assert values[: len(PAYLOADS)] == PAYLOADS  # read back identically, also without data_only
+
+
+def test_write_cell_replaces_characters_xml_cannot_hold() -> None:
+    wb = openpyxl.Workbook()
+    cell = write_cell(wb.active, 1, 1, "Fe\x01ver\x1b[31m\tok\n")
+    assert cell.value == "Fe\ufffdver\ufffd[31m\tok\n"
+    wb.save(io.BytesIO())  # openpyxl would refuse the raw text with IllegalCharacterError
+
+
+def test_control_characters_are_an_error(tmp_path) -> None:
+    from blincompass.validate import load_dataset
+    from tests.validate.helpers import copy_example, edit
+
+    folder = copy_example(tmp_path)
+    edit(folder, "adverse_events", 2, "ae_term", "Fe\x01ver")
+    edit(folder, "courses", 6, "interruption_reason", "Seizure\x07note")
+    result = load_dataset(folder)
+    got = [(f.file, f.row, f.patient_id, f.field, f.value, f.message) for f in result.findings
+           if f.rule == "text.control"]
+    assert got == [
+        ("adverse_events.csv", 2, "C1-001", "ae_term", "Fe\x01ver",
+         "ae_term 'Fe\\x01ver' holds the control character U+0001 at position 3; remove it (no workbook can store it)"),
+        ("courses.csv", 6, "C2-004", "interruption_reason", "Seizure\x07note",
+         "interruption_reason 'Seizure\\x07note' holds the control character U+0007 at position 8; remove it "
+         "(no workbook can store it)"),
+    ]
+    assert all(f.severity == "error" for f in result.findings if f.rule == "text.control")
+    ae = result.dataset.adverse_events
+    assert ae.loc[0, ["ae_term", "ae_term_ctcae", "ae_term_status"]].isna().all()  # the bad cell is missing

@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from blincompass.dictionary import UNKNOWN, DataDictionary, Form, Variable, load_dictionary
+from blincompass.io.outpath import atomic_write
 from blincompass.io.safe import escape_text
 
 #: Variable types whose values are free text (escaped against formula injection when written to CSV).
@@ -167,13 +168,15 @@ class Dataset:
             if form.name not in self.forms:
                 continue
             df = self.forms[form.name]
-            target = out_dir / f"{form.name}.csv"
-            with target.open("w", encoding="utf-8", newline="") as fh:
-                w = csv.writer(fh, lineterminator="\n")
-                w.writerow(form.columns)
-                for _, row in df.iterrows():
-                    w.writerow([csv_value(v, row) for v in form.variables])
-            written.append(target)
+
+            def write(tmp: Path, form: Form = form, df: pd.DataFrame = df) -> None:
+                with tmp.open("w", encoding="utf-8", newline="") as fh:
+                    w = csv.writer(fh, lineterminator="\n")
+                    w.writerow(form.columns)
+                    for _, row in df.iterrows():
+                        w.writerow([csv_value(v, row) for v in form.variables])
+
+            written.append(atomic_write(out_dir / f"{form.name}.csv", write))
         return written
 
 

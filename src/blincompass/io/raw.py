@@ -175,6 +175,11 @@ def _mark_uncached_formulas(path: Path, title: str, rows: list[tuple[int, list[A
         wb.close()
 
 
+def _reason(exc: BaseException) -> str:
+    """An exception as text; never empty (a MemoryError, for one, has no message)."""
+    return str(exc) or type(exc).__name__
+
+
 def check_zip_limits(path: Path) -> None:
     """Refuse a zip archive (workbook) that would expand too far, before anything is decompressed.
 
@@ -190,8 +195,8 @@ def check_zip_limits(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise InputReadError(f"{path.name} is not a readable .xlsx workbook (zip archive): {exc}") from exc
+    except Exception as exc:  # zipfile raises many kinds (BadZipFile, NotImplementedError, EOFError, ...)
+        raise InputReadError(f"{path.name} is not a readable .xlsx workbook (zip archive): {_reason(exc)}") from exc
     if len(infos) > XLSX_MAX_ENTRIES:
         raise InputReadError(
             f"{path.name} is refused: the archive has {len(infos):,} entries, more than the limit of "
@@ -242,7 +247,8 @@ def sheet_name_clashes(source: str, names: Iterable[str], forms: Iterable[str], 
 
 def _read_xlsx(path: Path, forms: list[str]) -> RawDataset:
 
-    head = path.read_bytes()[:8] if path.stat().st_size >= 8 else b""
+    with path.open("rb") as fh:  # the signature only: never the whole file
+        head = fh.read(8)
     if head == _OLE_MAGIC:
         data = path.read_bytes()
         if "EncryptionInfo".encode("utf-16-le") in data:
@@ -265,7 +271,7 @@ def _read_xlsx_data(path: Path, forms: list[str]) -> RawDataset:
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds of exceptions on corrupt files
-        raise InputReadError(f"{path.name} cannot be read as an .xlsx workbook: {exc}") from exc
+        raise InputReadError(f"{path.name} cannot be read as an .xlsx workbook: {_reason(exc)}") from exc
     try:
         from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
@@ -287,7 +293,7 @@ def _read_xlsx_data(path: Path, forms: list[str]) -> RawDataset:
     except InputReadError:
         raise
     except Exception as exc:
-        raise InputReadError(f"{path.name} cannot be read as an .xlsx workbook: {exc}") from exc
+        raise InputReadError(f"{path.name} cannot be read as an .xlsx workbook: {_reason(exc)}") from exc
     finally:
         wb.close()
     notes = sheet_name_clashes(path.name, sheet_titles, forms, "sheets")

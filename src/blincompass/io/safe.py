@@ -14,10 +14,15 @@ reason) is written back into exports, so every writer neutralises it here:
   so the workbook reads back identically.
 
 Numbers (a negative number such as -1.5) are not text and are never touched.
+
+Control characters other than tab, line feed and carriage return cannot be stored in an .xlsx file at
+all (XML 1.0 forbids them); validation refuses them in the data (rule ``text.control``) and
+:func:`write_cell` shows any that reach it as U+FFFD instead of failing.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMULA_TRIGGERS",
+    "XML_ILLEGAL",
     "escape_frame",
     "escape_text",
     "looks_like_formula",
@@ -36,6 +42,8 @@ __all__ = [
 #: First characters that make a spreadsheet program read a text cell as a formula (OWASP).
 FORMULA_TRIGGERS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 _QUOTE = "'"
+#: Characters an .xlsx (XML 1.0) cannot hold: the C0 controls except tab, line feed and carriage return.
+XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def looks_like_formula(value: Any) -> bool:
@@ -90,9 +98,12 @@ def write_cell(ws: Any, row: int, column: int, value: Any) -> Any:
     """Write ``value`` into an openpyxl worksheet cell; text is always a string cell, never a formula.
 
     openpyxl turns any text starting with ``=`` into a formula; here such text (and any text starting
-    with a formula trigger) is stored as a string with the quote-prefix style. Returns the cell.
+    with a formula trigger) is stored as a string with the quote-prefix style. Control characters that
+    XML cannot hold become U+FFFD. Returns the cell.
     """
     cell = ws.cell(row=row, column=column)
+    if isinstance(value, str):
+        value = XML_ILLEGAL.sub("\ufffd", value)
     cell.value = value
     if isinstance(value, str):
         cell.data_type = "s"

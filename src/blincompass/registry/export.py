@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import shutil
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -350,11 +351,13 @@ def export(scoped: ScopedRegistry, fmt: str, out_dir: str | Path, protocol: Prot
     if fmt == "csv":
         tmp = out / ".csv.tmp"
         written = []
-        for f in dataset.to_csv_dir(tmp, d):
-            target = out / f.name
-            f.replace(target)
-            written.append(target)
-        tmp.rmdir()
+        try:
+            for f in dataset.to_csv_dir(tmp, d):
+                target = out / f.name
+                f.replace(target)
+                written.append(target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return written
     if fmt == "template":
         return [write_workbook(dataset, out / "registry.xlsx", d)]

@@ -22,6 +22,8 @@ Cells
     ``ae.term_unmapped`` (warning) term neither CTCAE nor mapped; accepted as reported.
     ``date.after_cutoff`` (error) a date after the data cut-off (the protocol's ``study.data_cutoff``;
     not set: the day of the check), e.g. a follow-up in the future; the cell becomes missing.
+    ``text.control`` (error) free text holding a control character (other than tab and line breaks),
+    which no workbook can store; the cell becomes missing.
     ``text.formula`` (warning) free text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
     return, which a spreadsheet could run as a formula (exports write it as inert text).
 Keys and references
@@ -72,14 +74,16 @@ import pandas as pd
 from blincompass.dictionary import DataDictionary, Form, Variable, load_dictionary
 from blincompass.io import cells
 from blincompass.io.cells import Cell, cell_text, parse_cell
-from blincompass.io.dataset import Dataset, build_frame
+from blincompass.io.dataset import Dataset, build_frame, variable_columns
 from blincompass.io.raw import RawDataset, RawTable, is_blank, normalise_header, read_raw
-from blincompass.io.safe import looks_like_formula
+from blincompass.io.safe import XML_ILLEGAL, looks_like_formula
 from blincompass.validate.findings import Finding, ValidationResult
 
 #: Maximum number of days between the baseline assessment and the first course start (warning beyond).
 BASELINE_WINDOW_DAYS: int = 60
 
+#: Regular expression of :data:`blincompass.io.safe.FORMULA_TRIGGERS` at the start of a text.
+_FORMULA_START = "^[=+\\-@\t\r]"
 _TERM_STATUS_SEVERITY = {"synonym": "info", "nearest": "warning", "other": "warning"}
 
 
@@ -505,6 +509,25 @@ def _frame_rows(df: pd.DataFrame, mask: np.ndarray) -> list[tuple[int, Any, Any]
     return [(int(i), df["_row"].iat[i], pids.iat[i]) for i in idx]
 
 
+def _text_masks(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(starts like a formula, holds a control character) for each cell of a text column; vectorised
+    with Arrow string kernels, with a per-cell fallback for a column that is not all text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        arr = pa.array(col.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        formula = np.fromiter((looks_like_formula(x) for x in col), dtype=bool, count=len(col))
+        control = np.fromiter((isinstance(x, str) and XML_ILLEGAL.search(x) is not None for x in col),
+                              dtype=bool, count=len(col))
+        return formula, control
+    formula = pc.fill_null(pc.match_substring_regex(arr, _FORMULA_START), False)
+    control = pc.fill_null(pc.match_substring_regex(arr, XML_ILLEGAL.pattern), False)
+    return (formula.to_numpy(zero_copy_only=False).astype(bool, copy=False),
+            control.to_numpy(zero_copy_only=False).astype(bool, copy=False))
+
+
 def _frame_checks(
     d: DataDictionary, frames: dict[str, pd.DataFrame], labels: dict[str, str], cutoff: dt.date, origin: str,
     out: _Collector,
@@ -531,8 +554,8 @@ def _frame_checks(
                     )
                 if mask.any():
                     df.loc[mask, v.name] = pd.NaT
-            elif v.type in ("string", "ctcae_term"):
-                mask = np.fromiter((looks_like_formula(x) for x in col), dtype=bool, count=len(col))
+            elif v.type in ("string", "ctcae_term") and v.pattern is None:  # a pattern already bars '=' etc.
+                mask, bad = _text_masks(col)
                 for i, row, pid in _frame_rows(df, mask):
                     text = col.iat[i]
                     out.add(
@@ -540,6 +563,17 @@ def _frame_checks(
                         f"{v.name} {text!r} starts with {text[0]!r}, which a spreadsheet may run as a formula; "
                         "exports write it as inert text, but check that it is the intended value",
                     )
+                for i, row, pid in _frame_rows(df, bad):
+                    text = col.iat[i]
+                    m = XML_ILLEGAL.search(text)
+                    assert m is not None
+                    out.add(
+                        "error", files.iat[i] or labels[form.name], int(row), pid, v.name, text, "text.control",
+                        f"{v.name} {text!r} holds the control character U+{ord(m.group()):04X} at position "
+                        f"{m.start() + 1}; remove it (no workbook can store it)",
+                    )
+                if bad.any():
+                    df.loc[bad, variable_columns(v)] = None
 
 
 def validate(
