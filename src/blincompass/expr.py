@@ -201,12 +201,12 @@ def _as_boolean(value: Any, text: str, what: str) -> pd.Series:
         if value.dtype == bool:
             return value.astype("boolean")
         miss = value.isna()
-        ok = value[~miss].map(lambda v: isinstance(v, (bool,)) or (hasattr(v, "dtype") and v.dtype == bool))
-        if not bool(ok.all()):
-            bad = value[~miss][~ok.astype(bool)].iloc[0]
+        present = value[~miss]
+        if len(present) and pd.api.types.infer_dtype(present, skipna=True) != "boolean":
+            bad = present[~present.isin([True, False]) | present.map(type).isin([int, float, str])].iloc[0]
             raise ExpressionError(f"expression {text!r}: {what} is not yes/no (value {bad!r})")
         out = pd.Series(pd.NA, index=value.index, dtype="boolean")
-        out[~miss] = value[~miss].astype(bool)
+        out[~miss] = present.astype(bool)
         return out
     if value is None:
         return pd.Series([pd.NA], dtype="boolean")
@@ -305,22 +305,24 @@ class _Env:
         return float(value)
 
     def _compare(self, op: ast.cmpop, left: Any, right: Any, node: ast.AST) -> pd.Series:
+        """``left op right`` row by row (vectorised); missing where either side is missing."""
         import pandas as pd
 
-        a, b = self._series(left), right
-        miss = a.isna() | (b.isna() if isinstance(b, pd.Series) else _missing(b))
+        a = self._series(left)
+        miss = a.isna()
+        if isinstance(right, pd.Series):
+            miss = miss | right.isna()
+        elif _missing(right):
+            return pd.Series(pd.NA, index=a.index, dtype="boolean")
         try:
             with _quiet():
-                if isinstance(b, pd.Series):
-                    raw = _COMPARE[type(op)](a.astype(object), b.astype(object))
-                else:
-                    raw = a.astype(object).map(lambda v: False if _missing(v) else _COMPARE[type(op)](v, b))
+                raw = _COMPARE[type(op)](a, right)
         except TypeError:
             piece = ast.get_source_segment(self.text, node)
             raise ExpressionError(f"expression {self.text!r}: {piece!r} compares values of different kinds "
                                   "(text with a number?)") from None
-        out = pd.Series(raw, index=a.index).astype(object).where(~miss, False).astype(bool).astype("boolean")
-        out[miss.to_numpy() if isinstance(miss, pd.Series) else bool(miss)] = pd.NA
+        out = pd.Series(pd.array(raw, dtype="boolean"), index=a.index).fillna(False)
+        out[miss.to_numpy()] = pd.NA
         return out
 
     def _call(self, name: str, args: list[Any]) -> Any:
