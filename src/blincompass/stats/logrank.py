@@ -15,7 +15,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from ._checks import as_labels, check_alternative, check_lengths
+from ._checks import as_labels, check_alternative, check_lengths, plain_array
 from ._fast import lattice_counts
 from ._riskset import convert_unchecked, distinct_sorted, event_keys, key_counts, prepare
 
@@ -423,12 +423,11 @@ def _lattice_logrank(
     """
     try:
         t, e = convert_unchecked(time, event)
-        # a list or Series of integers gives the same levels as the object array of the general path
-        g = as_labels(group if isinstance(group, np.ndarray) else np.asarray(group), "group")
+        g, categories = _integer_labels(group)
         check_lengths(time=t, group=g)
     except (TypeError, ValueError):
         return None
-    if g.dtype.kind not in "iub":
+    if g is None:
         return None
     lc = lattice_counts(t, e, g)
     del t, e
@@ -438,14 +437,21 @@ def _lattice_logrank(
     per_label = lc.counts.sum(axis=(0, 2))
     labels = np.flatnonzero(per_label)
     labels += lc.glo
-    present = [bool(v) for v in labels] if g.dtype == np.bool_ else labels.tolist()
-    levels = _order_levels(present, order, "group")
+    if categories is not None:
+        # the labels are category codes: the levels are the categories present, ordered as the general
+        # path orders the object array of the labels themselves
+        col_of = {v: int(c) for c, v in zip(labels.tolist(), categories[labels].tolist(), strict=True)}
+        levels = _levels(np.asarray(list(col_of), dtype=object), order, "group")
+        cols = [col_of[lev] - lc.glo for lev in levels]
+    else:
+        present = [bool(v) for v in labels] if g.dtype == np.bool_ else labels.tolist()
+        levels = _order_levels(present, order, "group")
+        cols = [int(lev) - lc.glo for lev in levels]
     if len(levels) < 2:
         raise ValueError(f"group: only one group ({levels[0]!r}) is present; at least two are needed")
     k = len(levels)
     if alternative != "two-sided" and k != 2:
         raise ValueError(f"alternative: {alternative!r} needs exactly two groups, got {k}")
-    cols = [int(lev) - lc.glo for lev in levels]
     cells: list[Cell] = []
     for h in cols:
         cnt = lc.counts[:, h, :]
@@ -460,6 +466,33 @@ def _lattice_logrank(
     var = np.zeros((k, k))
     _accumulate_cells(cells, kind, p, q, obs, exp, var)
     return _result(levels, per_label[cols], obs, exp, var, weights, kind, p, q, alternative)
+
+
+def _integer_labels(group: object) -> tuple[NDArray[Any] | None, NDArray[Any] | None]:
+    """Group labels as an integer or boolean numpy array for the counting pass, or ``(None, None)``.
+
+    Every integer width and signedness and booleans qualify, as do pandas nullable arrays without missing
+    values; ``uint64`` labels are viewed as ``int64`` when they fit.  Categorical labels (pandas
+    ``Categorical``, or a Series or Index of that dtype) are passed as their codes, returned with the
+    categories as an object array; a missing label (code -1) declines, so the general path reports it.
+    """
+    dt = getattr(group, "dtype", None)
+    if isinstance(dt, pd.CategoricalDtype):
+        cat = group.array if isinstance(group, (pd.Series, pd.Index)) else group
+        codes = np.asarray(cat.codes)  # type: ignore[union-attr]
+        if codes.ndim != 1 or codes.size == 0 or int(codes.min()) < 0:
+            return None, None
+        return codes, np.asarray(cat.categories, dtype=object)  # type: ignore[union-attr]
+    g = plain_array(group)
+    # a list or Series of integers gives the same levels as the object array of the general path
+    g = as_labels(g if isinstance(g, np.ndarray) else np.asarray(g), "group")
+    if g.dtype.kind not in "iub":
+        return None, None
+    if g.dtype == np.uint64:
+        if int(g.max()) >= 1 << 63:
+            return None, None
+        g = g.view(np.int64)
+    return g, None
 
 
 def p_adjust(pvalues: ArrayLike, method: str) -> F64:
