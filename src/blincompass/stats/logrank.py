@@ -28,8 +28,10 @@ __all__ = [
 
 F64 = NDArray[np.float64]
 WeightSpec = str | tuple[str, float, float]
-#: Per group: distinct times, cumulative record counts, events per time, sorted entry times (or None).
-Cell = tuple[F64, F64, NDArray[np.int64], F64 | None]
+#: Per group: distinct exit times, cumulative exit counts (``cum[j]`` exits before ``times[j]``), events
+#: per exit time, and for left-truncated data the distinct entry times with their cumulative counts
+#: (``ecum[j]`` entries before ``etimes[j]``, ``ecum[-1]`` all entries), else None.
+Cell = tuple[F64, F64, NDArray[Any], tuple[F64, F64] | None]
 
 _NAMED_WEIGHTS = ("logrank", "gehan-breslow", "tarone-ware", "peto-peto")
 _CHUNK = 1 << 16
@@ -182,8 +184,13 @@ def _accumulate_stratum(
         np.cumsum(total, out=cum[1:])
         ent = None
         if entry is not None:
-            ent = np.compress(m, entry)
-            ent.sort()
+            es = np.compress(m, entry)
+            es.sort()
+            etimes, starts = distinct_sorted(es)
+            ecum = np.empty(etimes.size + 1)
+            ecum[:-1] = starts
+            ecum[-1] = es.size
+            ent = (etimes, ecum)
         return times, cum, events, ent
 
     _accumulate_cells([cell(gm) for gm in gmasks], kind, p, q, obs, exp, var)
@@ -193,8 +200,9 @@ def _accumulate_stratum(
 def _accumulate_cells(
     cells: list[Cell], kind: str, p: float, q: float, obs: F64, exp: F64, var: F64
 ) -> None:
-    """Add O, E and V of one stratum given, per group, its distinct times, the cumulative record counts
-    (``cum[j]`` records before ``times[j]``), the events per time and the sorted entry times (or None)."""
+    """Add O, E and V of one stratum given one :data:`Cell` per group (its distinct exit times, cumulative
+    exit counts, events per exit time and entry counts).  Patient rows (:func:`logrank_test`) and count
+    tables (:mod:`blincompass.stats.counts`) both reach the statistic through this function."""
     k = len(cells)
     allev = np.concatenate([c[0][c[2] > 0] for c in cells])
     allev.sort()
@@ -219,7 +227,8 @@ def _accumulate_cells(
             if ent is None:
                 np.subtract(cum[-1], cum[idx], out=n_g[g])
             else:
-                np.subtract(np.searchsorted(ent, tc, side="left"), cum[idx], out=n_g[g])
+                etimes, ecum = ent
+                np.subtract(ecum[np.searchsorted(etimes, tc, side="left")], cum[idx], out=n_g[g])
             np.minimum(idx, times.size - 1, out=idx)
             hit = times[idx] == tc
             d_g[g] = np.where(hit, events[idx], 0)
