@@ -13,8 +13,20 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from blincompass import __version__
+
+        typer.echo(f"blincompass {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main() -> None:
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     """blincompass: registry / files -> validate & screen -> derive endpoints -> statistics -> report."""
 
 
@@ -34,3 +46,6 @@ cli_pipeline.register(app)
 from blincompass import cli_registry  # noqa: E402
 
 cli_registry.register(app)
+from blincompass import cli_study  # noqa: E402
+
+cli_study.register(app)

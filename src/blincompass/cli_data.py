@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from blincompass.io.raw import InputReadError
-from blincompass.validate.findings import SEVERITIES, Finding, ValidationResult
+# Readers, validator and rich tables are imported by the commands that use them (fast ``--help``).
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from blincompass.validate.findings import Finding, ValidationResult
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -20,6 +21,9 @@ _TITLES = {"error": "Errors", "warning": "Warnings", "info": "Notes"}
 
 
 def _findings_table(findings: list[Finding], severity: str) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(
         title=f"{_TITLES[severity]} ({len(findings)})", title_style=_STYLE[severity], title_justify="left",
         expand=True,
@@ -64,7 +68,12 @@ def validate_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the findings as a JSON list."),
 ) -> None:
     """Check a data file against the data dictionary. Exit 0: no error; 1: errors; 2: unreadable input."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from blincompass.io.raw import InputReadError
     from blincompass.validate import load_dataset
+    from blincompass.validate.findings import SEVERITIES
 
     try:
         result = load_dataset(path)

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 __all__ = ["register"]
 
-console = Console()
+
+@cache
+def _console() -> Console:
+    """The terminal console, made on first use (rich is not imported for ``--help``)."""
+    from rich.console import Console
+
+    return Console()
 
 
 def _protocol(path: Path | None) -> Any:
@@ -21,7 +30,7 @@ def _protocol(path: Path | None) -> Any:
     try:
         return load_protocol(path)
     except ProtocolError as exc:
-        console.print(f"[red]cannot use protocol:[/red] {exc}")
+        _console().print(f"[red]cannot use protocol:[/red] {exc}")
         raise typer.Exit(2) from None
 
 
@@ -33,20 +42,22 @@ def _load(path: Path) -> Any:
     try:
         result = load_dataset(path)
     except InputReadError as exc:
-        console.print(f"[red]cannot read input:[/red] {exc}")
+        _console().print(f"[red]cannot read input:[/red] {exc}")
         raise typer.Exit(2) from None
     if not result.ok:
-        console.print(f"[red]FAILED:[/red] {result.n_errors} validation error(s) in {path}")
+        _console().print(f"[red]FAILED:[/red] {result.n_errors} validation error(s) in {path}")
         for f in result.findings:
             if f.severity == "error":
                 where = f.file if f.row is None else f"{f.file}:{f.row}"
-                console.print(f"  {where} [{f.patient_id or '-'}] {f.field or ''}: {f.message} ({f.rule})",
+                _console().print(f"  {where} [{f.patient_id or '-'}] {f.field or ''}: {f.message} ({f.rule})",
                               markup=False)
         raise typer.Exit(1)
     return result
 
 
 def _flow_table(screening: Any) -> Table:
+    from rich.table import Table
+
     t = Table(title="Screening flow (CONSORT)")
     for col in ("Step", "Criterion", "Entering", "Excluded", "Remaining"):
         t.add_column(col, justify="right" if col in ("Entering", "Excluded", "Remaining") else "left")
@@ -56,13 +67,15 @@ def _flow_table(screening: Any) -> Table:
 
 
 def _print_screening(screening: Any) -> None:
-    console.print(_flow_table(screening))
-    console.print(f"Screened {screening.n_screened}, eligible {screening.n_eligible}.")
+    _console().print(_flow_table(screening))
+    _console().print(f"Screened {screening.n_screened}, eligible {screening.n_eligible}.")
     for e in screening.exclusions:
-        console.print(f"  excluded {e.patient_id} at '{e.step}': {e.reason}", markup=False)
+        _console().print(f"  excluded {e.patient_id} at '{e.step}': {e.reason}", markup=False)
 
 
 def _print_summary(derived: Any) -> None:
+    from rich.table import Table
+
     s = derived.summary()
     t = Table(title="Derived tables")
     t.add_column("Quantity")
@@ -75,7 +88,7 @@ def _print_summary(derived: Any) -> None:
         t.add_row(k.replace("_", " "), str(s[k]))
     for p, v in s["tte"].items():
         t.add_row(f"ADTTE {p}", f"n={v['n']}, events={v['events']}, censored={v['censored']}")
-    console.print(t)
+    _console().print(t)
 
 
 def synth_cmd(
@@ -87,7 +100,7 @@ def synth_cmd(
     from blincompass.synth import write_twin
 
     written = write_twin(out, seed, xlsx=xlsx)
-    console.print(f"SYNTHETIC cohort (seed {seed}) written to {out}: " + ", ".join(p.name for p in written))
+    _console().print(f"SYNTHETIC cohort (seed {seed}) written to {out}: " + ", ".join(p.name for p in written))
 
 
 def screen_cmd(
@@ -119,7 +132,7 @@ def derive_cmd(
     written = write_derived(derived, out)
     _print_screening(derived.screening)
     _print_summary(derived)
-    console.print(f"wrote {len(written)} files to {out}")
+    _console().print(f"wrote {len(written)} files to {out}")
 
 
 def demo_cmd(
@@ -137,17 +150,17 @@ def demo_cmd(
 
     data_dir = out / "data"
     steps = ["synthetic cohort", "validation", "derivation", "report"]
-    show = console.is_terminal if progress is None else progress
+    show = _console().is_terminal if progress is None else progress
     from rich.progress import Progress
 
-    with Progress(console=console, disable=not show, transient=True) as bar:
+    with Progress(console=_console(), disable=not show, transient=True) as bar:
         task = bar.add_task("demo", total=len(steps))
         bar.update(task, description=steps[0])
         write_twin(data_dir, seed)
         bar.update(task, advance=1, description=steps[1])
         validation = load_dataset(data_dir)
         if not validation.ok:  # the twin is valid by construction; fail loudly if it is not
-            console.print(f"[red]the synthetic cohort has {validation.n_errors} validation errors[/red]")
+            _console().print(f"[red]the synthetic cohort has {validation.n_errors} validation errors[/red]")
             raise typer.Exit(1)
         bar.update(task, advance=1, description=steps[2])
         proto = load_protocol()
@@ -158,18 +171,18 @@ def demo_cmd(
                                 published=True, validation=validation, derived=derived)
         bar.update(task, advance=1)
     if not outcome.ok:
-        console.print("[red]report failed[/red]")
+        _console().print("[red]report failed[/red]")
         raise typer.Exit(1)
     _print_screening(derived.screening)
     _print_summary(derived)
     res = outcome.report.results if outcome.report is not None else {}
     pub = res.get("published", {})
-    console.print(
+    _console().print(
         f"[bold yellow]SYNTHETIC[/bold yellow] twin: {validation.n_warnings} validation warnings "
         f"(non-CTCAE terms, flagged and mapped). Published numbers reproduced: "
         f"{pub.get('n_reproduced', '?')} of {pub.get('n_numbers', '?')}."
     )
-    console.print(f"Report: {(out / 'report' / 'index.html').resolve()}")
+    _console().print(f"Report: {(out / 'report' / 'index.html').resolve()}")
 
 
 def register(app: typer.Typer) -> None:

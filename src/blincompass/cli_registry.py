@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+
+# SQLAlchemy and rich are imported by the commands that use them, so that ``--help`` starts at once.
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["app", "register"]
 
@@ -120,6 +121,10 @@ def add_user_cmd(
 @app.command("users")
 def users_cmd(db: str | None = _DB) -> None:
     """List centres and users."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     reg = _registry(db)
     _check_schema(reg)
     table = Table(title="Users", title_justify="left")
@@ -153,6 +158,10 @@ def import_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the result (or the findings) as JSON."),
 ) -> None:
     """Validate a file and apply it in one transaction (all or nothing). Exit 1 with the findings when rejected."""
+    import sqlalchemy as sa
+    from rich.console import Console
+    from rich.text import Text
+
     from blincompass.io.raw import InputReadError
     from blincompass.registry import AccessDenied, ImportRejected, UnknownUser
 
@@ -203,6 +212,10 @@ def history_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the entries as JSON."),
 ) -> None:
     """Print the audit trail of one patient: who, when (UTC), record, field, old -> new, import sha256."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     from blincompass.registry import AccessDenied, UnknownUser
 
     reg = _registry(db)
@@ -231,6 +244,10 @@ def imports_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the import log as JSON."),
 ) -> None:
     """List the applied imports: when (UTC), who, file, sha256, format and counts."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     from blincompass.registry import AccessDenied, UnknownUser
 
     reg = _registry(db)

@@ -14,16 +14,17 @@ import math
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import numpy as np
-import pandas as pd
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from blincompass.stats.cox import CoxPHResult, cox_ph
-from blincompass.stats.exact import fisher_exact
+# numpy, pandas, rich tables and the stats modules are imported inside the commands that use them, so that
+# ``blincompass --help`` does not pay for them.
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.console import Console
+
+    from blincompass.stats.cox import CoxPHResult
 
 app = typer.Typer(
     name="stats",
@@ -65,6 +66,8 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     try:
         return pd.read_csv(path)
     except FileNotFoundError:
@@ -107,6 +110,8 @@ def _run(fn: Any, path: Path, *args: Any, **kwargs: Any) -> Any:
 
 def _clean(value: Any) -> Any:
     """Convert a result value into JSON-ready Python objects (non-finite floats as null/"Inf")."""
+    import numpy as np
+
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -128,6 +133,8 @@ def _emit_json(payload: dict[str, Any]) -> None:
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
+    import numpy as np
+
     if value is None:
         return "NA"
     if isinstance(value, float | np.floating):
@@ -147,10 +154,14 @@ def _fmt_p(p: float | None) -> str:
 
 
 def _console() -> Console:
+    from rich.console import Console
+
     return Console(width=120, soft_wrap=False)
 
 
 def _label(value: Any) -> Any:
+    import numpy as np
+
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -190,6 +201,9 @@ def km_command(
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Kaplan-Meier curves: median (with CI), restricted mean, optionally the life table."""
+    import numpy as np
+    from rich.table import Table
+
     from blincompass.stats.km import kaplan_meier
 
     df = _read_csv(data)
@@ -295,6 +309,8 @@ def logrank_command(
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Log-rank test (or a weighted variant) comparing survival between groups."""
+    from rich.table import Table
+
     from blincompass.stats.logrank import logrank_test
 
     df = _read_csv(data)
@@ -376,6 +392,11 @@ def fisher_command(
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Fisher's exact test on the cross-tabulation of two columns."""
+    import pandas as pd
+    from rich.table import Table
+
+    from blincompass.stats.exact import fisher_exact
+
     df = _read_csv(data)
     sub, dropped = _select(df, data, {"--row": row, "--col": col})
     crosstab = pd.crosstab(sub[row], sub[col])
@@ -487,6 +508,10 @@ def cox_command(
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Cox proportional hazards regression (as R coxph + summary)."""
+    from rich.table import Table
+
+    from blincompass.stats.cox import cox_ph
+
     df = _read_csv(data)
     columns: dict[str, str | None] = {"--time": time, "--event": event, "--strata": strata, "--entry": entry}
     for i, c in enumerate(covariate):

@@ -57,6 +57,12 @@ class RedcapField:
     label: str
     choices: dict[str, str]
     validation: str
+    note: str = ""
+    validation_min: str = ""
+    validation_max: str = ""
+    branching: str = ""
+    required: bool = False
+    annotation: str = ""
 
     def choice_label(self, value: str) -> str | None:
         """The label of a raw code, or the value itself when it is a label; ``None`` when neither."""
@@ -104,10 +110,19 @@ def read_redcap_dictionary(path: str | Path) -> dict[str, RedcapField]:
         "field type", "field_type")
     i_label = col("field label", "field_label")
     i_choices = col("choices, calculations", "select_choices_or_calculations")
-    try:
-        i_valid = col("text validation type", "text_validation_type_or_show_slider_number")
-    except InputReadError:
-        i_valid = -1
+    def optional(*names: str) -> int:
+        try:
+            return col(*names)
+        except InputReadError:
+            return -1
+
+    i_valid = optional("text validation type", "text_validation_type_or_show_slider_number")
+    i_note = optional("field note", "field_note")
+    i_min = optional("text validation min", "text_validation_min")
+    i_max = optional("text validation max", "text_validation_max")
+    i_branch = optional("branching logic", "branching_logic")
+    i_required = optional("required field", "required_field")
+    i_annotation = optional("field annotation", "field_annotation")
     fields: dict[str, RedcapField] = {}
     for r in rows[1:]:
         if not r or not r[i_name].strip():
@@ -120,8 +135,15 @@ def read_redcap_dictionary(path: str | Path) -> dict[str, RedcapField]:
         elif ftype == "truefalse":
             choices = {"1": "True", "0": "False"}
         name = r[i_name].strip()
-        fields[name] = RedcapField(name, r[i_form].strip(), ftype, r[i_label].strip(), choices,
-                                   r[i_valid].strip() if i_valid >= 0 else "")
+
+        def cell(i: int, row: list[str] = r) -> str:
+            return row[i].strip() if i >= 0 else ""
+
+        fields[name] = RedcapField(
+            name, r[i_form].strip(), ftype, r[i_label].strip(), choices, cell(i_valid),
+            note=cell(i_note), validation_min=cell(i_min), validation_max=cell(i_max), branching=cell(i_branch),
+            required=cell(i_required).casefold() in ("y", "yes", "1"), annotation=cell(i_annotation),
+        )
     if not fields:
         raise InputReadError(f"{p.name} has no fields; expected a REDCap data dictionary CSV")
     return fields

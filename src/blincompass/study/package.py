@@ -1,0 +1,113 @@
+"""A study package: the folder that describes one study.
+
+Layout::
+
+    my-study/
+        dictionary.toml     # the data dictionary: forms, variables, codes (required)
+        protocol.toml       # the study's rules: eligibility, endpoints, analyses, report (required)
+        *.toml              # further study files (e.g. published numbers); part of the package's hash
+
+``load_study(None)`` gives the built-in BLIN-COMPASS package. Every file of the package enters its
+SHA-256 (:attr:`StudyPackage.sha256`), so outputs and summaries can name exactly the package they were
+made with, and two copies of the same files have the same hash wherever they live.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from blincompass.dictionary import DataDictionary
+from blincompass.protocol import Protocol, ProtocolError, load_protocol
+
+__all__ = ["REQUIRED_FILES", "StudyError", "StudyPackage", "load_study"]
+
+#: The files every study package has.
+REQUIRED_FILES: tuple[str, ...] = ("dictionary.toml", "protocol.toml")
+
+
+class StudyError(ValueError):
+    """A study package that cannot be used; the message names the folder, file and problem."""
+
+
+@dataclass(frozen=True)
+class StudyPackage:
+    """A loaded study package."""
+
+    label: str
+    root: Path | None
+    dictionary: DataDictionary
+    protocol: Protocol
+    files: dict[str, bytes] = field(repr=False)
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 over the package's files: ``name NUL sha256(content) LF`` for each file, by name."""
+        h = hashlib.sha256()
+        for name in sorted(self.files):
+            h.update(name.encode("utf-8") + b"\0" + hashlib.sha256(self.files[name]).hexdigest().encode() + b"\n")
+        return h.hexdigest()
+
+    @property
+    def name(self) -> str:
+        return self.protocol.study.name
+
+
+def _builtin_files() -> dict[str, bytes]:
+    return {
+        "dictionary.toml": resources.files("blincompass.dictionary").joinpath("data/blincompass.toml").read_bytes(),
+        "protocol.toml": resources.files("blincompass.protocol").joinpath("data/blincompass.toml").read_bytes(),
+    }
+
+
+def _dictionary(label: str, data: bytes) -> DataDictionary:
+    import tomllib
+
+    from pydantic import ValidationError
+
+    try:
+        return DataDictionary.model_validate(tomllib.loads(data.decode("utf-8")))
+    except UnicodeDecodeError as exc:
+        raise StudyError(f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise StudyError(f"{label}: not valid TOML ({exc})") from None
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
+        raise StudyError(f"{label}: {problems}") from None
+
+
+def load_study(path: str | Path | None = None) -> StudyPackage:
+    """Load the study package in folder ``path`` (``None``: the built-in BLIN-COMPASS package).
+
+    Raises
+    ------
+    StudyError
+        The folder or a required file is missing, or a file does not follow its model; the message names
+        the file and the problem.
+    """
+    if path is None:
+        files = _builtin_files()
+        d = _dictionary("built-in BLIN-COMPASS data dictionary", files["dictionary.toml"])
+        return StudyPackage("built-in BLIN-COMPASS study", None, d, load_protocol(None), files)
+    root = Path(path)
+    if not root.is_dir():
+        raise StudyError(f"study package {root}: not a folder" if root.exists() else
+                         f"study package {root}: no such folder")
+    missing = [n for n in REQUIRED_FILES if not (root / n).is_file()]
+    if missing:
+        raise StudyError(f"study package {root}: missing {', '.join(missing)} (a package holds "
+                         f"{' and '.join(REQUIRED_FILES)})")
+    files: dict[str, bytes] = {}
+    for p in sorted(root.glob("*.toml")):
+        try:
+            files[p.name] = p.read_bytes()
+        except OSError as exc:
+            raise StudyError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    d = _dictionary(str(root / "dictionary.toml"), files["dictionary.toml"])
+    try:
+        protocol = load_protocol(root / "protocol.toml")
+    except ProtocolError as exc:
+        raise StudyError(str(exc)) from None
+    return StudyPackage(str(root), root, d, protocol, files)

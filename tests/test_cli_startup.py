@@ -1,0 +1,50 @@
+"""The command-line interface starts without the heavy libraries (the start-up time is in benchmarks/bench_cli.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+# pydantic is not listed: typer itself loads it to convert sub-command parameters.
+HEAVY = ("numpy", "pandas", "scipy", "sqlalchemy", "matplotlib", "pyarrow", "openpyxl", "docx", "numba", "alembic")
+
+
+def _modules_after(args: list[str]) -> set[str]:
+    code = (
+        "import sys, json\n"
+        "from blincompass.cli import app\n"
+        f"sys.argv = ['blincompass', *{args!r}]\n"
+        "try:\n"
+        "    app()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "sys.stdout = sys.__stdout__\n"
+        "print('\\n' + json.dumps(sorted(m.split('.')[0] for m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return set(json.loads(out.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--version"], ["--help"], ["stats", "km", "--help"], ["db", "import", "--help"], ["validate", "--help"],
+     ["report", "--help"], ["demo", "--help"]],
+)
+def test_help_and_version_import_no_heavy_library(args: list[str]) -> None:
+    loaded = _modules_after(args)
+    assert "typer" in loaded  # the probe itself works
+    assert sorted(loaded.intersection(HEAVY)) == []
+
+
+def test_version_prints_the_package_version() -> None:
+    from typer.testing import CliRunner
+
+    from blincompass import __version__
+    from blincompass.cli import app
+
+    res = CliRunner().invoke(app, ["--version"])
+    assert res.exit_code == 0
+    assert res.stdout.strip() == f"blincompass {__version__}"
