@@ -85,13 +85,17 @@ def summarise_cmd(
     console = Console(highlight=False)
     t = Table(title=f"What leaves site {label} (times rounded up to {grid_text(fed.time_grid, fed.time_unit)}; "
                     f"non-zero counts >= {fed.threshold})", title_justify="left")
-    for col in ("Analysis", "Kind", "Rows/cells before", "Released", "Merged", "Suppressed", "Note"):
-        t.add_column(col, justify="right" if col in ("Rows/cells before", "Released", "Merged", "Suppressed")
-                     else "left")
+    t.add_column("analysis", no_wrap=True)
+    t.add_column("kind", no_wrap=True)
+    for col in ("rows", "released", "merged", "suppressed"):
+        t.add_column(col, justify="right")
     for line in summary.release:
         t.add_row(line.analysis, line.kind, str(line.rows_before), str(line.rows_released), str(line.merged),
-                  str(line.suppressed), line.note)
+                  str(line.suppressed))
     console.print(t)
+    for line in summary.release:
+        if line.note:
+            console.print(f"  {line.analysis}: {line.note}", markup=False)
     console.print("Survival analyses also release log-rank scores (O - E) and variances per stratum. No patient "
                   "identifier, date or free text leaves the site.", markup=False)
     console.print(f"wrote {out}", markup=False)
