@@ -72,6 +72,28 @@ def test_another_version_or_format_is_refused(base) -> None:
         SiteSummary.from_json(b"\x00not json", "x.json")
 
 
+def test_a_malformed_summary_is_refused(base) -> None:
+    _, study, sums = base
+    good = json.loads(sums["north"].to_json())
+    for path, value, message in (
+        (("survival", "os_all", "counts", 0), ["", None, -1.0, 1, 0], r"survival.os_all.counts\[0\]: not \[stratum"),
+        (("survival", "os_by_stratum", "logrank", "strata", 0, "variance"), [[1.0]], "os_by_stratum.logrank.strata"),
+        (("proportions", "response_c1_by_stratum", "table"), [[1, 2]], "response_c1_by_stratum.table: not one"),
+        (("survival", "rfs_cr"), {"counts": []}, "survival.rfs_cr: no 'withheld' flag"),
+    ):
+        doc = json.loads(json.dumps(good))
+        d = doc
+        for k in path[:-1]:
+            d = d[k]
+        d[path[-1]] = value
+        with pytest.raises(FederationError, match="bad.json: not a well-formed site summary .*" + message):
+            SiteSummary.from_json(json.dumps(doc), "bad.json")
+    doc = json.loads(json.dumps(good))
+    doc["proportions"]["response_c1_by_stratum"]["groups"] = ["low", "medium"]
+    with pytest.raises(FederationError, match="response_c1_by_stratum: group 'medium' is not one of"):
+        pool([SiteSummary.from_json(json.dumps(doc), "odd.json"), sums["south"]], study)
+
+
 def test_a_site_twice_is_refused(base) -> None:
     _, study, sums = base
     with pytest.raises(FederationError, match="site 'north' appears twice"):

@@ -22,7 +22,14 @@ import numpy as np
 import pandas as pd
 
 from blincompass import __version__
-from blincompass.federate.summary import COUNT_COLUMNS, SiteSummary, check_summaries, grid_text, group_key
+from blincompass.federate.summary import (
+    COUNT_COLUMNS,
+    FederationError,
+    SiteSummary,
+    check_summaries,
+    grid_text,
+    group_key,
+)
 from blincompass.protocol import ProportionAnalysis, Protocol, SurvivalAnalysis
 from blincompass.study import StudyPackage
 
@@ -203,6 +210,9 @@ def _proportion(a: ProportionAnalysis, summaries: Sequence[SiteSummary], protoco
             continue
         used.append(s.site)
         for g, row in zip(e["groups"], e["table"], strict=True):
+            if g not in keys:
+                raise FederationError(f"{s.source or s.site}: proportions.{a.id}: group {g!r} is not one of the "
+                                      f"analysis's groups {keys}")
             table[keys.index(g)] += np.asarray(row, dtype=np.int64)
     out: dict[str, Any] = {"title": a.title, "outcome": a.outcome, "sites": used, "withheld_sites": withheld,
                            "suppressed_sites": suppressed, "alternative": a.alternative}
@@ -235,6 +245,16 @@ def _proportion(a: ProportionAnalysis, summaries: Sequence[SiteSummary], protoco
     return out
 
 
+def _guard(aid: str, fn: Any, *args: Any) -> dict[str, Any]:
+    """Run one analysis; a summary whose numbers the statistics refuse becomes a FederationError."""
+    try:
+        return fn(*args)
+    except FederationError:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise FederationError(f"analysis {aid}: the summaries cannot be pooled ({exc})") from None
+
+
 def pool(summaries: Sequence[SiteSummary], study: StudyPackage) -> PooledResult:
     """Pool the sites' summaries of ``study``'s federated analyses.
 
@@ -253,7 +273,7 @@ def pool(summaries: Sequence[SiteSummary], study: StudyPackage) -> PooledResult:
         "study": {"name": study.name, "sha256": study.sha256},
         "federation": {"time_grid": fed.time_grid, "time_unit": fed.time_unit, "threshold": fed.threshold},
         "sites": [{"site": s.site, "created": s.data["created"]} for s in ordered],
-        "survival": {a.id: _survival(a, ordered, protocol) for a in surv_a},
-        "proportions": {a.id: _proportion(a, ordered, protocol) for a in prop_a},
+        "survival": {a.id: _guard(a.id, _survival, a, ordered, protocol) for a in surv_a},
+        "proportions": {a.id: _guard(a.id, _proportion, a, ordered, protocol) for a in prop_a},
     }
     return PooledResult(results, study)

@@ -111,12 +111,83 @@ class SiteSummary:
         missing = [k for k in need if k not in data]
         if missing:
             raise FederationError(f"{source}: site summary without {', '.join(missing)}")
+        problem = _structure_problem(data)
+        if problem:
+            raise FederationError(f"{source}: not a well-formed site summary ({problem})")
         return cls(data, (), source)
 
     def payload_key(self) -> str:
         """The summary without its site label and creation time (two copies of one summary agree)."""
         d = {k: v for k, v in self.data.items() if k not in ("site", "created")}
         return json.dumps(d, sort_keys=True)
+
+
+def _count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _label(v: Any) -> bool:
+    return v is None or isinstance(v, str)
+
+
+def _structure_problem(data: dict[str, Any]) -> str | None:
+    """The first structural problem of a summary document (``None``: well formed), so that pooling never
+    meets a malformed value deep inside a computation."""
+    if not isinstance(data.get("site"), str) or not data["site"]:
+        return "site: not a non-empty text"
+    for part in ("study", "federation", "survival", "proportions"):
+        if not isinstance(data.get(part), dict):
+            return f"{part}: not an object"
+    for aid, e in data["survival"].items():
+        where = f"survival.{aid}"
+        if not isinstance(e, dict) or not isinstance(e.get("withheld"), bool):
+            return f"{where}: no 'withheld' flag"
+        if e["withheld"]:
+            continue
+        rows = e.get("counts")
+        if not isinstance(rows, list):
+            return f"{where}.counts: not a list"
+        for i, r in enumerate(rows):
+            if not (isinstance(r, list) and len(r) == len(COUNT_COLUMNS) and _label(r[0]) and _label(r[1])
+                    and _number(r[2]) and r[2] >= 0 and _count(r[3]) and _count(r[4])):
+                return f"{where}.counts[{i}]: not [stratum, grp, time, n_event, n_censor]"
+        lr = e.get("logrank")
+        if lr is None:
+            continue
+        groups = lr.get("groups") if isinstance(lr, dict) else None
+        if not (isinstance(groups, list) and all(isinstance(g, str) for g in groups)
+                and isinstance(lr.get("strata"), list)):
+            return f"{where}.logrank: no groups and strata"
+        k = len(groups)
+        for j, st in enumerate(lr["strata"]):
+            ok = (isinstance(st, dict) and _label(st.get("stratum"))
+                  and all(isinstance(st.get(f), list) and len(st[f]) == k
+                          for f in ("n", "observed", "expected", "variance"))
+                  and all(_count(x) for x in st["n"])
+                  and all(_number(x) for x in (*st["observed"], *st["expected"]))
+                  and all(isinstance(row, list) and len(row) == k and all(_number(x) for x in row)
+                          for row in st["variance"]))
+            if not ok:
+                return f"{where}.logrank.strata[{j}]: not n, observed, expected and variance of {k} group(s)"
+    for aid, e in data["proportions"].items():
+        where = f"proportions.{aid}"
+        if not isinstance(e, dict) or not isinstance(e.get("withheld"), bool):
+            return f"{where}: no 'withheld' flag"
+        if e["withheld"]:
+            continue
+        groups, table = e.get("groups"), e.get("table")
+        if not (isinstance(groups, list) and all(isinstance(g, str) for g in groups)):
+            return f"{where}.groups: not a list of texts"
+        if e.get("suppressed") is True and table is None:
+            continue
+        if not (isinstance(table, list) and len(table) == len(groups)
+                and all(isinstance(r, list) and len(r) == 2 and all(_count(x) for x in r) for r in table)):
+            return f"{where}.table: not one (yes, no) pair of counts per group"
+    return None
 
 
 def grid_text(step: float, unit: str) -> str:
