@@ -104,7 +104,12 @@ def _test_dict(t: Any, labels: dict[str, str]) -> dict[str, Any]:
 
 def _site_stratified(entries: list[tuple[str, dict[str, Any]]], keys: list[str], weights: str,
                      alternative: str) -> Any:
-    """The log-rank test stratified by site (and protocol stratum) from the sites' scores."""
+    r"""The log-rank test stratified by site (and protocol stratum) from the sites' scores.
+
+    :math:`O`, :math:`E` and :math:`V` are summed over the sites' strata and
+    :math:`\chi^2 = (O-E)^\top_{-1} V_{-1}^{-1} (O-E)_{-1}` on :math:`k-1` degrees of freedom (for two
+    groups also :math:`z = (O_1 - E_1)/\sqrt{V_{11}}` for a one-sided alternative), as
+    :func:`blincompass.stats.logrank_test` with ``strata=`` the site (Mantel 1966; R ``survdiff``)."""
     # The test statistic from summed O, E and V is private to blincompass.stats (logrank._result); using
     # it keeps the formula (chi-square with a generalised inverse, one-sided z) the one logrank_test uses.
     from blincompass.stats.logrank import _parse_weights, _result

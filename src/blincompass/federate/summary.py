@@ -394,8 +394,15 @@ def _release_counts(rows: pd.DataFrame, a: SurvivalAnalysis, protocol: Protocol,
 
 
 def _scores(rows: pd.DataFrame, a: SurvivalAnalysis, keys: list[str]) -> list[dict[str, Any]]:
-    """Per protocol stratum: records, weighted observed and expected events per group and the covariance
-    of O - E (:func:`blincompass.stats.logrank_test` computation, on the exact analysis times)."""
+    r"""Per protocol stratum: records, weighted observed and expected events per group and the covariance
+    of O - E, on the exact analysis times.
+
+    At each distinct event time :math:`t_i` of the stratum, with :math:`n_{gi}` at risk and :math:`d_{gi}`
+    events in group :math:`g` (:math:`n_i`, :math:`d_i` in all groups) and the analysis's weights
+    :math:`w_i`: :math:`O_g = \sum_i w_i d_{gi}`, :math:`E_g = \sum_i w_i d_i n_{gi} / n_i` and
+    :math:`V_{gh} = \sum_i w_i^2 \frac{d_i (n_i - d_i)}{n_i - 1} \frac{n_{gi}}{n_i}
+    (\delta_{gh} - n_{hi} / n_i)` — the computation of :func:`blincompass.stats.logrank_test`, so the
+    sums over sites are the test stratified by site (Mantel 1966; R ``survdiff(... + strata(site))``)."""
     # The per-stratum cells of the log-rank family are private to blincompass.stats; they are used here so
     # that the scores are those logrank_test computes (and a pooled test stratified by site equals it).
     from blincompass.stats.counts import _cell
