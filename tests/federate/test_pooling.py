@@ -211,3 +211,4 @@ def test_same_input_same_bytes(tmp_path, site_data, monkeypatch) -> None:
     assert json.loads(a)["created"] == "2026-01-01T00:00:00Z"
     back = SiteSummary.from_json(a, "north.json")
     assert back.to_json() == a and back.site == "north"
+    assert summarise(study, ds, derived=derived).site == "SYN-C1+SYN-C2"  # default label: the centres

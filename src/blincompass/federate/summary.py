@@ -432,7 +432,7 @@ def summarise(
     study: StudyPackage,
     dataset: Any,
     *,
-    site: str,
+    site: str | None = None,
     withhold: Iterable[str] = (),
     derived: Any = None,
 ) -> SiteSummary:
@@ -444,8 +444,9 @@ def summarise(
         The study package (its protocol's ``[federation]`` settings apply).
     dataset : Dataset
         The site's typed data set (``blincompass.validate.load_dataset(...).dataset``).
-    site : str
-        The site's label (must differ between the sites pooled together).
+    site : str, optional
+        The site's label (must differ between the sites pooled together); by default the site's treating
+        centres (ADSL ``centre``) joined by "+", or "site" without them.
     withhold : iterable of str
         Ids of analyses this site does not release (recorded as withheld in the summary).
     derived : DerivedData, optional
@@ -461,7 +462,7 @@ def summarise(
     from blincompass.derive import derive_all
 
     protocol = study.protocol
-    if not site or any(ch in site for ch in "\n\r\t"):
+    if site is not None and (not site or any(ch in site for ch in "\n\r\t")):
         raise FederationError(f"site label {site!r}: give a non-empty label on one line")
     surv_a, prop_a = protocol.federated()
     known = {a.id for a in (*surv_a, *prop_a)}
@@ -471,6 +472,9 @@ def summarise(
         raise FederationError(f"--withhold {unknown[0]}: not a federated analysis of the study package "
                               f"({', '.join(sorted(known))})")
     d = derived if derived is not None else derive_all(dataset, protocol)
+    if site is None:
+        centres = sorted({str(c) for c in d.adsl.get("centre", pd.Series(dtype=object)).dropna()})
+        site = "+".join(centres) or "site"
     fed = protocol.federation
     lines: list[ReleaseLine] = []
     problems: list[str] = []
