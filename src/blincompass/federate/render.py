@@ -16,6 +16,11 @@ def _f(x: Any, nd: int = 1, missing: str = "NE") -> str:
     return missing if x is None else f"{x:.{nd}f}"
 
 
+def _sites_line(a: dict[str, Any]) -> str:
+    note = a.get("note") or ""
+    return f"Sites: {', '.join(a['sites']) or 'none'}. " + (note[:1].upper() + note[1:] + "." if note else "")
+
+
 def _p(x: Any) -> str:
     if x is None:
         return "NE"
@@ -64,7 +69,7 @@ def render_markdown(result: PooledResult) -> str:
         "",
     ]
     for aid, a in r["survival"].items():
-        out += [f"### {a['title']} (`{aid}`)", "", f"Sites: {', '.join(a['sites']) or 'none'}. {a['note']}.", ""]
+        out += [f"### {a['title']} (`{aid}`)", "", _sites_line(a), ""]
         if not a.get("n"):
             continue
         out.append("| Group | n | Events | Median, months (" + lvl + " CI, Brookmeyer" + chr(8211) + "Crowley) | "
@@ -83,7 +88,7 @@ def render_markdown(result: PooledResult) -> str:
                     _test_row(f"stratified by {lr['site_stratified']['strata']}", lr["site_stratified"]), ""]
     out += ["## Proportions", ""]
     for aid, a in r["proportions"].items():
-        out += [f"### {a['title']} (`{aid}`)", "", f"Sites: {', '.join(a['sites']) or 'none'}. {a['note']}.", ""]
+        out += [f"### {a['title']} (`{aid}`)", "", _sites_line(a), ""]
         out += ["| Group | Yes | No | n | % |", "|---|---|---|---|---|"]
         for c in a["counts"].values():
             out.append(f"| {c['label']} | {c['yes']} | {c['no']} | {c['n']} | {_f(c['pct'])} |")
