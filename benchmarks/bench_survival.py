@@ -23,6 +23,10 @@ installed.  ``--kernel numpy`` times the numpy version of the pass instead.  num
 from its on-disk cache) on first use: the script calls both functions once on a small data set before
 any timing, so compilation is never inside a timed region.
 
+``--arrays`` selects the dtypes of the event and group arrays handed over: ``default`` (event bool, group
+int64), ``int8`` (both int8, as Parquet files and pandas often give them), ``uint8``, ``int16`` or
+``nullable`` (pandas ``Int8`` Series without missing values).  lifelines and R always get the same values.
+
 Timings are the best of ``--repeats`` runs for every implementation (``--peer-repeats`` for lifelines
 and R).  Peak memory is measured separately with :mod:`tracemalloc` (numpy reports its buffers to it),
 as the largest amount of memory allocated during one call on top of what existed before it, divided by
@@ -81,6 +85,20 @@ def make_data(n: int, kind: str, seed: int = 20261125) -> tuple[np.ndarray, np.n
         time_ = np.round(time_, 1)
     group = rng.integers(0, 2, n)
     return time_, event, group
+
+
+ARRAYS = ("default", "int8", "uint8", "int16", "nullable")
+
+
+def as_arrays(e: np.ndarray, g: np.ndarray, arrays: str) -> tuple[object, object]:
+    """The event and group arrays in the dtypes named by ``arrays`` (see ``--arrays``)."""
+    if arrays == "default":
+        return e, g
+    if arrays == "nullable":
+        import pandas as pd
+
+        return pd.Series(e.astype(np.int8), dtype="Int8"), pd.Series(g.astype(np.int8), dtype="Int8")
+    return e.astype(arrays), g.astype(arrays)
 
 
 def best_of(fn, repeats: int) -> tuple[float, object]:
@@ -145,6 +163,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1e5,1e6,1e7", help="comma-separated row counts (default 1e5,1e6,1e7)")
     ap.add_argument("--kinds", default="rounded,unique", help="rounded (0.1 day) and/or unique float times")
+    ap.add_argument(
+        "--arrays", default="default,int8",
+        help=f"comma-separated dtypes of event/group arrays: {', '.join(ARRAYS)} (default default,int8)",
+    )
     ap.add_argument("--repeats", type=int, default=3, help="best of this many runs for our code")
     ap.add_argument("--peer-repeats", type=int, default=2, help="best of this many runs for lifelines and R")
     ap.add_argument(
@@ -159,8 +181,13 @@ def main() -> None:
     _fast.set_backend(args.kernel)
     # warm-up outside any timed region: numba compiles (or loads its cache) on first use
     wt, we, wg = make_data(2 * _fast.NUMBA_MIN_ROWS, "rounded", seed=1)
-    kaplan_meier(wt, we)
-    logrank_test(wt, we, wg)
+    arrays_list = args.arrays.split(",")
+    for arrays in arrays_list:
+        if arrays not in ARRAYS:
+            ap.error(f"--arrays: {arrays!r} is not one of {', '.join(ARRAYS)}")
+        we_a, wg_a = as_arrays(we, wg, arrays)
+        kaplan_meier(wt, we_a)
+        logrank_test(wt, we_a, wg_a)
     kernel = _fast.backend(10**7)
     if kernel == "numba":
         import numba
@@ -186,25 +213,28 @@ def main() -> None:
     print("# times in seconds (best of repeats); ratio = peer time / our time; peak = tracemalloc peak of one")
     print("# call / input bytes (time f64 + event bool + group int64)")
     print()
-    print("| n | times | ours KM | ours LR | ours total | lifelines total | x lifelines | R total | x R "
+    print("| n | times | arrays | ours KM | ours LR | ours total | lifelines total | x lifelines | R total | x R "
           "| peak KM | peak LR |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     warnings.simplefilter("ignore")
     for n in sizes:
-        for kind in kinds:
-            t, e, g = make_data(n, kind)
-            inp = t.nbytes + e.nbytes + g.nbytes
+        for kind, arrays in [(k, a) for k in kinds for a in arrays_list]:
+            t, e0, g0 = make_data(n, kind)
+            e, g = as_arrays(e0, g0, arrays)
+            inp = t.nbytes + e0.nbytes + g0.nbytes
             t_km, _ = best_of(lambda t=t, e=e: kaplan_meier(t, e).median, args.repeats)
             t_lr, lr = best_of(lambda t=t, e=e, g=g: logrank_test(t, e, g), args.repeats)
             ours_total = t_km + t_lr
             ll_txt = ll_ratio = r_txt = r_ratio = "–"
             if n <= args.skip_peer_above:
-                t_ll, (ll_med, ll_stat) = best_of(lambda t=t, e=e, g=g: lifelines_run(t, e, g), args.peer_repeats)
+                t_ll, (ll_med, ll_stat) = best_of(
+                    lambda t=t, e=e0, g=g0: lifelines_run(t, e, g), args.peer_repeats
+                )
                 ll_txt, ll_ratio = f"{t_ll:.3f}", f"{t_ll / ours_total:.1f}"
                 if not np.isclose(ll_stat, lr.statistic, rtol=1e-6):
                     print(f"  warning: lifelines statistic {ll_stat} differs from ours {lr.statistic}")
                 if not args.no_r:
-                    r = r_run(t, e, g, args.peer_repeats)
+                    r = r_run(t, e0, g0, args.peer_repeats)
                     if r is not None:
                         r_txt, r_ratio = f"{r[0]:.3f}", f"{r[0] / ours_total:.1f}"
                         if not np.isclose(r[1], lr.statistic, rtol=1e-6 if kind == "rounded" else 1e-3):
@@ -212,11 +242,11 @@ def main() -> None:
             pk_km = peak_ratio(lambda t=t, e=e: kaplan_meier(t, e), inp)
             pk_lr = peak_ratio(lambda t=t, e=e, g=g: logrank_test(t, e, g), inp)
             print(
-                f"| {n:.0e} | {kind} | {t_km:.4f} | {t_lr:.4f} | {ours_total:.4f} | {ll_txt} | {ll_ratio} "
+                f"| {n:.0e} | {kind} | {arrays} | {t_km:.4f} | {t_lr:.4f} | {ours_total:.4f} | {ll_txt} | {ll_ratio} "
                 f"| {r_txt} | {r_ratio} | {pk_km:.2f} | {pk_lr:.2f} |",
                 flush=True,
             )
-            del t, e, g
+            del t, e, g, e0, g0
 
 
 if __name__ == "__main__":

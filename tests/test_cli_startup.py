@@ -31,7 +31,7 @@ def _modules_after(args: list[str]) -> set[str]:
 @pytest.mark.parametrize(
     "args",
     [["--version"], ["--help"], ["stats", "km", "--help"], ["db", "import", "--help"], ["validate", "--help"],
-     ["report", "--help"], ["demo", "--help"]],
+     ["report", "--help"], ["demo", "--help"], ["federate", "summarise", "--help"], ["federate", "pool", "--help"]],
 )
 def test_help_and_version_import_no_heavy_library(args: list[str]) -> None:
     loaded = _modules_after(args)

@@ -49,3 +49,6 @@ cli_registry.register(app)
 from blincompass import cli_study  # noqa: E402
 
 cli_study.register(app)
+from blincompass import cli_federate  # noqa: E402
+
+cli_federate.register(app)

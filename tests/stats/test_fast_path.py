@@ -264,3 +264,82 @@ def test_bad_input_same_errors(monkeypatch, backend, time, event, group):
         slow = [errors(c) for c in calls]
     assert fast == slow
     assert fast[0] is not None or fast[1] is not None
+
+
+INT_DTYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
+NULLABLE = ["Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "int8[pyarrow]"]
+
+
+def _event_variants(e):
+    out = {"bool": e, "series bool": pd.Series(e), "boolean": pd.Series(e, dtype="boolean")}
+    for dt in INT_DTYPES:
+        out[dt] = e.astype(dt)
+    for dt in NULLABLE:
+        out[dt] = pd.Series(e.astype(np.int8), dtype=dt)
+    return out
+
+
+def _group_variants(g):
+    out = {"bool": g == 1, "series bool": pd.Series(g == 1), "boolean": pd.Series(g == 1, dtype="boolean")}
+    for dt in INT_DTYPES:
+        out[dt] = g.astype(dt)
+    for dt in NULLABLE:
+        out[dt] = pd.Series(g, dtype=dt)
+    return out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_integer_and_boolean_dtype_takes_the_counting_pass(monkeypatch, backend):
+    rng = np.random.default_rng(21)
+    t, e, g = lattice_data(rng, 40_000, 1)
+    with sorting_path(monkeypatch):
+        ref_km = kaplan_meier(t, e)
+        ref_lr = _logrank_test(t, e, g)
+        ref_lr_bool = _logrank_test(t, e, g == 1)
+    for name, ev in _event_variants(e).items():
+        with counting_path(monkeypatch, backend) as calls:
+            km = kaplan_meier(t, ev)
+            lr = _logrank_test(t, ev, g)
+        assert calls == [True, True], name
+        assert_km_equal(km, ref_km)
+        assert_lr_equal(lr, ref_lr)
+    for name, gv in _group_variants(g).items():
+        with counting_path(monkeypatch, backend) as calls:
+            lr = _logrank_test(t, e.astype(np.int8), gv)
+        assert calls == [True], name
+        assert_lr_equal(lr, ref_lr_bool if "bool" in name else ref_lr)
+        with sorting_path(monkeypatch):  # the general path gives the same answer for these labels
+            assert_lr_equal(_logrank_test(t, e, gv), lr)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_categorical_labels_take_the_counting_pass(monkeypatch, backend):
+    rng = np.random.default_rng(22)
+    t, e, g = lattice_data(rng, 30_000, 1, groups=3)
+    names = np.array(["control", "blina", "chemo"], dtype=object)[g]
+    # categories in an order other than the sorted one, and one category that never occurs
+    cat = pd.Categorical(names, categories=["chemo", "unused", "control", "blina"])
+    for labels, kw in [
+        (pd.Series(cat), {}),
+        (cat, {"order": ["control", "chemo", "blina"]}),
+        (pd.Series(pd.Categorical(g + 10)), {"weights": "peto-peto"}),
+    ]:
+        with counting_path(monkeypatch, backend) as calls:
+            fast = _logrank_test(t, e, labels, **kw)
+        assert calls == [True]
+        with sorting_path(monkeypatch):
+            slow = _logrank_test(t, e, np.asarray(labels, dtype=object), **kw)
+        assert_lr_equal(fast, slow)
+    assert fast.groups == (10, 11, 12)
+    with counting_path(monkeypatch, backend) as calls, pytest.raises(ValueError, match="missing label"):
+        _logrank_test(t, e, pd.Series(pd.Categorical([None, *names[1:]])))
+    assert calls == []
+
+
+def test_bad_integer_events_still_named():
+    t = np.array([1.0, 2.0, 3.0])
+    for ev, bad in [(np.array([1, -1, 0], dtype=np.int8), "-1"), (np.array([0, 1, 2], dtype=np.uint16), "2")]:
+        with pytest.raises(ValueError, match=rf"event: value {bad} at position \d is not 0/1"):
+            kaplan_meier(t, ev)
+    with pytest.raises(ValueError, match="event"):
+        kaplan_meier(t, pd.Series([1, None, 0], dtype="Int8"))

@@ -24,6 +24,7 @@ __all__ = [
     "SurvivalAnalysis",
     "Criterion",
     "Endpoint",
+    "Federation",
     "Interval",
     "Protocol",
     "ProtocolError",
@@ -506,6 +507,24 @@ class ReportSpec(_Frozen):
         return self
 
 
+class Federation(_Frozen):
+    """Disclosure settings of federated pooling (``blincompass federate``; see docs/federation.md).
+
+    ``time_grid`` is the width of the time intervals that survival times are rounded *up* to before they
+    leave a site, in ``time_unit`` ("months" as ADTTE ``AVAL``, or "days" as ADTTE ``ADY``; a grid of one
+    day keeps the times the analyses use). ``threshold`` is the smallest non-zero count a site releases
+    (DataSHIELD's ``nfilter.tab``, default 3; 1 = no limit). ``survival`` and ``proportions`` list the ids
+    of the analyses that are federated; absent, every ``[[analyses.survival]]`` and
+    ``[[analyses.proportions]]`` entry is.
+    """
+
+    time_grid: float = Field(default=1.0, gt=0)
+    time_unit: Literal["months", "days"] = "months"
+    threshold: int = Field(default=3, ge=1)
+    survival: tuple[str, ...] | None = None
+    proportions: tuple[str, ...] | None = None
+
+
 class Protocol(_Frozen):
     """A study protocol."""
 
@@ -517,6 +536,7 @@ class Protocol(_Frozen):
     endpoints: tuple[Endpoint, ...]
     analyses: Analyses = Field(default_factory=Analyses)
     report: ReportSpec = Field(default_factory=ReportSpec)
+    federation: Federation = Field(default_factory=Federation)
     source: str = "built-in"
 
     @model_validator(mode="after")
@@ -535,7 +555,23 @@ class Protocol(_Frozen):
         for a in (*self.analyses.survival, *self.analyses.competing, *self.analyses.timedep):
             if a.endpoint not in codes:
                 raise ValueError(f"analyses {a.id}: endpoint {a.endpoint!r} is not one of {codes}")
+        fed = self.federation
+        for kind, ids, known in (("survival", fed.survival, self.analyses.survival),
+                                 ("proportions", fed.proportions, self.analyses.proportions)):
+            have = [a.id for a in known]
+            for i in ids or ():
+                if i not in have:
+                    raise ValueError(f"federation.{kind}: {i!r} is not an [[analyses.{kind}]] id ({have})")
+            if ids is not None and len(set(ids)) != len(ids):
+                raise ValueError(f"federation.{kind}: duplicate ids {sorted(ids)}")
         return self
+
+    def federated(self) -> tuple[tuple[SurvivalAnalysis, ...], tuple[ProportionAnalysis, ...]]:
+        """The survival and proportion analyses that ``[federation]`` federates, in protocol order."""
+        fed = self.federation
+        surv = tuple(a for a in self.analyses.survival if fed.survival is None or a.id in fed.survival)
+        prop = tuple(a for a in self.analyses.proportions if fed.proportions is None or a.id in fed.proportions)
+        return surv, prop
 
     def endpoint(self, paramcd: str) -> Endpoint:
         for e in self.endpoints:

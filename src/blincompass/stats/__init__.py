@@ -2,6 +2,12 @@ from blincompass.stats.competing import CumulativeIncidenceResult as CumulativeI
 from blincompass.stats.competing import GrayTestResult as GrayTestResult
 from blincompass.stats.competing import cumulative_incidence as cumulative_incidence
 from blincompass.stats.competing import gray_test as gray_test
+from blincompass.stats.counts import contingency_table as contingency_table
+from blincompass.stats.counts import count_table as count_table
+from blincompass.stats.counts import cumulative_incidence_from_counts as cumulative_incidence_from_counts
+from blincompass.stats.counts import gray_test_from_counts as gray_test_from_counts
+from blincompass.stats.counts import kaplan_meier_from_counts as kaplan_meier_from_counts
+from blincompass.stats.counts import logrank_from_counts as logrank_from_counts
 from blincompass.stats.cox import ChiSquareTest as ChiSquareTest
 from blincompass.stats.cox import CoxPHResult as CoxPHResult
 from blincompass.stats.cox import LogLik as LogLik

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
+    "plain_array",
     "as_time",
     "as_event",
     "as_labels",
@@ -58,15 +59,46 @@ def as_time(values: ArrayLike, name: str = "time", *, allow_empty: bool = False)
     return arr
 
 
+def plain_array(values: Any) -> Any:
+    """A pandas nullable array or Series without missing values (``Int8``, ``UInt32``, ``boolean``,
+    ``int8[pyarrow]`` ...) as a numpy array of the matching numpy dtype; anything else unchanged.
+
+    Arrays with missing values are returned unchanged, so that the checks below report the first missing
+    value with its position.  Categorical data are left to the callers (see ``logrank_test``).
+    """
+    dt = getattr(values, "dtype", None)
+    if dt is None or isinstance(dt, np.dtype):
+        return values
+    numpy_dtype = getattr(dt, "numpy_dtype", None)
+    if not isinstance(numpy_dtype, np.dtype) or numpy_dtype.kind not in "iubf":
+        return values
+    try:
+        if bool(values.isna().any()):
+            return values
+        return values.to_numpy(dtype=numpy_dtype)
+    except (AttributeError, TypeError, ValueError):
+        return values
+
+
 def as_event(values: ArrayLike, name: str = "event") -> NDArray[np.bool_]:
-    """Return ``values`` as a boolean array; accepted inputs are booleans or the numbers 0 and 1."""
-    arr = np.asarray(values)
+    """Return ``values`` as a boolean array; accepted inputs are booleans or the numbers 0 and 1.
+
+    Boolean arrays are returned as they are; integer arrays of any width and signedness (and pandas
+    nullable arrays without missing values) are checked in one pass over their bits read as unsigned
+    integers (a negative value reads as a large one) and converted without a float temporary.
+    """
+    arr = np.asarray(plain_array(values))
     if arr.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D array, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name}: empty input")
     if arr.dtype == np.bool_:
         return arr
+    if arr.dtype.kind in "iu":
+        unsigned = arr.view(np.dtype(f"u{arr.dtype.itemsize}"))
+        if int(unsigned.max()) <= 1:
+            # 0/1 bytes are valid booleans: a one-byte array is viewed, wider ones are converted
+            return arr.view(np.bool_) if arr.dtype.itemsize == 1 else unsigned.astype(np.bool_)
     try:
         num = arr.astype(np.float64)
     except (TypeError, ValueError) as exc:
@@ -80,7 +112,7 @@ def as_event(values: ArrayLike, name: str = "event") -> NDArray[np.bool_]:
 
 def as_labels(values: ArrayLike, name: str = "group") -> NDArray[Any]:
     """Return group/stratum labels as a 1-D array; missing labels (None/NaN) are rejected."""
-    arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    arr = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
     if arr.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D array, got shape {arr.shape}")
     if arr.size == 0:

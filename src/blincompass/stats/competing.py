@@ -136,6 +136,16 @@ def _cif_one_group(
     ut, inv = np.unique(time, return_inverse=True)
     counts = np.zeros((ut.size, n_causes + 1))
     np.add.at(counts, (inv, code), 1.0)
+    return _cif_from_counts(ut, counts, n_causes)
+
+
+def _cif_from_counts(
+    ut: NDArray[np.float64], counts: NDArray[np.float64], n_causes: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], list[NDArray[np.float64]],
+           list[NDArray[np.float64]]]:
+    """:func:`_cif_one_group` from the counts per distinct time ``ut`` (ascending): ``counts[j, 0]``
+    censored and ``counts[j, c]`` events of cause ``c`` at ``ut[j]``.  Patient rows and count tables
+    (:mod:`blincompass.stats.counts`) both reach the estimate through this function."""
     # risk set at each distinct time: number with time >= t
     n_at_time = counts.sum(axis=1)
     at_risk = n_at_time[::-1].cumsum()[::-1]
@@ -388,13 +398,35 @@ def cumulative_incidence(
     conf_level = check_conf_level(conf_level)
     n_causes = len(cause_labels)
 
-    rows: list[pd.DataFrame] = []
-    max_time: dict[Any, float] = {}
-    for g_idx, g in enumerate(groups):
+    curves = []
+    for g_idx in range(len(groups)):
         sel = gi == g_idx
         tg, cg = t[sel], codes[sel]
-        max_time[g] = float(tg.max())
-        t_ev, y, d_cause, ests, variances = _cif_one_group(tg, cg, n_causes)
+        curves.append((float(tg.max()), _cif_one_group(tg, cg, n_causes)))
+    tests: tuple[GrayTestResult, ...] = ()
+    if len(groups) > 1:
+        tests = tuple(
+            _gray(t, codes, gi, groups, np.zeros(t.size, dtype=np.int64), c_idx + 1, c, 0.0)
+            for c_idx, c in enumerate(cause_labels)
+            if np.any(codes == c_idx + 1)
+        )
+    return cuminc_result(curves, cause_labels, groups, conf_type, conf_level, tests)
+
+
+def cuminc_result(
+    curves: list[tuple[float, tuple[Any, ...]]],
+    cause_labels: tuple[Any, ...],
+    groups: tuple[Any, ...],
+    conf_type: str,
+    conf_level: float,
+    tests: tuple[GrayTestResult, ...],
+) -> CumulativeIncidenceResult:
+    """Assemble a :class:`CumulativeIncidenceResult` from, per group, the largest follow-up time and the
+    output of :func:`_cif_from_counts` (shared by patient rows and count tables)."""
+    rows: list[pd.DataFrame] = []
+    max_time: dict[Any, float] = {}
+    for g, (tmax, (t_ev, y, d_cause, ests, variances)) in zip(groups, curves, strict=True):
+        max_time[g] = tmax
         for c_idx, c in enumerate(cause_labels):
             jump = d_cause[:, c_idx] > 0
             est, var = ests[c_idx][jump], variances[c_idx][jump]
@@ -409,13 +441,6 @@ def cumulative_incidence(
                 )
             )
     table = pd.concat(rows, ignore_index=True)
-    tests: tuple[GrayTestResult, ...] = ()
-    if len(groups) > 1:
-        tests = tuple(
-            _gray(t, codes, gi, groups, np.zeros(t.size, dtype=np.int64), c_idx + 1, c, 0.0)
-            for c_idx, c in enumerate(cause_labels)
-            if np.any(codes == c_idx + 1)
-        )
     return CumulativeIncidenceResult(
         table=table,
         causes=cause_labels,
@@ -443,6 +468,14 @@ def _gray_stratum(
     ut, inv = np.unique(time, return_inverse=True)
     counts = np.zeros((ut.size, G, 3))
     np.add.at(counts, (inv, g, m), 1.0)
+    return _gray_from_counts(counts, rho)
+
+
+def _gray_from_counts(counts: NDArray[np.float64], rho: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """:func:`_gray_stratum` from ``counts[j, r, m]``: records of group ``r`` leaving at the ``j``-th
+    distinct time (ascending) censored (``m = 0``), by the cause of interest (1) or by another cause (2).
+    Patient rows and count tables both reach the test through this function."""
+    G = counts.shape[1]
     per_time = counts.sum(axis=2)  # (T, G): all leaving at each time
     rs_all = per_time[::-1].cumsum(axis=0)[::-1]  # at risk at each time, per group
     d1_all, d2_all = counts[:, :, 1], counts[:, :, 2]
@@ -525,6 +558,16 @@ def _gray(
         sc, vv = _gray_stratum(time[sel], m[sel], gi[sel], G, rho)
         score += sc
         var += vv
+    return gray_result(score, var, groups, cause, rho, int(strata.size))
+
+
+def gray_result(
+    score: NDArray[np.float64], var: NDArray[np.float64], groups: tuple[Any, ...], cause: Any, rho: float,
+    n_strata: int,
+) -> GrayTestResult:
+    """Gray's statistic from the scores and covariance summed over strata (all groups); shared by
+    patient rows and count tables."""
+    G = len(groups)
     s1, v1 = score[: G - 1], var[: G - 1, : G - 1]
     sv = np.linalg.svd(v1, compute_uv=False)
     if sv.size and sv[0] > 0 and sv[-1] > 1e-7 * sv[0]:
@@ -541,7 +584,7 @@ def _gray(
         score=s1,
         variance=v1,
         rho=float(rho),
-        n_strata=int(strata.size),
+        n_strata=n_strata,
     )
 
 

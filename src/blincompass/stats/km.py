@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from ._checks import check_conf_level
-from ._riskset import R_TOLERANCE, prepare, r_findq, right_censored_table, risk_table
+from ._riskset import R_TOLERANCE, RiskTable, prepare, r_findq, right_censored_table, risk_table
 
 __all__ = [
     "KaplanMeierResult",
@@ -26,6 +26,7 @@ __all__ = [
     "SurvivalAt",
     "FollowUpResult",
     "kaplan_meier",
+    "km_from_risk_table",
     "median_follow_up",
 ]
 
@@ -334,6 +335,8 @@ def _spss_quantile(
     if lower_idx.size == 0 or not np.isfinite(se_s):
         return est, None, None, None
     t_l, s_l = float(te[lower_idx[0]]), float(se_[lower_idx[0]])
+    if t_l <= t_u:  # the band is crossed at time 0 (events at time 0): no density estimate
+        return est, None, None, None
     dens = (s_u - s_l) / (t_l - t_u)
     se_t = se_s / dens
     z = float(stats.norm.ppf(1 - (1 - conf_level) / 2))
@@ -478,6 +481,23 @@ def kaplan_meier(
         n_total = float(w.sum()) if w is not None else float(t.size)
         rt = risk_table(t, e, a, w)
         del t, e, a
+    return km_from_risk_table(rt, n_total, conf_type=conf_type, conf_level=conf_level, median_ci=median_ci)
+
+
+def km_from_risk_table(
+    rt: RiskTable,
+    n_total: float,
+    *,
+    conf_type: str = "log-log",
+    conf_level: float = 0.95,
+    median_ci: str = "brookmeyer-crowley",
+) -> KaplanMeierResult:
+    """The Kaplan–Meier result from the counts at every distinct exit time (options already checked).
+
+    This is the one computation behind :func:`kaplan_meier` (patient rows) and
+    :func:`blincompass.stats.counts.kaplan_meier_from_counts` (count tables): both reduce their input to
+    a :class:`RiskTable` and call this function.
+    """
     surv, gw, mean, mean_se = _km_stats(rt.time, rt.n_risk, rt.n_event)
     if median_ci == "spss" or rt.time.size == 0:
         q = _quantile(rt.time, rt.n_event, surv, gw, 0.5, median_ci, conf_type, conf_level)

@@ -15,7 +15,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from ._checks import as_labels, check_alternative, check_lengths
+from ._checks import as_labels, check_alternative, check_lengths, plain_array
 from ._fast import lattice_counts
 from ._riskset import convert_unchecked, distinct_sorted, event_keys, key_counts, prepare
 
@@ -28,8 +28,10 @@ __all__ = [
 
 F64 = NDArray[np.float64]
 WeightSpec = str | tuple[str, float, float]
-#: Per group: distinct times, cumulative record counts, events per time, sorted entry times (or None).
-Cell = tuple[F64, F64, NDArray[np.int64], F64 | None]
+#: Per group: distinct exit times, cumulative exit counts (``cum[j]`` exits before ``times[j]``), events
+#: per exit time, and for left-truncated data the distinct entry times with their cumulative counts
+#: (``ecum[j]`` entries before ``etimes[j]``, ``ecum[-1]`` all entries), else None.
+Cell = tuple[F64, F64, NDArray[Any], tuple[F64, F64] | None]
 
 _NAMED_WEIGHTS = ("logrank", "gehan-breslow", "tarone-ware", "peto-peto")
 _CHUNK = 1 << 16
@@ -182,8 +184,13 @@ def _accumulate_stratum(
         np.cumsum(total, out=cum[1:])
         ent = None
         if entry is not None:
-            ent = np.compress(m, entry)
-            ent.sort()
+            es = np.compress(m, entry)
+            es.sort()
+            etimes, starts = distinct_sorted(es)
+            ecum = np.empty(etimes.size + 1)
+            ecum[:-1] = starts
+            ecum[-1] = es.size
+            ent = (etimes, ecum)
         return times, cum, events, ent
 
     _accumulate_cells([cell(gm) for gm in gmasks], kind, p, q, obs, exp, var)
@@ -193,8 +200,9 @@ def _accumulate_stratum(
 def _accumulate_cells(
     cells: list[Cell], kind: str, p: float, q: float, obs: F64, exp: F64, var: F64
 ) -> None:
-    """Add O, E and V of one stratum given, per group, its distinct times, the cumulative record counts
-    (``cum[j]`` records before ``times[j]``), the events per time and the sorted entry times (or None)."""
+    """Add O, E and V of one stratum given one :data:`Cell` per group (its distinct exit times, cumulative
+    exit counts, events per exit time and entry counts).  Patient rows (:func:`logrank_test`) and count
+    tables (:mod:`blincompass.stats.counts`) both reach the statistic through this function."""
     k = len(cells)
     allev = np.concatenate([c[0][c[2] > 0] for c in cells])
     allev.sort()
@@ -219,7 +227,8 @@ def _accumulate_cells(
             if ent is None:
                 np.subtract(cum[-1], cum[idx], out=n_g[g])
             else:
-                np.subtract(np.searchsorted(ent, tc, side="left"), cum[idx], out=n_g[g])
+                etimes, ecum = ent
+                np.subtract(ecum[np.searchsorted(etimes, tc, side="left")], cum[idx], out=n_g[g])
             np.minimum(idx, times.size - 1, out=idx)
             hit = times[idx] == tc
             d_g[g] = np.where(hit, events[idx], 0)
@@ -423,12 +432,11 @@ def _lattice_logrank(
     """
     try:
         t, e = convert_unchecked(time, event)
-        # a list or Series of integers gives the same levels as the object array of the general path
-        g = as_labels(group if isinstance(group, np.ndarray) else np.asarray(group), "group")
+        g, categories = _integer_labels(group)
         check_lengths(time=t, group=g)
     except (TypeError, ValueError):
         return None
-    if g.dtype.kind not in "iub":
+    if g is None:
         return None
     lc = lattice_counts(t, e, g)
     del t, e
@@ -438,14 +446,21 @@ def _lattice_logrank(
     per_label = lc.counts.sum(axis=(0, 2))
     labels = np.flatnonzero(per_label)
     labels += lc.glo
-    present = [bool(v) for v in labels] if g.dtype == np.bool_ else labels.tolist()
-    levels = _order_levels(present, order, "group")
+    if categories is not None:
+        # the labels are category codes: the levels are the categories present, ordered as the general
+        # path orders the object array of the labels themselves
+        col_of = {v: int(c) for c, v in zip(labels.tolist(), categories[labels].tolist(), strict=True)}
+        levels = _levels(np.asarray(list(col_of), dtype=object), order, "group")
+        cols = [col_of[lev] - lc.glo for lev in levels]
+    else:
+        present = [bool(v) for v in labels] if g.dtype == np.bool_ else labels.tolist()
+        levels = _order_levels(present, order, "group")
+        cols = [int(lev) - lc.glo for lev in levels]
     if len(levels) < 2:
         raise ValueError(f"group: only one group ({levels[0]!r}) is present; at least two are needed")
     k = len(levels)
     if alternative != "two-sided" and k != 2:
         raise ValueError(f"alternative: {alternative!r} needs exactly two groups, got {k}")
-    cols = [int(lev) - lc.glo for lev in levels]
     cells: list[Cell] = []
     for h in cols:
         cnt = lc.counts[:, h, :]
@@ -460,6 +475,33 @@ def _lattice_logrank(
     var = np.zeros((k, k))
     _accumulate_cells(cells, kind, p, q, obs, exp, var)
     return _result(levels, per_label[cols], obs, exp, var, weights, kind, p, q, alternative)
+
+
+def _integer_labels(group: object) -> tuple[NDArray[Any] | None, NDArray[Any] | None]:
+    """Group labels as an integer or boolean numpy array for the counting pass, or ``(None, None)``.
+
+    Every integer width and signedness and booleans qualify, as do pandas nullable arrays without missing
+    values; ``uint64`` labels are viewed as ``int64`` when they fit.  Categorical labels (pandas
+    ``Categorical``, or a Series or Index of that dtype) are passed as their codes, returned with the
+    categories as an object array; a missing label (code -1) declines, so the general path reports it.
+    """
+    dt = getattr(group, "dtype", None)
+    if isinstance(dt, pd.CategoricalDtype):
+        cat = group.array if isinstance(group, (pd.Series, pd.Index)) else group
+        codes = np.asarray(cat.codes)  # type: ignore[union-attr]
+        if codes.ndim != 1 or codes.size == 0 or int(codes.min()) < 0:
+            return None, None
+        return codes, np.asarray(cat.categories, dtype=object)  # type: ignore[union-attr]
+    g = plain_array(group)
+    # a list or Series of integers gives the same levels as the object array of the general path
+    g = as_labels(g if isinstance(g, np.ndarray) else np.asarray(g), "group")
+    if g.dtype.kind not in "iub":
+        return None, None
+    if g.dtype == np.uint64:
+        if int(g.max()) >= 1 << 63:
+            return None, None
+        g = g.view(np.int64)
+    return g, None
 
 
 def p_adjust(pvalues: ArrayLike, method: str) -> F64:
