@@ -25,6 +25,9 @@ A pandas ``DataFrame`` or a pyarrow ``Table`` with one row per (stratum, group, 
 ``n_entry`` (optional, left truncation)
     Records entering at ``time``: a record with entry time ``a`` and exit time ``b`` is at risk on
     ``(a, b]`` (R ``Surv(a, b, status)``).  Absent: every record is at risk from time 0 on, ``t <= b``.
+``n_risk`` (optional, redundant)
+    The number at risk at ``time`` in its (stratum, grp), as the SQL engines write it; when present (and
+    no key repeats) it is checked against the counts, so a truncated or inconsistent table is refused.
 
 Counts are non-negative (integers from a database; sums of case weights are accepted by
 :func:`kaplan_meier_from_counts`).  Rows with the same (stratum, grp, time) are added up — tables from
@@ -162,7 +165,7 @@ def read_counts(table: Any) -> _Counts:
         causes = tuple(_cause_of(c) for c in ev_cols)
         if len({str(c) for c in causes}) != len(causes):
             raise ValueError(f"count table: duplicated cause columns {ev_cols!r}")
-    known = {"stratum", "grp", "time", "n_censor", "n_entry", *ev_cols}
+    known = {"stratum", "grp", "time", "n_censor", "n_entry", "n_risk", *ev_cols}
     extra = [c for c in cols if c not in known]
     if extra:
         raise ValueError(f"count table: unknown column {extra[0]!r} (expected {', '.join(COUNT_COLUMNS)})")
@@ -188,6 +191,8 @@ def read_counts(table: Any) -> _Counts:
         agg = work.groupby([*keys, "time"], sort=True)[count_cols].sum().reset_index()
     except TypeError as exc:
         raise ValueError(f"count table: labels of {', '.join(keys)} cannot be ordered ({exc})") from exc
+    if "n_risk" in cols and agg.shape[0] == work.shape[0]:
+        _check_n_risk(work, df["n_risk"].to_numpy(dtype=np.float64, na_value=np.nan), keys, ev_cols)
     exits = agg[ev_cols].sum(axis=1).to_numpy() + agg["n_censor"].to_numpy()
     keep = exits > 0
     if "n_entry" in count_cols:
@@ -204,6 +209,31 @@ def read_counts(table: Any) -> _Counts:
         censor=agg["n_censor"].to_numpy(dtype=np.float64),
         entry=agg["n_entry"].to_numpy(dtype=np.float64) if "n_entry" in count_cols else None,
     )
+
+
+def _check_n_risk(work: pd.DataFrame, n_risk: F64, keys: list[str], ev_cols: list[str]) -> None:
+    """The optional ``n_risk`` column (as the SQL engines write it) must match the risk sets implied by the
+    counts; it is checked only when no (stratum, grp, time) key repeats (sums of several tables' numbers
+    at risk would not be numbers at risk)."""
+    w = work.assign(_row=np.arange(work.shape[0]), _exit=work[ev_cols].sum(axis=1) + work["n_censor"])
+    w = w.sort_values([*keys, "time"], kind="stable")
+    by = w.groupby(keys, sort=False) if keys else None
+    exits_before = (by["_exit"].cumsum() if by is not None else w["_exit"].cumsum()) - w["_exit"]
+    if "n_entry" in w.columns:
+        entries_before = (by["n_entry"].cumsum() if by is not None else w["n_entry"].cumsum()) - w["n_entry"]
+        implied = entries_before - exits_before
+    else:
+        total = by["_exit"].transform("sum") if by is not None else w["_exit"].sum()
+        implied = total - exits_before
+    got = n_risk[w["_row"].to_numpy()]
+    bad = ~np.isclose(got, implied.to_numpy(dtype=np.float64), rtol=1e-12, atol=1e-9)
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        i = int(w["_row"].to_numpy()[j])
+        raise ValueError(
+            f"count table: n_risk: value {float(n_risk[i])!r} at row {i} does not match the counts "
+            f"({float(implied.to_numpy()[j])!r} at risk); the table is incomplete or inconsistent"
+        )
 
 
 def _by_time(time: F64, *columns: F64) -> tuple[F64, list[F64]]:
