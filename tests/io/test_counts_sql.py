@@ -157,6 +157,8 @@ def test_group_column_named_group_and_bigint_counts(tmp_path):
         (lambda d: d.assign(t=d["t"].where(d.index != 3, -1.0)), r"time column 't'.* in 1 row\(s\), e\.g\. -1\.0"),
         (lambda d: d.assign(t=d["t"].where(d.index != 3, np.nan)), r"time column 't'.* in 1 row\(s\)"),
         (lambda d: d.assign(status=d["status"].where(d.index > 1, 2)), r"event column 'status'.*in 2 row\(s\)"),
+        (lambda d: d.assign(status=d["status"].astype(float).where(d.index != 4, 0.5)), r"'status'.*in 1 row\(s\)"),
+        (lambda d: d.assign(status=d["status"].astype(float).where(d.index != 4, np.nan)), r"'status'.*in 1 row"),
         (lambda d: d.assign(group=d["group"].where(d.index != 0, None)), r"group column 'group': missing label in 1"),
         (lambda d: d.assign(enter=d["t"]), r"entry column 'enter'.*not before the exit time in \d+ row"),
         (lambda d: d.drop(columns="site"), r"column 'site' not found"),

@@ -131,63 +131,94 @@ def _code_expr(spec: CountSpec) -> str:
     return "CAST(c_code AS DOUBLE)" if spec.numeric_codes else "CAST(c_code AS STRING)"
 
 
-def _event_columns(spec: CountSpec) -> list[tuple[str, str]]:
-    """(output column, 0/1 expression) for the events and the censorings."""
+def _exit_aggregates(spec: CountSpec) -> tuple[list[str], list[str], str]:
+    """Aggregates of the exit scan: (SELECT items, output event columns, the ``n_bad`` expression).
+
+    ``n_exit`` counts all records; ``n_bad`` is a sum of non-negative terms that is 0 exactly when every
+    record of the cell has a valid event (0/1) or event code, so the input is checked in the same scan.
+    """
     if spec.event is not None:
-        ev = "CAST(c_event AS INT)"
-        return [("n_event", f"CASE WHEN {ev} = 1 THEN 1 ELSE 0 END"),
-                ("n_censor", f"CASE WHEN {ev} = 1 THEN 0 ELSE 1 END")]
+        v = "CAST(c_event AS DOUBLE)"
+        items = [
+            "CAST(SUM(CAST(c_event AS INT)) AS BIGINT) AS n_event",
+            "CAST(COUNT(*) AS BIGINT) AS n_exit",
+            # |v (v - 1)| is 0 exactly for v in {0, 1}; a missing value counts 1
+            f"CAST(SUM(COALESCE(ABS({v} * ({v} - 1)), 1)) AS DOUBLE) AS n_bad",
+        ]
+        return items, ["n_event"], "n_bad"
     code = _code_expr(spec)
-    cols = [(f"n_event_{_code_text(c)}", f"CASE WHEN {code} = {_code_literal(spec, c)} THEN 1 ELSE 0 END")
-            for c in spec.causes]
-    cols.append(("n_censor", f"CASE WHEN {code} = {_code_literal(spec, spec.censor_code)} THEN 1 ELSE 0 END"))
-    return cols
+    names = []
+    items = []
+    for c in spec.causes:
+        name = f"n_event_{_code_text(c)}"
+        names.append(name)
+        items.append(f"CAST(SUM(CASE WHEN {code} = {_code_literal(spec, c)} THEN 1 ELSE 0 END) AS BIGINT) AS {name}")
+    censor = f"CAST(SUM(CASE WHEN {code} = {_code_literal(spec, spec.censor_code)} THEN 1 ELSE 0 END) AS BIGINT)"
+    items.append(f"{censor} AS n_censor_")
+    items.append("CAST(COUNT(*) AS BIGINT) AS n_exit")
+    # records whose code is missing or neither a cause nor the censoring code
+    return items, names, f"CAST(n_exit - n_censor_ - {' - '.join(names)} AS DOUBLE)"
 
 
 def count_sql(spec: CountSpec) -> str:
     """The SQL text (DuckDB and Spark SQL alike) of the count table over the view ``bc_source``.
 
     Output columns: ``stratum`` and ``grp`` (when given), ``time``, the event columns, ``n_censor``,
-    ``n_entry`` (with entry times) and ``n_risk``, ordered by (stratum, grp, time).  At a time ``t`` of a
-    (stratum, grp) the number at risk is the number of records with exit ``>= t`` (no entry times), or
-    entries ``< t`` minus exits ``< t``.
+    ``n_entry`` (with entry times), ``n_risk`` and ``n_bad``; one row per (stratum, grp, time), in no
+    particular order.  At a time ``t`` of a (stratum, grp) the number at risk is the number of records with
+    exit ``>= t`` (no entry times), or entries ``< t`` minus exits ``< t``.
+
+    The source is read once.  ``n_bad`` is 0 when the records of the row are valid (events 0/1 or
+    declared codes; entry times, when given, before the exit time); missing, negative or non-finite times
+    and missing labels show as rows with such keys.  The engines check both in the (small) result and
+    only then run :func:`check_sql` to describe the problems.
     """
     keys = [k for k, on in (("stratum", spec.strata), ("grp", spec.group)) if on is not None]
-    src_keys = [f"c_{k}" for k in keys]
-    evc = _event_columns(spec)
-    names = [n for n, _ in evc]
-    sel_keys = "".join(f"{s} AS {k}, " for s, k in zip(src_keys, keys, strict=True))
-    exit_sums = ", ".join(f"CAST(SUM({expr}) AS BIGINT) AS {n}" for n, expr in evc)
+    items, names, bad = _exit_aggregates(spec)
+    sel_keys = "".join(f"c_{k} AS {k}, " for k in keys)
     part = f"PARTITION BY {', '.join(keys)} " if keys else ""
     group_by = ", ".join([*keys, "time"])
+    key_list = "".join(f"{k}, " for k in keys)
+    censor = "n_exit - n_event" if spec.event is not None else "n_censor_"
+    exits = (
+        f"SELECT {sel_keys}CAST(c_time AS DOUBLE) AS time, {', '.join(items)} "
+        f"FROM {SOURCE_VIEW} GROUP BY {group_by}"
+    )
     if spec.entry is None:
-        exits = f"SELECT {sel_keys}CAST(c_time AS DOUBLE) AS time, {exit_sums} FROM {SOURCE_VIEW} GROUP BY {group_by}"
         risk = (
-            f"CAST(SUM({' + '.join(names)}) OVER ({part}ORDER BY time DESC "
+            f"CAST(SUM(n_exit) OVER ({part}ORDER BY time DESC "
             "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) AS n_risk"
         )
-        body = f"WITH exits AS ({exits})\nSELECT {', '.join([*keys, 'time', *names])}, {risk}\nFROM exits"
-    else:
-        zero = ", ".join(f"CAST(0 AS BIGINT) AS {n}" for n in names)
-        exits = (
-            f"SELECT {sel_keys}CAST(c_time AS DOUBLE) AS time, {exit_sums}, CAST(0 AS BIGINT) AS n_entry "
-            f"FROM {SOURCE_VIEW} GROUP BY {group_by}"
+        return (
+            f"WITH exits AS ({exits})\n"
+            f"SELECT {key_list}time, {', '.join(names)}, CAST({censor} AS BIGINT) AS n_censor, {risk}, "
+            f"{bad} AS n_bad\nFROM exits"
         )
-        entries = (
-            f"SELECT {sel_keys}CAST(c_entry AS DOUBLE) AS time, {zero}, CAST(COUNT(*) AS BIGINT) AS n_entry "
-            f"FROM {SOURCE_VIEW} GROUP BY {group_by}"
-        )
-        sums = ", ".join(f"CAST(SUM({n}) AS BIGINT) AS {n}" for n in [*names, "n_entry"])
-        merged = f"SELECT {', '.join(keys) + ', ' if keys else ''}time, {sums} FROM both_ GROUP BY {group_by}"
-        before = f"OVER ({part}ORDER BY time ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
-        risk = (
-            f"CAST(COALESCE(SUM(n_entry - ({' + '.join(names)})) {before}, 0) AS BIGINT) AS n_risk"
-        )
-        body = (
-            f"WITH both_ AS ({exits}\nUNION ALL\n{entries}),\nmerged AS ({merged})\n"
-            f"SELECT {', '.join([*keys, 'time', *names, 'n_entry'])}, {risk}\nFROM merged"
-        )
-    return f"{body}\nORDER BY {', '.join([*keys, 'time'])}"
+    a = "CAST(c_entry AS DOUBLE)"
+    entries = (
+        f"SELECT {sel_keys}{a} AS time, CAST(COUNT(*) AS BIGINT) AS n_entry, "
+        # an entry must lie before its exit time: the smallest gap must be positive (a missing one is -1)
+        f"MIN(COALESCE(CAST(c_time AS DOUBLE) - {a}, -1.0)) AS min_gap "
+        f"FROM {SOURCE_VIEW} GROUP BY {group_by}"
+    )
+    zero = ", ".join(f"CAST(0 AS BIGINT) AS {n}" for n in names)
+    exit_part = (
+        f"SELECT {key_list}time, {', '.join(names)}, CAST({censor} AS BIGINT) AS n_censor, "
+        f"CAST(0 AS BIGINT) AS n_entry, {bad} AS n_bad FROM exits"
+    )
+    entry_part = (
+        f"SELECT {key_list}time, {zero}, CAST(0 AS BIGINT) AS n_censor, n_entry, "
+        "CASE WHEN min_gap > 0 THEN 0.0 ELSE 1.0 END AS n_bad FROM entries"
+    )
+    sums = ", ".join(f"CAST(SUM({n}) AS BIGINT) AS {n}" for n in [*names, "n_censor", "n_entry"])
+    merged = f"SELECT {key_list}time, {sums}, CAST(SUM(n_bad) AS DOUBLE) AS n_bad FROM both_ GROUP BY {group_by}"
+    before = f"OVER ({part}ORDER BY time ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+    risk = f"CAST(COALESCE(SUM(n_entry - n_censor - {' - '.join(names)}) {before}, 0) AS BIGINT) AS n_risk"
+    return (
+        f"WITH exits AS ({exits}),\nentries AS ({entries}),\n"
+        f"both_ AS ({exit_part}\nUNION ALL\n{entry_part}),\nmerged AS ({merged})\n"
+        f"SELECT {key_list}time, {', '.join(names)}, n_censor, n_entry, {risk}, n_bad\nFROM merged"
+    )
 
 
 def check_sql(spec: CountSpec) -> str:
@@ -254,6 +285,24 @@ def _raise_on_problems(spec: CountSpec, row: dict[str, Any], where: str) -> None
         raise CountQueryError("\n".join(problems))
     if int(row["n_rows"]) == 0:
         raise CountQueryError(f"{where}: no rows")
+    raise CountQueryError(f"{where}: the count table is inconsistent with the input checks")  # pragma: no cover
+
+
+def _valid(table: pd.DataFrame, spec: CountSpec) -> bool:
+    """Whether the result of :func:`count_sql` shows valid input: rows exist, ``n_bad`` is 0 everywhere,
+    times are finite and non-negative, and no key is missing."""
+    if table.shape[0] == 0:
+        return False
+    if not (pd.to_numeric(table["n_bad"]).fillna(1) == 0).all():
+        return False
+    t = pd.to_numeric(table["time"]).astype("float64")
+    if not ((t >= 0) & (t <= float(_MAX))).all():  # also false for NaN and missing
+        return False
+    return not any(table[k].isna().any() for k in ("stratum", "grp") if k in table.columns)
+
+
+def _finish(table: pd.DataFrame) -> pd.DataFrame:
+    return _normalise(table.drop(columns="n_bad"))
 
 
 def _normalise(df: pd.DataFrame) -> pd.DataFrame:
@@ -359,9 +408,10 @@ def count_table_duckdb(
     con = duckdb_connection(memory_limit, threads) if con is None else con
     where = _where(source)
     _duckdb_source(con, source, format, spec.columns())
-    checks = _duckdb_run(con, check_sql(spec), where)
-    _raise_on_problems(spec, checks.iloc[0].to_dict(), where)
-    return _normalise(_duckdb_run(con, count_sql(spec), where))
+    table = _duckdb_run(con, count_sql(spec), where)
+    if not _valid(table, spec):
+        _raise_on_problems(spec, _duckdb_run(con, check_sql(spec), where).iloc[0].to_dict(), where)
+    return _finish(table)
 
 
 def contingency_duckdb(
@@ -415,9 +465,10 @@ def count_table_spark(
     """
     where = _where(source)
     _spark_source(spark, source, format, spec.columns())
-    checks = _spark_run(spark, check_sql(spec), where)
-    _raise_on_problems(spec, checks.iloc[0].to_dict(), where)
-    return _normalise(_spark_run(spark, count_sql(spec), where))
+    table = _spark_run(spark, count_sql(spec), where)
+    if not _valid(table, spec):
+        _raise_on_problems(spec, _spark_run(spark, check_sql(spec), where).iloc[0].to_dict(), where)
+    return _finish(table)
 
 
 def contingency_spark(

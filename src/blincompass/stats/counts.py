@@ -71,6 +71,7 @@ from ._checks import (
     check_alternative,
     check_conf_level,
     check_lengths,
+    plain_array,
 )
 from ._riskset import RiskTable
 from .km import _CONF_TYPES, KaplanMeierResult, _check_method, km_from_risk_table
@@ -184,8 +185,11 @@ def read_counts(table: Any) -> _Counts:
     keys = []
     for lab in ("stratum", "grp"):
         if lab in cols:
-            arr = as_labels(np.asarray(df[lab].to_numpy(), dtype=object), f"count table: {lab}")
-            work[lab] = arr
+            # numeric and boolean labels stay numpy arrays (fast grouping); others become objects
+            raw = plain_array(df[lab])
+            raw = raw if isinstance(raw, np.ndarray) else raw.to_numpy()
+            arr = raw if raw.dtype.kind in "iub" else np.asarray(raw, dtype=object)
+            work[lab] = as_labels(arr, f"count table: {lab}")
             keys.append(lab)
     try:
         agg = work.groupby([*keys, "time"], sort=True)[count_cols].sum().reset_index()
@@ -201,8 +205,8 @@ def read_counts(table: Any) -> _Counts:
     if agg.shape[0] == 0:
         raise ValueError("count table: all counts are zero")
     return _Counts(
-        stratum=agg["stratum"].to_numpy(dtype=object) if "stratum" in keys else None,
-        grp=agg["grp"].to_numpy(dtype=object) if "grp" in keys else None,
+        stratum=agg["stratum"].to_numpy() if "stratum" in keys else None,
+        grp=agg["grp"].to_numpy() if "grp" in keys else None,
         time=agg["time"].to_numpy(dtype=np.float64),
         events=agg[ev_cols].to_numpy(dtype=np.float64),
         causes=causes,
@@ -234,6 +238,11 @@ def _check_n_risk(work: pd.DataFrame, n_risk: F64, keys: list[str], ev_cols: lis
             f"count table: n_risk: value {float(n_risk[i])!r} at row {i} does not match the counts "
             f"({float(implied.to_numpy()[j])!r} at risk); the table is incomplete or inconsistent"
         )
+
+
+def _distinct(labels: NDArray[Any]) -> NDArray[Any]:
+    """The distinct labels as an object array of Python values (as the row-level functions see them)."""
+    return np.asarray(pd.unique(labels).tolist(), dtype=object)
 
 
 def _by_time(time: F64, *columns: F64) -> tuple[F64, list[F64]]:
@@ -385,14 +394,14 @@ def logrank_from_counts(
     if c.grp is None:
         raise ValueError("count table: the log-rank test needs a 'grp' column")
     d_all, cen_all = _event_censor(c, cause)
-    levels = _levels(np.asarray(list(dict.fromkeys(c.grp.tolist())), dtype=object), order, "group")
+    levels = _levels(_distinct(c.grp), order, "group")
     if len(levels) < 2:
         raise ValueError(f"group: only one group ({levels[0]!r}) is present; at least two are needed")
     k = len(levels)
     if alternative != "two-sided" and k != 2:
         raise ValueError(f"alternative: {alternative!r} needs exactly two groups, got {k}")
     strata = [_ALL] if c.stratum is None else _levels(
-        np.asarray(list(dict.fromkeys(c.stratum.tolist())), dtype=object), None, "strata"
+        _distinct(c.stratum), None, "strata"
     )
     obs = np.zeros(k)
     exp = np.zeros(k)
@@ -448,9 +457,7 @@ def _cause_matrix(c: _Counts, m: NDArray[np.bool_], cols: list[int | None]) -> F
 def _time_by_group(c: _Counts, m: NDArray[np.bool_], groups: list[Any], mat: F64) -> tuple[F64, F64]:
     """Distinct times of the rows ``m`` and ``counts[t, group, column]`` of ``mat`` (rows ``m``)."""
     ut, inv = np.unique(c.time[m], return_inverse=True)
-    gi = np.zeros(inv.size, dtype=np.intp) if c.grp is None else np.array(
-        [groups.index(v) for v in c.grp[m].tolist()], dtype=np.intp
-    )
+    gi = np.zeros(inv.size, dtype=np.intp) if c.grp is None else pd.Index(groups).get_indexer(c.grp[m])
     counts = np.zeros((ut.size, len(groups), mat.shape[1]))
     np.add.at(counts, (inv, gi), mat)
     return ut, counts
@@ -483,7 +490,7 @@ def cumulative_incidence_from_counts(
     _competing_counts(c)
     labels, cols = _causes_order(c, causes)
     groups: list[Any] = [None] if c.grp is None else _cmp._sorted_levels(
-        np.asarray(list(dict.fromkeys(c.grp.tolist())), dtype=object)
+        _distinct(c.grp)
     )
     curves = []
     for g in groups:
@@ -547,14 +554,14 @@ def gray_test_from_counts(
     j = keys.index(_cmp._code_key(cause))
     if cols[j] is None or c.events[:, cols[j]].sum() == 0:
         raise ValueError(f"cause: no events of cause {cause!r} in the data")
-    groups = _cmp._sorted_levels(np.asarray(list(dict.fromkeys(c.grp.tolist())), dtype=object))
+    groups = _cmp._sorted_levels(_distinct(c.grp))
     if len(groups) < 2:
         raise ValueError(f"group: need at least two groups, got {list(groups)!r}")
     rho = float(rho)
     if not np.isfinite(rho):
         raise ValueError(f"rho: {rho!r} is not finite")
     strata_levels = [_ALL] if c.stratum is None else _cmp._sorted_levels(
-        np.asarray(list(dict.fromkeys(c.stratum.tolist())), dtype=object)
+        _distinct(c.stratum)
     )
     per_stratum = []
     for s in strata_levels:
