@@ -15,17 +15,19 @@ than through SQL text.  The SQL itself therefore never quotes an identifier: a s
 ``group`` (a reserved word) works, and the trap of Spark reading ``"group"`` as the *string* ``'group'``
 (and silently grouping by a constant) cannot occur.  The output column is ``grp``, never ``group``.
 
-The query aggregates exits and entries per (stratum, grp, time), with every count and every window sum
-cast to ``BIGINT`` (DuckDB's ``SUM`` of integers is a 128-bit ``HUGEINT``, which arrives in pandas as
-float; Spark's is ``BIGINT``), and adds the number at risk ``n_risk`` by window sums whose frame is
-written out (``ROWS BETWEEN UNBOUNDED PRECEDING AND ...``: the default frame is ``RANGE``, which differs
-between engines and on ties).  ``n_risk`` is redundant — :mod:`blincompass.stats.counts` checks it against
-the counts — and documents the risk sets for whoever reads the table.
+The query aggregates exits and entries per (stratum, grp, time) with ``COUNT(*) FILTER (WHERE ...)``,
+casts every ``SUM`` and every window sum to ``BIGINT`` (DuckDB's ``SUM`` of integers is a 128-bit
+``HUGEINT``, which arrives in pandas as float; Spark's is ``BIGINT``), and adds the number at risk
+``n_risk`` by window sums whose frame is written out (``ROWS BETWEEN UNBOUNDED PRECEDING AND ...``: the
+default frame is ``RANGE``, which treats ties differently).  ``n_risk`` is redundant —
+:mod:`blincompass.stats.counts` checks it against the counts — and documents the risk sets for whoever
+reads the table.
 
-Input checks run as SQL too (:func:`check_sql`): missing, negative, non-finite or non-numeric times,
-events other than 0/1, event codes that are neither the censoring code nor a declared cause, missing
-labels, entry times not before the exit time.  Each problem is reported with the column, the number of
-rows and an example value, and nothing is returned.
+The input is checked in the same scan: each cell carries ``n_bad``, the records whose event is missing
+or not 0/1 (or whose code is neither the censoring code nor a declared cause) and, with entry times,
+entries not before their exit time; missing, negative or non-finite times and missing labels show as
+keys of the (small) result.  Only when that check fails is a second query (:func:`check_sql`) run, to
+report each problem with the column, the number of rows and an example value; nothing is returned then.
 
 This module reads data and writes no files; it imports neither the validation nor the statistics layers.
 """
@@ -134,30 +136,29 @@ def _code_expr(spec: CountSpec) -> str:
 def _exit_aggregates(spec: CountSpec) -> tuple[list[str], list[str], str]:
     """Aggregates of the exit scan: (SELECT items, output event columns, the ``n_bad`` expression).
 
-    ``n_exit`` counts all records; ``n_bad`` is a sum of non-negative terms that is 0 exactly when every
-    record of the cell has a valid event (0/1) or event code, so the input is checked in the same scan.
+    Every count is a ``COUNT(*) FILTER (WHERE ...)`` (a BIGINT in both engines, and cheaper than a
+    ``SUM`` of 0/1, which DuckDB accumulates as a 128-bit integer).  ``n_exit`` counts all records, so
+    ``n_bad = n_exit - events - censorings`` is the number of records whose event value is missing or not
+    0/1 (or whose code is neither a cause nor the censoring code): the input is checked in the same scan.
     """
     if spec.event is not None:
         v = "CAST(c_event AS DOUBLE)"
         items = [
-            "CAST(SUM(CAST(c_event AS INT)) AS BIGINT) AS n_event",
-            "CAST(COUNT(*) AS BIGINT) AS n_exit",
-            # |v (v - 1)| is 0 exactly for v in {0, 1}; a missing value counts 1
-            f"CAST(SUM(COALESCE(ABS({v} * ({v} - 1)), 1)) AS DOUBLE) AS n_bad",
+            f"COUNT(*) FILTER (WHERE {v} = 1) AS n_event",
+            f"COUNT(*) FILTER (WHERE {v} = 0) AS n_censor",
+            "COUNT(*) AS n_exit",
         ]
-        return items, ["n_event"], "n_bad"
+        return items, ["n_event"], "n_exit - n_censor - n_event"
     code = _code_expr(spec)
     names = []
     items = []
     for c in spec.causes:
         name = f"n_event_{_code_text(c)}"
         names.append(name)
-        items.append(f"CAST(SUM(CASE WHEN {code} = {_code_literal(spec, c)} THEN 1 ELSE 0 END) AS BIGINT) AS {name}")
-    censor = f"CAST(SUM(CASE WHEN {code} = {_code_literal(spec, spec.censor_code)} THEN 1 ELSE 0 END) AS BIGINT)"
-    items.append(f"{censor} AS n_censor_")
-    items.append("CAST(COUNT(*) AS BIGINT) AS n_exit")
-    # records whose code is missing or neither a cause nor the censoring code
-    return items, names, f"CAST(n_exit - n_censor_ - {' - '.join(names)} AS DOUBLE)"
+        items.append(f"COUNT(*) FILTER (WHERE {code} = {_code_literal(spec, c)}) AS {name}")
+    items.append(f"COUNT(*) FILTER (WHERE {code} = {_code_literal(spec, spec.censor_code)}) AS n_censor")
+    items.append("COUNT(*) AS n_exit")
+    return items, names, f"n_exit - n_censor - {' - '.join(names)}"
 
 
 def count_sql(spec: CountSpec) -> str:
@@ -179,7 +180,6 @@ def count_sql(spec: CountSpec) -> str:
     part = f"PARTITION BY {', '.join(keys)} " if keys else ""
     group_by = ", ".join([*keys, "time"])
     key_list = "".join(f"{k}, " for k in keys)
-    censor = "n_exit - n_event" if spec.event is not None else "n_censor_"
     exits = (
         f"SELECT {sel_keys}CAST(c_time AS DOUBLE) AS time, {', '.join(items)} "
         f"FROM {SOURCE_VIEW} GROUP BY {group_by}"
@@ -191,8 +191,8 @@ def count_sql(spec: CountSpec) -> str:
         )
         return (
             f"WITH exits AS ({exits})\n"
-            f"SELECT {key_list}time, {', '.join(names)}, CAST({censor} AS BIGINT) AS n_censor, {risk}, "
-            f"{bad} AS n_bad\nFROM exits"
+            f"SELECT {key_list}time, {', '.join(names)}, n_censor, {risk}, "
+            f"CAST({bad} AS BIGINT) AS n_bad\nFROM exits"
         )
     a = "CAST(c_entry AS DOUBLE)"
     entries = (
@@ -203,15 +203,15 @@ def count_sql(spec: CountSpec) -> str:
     )
     zero = ", ".join(f"CAST(0 AS BIGINT) AS {n}" for n in names)
     exit_part = (
-        f"SELECT {key_list}time, {', '.join(names)}, CAST({censor} AS BIGINT) AS n_censor, "
-        f"CAST(0 AS BIGINT) AS n_entry, {bad} AS n_bad FROM exits"
+        f"SELECT {key_list}time, {', '.join(names)}, n_censor, "
+        f"CAST(0 AS BIGINT) AS n_entry, CAST({bad} AS BIGINT) AS n_bad FROM exits"
     )
     entry_part = (
         f"SELECT {key_list}time, {zero}, CAST(0 AS BIGINT) AS n_censor, n_entry, "
-        "CASE WHEN min_gap > 0 THEN 0.0 ELSE 1.0 END AS n_bad FROM entries"
+        "CAST(CASE WHEN min_gap > 0 THEN 0 ELSE 1 END AS BIGINT) AS n_bad FROM entries"
     )
     sums = ", ".join(f"CAST(SUM({n}) AS BIGINT) AS {n}" for n in [*names, "n_censor", "n_entry"])
-    merged = f"SELECT {key_list}time, {sums}, CAST(SUM(n_bad) AS DOUBLE) AS n_bad FROM both_ GROUP BY {group_by}"
+    merged = f"SELECT {key_list}time, {sums}, CAST(SUM(n_bad) AS BIGINT) AS n_bad FROM both_ GROUP BY {group_by}"
     before = f"OVER ({part}ORDER BY time ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
     risk = f"CAST(COALESCE(SUM(n_entry - n_censor - {' - '.join(names)}) {before}, 0) AS BIGINT) AS n_risk"
     return (
