@@ -202,3 +202,14 @@ def test_contingency_duckdb(tmp_path):
     ct = contingency_table(long, "r", "c")
     np.testing.assert_array_equal(ct.to_numpy(), pd.crosstab(df["arm"], df["response"]).to_numpy())
     assert chi2_test(ct).statistic == chi2_test(pd.crosstab(df["arm"], df["response"])).statistic
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_boolean_events(tmp_path, suffix):
+    df = lr_frame("synth/left-trunc/strata").assign(status=lambda d: d["status"] == 1)
+    got = count_table_duckdb(write(df, tmp_path / f"b{suffix}"), lr_spec(df))
+    ref = count_table(df["t"], df["status"], group=df["group"], strata=df["site"], entry=df["enter"])
+    pd.testing.assert_frame_equal(got.drop(columns="n_risk"), ref, check_dtype=False)
+    bad = df.astype({"status": "object"}).assign(status=lambda d: d["status"].where(d.index != 7, None))
+    with pytest.raises(CountQueryError, match=r"event column 'status'.* in 1 row"):
+        count_table_duckdb(write(bad, tmp_path / f"n{suffix}"), lr_spec(df))

@@ -377,8 +377,18 @@ def _duckdb_source(con: Any, source: str | Path | Sequence[str | Path], fmt: str
     missing = [c for c in columns.values() if c not in rel.columns]
     if missing:
         raise CountQueryError(f"{where}: column {missing[0]!r} not found (columns: {', '.join(rel.columns)})")
-    rel = rel.select(*(duckdb.ColumnExpression(col).alias(safe) for safe, col in columns.items()))
-    rel.create_view(SOURCE_VIEW, replace=True)
+    types = dict(zip(rel.columns, (str(t).upper() for t in rel.types), strict=True))
+    exprs = []
+    for safe, col in columns.items():
+        expr = duckdb.ColumnExpression(col)
+        if safe == "c_event" and types[col] == "BOOLEAN":
+            # as 1/0 (NULL stays NULL) before the query sees it: DuckDB pushes a CAST(... AS DOUBLE) into
+            # its CSV reader, which then fails on the text "True"
+            expr = duckdb.CaseExpression(expr, duckdb.ConstantExpression(1)).when(
+                ~expr, duckdb.ConstantExpression(0)
+            )
+        exprs.append(expr.alias(safe))
+    rel.select(*exprs).create_view(SOURCE_VIEW, replace=True)
 
 
 def _duckdb_run(con: Any, sql: str, where: str) -> pd.DataFrame:
@@ -442,7 +452,17 @@ def _spark_source(spark: Any, source: str | Path | Sequence[str | Path], fmt: st
     missing = [c for c in columns.values() if c not in df.columns]
     if missing:
         raise CountQueryError(f"{where}: column {missing[0]!r} not found (columns: {', '.join(df.columns)})")
-    df.select(*(df[col].alias(safe) for safe, col in columns.items())).createOrReplaceTempView(SOURCE_VIEW)
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import BooleanType
+
+    types = {f.name: f.dataType for f in df.schema.fields}
+    exprs = []
+    for safe, col in columns.items():
+        expr = df[col]
+        if safe == "c_event" and isinstance(types[col], BooleanType):
+            expr = F.when(expr, 1).when(~expr, 0)  # as for DuckDB: 1/0, NULL stays NULL
+        exprs.append(expr.alias(safe))
+    df.select(*exprs).createOrReplaceTempView(SOURCE_VIEW)
 
 
 def _spark_run(spark: Any, sql: str, where: str) -> pd.DataFrame:
