@@ -213,3 +213,14 @@ def test_boolean_events(tmp_path, suffix):
     bad = df.astype({"status": "object"}).assign(status=lambda d: d["status"].where(d.index != 7, None))
     with pytest.raises(CountQueryError, match=r"event column 'status'.* in 1 row"):
         count_table_duckdb(write(bad, tmp_path / f"n{suffix}"), lr_spec(df))
+
+
+def test_several_files_by_glob_and_list(tmp_path):
+    df = lr_frame("lung/sex-strata-ecog")
+    whole = count_table_duckdb(write(df, tmp_path / "all.parquet"), lr_spec(df))
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    half = len(df) // 2
+    paths = [write(df.iloc[:half], parts / "a.parquet"), write(df.iloc[half:], parts / "b.parquet")]
+    pd.testing.assert_frame_equal(count_table_duckdb(str(parts / "*.parquet"), lr_spec(df)), whole)
+    pd.testing.assert_frame_equal(count_table_duckdb(paths, lr_spec(df)), whole)
