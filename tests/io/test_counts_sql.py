@@ -224,3 +224,13 @@ def test_several_files_by_glob_and_list(tmp_path):
     paths = [write(df.iloc[:half], parts / "a.parquet"), write(df.iloc[half:], parts / "b.parquet")]
     pd.testing.assert_frame_equal(count_table_duckdb(str(parts / "*.parquet"), lr_spec(df)), whole)
     pd.testing.assert_frame_equal(count_table_duckdb(paths, lr_spec(df)), whole)
+
+
+def test_text_events(tmp_path):
+    df = lr_frame("synth/left-trunc/strata")
+    got = count_table_duckdb(write(df.astype({"status": str}), tmp_path / "s.parquet"), lr_spec(df))
+    ref = count_table(df["t"], df["status"], group=df["group"], strata=df["site"], entry=df["enter"])
+    pd.testing.assert_frame_equal(got.drop(columns="n_risk"), ref, check_dtype=False)
+    with pytest.raises(CountQueryError, match=r"s2\.parquet: the query failed \(Conversion Error"):
+        count_table_duckdb(write(df.astype({"status": str}).replace({"status": {"1": "yes"}}), tmp_path / "s2.parquet"),
+                           lr_spec(df))

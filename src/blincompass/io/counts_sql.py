@@ -59,6 +59,9 @@ _SAFE = re.compile(r"^[A-Za-z0-9_]+$")
 #: The largest finite double: ``x <= MAX`` is false for NaN and +inf in both engines.
 _MAX = "1.7976931348623157E308"
 SOURCE_VIEW = "bc_source"
+#: DuckDB type names of numbers (an event column of another type is cast to DOUBLE on reading).
+_DUCKDB_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                   "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
 
 
 class CountQueryError(ValueError):
@@ -142,7 +145,7 @@ def _exit_aggregates(spec: CountSpec) -> tuple[list[str], list[str], str]:
     0/1 (or whose code is neither a cause nor the censoring code): the input is checked in the same scan.
     """
     if spec.event is not None:
-        v = "CAST(c_event AS DOUBLE)"
+        v = "c_event"  # numeric: the loaders convert booleans and text on reading
         items = [
             f"COUNT(*) FILTER (WHERE {v} = 1) AS n_event",
             f"COUNT(*) FILTER (WHERE {v} = 0) AS n_censor",
@@ -387,6 +390,8 @@ def _duckdb_source(con: Any, source: str | Path | Sequence[str | Path], fmt: str
             expr = duckdb.CaseExpression(expr, duckdb.ConstantExpression(1)).when(
                 ~expr, duckdb.ConstantExpression(0)
             )
+        elif safe == "c_event" and not types[col].startswith(_DUCKDB_NUMERIC):
+            expr = expr.cast("DOUBLE")  # text such as "1" (a value that is no number fails here)
         exprs.append(expr.alias(safe))
     rel.select(*exprs).create_view(SOURCE_VIEW, replace=True)
 
@@ -453,7 +458,7 @@ def _spark_source(spark: Any, source: str | Path | Sequence[str | Path], fmt: st
     if missing:
         raise CountQueryError(f"{where}: column {missing[0]!r} not found (columns: {', '.join(df.columns)})")
     from pyspark.sql import functions as F
-    from pyspark.sql.types import BooleanType
+    from pyspark.sql.types import BooleanType, NumericType
 
     types = {f.name: f.dataType for f in df.schema.fields}
     exprs = []
@@ -461,6 +466,8 @@ def _spark_source(spark: Any, source: str | Path | Sequence[str | Path], fmt: st
         expr = df[col]
         if safe == "c_event" and isinstance(types[col], BooleanType):
             expr = F.when(expr, 1).when(~expr, 0)  # as for DuckDB: 1/0, NULL stays NULL
+        elif safe == "c_event" and not isinstance(types[col], NumericType):
+            expr = expr.cast("double")
         exprs.append(expr.alias(safe))
     df.select(*exprs).createOrReplaceTempView(SOURCE_VIEW)
 
