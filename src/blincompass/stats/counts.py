@@ -90,7 +90,7 @@ __all__ = [
 F64 = NDArray[np.float64]
 
 #: The column names of a count table (``n_event_<cause>`` stands for one column per cause).
-COUNT_COLUMNS = ("stratum", "grp", "time", "n_event", "n_event_<cause>", "n_censor", "n_entry")
+COUNT_COLUMNS = ("stratum", "grp", "time", "n_event", "n_event_<cause>", "n_censor", "n_entry", "n_risk")
 
 _CAUSE_RE = re.compile(r"^[A-Za-z0-9_]+$")
 _ALL = object()
@@ -391,6 +391,7 @@ def logrank_from_counts(
     check_alternative(alternative)
     kind, p, q = _parse_weights(weights)
     c = read_counts(table)
+    _whole_counts(c, "the log-rank test")
     if c.grp is None:
         raise ValueError("count table: the log-rank test needs a 'grp' column")
     d_all, cen_all = _event_censor(c, cause)
@@ -417,7 +418,15 @@ def logrank_from_counts(
     return _result(levels, np.rint(n_per).astype(np.int64), obs, exp, var, weights, kind, p, q, alternative)
 
 
+def _whole_counts(c: _Counts, what: str) -> None:
+    """Refuse sums of case weights where the analysis counts records."""
+    for name, arr in (("n_event", c.events), ("n_censor", c.censor), ("n_entry", c.entry)):
+        if arr is not None and not np.array_equal(arr, np.round(arr)):
+            raise ValueError(f"count table: {name} holds non-integer counts (case weights); {what} needs counts")
+
+
 def _competing_counts(c: _Counts) -> None:
+    _whole_counts(c, "this analysis")
     if c.entry is not None and (c.entry > 0).any():
         raise ValueError("count table: n_entry (left truncation) is not supported for competing risks")
 
