@@ -296,3 +296,12 @@ def test_refusals():
         gray_test_from_counts(trunc, cause=1)
     with pytest.raises(ValueError, match="cause: 3 is not one of"):
         kaplan_meier_from_counts(trunc, cause=3)
+
+
+def test_weighted_counts_only_for_kaplan_meier():
+    t, e, g = np.array([1.0, 2, 3, 4]), np.array([1, 0, 1, 1]), np.array([0, 1, 0, 1])
+    w = np.array([0.5, 1.5, 1.0, 2.0])
+    table = count_table(t, e, group=g, weights=w)
+    assert_km_same(kaplan_meier_from_counts(table, grp=0), kaplan_meier(t[g == 0], e[g == 0], weights=w[g == 0]))
+    with pytest.raises(ValueError, match="non-integer counts .* the log-rank test needs counts"):
+        logrank_from_counts(table)

@@ -25,6 +25,9 @@ A pandas ``DataFrame`` or a pyarrow ``Table`` with one row per (stratum, group, 
 ``n_entry`` (optional, left truncation)
     Records entering at ``time``: a record with entry time ``a`` and exit time ``b`` is at risk on
     ``(a, b]`` (R ``Surv(a, b, status)``).  Absent: every record is at risk from time 0 on, ``t <= b``.
+``n_risk`` (optional, redundant)
+    The number at risk at ``time`` in its (stratum, grp), as the SQL engines write it; when present (and
+    no key repeats) it is checked against the counts, so a truncated or inconsistent table is refused.
 
 Counts are non-negative (integers from a database; sums of case weights are accepted by
 :func:`kaplan_meier_from_counts`).  Rows with the same (stratum, grp, time) are added up — tables from
@@ -68,6 +71,7 @@ from ._checks import (
     check_alternative,
     check_conf_level,
     check_lengths,
+    plain_array,
 )
 from ._riskset import RiskTable
 from .km import _CONF_TYPES, KaplanMeierResult, _check_method, km_from_risk_table
@@ -86,7 +90,7 @@ __all__ = [
 F64 = NDArray[np.float64]
 
 #: The column names of a count table (``n_event_<cause>`` stands for one column per cause).
-COUNT_COLUMNS = ("stratum", "grp", "time", "n_event", "n_event_<cause>", "n_censor", "n_entry")
+COUNT_COLUMNS = ("stratum", "grp", "time", "n_event", "n_event_<cause>", "n_censor", "n_entry", "n_risk")
 
 _CAUSE_RE = re.compile(r"^[A-Za-z0-9_]+$")
 _ALL = object()
@@ -162,7 +166,7 @@ def read_counts(table: Any) -> _Counts:
         causes = tuple(_cause_of(c) for c in ev_cols)
         if len({str(c) for c in causes}) != len(causes):
             raise ValueError(f"count table: duplicated cause columns {ev_cols!r}")
-    known = {"stratum", "grp", "time", "n_censor", "n_entry", *ev_cols}
+    known = {"stratum", "grp", "time", "n_censor", "n_entry", "n_risk", *ev_cols}
     extra = [c for c in cols if c not in known]
     if extra:
         raise ValueError(f"count table: unknown column {extra[0]!r} (expected {', '.join(COUNT_COLUMNS)})")
@@ -181,13 +185,18 @@ def read_counts(table: Any) -> _Counts:
     keys = []
     for lab in ("stratum", "grp"):
         if lab in cols:
-            arr = as_labels(np.asarray(df[lab].to_numpy(), dtype=object), f"count table: {lab}")
-            work[lab] = arr
+            # numeric and boolean labels stay numpy arrays (fast grouping); others become objects
+            raw = plain_array(df[lab])
+            raw = raw if isinstance(raw, np.ndarray) else raw.to_numpy()
+            arr = raw if raw.dtype.kind in "iub" else np.asarray(raw, dtype=object)
+            work[lab] = as_labels(arr, f"count table: {lab}")
             keys.append(lab)
     try:
         agg = work.groupby([*keys, "time"], sort=True)[count_cols].sum().reset_index()
     except TypeError as exc:
         raise ValueError(f"count table: labels of {', '.join(keys)} cannot be ordered ({exc})") from exc
+    if "n_risk" in cols and agg.shape[0] == work.shape[0]:
+        _check_n_risk(work, df["n_risk"].to_numpy(dtype=np.float64, na_value=np.nan), keys, ev_cols)
     exits = agg[ev_cols].sum(axis=1).to_numpy() + agg["n_censor"].to_numpy()
     keep = exits > 0
     if "n_entry" in count_cols:
@@ -196,14 +205,44 @@ def read_counts(table: Any) -> _Counts:
     if agg.shape[0] == 0:
         raise ValueError("count table: all counts are zero")
     return _Counts(
-        stratum=agg["stratum"].to_numpy(dtype=object) if "stratum" in keys else None,
-        grp=agg["grp"].to_numpy(dtype=object) if "grp" in keys else None,
+        stratum=agg["stratum"].to_numpy() if "stratum" in keys else None,
+        grp=agg["grp"].to_numpy() if "grp" in keys else None,
         time=agg["time"].to_numpy(dtype=np.float64),
         events=agg[ev_cols].to_numpy(dtype=np.float64),
         causes=causes,
         censor=agg["n_censor"].to_numpy(dtype=np.float64),
         entry=agg["n_entry"].to_numpy(dtype=np.float64) if "n_entry" in count_cols else None,
     )
+
+
+def _check_n_risk(work: pd.DataFrame, n_risk: F64, keys: list[str], ev_cols: list[str]) -> None:
+    """The optional ``n_risk`` column (as the SQL engines write it) must match the risk sets implied by the
+    counts; it is checked only when no (stratum, grp, time) key repeats (sums of several tables' numbers
+    at risk would not be numbers at risk)."""
+    w = work.assign(_row=np.arange(work.shape[0]), _exit=work[ev_cols].sum(axis=1) + work["n_censor"])
+    w = w.sort_values([*keys, "time"], kind="stable")
+    by = w.groupby(keys, sort=False) if keys else None
+    exits_before = (by["_exit"].cumsum() if by is not None else w["_exit"].cumsum()) - w["_exit"]
+    if "n_entry" in w.columns:
+        entries_before = (by["n_entry"].cumsum() if by is not None else w["n_entry"].cumsum()) - w["n_entry"]
+        implied = entries_before - exits_before
+    else:
+        total = by["_exit"].transform("sum") if by is not None else w["_exit"].sum()
+        implied = total - exits_before
+    got = n_risk[w["_row"].to_numpy()]
+    bad = ~np.isclose(got, implied.to_numpy(dtype=np.float64), rtol=1e-12, atol=1e-9)
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        i = int(w["_row"].to_numpy()[j])
+        raise ValueError(
+            f"count table: n_risk: value {float(n_risk[i])!r} at row {i} does not match the counts "
+            f"({float(implied.to_numpy()[j])!r} at risk); the table is incomplete or inconsistent"
+        )
+
+
+def _distinct(labels: NDArray[Any]) -> NDArray[Any]:
+    """The distinct labels as an object array of Python values (as the row-level functions see them)."""
+    return np.asarray(pd.unique(labels).tolist(), dtype=object)
 
 
 def _by_time(time: F64, *columns: F64) -> tuple[F64, list[F64]]:
@@ -352,17 +391,18 @@ def logrank_from_counts(
     check_alternative(alternative)
     kind, p, q = _parse_weights(weights)
     c = read_counts(table)
+    _whole_counts(c, "the log-rank test")
     if c.grp is None:
         raise ValueError("count table: the log-rank test needs a 'grp' column")
     d_all, cen_all = _event_censor(c, cause)
-    levels = _levels(np.asarray(list(dict.fromkeys(c.grp.tolist())), dtype=object), order, "group")
+    levels = _levels(_distinct(c.grp), order, "group")
     if len(levels) < 2:
         raise ValueError(f"group: only one group ({levels[0]!r}) is present; at least two are needed")
     k = len(levels)
     if alternative != "two-sided" and k != 2:
         raise ValueError(f"alternative: {alternative!r} needs exactly two groups, got {k}")
     strata = [_ALL] if c.stratum is None else _levels(
-        np.asarray(list(dict.fromkeys(c.stratum.tolist())), dtype=object), None, "strata"
+        _distinct(c.stratum), None, "strata"
     )
     obs = np.zeros(k)
     exp = np.zeros(k)
@@ -378,7 +418,15 @@ def logrank_from_counts(
     return _result(levels, np.rint(n_per).astype(np.int64), obs, exp, var, weights, kind, p, q, alternative)
 
 
+def _whole_counts(c: _Counts, what: str) -> None:
+    """Refuse sums of case weights where the analysis counts records."""
+    for name, arr in (("n_event", c.events), ("n_censor", c.censor), ("n_entry", c.entry)):
+        if arr is not None and not np.array_equal(arr, np.round(arr)):
+            raise ValueError(f"count table: {name} holds non-integer counts (case weights); {what} needs counts")
+
+
 def _competing_counts(c: _Counts) -> None:
+    _whole_counts(c, "this analysis")
     if c.entry is not None and (c.entry > 0).any():
         raise ValueError("count table: n_entry (left truncation) is not supported for competing risks")
 
@@ -418,9 +466,7 @@ def _cause_matrix(c: _Counts, m: NDArray[np.bool_], cols: list[int | None]) -> F
 def _time_by_group(c: _Counts, m: NDArray[np.bool_], groups: list[Any], mat: F64) -> tuple[F64, F64]:
     """Distinct times of the rows ``m`` and ``counts[t, group, column]`` of ``mat`` (rows ``m``)."""
     ut, inv = np.unique(c.time[m], return_inverse=True)
-    gi = np.zeros(inv.size, dtype=np.intp) if c.grp is None else np.array(
-        [groups.index(v) for v in c.grp[m].tolist()], dtype=np.intp
-    )
+    gi = np.zeros(inv.size, dtype=np.intp) if c.grp is None else pd.Index(groups).get_indexer(c.grp[m])
     counts = np.zeros((ut.size, len(groups), mat.shape[1]))
     np.add.at(counts, (inv, gi), mat)
     return ut, counts
@@ -453,7 +499,7 @@ def cumulative_incidence_from_counts(
     _competing_counts(c)
     labels, cols = _causes_order(c, causes)
     groups: list[Any] = [None] if c.grp is None else _cmp._sorted_levels(
-        np.asarray(list(dict.fromkeys(c.grp.tolist())), dtype=object)
+        _distinct(c.grp)
     )
     curves = []
     for g in groups:
@@ -517,14 +563,14 @@ def gray_test_from_counts(
     j = keys.index(_cmp._code_key(cause))
     if cols[j] is None or c.events[:, cols[j]].sum() == 0:
         raise ValueError(f"cause: no events of cause {cause!r} in the data")
-    groups = _cmp._sorted_levels(np.asarray(list(dict.fromkeys(c.grp.tolist())), dtype=object))
+    groups = _cmp._sorted_levels(_distinct(c.grp))
     if len(groups) < 2:
         raise ValueError(f"group: need at least two groups, got {list(groups)!r}")
     rho = float(rho)
     if not np.isfinite(rho):
         raise ValueError(f"rho: {rho!r} is not finite")
     strata_levels = [_ALL] if c.stratum is None else _cmp._sorted_levels(
-        np.asarray(list(dict.fromkeys(c.stratum.tolist())), dtype=object)
+        _distinct(c.stratum)
     )
     per_stratum = []
     for s in strata_levels:
