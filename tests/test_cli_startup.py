@@ -9,7 +9,8 @@ import sys
 import pytest
 
 # pydantic is not listed: typer itself loads it to convert sub-command parameters.
-HEAVY = ("numpy", "pandas", "scipy", "sqlalchemy", "matplotlib", "pyarrow", "openpyxl", "docx", "numba", "alembic")
+HEAVY = ("numpy", "pandas", "scipy", "sqlalchemy", "matplotlib", "pyarrow", "openpyxl", "docx", "numba", "alembic",
+         "rich", "duckdb", "pyspark")
 
 
 def _modules_after(args: list[str]) -> set[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 app = typer.Typer(
+    rich_markup_mode=None,  # plain help: rich's help renderer costs ~0.1 s of start-up
     name="blincompass",
     help="Reproducible pipeline for multicentre real-world studies in paediatric leukaemia.",
     no_args_is_help=True,

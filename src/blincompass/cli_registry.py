@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["app", "register"]
 
 app = typer.Typer(
+    rich_markup_mode=None,  # plain help: rich's help renderer costs ~0.1 s of start-up
     name="db",
     help="Registry database: per-centre access, audit trail, imports (template, REDCap, SPSS) and exports.",
     no_args_is_help=True,

@@ -13,6 +13,7 @@ __all__ = ["STUDY_HELP", "app", "register", "resolve_study"]
 STUDY_HELP = "Study package folder (dictionary.toml, protocol.toml, ...); default: the built-in BLIN-COMPASS study."
 
 app = typer.Typer(
+    rich_markup_mode=None,  # plain help: rich's help renderer costs ~0.1 s of start-up
     name="study",
     help="Study definitions: a REDCap data dictionary to a blincompass data dictionary, and back.",
     no_args_is_help=True,
