@@ -286,3 +286,14 @@ def test_every_corpus_case_through_registry_import(corpus: dict[str, Path], regi
     assert expected == "applied"
     assert result.changed and result.n_patients == 8
     assert set(IMPORT_OUTCOMES) == set(corpus)
+
+
+def test_bad_data_cutoff_in_protocol_is_exit_2(tmp_path: Path) -> None:
+    from importlib import resources
+
+    text = resources.files("blincompass.protocol").joinpath("data/blincompass.toml").read_text("utf-8")
+    proto = tmp_path / "bad.toml"
+    proto.write_text(text.replace("[study]\n", '[study]\ndata_cutoff = "soon"\n', 1), encoding="utf-8")
+    res = runner.invoke(app, ["validate", str(example_dir()), "--protocol", str(proto)])
+    assert res.exit_code == 2
+    assert res.output.startswith(f"cannot use protocol: {proto}: study.data_cutoff: ")
