@@ -233,3 +233,20 @@ def test_unreadable_file_exit_2(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00\x81\x82" * 50)
     code, out = invoke("fisher", binary, "--row", "a", "--col", "b")
     assert code == 2 and "binary.csv" in out
+
+
+def test_utf16_csv_is_decoded_and_binary_named(study_csv: Path, tmp_path: Path) -> None:
+    args = ("--row", "arm", "--col", "response", "--json")
+    code, out = invoke("fisher", study_csv, *args)
+    assert code == 0
+    expected = {k: v for k, v in json.loads(out).items() if k != "file"}
+    text = study_csv.read_text(encoding="utf-8")
+    for name, data in (("bom.csv", b"\xff\xfe" + text.encode("utf-16-le")), ("be.csv", text.encode("utf-16-be"))):
+        (tmp_path / name).write_bytes(data)
+        code, out = invoke("fisher", tmp_path / name, *args)
+        assert code == 0, out
+        assert {k: v for k, v in json.loads(out).items() if k != "file"} == expected, name
+    (tmp_path / "wb.csv").write_bytes(b"PK\x03\x04\x14\x00\x00\x00\x08\x00")
+    code, out = invoke("fisher", tmp_path / "wb.csv", "--row", "arm", "--col", "response")
+    assert code == 2
+    assert out.startswith("error: wb.csv is not a CSV file: it is a zip archive")

@@ -36,11 +36,11 @@ FORMS = D.form_names
 #: Bounded, derandomised runs keep the suite fast and reproducible; set BLINCOMPASS_FUZZ_EXAMPLES=500 (say)
 #: for a longer random exploration.
 _EXPLORE = int(os.environ.get("BLINCOMPASS_FUZZ_EXAMPLES", "0") or 0)
-FAST = settings(max_examples=_EXPLORE or 25, deadline=None, derandomize=not _EXPLORE, database=None,
+FAST = settings(max_examples=_EXPLORE or 20, deadline=None, derandomize=not _EXPLORE, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(FAST, max_examples=_EXPLORE or 10)
 #: A registry import with exports and re-imports takes about half a second.
-REGISTRY = settings(FAST, max_examples=_EXPLORE or 5)
+REGISTRY = settings(FAST, max_examples=_EXPLORE or 4)
 
 # text that openpyxl can store (it refuses most control characters)
 SAFE_CHARS = st.characters(blacklist_categories=("Cs", "Cc"))

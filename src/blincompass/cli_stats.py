@@ -69,8 +69,19 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 def _read_csv(path: Path) -> pd.DataFrame:
     import pandas as pd
 
+    from blincompass.io.raw import InputReadError, decode_csv_bytes
+
     try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+        if b"\x00" in head or head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16/32, or not text at all
+            import io
+
+            text, _ = decode_csv_bytes(path.name, path.read_bytes())
+            return pd.read_csv(io.StringIO(text))
         return pd.read_csv(path)
+    except InputReadError as exc:
+        _fail(str(exc), 2)
     except FileNotFoundError:
         _fail(f"{path}: file not found", 2)
     except IsADirectoryError:

@@ -251,3 +251,49 @@ def test_default_cutoff_is_today() -> None:
     cutoff, text = resolve_cutoff()
     assert cutoff == dt.date.today() and text.startswith("today's date ")
     assert resolve_cutoff(dt.date(2020, 1, 1)) == (dt.date(2020, 1, 1), "the data cut-off 2020-01-01")
+
+
+#: Outcome of a registry import of each corpus case: "applied", ("rejected", rule) or ("refused", message start).
+IMPORT_OUTCOMES: dict[str, object] = {
+    "formula_csv": "applied",
+    "formula_xlsx": "applied",
+    "two_sheets": ("rejected", "form.ambiguous"),
+    "zip_bomb": ("refused", "zip_bomb.xlsx is refused: entry xl/worksheets/sheet1.xml expands "),
+    "lying_header": ("refused", "lying_header.xlsx cannot be read as an .xlsx workbook: Bad CRC-32"),
+    "utf16_csv": "applied",
+    "renamed_xlsx_csv": ("refused", "patients.csv is not a CSV file: it is a zip archive"),
+    "future_dates": ("rejected", "date.after_cutoff"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IMPORT_OUTCOMES))
+def test_every_corpus_case_through_registry_import(corpus: dict[str, Path], registry: Registry, case: str) -> None:
+    expected = IMPORT_OUTCOMES[case]
+    coord = registry.as_user("coord")
+    before = dump_tables(registry.engine)
+    try:
+        result = coord.import_path(corpus[case])
+    except ImportRejected as exc:
+        assert isinstance(expected, tuple) and expected[0] == "rejected", exc
+        assert expected[1] in {f.rule for f in exc.findings if f.severity == "error"}
+        assert dump_tables(registry.engine) == before  # nothing written
+        return
+    except InputReadError as exc:
+        assert isinstance(expected, tuple) and expected[0] == "refused", exc
+        assert str(exc).startswith(expected[1])
+        assert dump_tables(registry.engine) == before
+        return
+    assert expected == "applied"
+    assert result.changed and result.n_patients == 8
+    assert set(IMPORT_OUTCOMES) == set(corpus)
+
+
+def test_bad_data_cutoff_in_protocol_is_exit_2(tmp_path: Path) -> None:
+    from importlib import resources
+
+    text = resources.files("blincompass.protocol").joinpath("data/blincompass.toml").read_text("utf-8")
+    proto = tmp_path / "bad.toml"
+    proto.write_text(text.replace("[study]\n", '[study]\ndata_cutoff = "soon"\n', 1), encoding="utf-8")
+    res = runner.invoke(app, ["validate", str(example_dir()), "--protocol", str(proto)])
+    assert res.exit_code == 2
+    assert res.output.startswith(f"cannot use protocol: {proto}: study.data_cutoff: ")

@@ -133,3 +133,10 @@ def test_out_of_memory_while_parsing_has_a_reason(tmp_path: Path, monkeypatch: p
     with pytest.raises(InputReadError) as exc:
         read_raw(path)
     assert str(exc.value) == "big.xlsx cannot be read as an .xlsx workbook: MemoryError"
+
+
+def test_binary_behind_a_byte_order_mark_is_not_a_table() -> None:
+    with pytest.raises(InputReadError) as exc:
+        decode_csv_bytes("b.csv", b"\xff\xfe\x00\x81\x82" * 50)
+    assert str(exc.value) == ("b.csv looks like UTF-16 LE text but holds no line break or delimiter in its first "
+                              "124 characters, so it is not a CSV table; save it as 'CSV UTF-8'")

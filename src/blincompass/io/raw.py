@@ -396,6 +396,12 @@ def decode_csv_bytes(name: str, data: bytes) -> tuple[str, list[ReadNote]]:
                 "save it as 'CSV UTF-8'"
             ) from exc
         text = text.removeprefix("\ufeff")
+        if text and not any(c in text[:4096] for c in "\n,;\t"):
+            # binary data behind a byte-order mark decodes to "text" too, but never to a table
+            raise InputReadError(
+                f"{name} looks like {label} text but holds no line break or delimiter in its first "
+                f"{min(len(text), 4096):,} characters, so it is not a CSV table; save it as 'CSV UTF-8'"
+            )
         note = ReadNote("warning", name, "file.encoding",
                         f"{name} is {label}, not UTF-8; read as {label}. Save it as 'CSV UTF-8' next time.")
         return text, [note]

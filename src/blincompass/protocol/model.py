@@ -52,10 +52,6 @@ class Study(_Frozen):
     #: ``date.after_cutoff``). ``None`` (not set): the day the data are checked.
     data_cutoff: dt.date | None = None
 
-    def cutoff(self, today: dt.date | None = None) -> dt.date:
-        """The data cut-off in force: ``data_cutoff``, else ``today`` (default: the current date)."""
-        return self.data_cutoff or today or dt.date.today()
-
 
 class TimeUnits(_Frozen):
     days_per_month: float = Field(gt=0)

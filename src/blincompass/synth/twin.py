@@ -277,6 +277,7 @@ def write_twin(out_dir: str | Path, seed: int = 0, *, xlsx: bool = False) -> lis
     """
     from blincompass.dictionary import load_dictionary
     from blincompass.io.outpath import atomic_write, atomic_write_bytes
+    from blincompass.io.safe import escape_text
 
     forms = generate_twin(seed)
     dictionary = load_dictionary()
@@ -290,7 +291,7 @@ def write_twin(out_dir: str | Path, seed: int = 0, *, xlsx: bool = False) -> lis
                 w = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
                 w.writeheader()
                 for row in rows:
-                    w.writerow({c: row.get(c, "") for c in columns})
+                    w.writerow({c: escape_text(row.get(c, "")) for c in columns})
 
         written.append(atomic_write(out / f"{form.name}.csv", write_form))
     notice = f"{SYNTHETIC_NOTICE}\nseed: {seed}\n".encode()
@@ -304,16 +305,18 @@ def _write_xlsx(forms: dict[str, list[dict[str, str]]], path: Path, dictionary: 
     from openpyxl import Workbook
 
     from blincompass.io.outpath import atomic_write
+    from blincompass.io.safe import write_cell
 
     wb = Workbook()
     ws = wb.active
     ws.title = "README"
-    ws.append([SYNTHETIC_NOTICE])
+    write_cell(ws, 1, 1, SYNTHETIC_NOTICE)
     for form in dictionary.forms:
         sheet = wb.create_sheet(form.name)
-        sheet.append(form.columns)
-        for row in forms[form.name]:
-            sheet.append([row.get(c, "") for c in form.columns])
+        for r, values in enumerate([form.columns, *([row.get(c, "") for c in form.columns]
+                                                     for row in forms[form.name])], start=1):
+            for j, value in enumerate(values, start=1):
+                write_cell(sheet, r, j, value)
     fixed = dt.datetime(2020, 1, 1)
     wb.properties.created = fixed
     wb.properties.modified = fixed
