@@ -24,11 +24,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from blincompass.dictionary import load_dictionary
+from blincompass.exports import export
 from blincompass.io import InputReadError, RawDataset, example_dir
 from blincompass.io.raw import RawTable, decode_csv_bytes
 from blincompass.io.safe import FORMULA_TRIGGERS, escape_text, restore_text, write_cell
 from blincompass.registry import ImportRejected, Registry, create_engine, dump_tables
-from blincompass.registry.export import export
 from blincompass.validate import ValidationResult, load_dataset, validate
 
 D = load_dictionary()

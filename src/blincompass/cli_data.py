@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from blincompass.cli_study import STUDY_HELP
+from blincompass.cli_common import STUDY_HELP, usable_output, write_failed
 
 # Readers, validator and rich tables are imported by the commands that use them (fast ``--help``).
 if TYPE_CHECKING:
@@ -43,27 +43,6 @@ def _findings_table(findings: list[Finding], severity: str) -> Table:
     return table
 
 
-def usable_output(path: Path, kind: str = "dir") -> Path:
-    """Check an output folder (``kind="dir"``) or file before a command starts its work; exit 2 with one
-    message when it cannot be used. Nothing is created here."""
-    from blincompass.io.outpath import OutputPathError, prepare_output_dir, prepare_output_file
-
-    try:
-        if kind == "dir":
-            return prepare_output_dir(path, create=False)
-        return prepare_output_file(path, create=False)
-    except OutputPathError as exc:
-        typer.echo(f"cannot write output: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-
-def write_failed(exc: OSError) -> typer.Exit:
-    """Report a write that failed half-way (disk full, permissions changed); the caller raises the result."""
-    where = f"{exc.filename}: " if exc.filename else ""
-    typer.echo(f"cannot write output: {where}{exc.strerror or exc}", err=True)
-    return typer.Exit(2)
-
-
 def summary_line(result: ValidationResult) -> str:
     n_pat = len(result.dataset.patients)
     verdict = "FAILED" if result.n_errors else "OK"
@@ -79,7 +58,7 @@ def template_cmd(
     study: Path | None = typer.Option(None, "--study", help=STUDY_HELP),
 ) -> None:
     """Write the data-collection template (an .xlsx workbook; optionally header-only CSVs)."""
-    from blincompass.cli_study import resolve_study
+    from blincompass.cli_common import resolve_study
     from blincompass.io.template import write_template, write_template_csv
 
     d = resolve_study(study).dictionary
@@ -106,7 +85,7 @@ def validate_cmd(
     from rich.console import Console
     from rich.text import Text
 
-    from blincompass.cli_study import resolve_study
+    from blincompass.cli_common import resolve_study
     from blincompass.io.raw import InputReadError
     from blincompass.validate import load_dataset
     from blincompass.validate.findings import SEVERITIES
@@ -134,7 +113,7 @@ def dictionary_cmd(
     study: Path | None = typer.Option(None, "--study", help=STUDY_HELP),
 ) -> None:
     """Render the data dictionary as Markdown (to a file, or to standard output)."""
-    from blincompass.cli_study import resolve_study
+    from blincompass.cli_common import resolve_study
     from blincompass.dictionary.render import render_markdown, write_markdown
 
     d = resolve_study(study).dictionary

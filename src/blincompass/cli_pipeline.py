@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from blincompass.cli_study import STUDY_HELP, resolve_study
+from blincompass.cli_common import STUDY_HELP, resolve_study
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -93,7 +93,7 @@ def synth_cmd(
     xlsx: bool = typer.Option(False, "--xlsx", help="Also write the cohort as twin.xlsx."),
 ) -> None:
     """Write the 39-patient SYNTHETIC twin of the BLIN-COMPASS cohort in the template format."""
-    from blincompass.cli_data import usable_output, write_failed
+    from blincompass.cli_common import usable_output, write_failed
     from blincompass.synth import write_twin
 
     usable_output(out)
@@ -128,7 +128,7 @@ def derive_cmd(
     study: Path | None = typer.Option(None, "--study", help=STUDY_HELP),
 ) -> None:
     """Validate, screen and derive the analysis tables (ADSL-style and ADTTE-style), CSV + Parquet."""
-    from blincompass.cli_data import usable_output, write_failed
+    from blincompass.cli_common import usable_output, write_failed
     from blincompass.derive import derive_all, write_derived
 
     pkg = resolve_study(study, protocol)
@@ -150,7 +150,7 @@ def demo_cmd(
                                          help="Progress display (default: only on a terminal)."),
 ) -> None:
     """Synthetic twin -> validate -> screen -> derive -> full report, into ./blincompass-demo/."""
-    from blincompass.cli_data import usable_output
+    from blincompass.cli_common import usable_output
     from blincompass.derive import derive_all, write_derived
     from blincompass.protocol import load_protocol
     from blincompass.report import render_report

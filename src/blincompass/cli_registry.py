@@ -420,10 +420,10 @@ def export_cmd(
     protocol: Path | None = typer.Option(None, "--protocol", help="Protocol TOML for the ADaM-style tables."),
 ) -> None:
     """Export the data visible to the user: the template workbook, form CSVs, ADaM-style CSVs, SAS XPT or SPSS."""
-    from blincompass.cli_data import usable_output, write_failed
+    from blincompass.cli_common import usable_output, write_failed
+    from blincompass.exports import EXPORT_FORMATS, export
     from blincompass.protocol import ProtocolError, load_protocol
     from blincompass.registry import AccessDenied, UnknownUser
-    from blincompass.registry.export import EXPORT_FORMATS, export
 
     if fmt not in EXPORT_FORMATS:
         raise _fail(f"--format {fmt!r}: expected one of {', '.join(EXPORT_FORMATS)}")

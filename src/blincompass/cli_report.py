@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from blincompass.cli_study import STUDY_HELP, resolve_study
+from blincompass.cli_common import STUDY_HELP, resolve_study
 
 __all__ = ["register", "report_cmd"]
 
@@ -38,7 +38,7 @@ def report_cmd(
 
     Exit 0: written; 1: the data set has validation errors (listed); 2: unreadable input or protocol.
     """
-    from blincompass.cli_data import usable_output, write_failed
+    from blincompass.cli_common import usable_output, write_failed
     from blincompass.io.raw import InputReadError
     from blincompass.report import render_report
 

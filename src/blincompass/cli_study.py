@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
-__all__ = ["STUDY_HELP", "app", "register", "resolve_study"]
+from blincompass.cli_common import fail
 
-#: Help text of the ``--study`` option that every study-dependent command takes.
-STUDY_HELP = "Study package folder (dictionary.toml, protocol.toml, ...); default: the built-in BLIN-COMPASS study."
+__all__ = ["app", "register"]
+
 
 app = typer.Typer(
     rich_markup_mode=None,  # plain help: rich's help renderer costs ~0.1 s of start-up
@@ -20,42 +19,17 @@ app = typer.Typer(
 )
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(2)
-
-
-def resolve_study(study: Path | None, protocol: Path | None = None) -> Any:
-    """The study package of a command: ``--study DIR`` (default built-in), its protocol replaced by
-    ``--protocol FILE`` when given. Exit 2 with one message when either cannot be used."""
-    from dataclasses import replace
-
-    from blincompass.protocol import ProtocolError, load_protocol
-    from blincompass.study import StudyError, load_study
-
-    try:
-        pkg = load_study(study)
-    except StudyError as exc:
-        raise _fail(f"cannot use study package: {exc}") from None
-    if protocol is not None:
-        try:
-            pkg = replace(pkg, protocol=load_protocol(protocol))
-        except ProtocolError as exc:
-            raise _fail(f"cannot use protocol: {exc}") from None
-    return pkg
-
-
 def _free(path: Path, force: bool) -> None:
     """Refuse to overwrite an existing file unless ``force``; then the usual output-path checks."""
-    from blincompass.cli_data import usable_output
+    from blincompass.cli_common import usable_output
 
     if path.exists() and not path.is_dir() and not force:
-        raise _fail(f"cannot write {path}: the file exists (give --force to replace it)")
+        raise fail(f"cannot write {path}: the file exists (give --force to replace it)")
     usable_output(path, kind="file")
 
 
 def _write(path: Path, text: str) -> None:
-    from blincompass.cli_data import write_failed
+    from blincompass.cli_common import write_failed
     from blincompass.io.outpath import atomic_write_bytes
 
     try:
@@ -80,11 +54,11 @@ def from_redcap_cmd(
     from blincompass.io.redcap_dictionary import dictionary_from_redcap
 
     if not out.is_dir():
-        raise _fail(f"cannot write into {out}: not an existing folder")
+        raise fail(f"cannot write into {out}: not an existing folder")
     try:
         study = dictionary_from_redcap(redcap_dictionary, name=name, repeating=repeating, record_id=record_id)
     except InputReadError as exc:
-        raise _fail(f"cannot convert: {exc}") from None
+        raise fail(f"cannot convert: {exc}") from None
     targets = {out / "dictionary.toml": tomli_w.dumps(study.dictionary),
                out / "redcap-mapping.toml": tomli_w.dumps(study.mapping)}
     for path in targets:
@@ -116,10 +90,10 @@ def to_redcap_cmd(
     try:
         d = load_dictionary(dictionary)
     except FileNotFoundError:
-        raise _fail(f"cannot read dictionary {dictionary}: no such file") from None
+        raise fail(f"cannot read dictionary {dictionary}: no such file") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:  # tomllib and pydantic errors are ValueErrors
         first = str(exc).strip().splitlines()
-        raise _fail(f"cannot use dictionary {dictionary}: {' '.join(first[:3])}") from None
+        raise fail(f"cannot use dictionary {dictionary}: {' '.join(first[:3])}") from None
     _free(out, force)
     _write(out, redcap_csv_text(d))
     typer.echo(f"wrote {out}")
@@ -133,6 +107,8 @@ def check_cmd(
     study: Path = typer.Argument(..., help="Study package folder."),
 ) -> None:
     """Check a study package: every file loads and follows its model. Exit 0: usable; 2: not (one message)."""
+    from blincompass.cli_common import resolve_study
+
     pkg = resolve_study(study)
     forms = pkg.dictionary.forms
     typer.echo(f"{pkg.label}: study {pkg.name!r}, {len(forms)} form(s), "

@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from blincompass.cli import app
+from blincompass.exports import export
 from blincompass.io import InputReadError, example_dir, read_raw
 from blincompass.io import raw as raw_module
 from blincompass.protocol import load_protocol
 from blincompass.registry import ImportRejected, Registry, create_engine, dump_tables
-from blincompass.registry.export import export
 from blincompass.report.model import HeaderCell, Report, Row, Section, Table
 from blincompass.report.render_xlsx import render_xlsx
 from blincompass.validate import load_dataset

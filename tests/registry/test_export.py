@@ -9,10 +9,10 @@ import pyreadstat
 import pytest
 
 from blincompass.derive import derive_all
+from blincompass.exports import export
 from blincompass.io import example_dir
 from blincompass.protocol import load_protocol
 from blincompass.registry import Registry, dump_tables, load_registry_dataset
-from blincompass.registry.export import export, label40
 from blincompass.validate import load_dataset
 
 PROTOCOL = load_protocol()
@@ -121,9 +121,3 @@ def test_load_registry_dataset(loaded: Registry) -> None:
     ds = load_registry_dataset(url.render_as_string(hide_password=False), "u1")
     assert list(ds.patients["patient_id"]) == ["C1-001", "C1-002"]
     assert "C1-001" in set(ds.courses["patient_id"])
-
-
-def test_label40() -> None:
-    assert label40("Short") == "Short"
-    long = "Analysis value: months from STARTDT to ADT (days / protocol time.days_per_month)"
-    assert len(label40(long)) <= 40 and label40(long).startswith("Analysis value")

@@ -167,17 +167,18 @@ class Dataset:
         for form in d.forms:
             if form.name not in self.forms:
                 continue
-            df = self.forms[form.name]
-
-            def write(tmp: Path, form: Form = form, df: pd.DataFrame = df) -> None:
-                with tmp.open("w", encoding="utf-8", newline="") as fh:
-                    w = csv.writer(fh, lineterminator="\n")
-                    w.writerow(form.columns)
-                    for _, row in df.iterrows():
-                        w.writerow([csv_value(v, row) for v in form.variables])
-
-            written.append(atomic_write(out_dir / f"{form.name}.csv", write))
+            target = out_dir / f"{form.name}.csv"
+            written.append(atomic_write(target, lambda tmp, form=form: self.write_form_csv(form, tmp)))
         return written
+
+    def write_form_csv(self, form: Form, path: str | Path) -> None:
+        """Write the rows of ``form`` to ``path`` as :meth:`to_csv_dir` writes them (one template CSV)."""
+        df = self.forms[form.name]
+        with Path(path).open("w", encoding="utf-8", newline="") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(form.columns)
+            for _, row in df.iterrows():
+                w.writerow([csv_value(v, row) for v in form.variables])
 
 
 def to_date(value: Any) -> dt.date | None:

@@ -1,4 +1,6 @@
-"""SPSS .sav files -> raw forms.
+"""SPSS .sav files: read as raw forms, and written from forms and analysis tables.
+
+Reading (:func:`read_sav`):
 
 One .sav file per form, named as the form (``patients.sav``, ...) or as the mapping's ``instrument``,
 in a folder (a single .sav file is read as the one form it is named after). Variables are matched by
@@ -6,6 +8,11 @@ name (case-insensitive; the mapping renames). Value labels are applied: a coded 
 2 = Female) gives its label, which the validator reads as our code, label or alias; user-missing values
 without a label become empty cells. SPSS dates arrive as dates. The row number of a finding is the SPSS
 case number.
+
+Writing (:func:`write_form_savs`, :func:`write_sav_table`): one .sav per form with variable labels and
+value labels for codes, yes/no and the MRD codes (re-importable with :func:`read_sav`), and the analysis
+tables with variable labels (flags as 1/0 with value labels). The creation date and time in the header
+are set to a fixed date, so the same content gives the same bytes; values are data, never formulas.
 """
 
 from __future__ import annotations
@@ -13,13 +20,28 @@ from __future__ import annotations
 import datetime as dt
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from blincompass.dictionary import DataDictionary, load_dictionary
+import numpy as np
+import pandas as pd
+
+from blincompass.dictionary import MRD_CODES, DataDictionary, Form, load_dictionary
 from blincompass.io.mapping import ConversionIssue, ConversionResult, load_mapping
+from blincompass.io.outpath import atomic_write
 from blincompass.io.raw import InputReadError, RawDataset, RawTable
+from blincompass.io.tables import transport_frame
 
-__all__ = ["read_sav", "sav_cell"]
+if TYPE_CHECKING:
+    from blincompass.io.dataset import Dataset
+
+__all__ = ["MRD_SAV_CODES", "SAV_UNKNOWN", "read_sav", "sav_cell", "write_form_savs", "write_sav_table"]
+
+#: Fixed creation date and time stamped into .sav headers (output must not depend on the clock).
+FIXED_SAV_DATE, FIXED_SAV_TIME = b"01 Jan 20", b"00:00:00"
+#: SPSS numeric codes of the MRD statuses (value labels NEG / PNQ / ND).
+MRD_SAV_CODES: dict[int, str] = {-1: "NEG", -2: "PNQ", -3: "ND"}
+#: SPSS numeric code of "unknown" for an integer variable that allows it (the AE grade).
+SAV_UNKNOWN = -1
 
 
 def _is_user_missing(value: Any, ranges: list[tuple[Any, Any]]) -> bool:
@@ -112,3 +134,78 @@ def read_sav(
         tables[form.name] = RawTable(form.name, f.name, tuple(header), tuple(rows))
     other = tuple(sorted(q.name for k, q in files.items() if k not in used))
     return ConversionResult(RawDataset(str(p), tables, (), other), tuple(issues))
+
+
+# -- writing ----------------------------------------------------------------------------------------
+
+
+def _fix_sav_time(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[92:101] = FIXED_SAV_DATE  # header: creation date (9 bytes) and time (8 bytes)
+    data[101:109] = FIXED_SAV_TIME
+    path.write_bytes(bytes(data))
+
+
+def write_sav_table(df: pd.DataFrame, labels: dict[str, str], path: Path,
+                    value_labels: dict[str, dict[float, str]] | None = None) -> Path:
+    """One table as an SPSS .sav with variable labels (and value labels for flags and given codes)."""
+    import pyreadstat
+
+    frame, vl = transport_frame(df, for_sav=True)
+    vl.update(value_labels or {})
+    measure = {c: ("scale" if pd.api.types.is_float_dtype(frame[c]) and c not in vl else "nominal")
+               for c in frame.columns}
+    formats = {c: "EDATE10" for c in df.columns if pd.api.types.is_datetime64_any_dtype(df[c])}
+
+    def writer(p: Path) -> None:
+        pyreadstat.write_sav(frame, str(p), column_labels={c: labels.get(c, c) for c in frame.columns},
+                             variable_value_labels=vl or None, variable_measure=measure,
+                             variable_format=formats or None)
+        _fix_sav_time(p)
+
+    return atomic_write(path, writer)
+
+
+def _sav_form(form: Form, df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str], dict[str, dict[float, str]]]:
+    out = pd.DataFrame(index=df.index)
+    labels: dict[str, str] = {}
+    vlabels: dict[str, dict[float, str]] = {}
+    for v in form.variables:
+        s = df[v.name]
+        labels[v.name] = v.label
+        if v.type == "code":
+            codes = list(v.code_values)
+            out[v.name] = [np.nan if c is None or c is pd.NA else float(codes.index(c) + 1) for c in s]
+            vlabels[v.name] = {float(i + 1): v.code_label(c) for i, c in enumerate(codes)}
+        elif v.type == "boolean":
+            out[v.name] = [np.nan if pd.isna(x) else float(bool(x)) for x in s]
+            vlabels[v.name] = {0.0: "no", 1.0: "yes"}
+        elif v.type == "date":
+            out[v.name] = pd.to_datetime(s)
+        elif v.type == "integer":
+            vals = [np.nan if pd.isna(x) else float(x) for x in s]
+            if v.allow_unknown and v.required:
+                vals = [float(SAV_UNKNOWN) if np.isnan(x) else x for x in vals]
+                vlabels[v.name] = {float(SAV_UNKNOWN): "unknown"}
+            out[v.name] = vals
+        elif v.type == "number":
+            out[v.name] = s.astype("float64")
+        elif v.type == "mrd":
+            status = df[f"{v.name}_status"]
+            codes = {label: float(code) for code, label in MRD_SAV_CODES.items()}
+            out[v.name] = [float(level) if st == "quantified" else (codes[st] if st in codes else np.nan)
+                           for level, st in zip(s, status, strict=True)]
+            vlabels[v.name] = {float(k): lab for k, lab in MRD_SAV_CODES.items()}
+            labels[v.name] = f"{v.label} (-1 NEG, -2 PNQ, -3 ND: {', '.join(MRD_CODES.values())})"
+        else:
+            out[v.name] = [None if x is None or x is pd.NA else str(x) for x in s]
+    return out, labels, vlabels
+
+
+def write_form_savs(dataset: Dataset, out_dir: Path, dictionary: DataDictionary) -> list[Path]:
+    """One .sav per form, re-importable with ``blincompass db import DIR --format sav``."""
+    written = []
+    for form in dictionary.forms:
+        frame, labels, vl = _sav_form(form, dataset.forms[form.name])
+        written.append(write_sav_table(frame, labels, out_dir / f"{form.name}.sav", vl))
+    return written

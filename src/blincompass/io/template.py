@@ -16,6 +16,7 @@ import datetime as dt
 import io
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from openpyxl import Workbook
 from openpyxl.comments import Comment
@@ -35,14 +36,19 @@ from blincompass.dictionary import (
     reported_terms,
 )
 from blincompass.io import cells
+from blincompass.io.ooxml import deterministic_zip
 from blincompass.io.outpath import atomic_write_bytes
 from blincompass.io.safe import escape_text, write_cell
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from blincompass.io.dataset import Dataset
 
 #: Timestamp written into the workbook properties (created / modified) so that output is reproducible.
 TEMPLATE_TIMESTAMP = dt.datetime(2020, 1, 1, 0, 0, 0)
 #: Rows (after the header) that carry dropdowns, formats and validation in each form sheet.
 TEMPLATE_ROWS = 1000
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 _AUTHOR = "blincompass"
 
@@ -287,29 +293,19 @@ def template_workbook(dictionary: DataDictionary | None = None) -> Workbook:
     return wb
 
 
-def _deterministic_zip(data: bytes) -> bytes:
-    """Rewrite a zip with fixed entry dates (openpyxl stamps entries with the current time)."""
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            new = zipfile.ZipInfo(info.filename, date_time=_ZIP_DATE)
-            new.compress_type = zipfile.ZIP_DEFLATED
-            new.external_attr = 0o600 << 16
-            dst.writestr(new, src.read(info.filename))
-    return out.getvalue()
-
-
-def template_bytes(dictionary: DataDictionary | None = None) -> bytes:
-    """The collection workbook as .xlsx bytes (byte-identical for the same dictionary)."""
+def _xlsx_bytes(wb: Workbook) -> bytes:
     from openpyxl.writer.excel import ExcelWriter
 
-    wb = template_workbook(dictionary)
     buf = io.BytesIO()
     # ExcelWriter directly: Workbook.save() would stamp properties.modified with the current time.
     archive = zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
     ExcelWriter(wb, archive).save()
-    return _deterministic_zip(buf.getvalue())
+    return deterministic_zip(buf.getvalue())
+
+
+def template_bytes(dictionary: DataDictionary | None = None) -> bytes:
+    """The collection workbook as .xlsx bytes (byte-identical for the same dictionary)."""
+    return _xlsx_bytes(template_workbook(dictionary))
 
 
 def write_template(path: str | Path, dictionary: DataDictionary | None = None) -> Path:
@@ -330,3 +326,43 @@ def write_template_csv(directory: str | Path, dictionary: DataDictionary | None 
         csv.writer(buf, lineterminator="\n").writerow([escape_text(c) for c in form.columns])
         paths.append(atomic_write_bytes(out / f"{form.name}.csv", buf.getvalue().encode("utf-8")))
     return paths
+
+
+# -- the workbook filled with a data set -------------------------------------------------------------
+
+
+def _cell(var: Variable, row: pd.Series) -> Any:
+    import pandas as pd
+
+    from blincompass.io.dataset import format_value
+
+    text = format_value(var, row)
+    if text == "":
+        return None
+    value = row[var.name]
+    if var.type == "date":
+        return pd.Timestamp(value).date()
+    if var.type == "integer" and text != "unknown":
+        return int(value)
+    if var.type == "number":
+        return float(value)
+    if var.type == "mrd" and row[f"{var.name}_status"] == "quantified":
+        return float(value)
+    return text
+
+
+def write_workbook(dataset: Dataset, path: str | Path, dictionary: DataDictionary) -> Path:
+    """The collection workbook (README, dropdowns, notes) with the data set's rows filled in, written
+    atomically to ``path`` (re-importable like a filled-in template)."""
+    wb = template_workbook(dictionary)
+    for form in dictionary.forms:
+        ws = wb[form.name]
+        for i, (_, row) in enumerate(dataset.forms[form.name].iterrows(), start=2):
+            for j, var in enumerate(form.variables, start=1):
+                value = _cell(var, row)
+                if value is not None:
+                    c = write_cell(ws, i, j, value)
+                    if var.type == "date":
+                        c.number_format = "yyyy-mm-dd"
+    data = _xlsx_bytes(wb)
+    return atomic_write_bytes(Path(path), data)

@@ -3,12 +3,14 @@
 * :mod:`~blincompass.registry.schema` generates the tables from the data dictionary;
 * :mod:`~blincompass.registry.db` resolves URLs, creates engines and runs the Alembic migrations;
 * :mod:`~blincompass.registry.access` is the only way to read and write: ``Registry(engine).as_user(name)``;
-* :mod:`~blincompass.registry.convert` turns template, REDCap and SPSS inputs into raw forms;
-* :mod:`~blincompass.registry.export` writes the template, CSV, ADaM-style (CSV/XPT) and SPSS exports.
+* :meth:`ScopedRegistry.import_path` reads template, REDCap and SPSS inputs through
+  :mod:`blincompass.io.convert` and validates them; :mod:`blincompass.exports` writes what a user may
+  see (template, CSV, ADaM-style CSV/XPT, SPSS).
 """
 
 from __future__ import annotations
 
+from blincompass.io.convert import file_sha256
 from blincompass.io.dataset import Dataset
 from blincompass.registry.access import (
     AccessDenied,
@@ -22,7 +24,6 @@ from blincompass.registry.access import (
     ScopedRegistry,
     UnknownUser,
     User,
-    file_sha256,
 )
 from blincompass.registry.db import create_engine, dump_tables, resolve_url, upgrade
 from blincompass.registry.schema import build_metadata

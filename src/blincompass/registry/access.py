@@ -23,6 +23,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from blincompass.dictionary import DataDictionary, Form, load_dictionary
+from blincompass.io.convert import read_input
 from blincompass.io.dataset import Dataset
 from blincompass.io.raw import RawDataset, RawTable
 from blincompass.registry.db import create_engine, display_url, resolve_url, upgrade
@@ -192,19 +193,6 @@ def utc_now() -> dt.datetime:
 
 def _utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file, or of the sorted files of a folder (name and bytes of each)."""
-    p = Path(path)
-    h = hashlib.sha256()
-    if p.is_dir():
-        for child in sorted(q for q in p.rglob("*") if q.is_file()):
-            h.update(child.relative_to(p).as_posix().encode() + b"\0")
-            h.update(hashlib.sha256(child.read_bytes()).digest())
-    else:
-        h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 @dataclass
@@ -504,13 +492,13 @@ class ScopedRegistry:
         redcap_dictionary: str | Path | None = None,
     ) -> ImportResult:
         """Read a template workbook / CSV folder, a REDCap export or SPSS files, then :meth:`import_raw`."""
-        from blincompass.registry.convert import read_input
-
         converted = read_input(path, fmt=fmt, mapping=mapping, redcap_dictionary=redcap_dictionary,
                                dictionary=self._d, centre=centre or self.user.centre)
+        findings = [Finding(i.severity, i.file, i.row, i.patient_id, i.field, i.value, i.rule, i.message)  # type: ignore[arg-type]
+                    for i in converted.issues]
         return self.import_raw(
             converted.raw, file_name=converted.file_name, sha256=converted.sha256, fmt=converted.format,
-            centre=centre, findings=converted.findings,
+            centre=centre, findings=findings,
         )
 
     def _check_centres(self, conn: sa.Connection, ds: Dataset, expected: str | None) -> list[Finding]:

@@ -13,8 +13,8 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 
+from blincompass.io.ooxml import normalize_ooxml
 from blincompass.report.model import Figure, Paragraph, Report, Table
-from blincompass.report.zipfix import normalize_ooxml
 
 __all__ = ["FIXED_DATE", "render_docx"]
 

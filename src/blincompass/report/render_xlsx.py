@@ -10,10 +10,10 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
+from blincompass.io.ooxml import normalize_ooxml
 from blincompass.io.safe import write_cell
 from blincompass.report.model import Report, Table, flatten
 from blincompass.report.render_docx import FIXED_DATE
-from blincompass.report.zipfix import normalize_ooxml
 
 __all__ = ["render_xlsx", "sheet_name"]
 

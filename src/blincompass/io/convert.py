@@ -1,22 +1,24 @@
 """Input formats -> the raw form representation that the validator checks.
 
 Every import, whatever its format, is turned into a :class:`~blincompass.io.raw.RawDataset` (one raw
-table per form, cells as delivered) and then validated by :func:`blincompass.validate.validate`, exactly
-like a template workbook. Formats: ``template`` (the .xlsx workbook or a folder of CSV files), ``redcap``
-(records CSV + REDCap data dictionary + mapping TOML) and ``sav`` (SPSS files, one per form).
+table per form, cells as delivered), with what the conversion noticed as
+:class:`~blincompass.io.mapping.ConversionIssue` records; the registry then validates it with
+:func:`blincompass.validate.validate`, exactly like a template workbook. Formats: ``template`` (the .xlsx
+workbook or a folder of CSV files), ``redcap`` (records CSV + REDCap data dictionary + mapping TOML) and
+``sav`` (SPSS files, one per form).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from blincompass.dictionary import DataDictionary, load_dictionary
+from blincompass.io.mapping import ConversionIssue
 from blincompass.io.raw import InputReadError, RawDataset, read_raw
-from blincompass.registry.access import file_sha256
-from blincompass.validate.findings import Finding
 
-__all__ = ["FORMATS", "Converted", "detect_format", "read_input"]
+__all__ = ["FORMATS", "Converted", "detect_format", "file_sha256", "read_input"]
 
 FORMATS: tuple[str, ...] = ("auto", "template", "redcap", "sav")
 
@@ -26,10 +28,23 @@ class Converted:
     """An input converted to raw forms, with what the conversion noticed."""
 
     raw: RawDataset
-    findings: tuple[Finding, ...]
+    issues: tuple[ConversionIssue, ...]
     file_name: str
     sha256: str
     format: str
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file, or of the sorted files of a folder (name and bytes of each)."""
+    p = Path(path)
+    h = hashlib.sha256()
+    if p.is_dir():
+        for child in sorted(q for q in p.rglob("*") if q.is_file()):
+            h.update(child.relative_to(p).as_posix().encode() + b"\0")
+            h.update(hashlib.sha256(child.read_bytes()).digest())
+    else:
+        h.update(p.read_bytes())
+    return h.hexdigest()
 
 
 def detect_format(path: Path) -> str:
@@ -69,7 +84,7 @@ def read_input(
     if not p.exists():
         raise InputReadError(f"{p} does not exist")
     kind = detect_format(p) if fmt == "auto" else fmt
-    findings: list[Finding] = []
+    issues: tuple[ConversionIssue, ...] = ()
     if kind == "template":
         raw = read_raw(p, d.form_names)
     elif kind == "redcap":
@@ -79,16 +94,12 @@ def read_input(
             raise InputReadError(f"{p.name}: a REDCap import needs the project's data dictionary "
                                  "(--redcap-dictionary FILE, the 'Data Dictionary' CSV export)")
         result = read_redcap(p, redcap_dictionary, mapping, d, default_centre=centre)
-        raw = result.raw
-        findings = [Finding(i.severity, i.file, i.row, i.patient_id, i.field, i.value, i.rule, i.message)  # type: ignore[arg-type]
-                    for i in result.issues]
+        raw, issues = result.raw, result.issues
     elif kind == "sav":
         from blincompass.io.spss import read_sav
 
         result = read_sav(p, mapping, d)
-        raw = result.raw
-        findings = [Finding(i.severity, i.file, i.row, i.patient_id, i.field, i.value, i.rule, i.message)  # type: ignore[arg-type]
-                    for i in result.issues]
+        raw, issues = result.raw, result.issues
     else:  # pragma: no cover - checked above
         raise InputReadError(f"unknown format {kind}")
-    return Converted(raw, tuple(findings), p.name, file_sha256(p), kind)
+    return Converted(raw, issues, p.name, file_sha256(p), kind)
