@@ -113,11 +113,11 @@ def test_any_bytes_as_workbook_give_read_error(data: bytes) -> None:
 def workbook_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     import re
 
-    from blincompass.io.template import _deterministic_zip
+    from blincompass.io.ooxml import deterministic_zip
     from tests.validate.helpers import example_to_xlsx
 
     # fixed entry and document dates: the same bytes in every run, so derandomised examples reproduce
-    data = _deterministic_zip(example_to_xlsx(tmp_path_factory.mktemp("wb") / "wb.xlsx").read_bytes())
+    data = deterministic_zip(example_to_xlsx(tmp_path_factory.mktemp("wb") / "wb.xlsx").read_bytes())
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         core = re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", b"2000-01-01T00:00:00Z", z.read("docProps/core.xml"))
     out = io.BytesIO()
