@@ -37,6 +37,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -48,6 +49,7 @@ from blincompass.synth import generate_twin  # noqa: E402
 from blincompass.synth.twin import SYNTHETIC_NOTICE  # noqa: E402
 
 MB = 1024 * 1024
+TIMEOUT: float | None = None
 TARGETS = {  # name -> (seconds, bytes or None)
     "demo": (4.0, None),
     "report 3900": (8.0, 500 * MB),
@@ -89,10 +91,20 @@ def write_cohort(out: Path, copies: int) -> dict[str, int]:
 def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[float, int]:
     """Wall-clock seconds and peak RSS (bytes) of one child process; raise when it fails."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
+    errf = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf, env=env, cwd=cwd)
+    timer = threading.Timer(TIMEOUT, proc.kill) if TIMEOUT is not None else None
+    if timer is not None:
+        timer.start()
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - t0
-    err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
+    if timer is not None:
+        timer.cancel()
+        if TIMEOUT is not None and elapsed >= TIMEOUT:
+            raise RuntimeError(f"{' '.join(cmd)} did not finish in {TIMEOUT:.0f} s")
+    errf.seek(0)
+    err = errf.read().decode("utf-8", "replace")
+    errf.close()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{err[-2000:]}")
@@ -100,7 +112,12 @@ def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None =
 
 
 def best(cmd: list[str], repeats: int, **kw: object) -> tuple[float, int]:
-    runs = [run(cmd, **kw) for _ in range(repeats)]  # type: ignore[arg-type]
+    """Best time and largest peak RSS of ``repeats`` runs (``nan, 0`` when the command fails or times out)."""
+    try:
+        runs = [run(cmd, **kw) for _ in range(repeats)]  # type: ignore[arg-type]
+    except RuntimeError as exc:
+        print(f"   FAILED: {str(exc)[:500]}", flush=True)
+        return float("nan"), 0
     return min(r[0] for r in runs), max(r[1] for r in runs)
 
 
@@ -112,11 +129,16 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="folder for cohorts (kept; default: temporary)")
     ap.add_argument("--skip-demo", action="store_true")
     ap.add_argument("--skip-validate", action="store_true")
+    ap.add_argument("--src", type=Path, default=SRC,
+                    help="source tree whose blincompass is timed (e.g. an earlier commit unpacked with git archive)")
+    ap.add_argument("--timeout", type=float, default=None, help="give up on a command after this many seconds")
     args = ap.parse_args()
 
     py = sys.executable
     cli = str(Path(py).with_name("blincompass"))
-    env = dict(os.environ, PYTHONPATH=str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=str(args.src.resolve()) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    global TIMEOUT
+    TIMEOUT = args.timeout
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_report_"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; work dir {work}")

@@ -59,6 +59,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from blincompass.dictionary import DataDictionary, Form, Variable, load_dictionary
 from blincompass.io import cells
 from blincompass.io.cells import Cell, cell_text, parse_cell
@@ -126,6 +128,40 @@ def _condition_holds(var: Variable, r: _Row) -> bool:
     return other.value in tuple(cond.in_ or ())
 
 
+def _value_key(raw: Any) -> tuple[Any, ...]:
+    """Key under which equal raw cells parse alike: the type as well as the value (1, 1.0 and True are
+    different cells), floats by their repr (-0.0 is not 0.0)."""
+    if isinstance(raw, float):
+        return (float, repr(raw))
+    return (type(raw), raw)
+
+
+def _parse_column(var: Variable, column: list[Any], d: DataDictionary, date1904: bool) -> list[Cell]:
+    """:func:`parse_cell` over a column, called once per distinct raw value."""
+    if set(map(type, column)) <= {str, type(None)}:
+        # text cells (CSV files): distinct values and the position of each found by pandas
+        import pandas as pd
+
+        codes, uniques = pd.factorize(np.asarray(column, dtype=object), use_na_sentinel=True)
+        parsed = [parse_cell(var, raw, d.meta, date1904=date1904) for raw in uniques]
+        parsed.append(parse_cell(var, None, d.meta, date1904=date1904))  # code -1: an empty cell
+        table = np.empty(len(parsed), dtype=object)
+        table[:] = parsed
+        return list(table[codes])
+    cache: dict[tuple[Any, ...], Cell] = {}
+    out: list[Cell] = []
+    for raw in column:
+        key = _value_key(raw)
+        try:
+            cell = cache[key]
+        except KeyError:
+            cell = cache[key] = parse_cell(var, raw, d.meta, date1904=date1904)
+        except TypeError:  # an unhashable value: parsed on its own
+            cell = parse_cell(var, raw, d.meta, date1904=date1904)
+        out.append(cell)
+    return out
+
+
 def _read_form(
     form: Form, table: RawTable | None, label: str, d: DataDictionary, out: _Collector,
     other_sheets: tuple[str, ...] = (),
@@ -176,13 +212,24 @@ def _read_form(
                 "error" if needed else "warning", table.source, 1, None, v.name, None, "column.missing",
                 f"column '{v.name}' ({v.label}, {what}) is missing from form '{form.name}'",
             )
+    # each column is parsed once per distinct raw value (cells are immutable, so rows share them)
+    raw_cols: dict[str, list[Any]] = {}
+    cell_cols: dict[str, list[Cell]] = {}
+    n_rows = len(table.rows)
+    for v in form.variables:
+        if v.name in index:
+            i = index[v.name]
+            column = [cs[i] for _, cs in table.rows]
+        else:
+            column = [None] * n_rows
+        raw_cols[v.name] = column
+        cell_cols[v.name] = _parse_column(v, column, d, table.date1904)
     rows: list[_Row] = []
-    for number, raw_cells in table.rows:
+    for k, (number, _) in enumerate(table.rows):
         r = _Row(form.name, table.source, number)
         for v in form.variables:
-            raw = raw_cells[index[v.name]] if v.name in index else None
-            r.raw[v.name] = raw
-            r.cells[v.name] = parse_cell(v, raw, d.meta, date1904=table.date1904)
+            r.raw[v.name] = raw_cols[v.name][k]
+            r.cells[v.name] = cell_cols[v.name][k]
         pid = r.cells.get("patient_id")
         if pid is not None:
             r.patient_id = cells.clean_text(r.raw.get("patient_id")) or None
