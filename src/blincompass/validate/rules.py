@@ -136,8 +136,13 @@ def _value_key(raw: Any) -> tuple[Any, ...]:
     return (type(raw), raw)
 
 
-def _parse_column(var: Variable, column: list[Any], d: DataDictionary, date1904: bool) -> list[Cell]:
-    """:func:`parse_cell` over a column, called once per distinct raw value."""
+def _parse_column(
+    var: Variable, column: list[Any], d: DataDictionary, date1904: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`parse_cell` over a column, called once per distinct raw value.
+
+    Returns the distinct cells (object array) and, for each row, the position of its cell among them.
+    """
     if set(map(type, column)) <= {str, type(None)}:
         # text cells (CSV files): distinct values and the position of each found by pandas
         import pandas as pd
@@ -145,21 +150,27 @@ def _parse_column(var: Variable, column: list[Any], d: DataDictionary, date1904:
         codes, uniques = pd.factorize(np.asarray(column, dtype=object), use_na_sentinel=True)
         parsed = [parse_cell(var, raw, d.meta, date1904=date1904) for raw in uniques]
         parsed.append(parse_cell(var, None, d.meta, date1904=date1904))  # code -1: an empty cell
-        table = np.empty(len(parsed), dtype=object)
-        table[:] = parsed
-        return list(table[codes])
-    cache: dict[tuple[Any, ...], Cell] = {}
-    out: list[Cell] = []
-    for raw in column:
-        key = _value_key(raw)
-        try:
-            cell = cache[key]
-        except KeyError:
-            cell = cache[key] = parse_cell(var, raw, d.meta, date1904=date1904)
-        except TypeError:  # an unhashable value: parsed on its own
-            cell = parse_cell(var, raw, d.meta, date1904=date1904)
-        out.append(cell)
-    return out
+        codes = np.where(codes < 0, len(parsed) - 1, codes)
+    else:
+        position: dict[tuple[Any, ...], int] = {}
+        parsed = []
+        code_list = []
+        for raw in column:
+            key = _value_key(raw)
+            try:
+                k = position.get(key)
+            except TypeError:  # an unhashable value: parsed on its own
+                k, key = None, None
+            if k is None:
+                k = len(parsed)
+                parsed.append(parse_cell(var, raw, d.meta, date1904=date1904))
+                if key is not None:
+                    position[key] = k
+            code_list.append(k)
+        codes = np.asarray(code_list, dtype=np.intp)
+    table = np.empty(len(parsed), dtype=object)
+    table[:] = parsed
+    return table, codes
 
 
 def _read_form(
@@ -212,29 +223,47 @@ def _read_form(
                 "error" if needed else "warning", table.source, 1, None, v.name, None, "column.missing",
                 f"column '{v.name}' ({v.label}, {what}) is missing from form '{form.name}'",
             )
-    # each column is parsed once per distinct raw value (cells are immutable, so rows share them)
-    raw_cols: dict[str, list[Any]] = {}
-    cell_cols: dict[str, list[Cell]] = {}
+    # each column is parsed once per distinct raw value (cells are immutable, so rows share them); rows
+    # whose cells all parse cleanly and leave no requirement open skip the per-row checks below
     n_rows = len(table.rows)
+    names = [v.name for v in form.variables]
+    raw_cols: list[list[Any]] = []
+    cell_cols: list[np.ndarray] = []
+    attention = np.zeros(n_rows, dtype=bool)
     for v in form.variables:
         if v.name in index:
             i = index[v.name]
             column = [cs[i] for _, cs in table.rows]
         else:
             column = [None] * n_rows
-        raw_cols[v.name] = column
-        cell_cols[v.name] = _parse_column(v, column, d, table.date1904)
+        uniq, codes = _parse_column(v, column, d, table.date1904)
+        raw_cols.append(column)
+        cell_cols.append(uniq[codes])
+        present = np.fromiter((c.present for c in uniq), dtype=bool, count=len(uniq))
+        flagged = np.fromiter(
+            (bool(c.issues) or (v.type == "ctcae_term" and c.status not in (None, "ctcae")) for c in uniq),
+            dtype=bool, count=len(uniq),
+        )
+        if v.name in index and (v.required or v.required_if is not None):
+            flagged |= ~present  # a missing value may be an error
+        if v.required_if is not None:
+            flagged |= present  # a value given where it does not apply is a warning
+        attention |= flagged[codes]
     rows: list[_Row] = []
-    for k, (number, _) in enumerate(table.rows):
-        r = _Row(form.name, table.source, number)
-        for v in form.variables:
-            r.raw[v.name] = raw_cols[v.name][k]
-            r.cells[v.name] = cell_cols[v.name][k]
-        pid = r.cells.get("patient_id")
-        if pid is not None:
-            r.patient_id = cells.clean_text(r.raw.get("patient_id")) or None
-            if isinstance(r.raw.get("patient_id"), float) and r.raw["patient_id"].is_integer():
-                r.patient_id = str(int(r.raw["patient_id"]))
+    pid_col = names.index("patient_id") if "patient_id" in names else None
+    for k, ((number, _), raws, row_cells) in enumerate(
+        zip(table.rows, zip(*raw_cols, strict=True), zip(*cell_cols, strict=True), strict=True)
+    ):
+        r = _Row(form.name, table.source, number, dict(zip(names, row_cells, strict=True)),
+                 dict(zip(names, raws, strict=True)))
+        if pid_col is not None:
+            raw_pid = raws[pid_col]
+            r.patient_id = cells.clean_text(raw_pid) or None
+            if isinstance(raw_pid, float) and raw_pid.is_integer():
+                r.patient_id = str(int(raw_pid))
+        if not attention[k]:
+            rows.append(r)
+            continue
         bad: set[str] = set()
         for v in form.variables:
             c = r.cells[v.name]
