@@ -65,9 +65,9 @@ def run_fisher(adsl: pd.DataFrame, a: ProportionAnalysis, protocol: Protocol) ->
         main = two
     else:
         other_alt = "two-sided"
-        main = fisher_exact(table, alternative=a.alternative)
+        main = fisher_exact(table, alternative=a.alternative, conf_int=False)  # only its p-value is used
     one_alt = a.alternative if a.alternative != "two-sided" else other_alt
-    one = fisher_exact(table, alternative=one_alt)
+    one = fisher_exact(table, alternative=one_alt, conf_int=False)
     out.update(p=main.pvalue, p_two_sided=two.pvalue, p_one_sided=one.pvalue, one_sided_alternative=one_alt,
                odds_ratio=two.odds_ratio, or_lower=two.conf_int.lower if two.conf_int else None,
                or_upper=two.conf_int.upper if two.conf_int else None)
