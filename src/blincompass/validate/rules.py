@@ -64,7 +64,7 @@ import numpy as np
 from blincompass.dictionary import DataDictionary, Form, Variable, load_dictionary
 from blincompass.io import cells
 from blincompass.io.cells import Cell, cell_text, parse_cell
-from blincompass.io.dataset import Dataset, build_frame
+from blincompass.io.dataset import Dataset, frame_from_columns
 from blincompass.io.raw import RawDataset, RawTable, is_blank, normalise_header, read_raw
 from blincompass.validate.findings import Finding, ValidationResult
 
@@ -80,12 +80,29 @@ class _Row:
     file: str
     row: int
     cells: dict[str, Cell] = field(default_factory=dict)
-    raw: dict[str, Any] = field(default_factory=dict)
+    raw: Any = field(default_factory=dict)  # the raw cells by variable name (a dict or a _RawView)
     patient_id: str | None = None
 
     def get(self, name: str) -> Any:
         c = self.cells.get(name)
         return None if c is None else c.value
+
+
+class _RawView:
+    """A row's raw cells by variable name, read from the row's tuple (no dict per row)."""
+
+    __slots__ = ("_pos", "_values")
+
+    def __init__(self, values: tuple[Any, ...], pos: dict[str, int]) -> None:
+        self._values = values
+        self._pos = pos
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[self._pos[name]]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        i = self._pos.get(name)
+        return default if i is None else self._values[i]
 
 
 class _Collector:
@@ -251,11 +268,11 @@ def _read_form(
         attention |= flagged[codes]
     rows: list[_Row] = []
     pid_col = names.index("patient_id") if "patient_id" in names else None
+    pos = {name: i for i, name in enumerate(names)}
     for k, ((number, _), raws, row_cells) in enumerate(
         zip(table.rows, zip(*raw_cols, strict=True), zip(*cell_cols, strict=True), strict=True)
     ):
-        r = _Row(form.name, table.source, number, dict(zip(names, row_cells, strict=True)),
-                 dict(zip(names, raws, strict=True)))
+        r = _Row(form.name, table.source, number, dict(zip(names, row_cells, strict=True)), _RawView(raws, pos))
         if pid_col is not None:
             raw_pid = raws[pid_col]
             r.patient_id = cells.clean_text(raw_pid) or None
@@ -308,23 +325,18 @@ def _read_form(
     return rows
 
 
-def _records(form: Form, rows: list[_Row]) -> list[dict[str, Any]]:
-    recs = []
-    for r in rows:
-        rec: dict[str, Any] = {"_row": r.row, "_file": r.file}
-        for v in form.variables:
-            c = r.cells[v.name]
-            if v.type == "mrd":
-                rec[v.name] = c.value
-                rec[f"{v.name}_status"] = c.status
-            elif v.type == "ctcae_term":
-                rec[v.name] = c.value
-                rec[f"{v.name}_ctcae"] = c.mapped
-                rec[f"{v.name}_status"] = c.status
-            else:
-                rec[v.name] = c.value
-        recs.append(rec)
-    return recs
+def _columns(form: Form, rows: list[_Row]) -> dict[str, list[Any]]:
+    """The typed values of ``rows`` as lists keyed by DataFrame column (see :func:`frame_from_columns`)."""
+    out: dict[str, list[Any]] = {"_row": [r.row for r in rows], "_file": [r.file for r in rows]}
+    for v in form.variables:
+        cells_v = [r.cells[v.name] for r in rows]
+        out[v.name] = [c.value for c in cells_v]
+        if v.type == "mrd":
+            out[f"{v.name}_status"] = [c.status for c in cells_v]
+        elif v.type == "ctcae_term":
+            out[f"{v.name}_ctcae"] = [c.mapped for c in cells_v]
+            out[f"{v.name}_status"] = [c.status for c in cells_v]
+    return out
 
 
 def _check_keys(form: Form, rows: list[_Row], out: _Collector) -> None:
@@ -568,7 +580,7 @@ def validate(raw: RawDataset, dictionary: DataDictionary | None = None) -> Valid
         if form.name == "patients" and table is not None and not rows:
             out.add("warning", labels[form.name], None, None, None, None, "form.empty",
                     "the patients form has no data rows")
-        frames[form.name] = build_frame(form, _records(form, rows))
+        frames[form.name] = frame_from_columns(form, _columns(form, rows), len(rows))
     _cross_checks(forms, out)
     findings = sorted(set(out.findings), key=Finding.sort_key)
     return ValidationResult(Dataset(frames, raw.source), findings)
