@@ -245,7 +245,10 @@ def read_csv_table(path: Path, form: str) -> tuple[RawTable, list[ReadNote]]:
         delimiter = _sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        rows = [(i, list(cells)) for i, cells in enumerate(reader, start=1)]
+        # equal cells share one string (codes, dates and yes/no repeat down a column): far less memory
+        # for a large file than one string object per cell
+        seen: dict[str, str] = {}
+        rows = [(i, [seen.setdefault(c, c) for c in cells]) for i, cells in enumerate(reader, start=1)]
     except csv.Error as exc:
         raise InputReadError(f"{path.name} is not a readable CSV file: {exc}") from exc
     return _make_table(form, path.name, rows, False), notes
