@@ -86,3 +86,16 @@ def test_dictionary_command(tmp_path):
     res = runner.invoke(app, ["dictionary", "--markdown", str(tmp_path / "d.md")])
     assert res.exit_code == 0
     assert (tmp_path / "d.md").read_text(encoding="utf-8").startswith("# BLIN-COMPASS")
+
+
+def test_validate_long_lists_one_line_per_finding(tmp_path, monkeypatch):
+    from blincompass import cli_data
+
+    folder = copy_example(tmp_path)
+    edit(folder, "patients", 2, "sex", "X")
+    monkeypatch.setattr(cli_data, "_TABLE_MAX", 0)
+    res = runner.invoke(app, ["validate", str(folder)])
+    assert res.exit_code == 1
+    line = next(x for x in res.output.splitlines() if "code.allowed" in x)
+    assert line.startswith("  patients.csv:2 [") and "sex: 'X' is not an allowed value" in line
+    assert "Errors (1)" in res.output and "FAILED: 1 error(s)" in res.output

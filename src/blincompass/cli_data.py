@@ -43,6 +43,19 @@ def _findings_table(findings: list[Finding], severity: str) -> Table:
     return table
 
 
+#: Findings of one severity shown as a table up to this many; longer lists are printed one line per finding
+#: (laying out a table of tens of thousands of rows takes minutes).
+_TABLE_MAX = 500
+
+
+def _print_lines(findings: list[Finding], severity: str) -> None:
+    lines = [f"{_TITLES[severity]} ({len(findings)})"]
+    for f in findings:
+        where = f.file if f.row is None else f"{f.file}:{f.row}"
+        lines.append(f"  {where} [{f.patient_id or '-'}] {f.field or '-'}: {f.message} ({f.rule})")
+    typer.echo("\n".join(lines))
+
+
 def summary_line(result: ValidationResult) -> str:
     n_pat = len(result.dataset.patients)
     verdict = "FAILED" if result.n_errors else "OK"
@@ -102,7 +115,9 @@ def validate_cmd(
         console = Console(highlight=False)
         for sev in SEVERITIES:
             found = result.by_severity(sev)
-            if found:
+            if len(found) > _TABLE_MAX:
+                _print_lines(found, sev)
+            elif found:
                 console.print(_findings_table(found, sev))
         console.print(Text(summary_line(result), style="bold red" if result.n_errors else "bold green"))
     raise typer.Exit(1 if result.n_errors else 0)

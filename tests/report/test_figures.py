@@ -91,3 +91,39 @@ def test_figure_bytes_direct(survival):
         png, svg, pdf = figure_bytes(fig)
         fig2, _ = draw_km_figure("2", panels["2"], PROTOCOL)
         assert figure_bytes(fig2) == (png, svg, pdf)
+
+
+def _embedded_fonts(pdf: bytes) -> list[bytes]:
+    """The FontFile2 streams of a PDF written by matplotlib (Flate-compressed TrueType programs)."""
+    import re
+    import zlib
+
+    out = []
+    for m in re.finditer(rb"<< /Length1 (\d+) /Length (\d+) /Filter /FlateDecode >>\nstream\n", pdf):
+        data = zlib.decompress(pdf[m.end():m.end() + int(m.group(2))])
+        assert len(data) == int(m.group(1))
+        out.append(data)
+    return out
+
+
+def test_pdf_fonts_subset_once_and_complete(survival):
+    """Each font is subset once per process and that subset serves every figure: two different figures
+    embed the same font programs, which hold outlines for the text drawn."""
+    import io
+
+    from fontTools.ttLib import TTFont
+
+    from blincompass.report import figures
+
+    panels = dict(figure_groups(survival))
+    a = km_figure("1a", panels["1a"], PROTOCOL, synthetic=True).pdf
+    b = km_figure("1c", panels["1c"], PROTOCOL, synthetic=True).pdf
+    fonts_a, fonts_b = _embedded_fonts(a), _embedded_fonts(b)
+    assert len(fonts_a) >= 2 and fonts_a == fonts_b
+    assert len(figures._pdf_subsets) >= 2  # regular and bold, each subset once
+    for data in fonts_a:
+        font = TTFont(io.BytesIO(data))
+        assert "fpgm" not in font and "GPOS" not in font  # no hinting programs or layout tables
+        glyf = font["glyf"]
+        drawn = [g for g in font.getGlyphOrder() if glyf[g].numberOfContours != 0]
+        assert len(drawn) >= 90  # printable ASCII and the report's signs

@@ -207,3 +207,12 @@ def test_bad_proportion_input(x: object, n: object, pattern: str) -> None:
 def test_bad_proportion_method() -> None:
     with pytest.raises(ValueError, match="method: 'wald'"):
         proportion_ci(1, 10, "wald")  # type: ignore[arg-type]
+
+
+def test_fisher_without_interval_same_p_and_estimate():
+    table = [[12, 5], [4, 14]]
+    for alt in ("two-sided", "less", "greater"):
+        full = fisher_exact(table, alternative=alt)
+        quick = fisher_exact(table, alternative=alt, conf_int=False)
+        assert quick.pvalue == full.pvalue and quick.odds_ratio == full.odds_ratio
+        assert quick.conf_int is None and full.conf_int is not None

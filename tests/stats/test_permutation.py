@@ -130,6 +130,68 @@ def test_auto_switches_to_monte_carlo_for_n39():
     assert abs(res.pvalue - res.asymptotic_pvalue) < 5 * res.mc_se + 0.01
 
 
+def _tied(seed: int, n: int):
+    rng = np.random.default_rng(seed)
+    t = rng.integers(1, 4, n).astype(float)  # three distinct times: at most six cells per stratum
+    e = rng.integers(0, 2, n)
+    e[:2] = 1
+    g = np.array(["a"] * (n // 2) + ["b"] * (n - n // 2), dtype=object)
+    rng.shuffle(g)
+    return t, e, g
+
+
+@pytest.mark.parametrize("weights", ["logrank", "peto-peto"])
+def test_cell_scores_equal_subject_scores(weights):
+    """U and V from counts per (time, event) cell equal those from the subject indicators they summarise."""
+    from blincompass.stats import permutation as perm
+
+    t, e, g = _tied(3, 40)
+    x = g == "a"
+    st = perm._prepare_stratum(np.arange(t.size), t, e.astype(bool), x, weights, 0.0, 0.0)
+    rng = np.random.default_rng(1)
+    xmat = rng.permuted(np.broadcast_to(st.x, (50, t.size)), axis=1)
+    # subjects are sorted by time; a cell is a run of equal (time, event) among them
+    sorted_t, sorted_e = t[st.index], e[st.index].astype(bool)
+    keys = np.unique(np.column_stack([sorted_t, sorted_e]), axis=0)
+    counts = np.stack([xmat[:, (sorted_t == kt) & (sorted_e == ke)].sum(axis=1) for kt, ke in keys], axis=1)
+    assert counts.shape[1] == st.cell_size.size
+    u_s, v_s = perm._score_and_variance(st, xmat)
+    u_c, v_c = perm._cell_score_and_variance(st, counts.astype(np.int64), int(x.sum()))
+    np.testing.assert_allclose(u_c, u_s, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(v_c, v_s, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stratified", [False, True])
+def test_cell_level_monte_carlo_close_to_exact(monkeypatch, stratified):
+    """Cell-level draws: 20 subjects per stratum at two times (at most four cells, fewer than n/4)."""
+    from blincompass.stats import permutation as perm
+
+    rng = np.random.default_rng(13)  # exact p about 0.19 in both cases
+    n = 40 if stratified else 20
+    t = rng.integers(1, 3, n).astype(float)
+    e = rng.integers(0, 2, n)
+    e[:2] = 1
+    s = np.repeat([0, 1], 20) if stratified else None
+    g = np.array(["b"] * n, dtype=object)
+    g[rng.choice(20, 2 if stratified else 8, replace=False)] = "a"
+    if stratified:
+        g[20 + rng.choice(20, 2, replace=False)] = "a"
+    exact = permutation_logrank(t, e, g, strata=s, method="exact", order=["a", "b"])
+    monkeypatch.setattr(perm, "_SUBJECT_LEVEL_MAX", 0)
+    kw = {"strata": s, "method": "monte-carlo", "n_resamples": 20_000, "seed": 5, "order": ["a", "b"]}
+    mc1 = permutation_logrank(t, e, g, **kw)
+    mc2 = permutation_logrank(t, e, g, **kw)
+    assert mc1.pvalue == mc2.pvalue and mc1.n_extreme == mc2.n_extreme
+    assert mc1.statistic == exact.statistic and mc1.z == exact.z
+    assert abs(mc1.pvalue - exact.pvalue) < 4 * mc1.mc_se + 1 / 20_001
+    monkeypatch.setattr(perm, "_BLOCK", 64)  # blocks of draws consume the stream as one call does
+    assert permutation_logrank(t, e, g, **kw).n_extreme == mc1.n_extreme
+    monkeypatch.setattr(perm, "_SUBJECT_LEVEL_MAX", 10**12)
+    subject = permutation_logrank(t, e, g, **kw)  # subject-level shuffles: another stream, same distribution
+    assert subject.n_extreme != mc1.n_extreme
+    assert abs(subject.pvalue - exact.pvalue) < 4 * subject.mc_se + 1 / 20_001
+
+
 def test_stratum_without_events():
     t = [1, 2, 3, 4, 5, 6, 7, 8]
     e = [1, 1, 0, 1, 0, 0, 0, 0]

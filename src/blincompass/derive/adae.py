@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from blincompass.dictionary import resolve_term
@@ -42,6 +43,18 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def _flag(values: pd.Series) -> np.ndarray:
+    """Truth of each value (``bool(v)``), missing values false."""
+    obj = values.astype(object)
+    return obj.where(obj.notna(), False).astype(bool).to_numpy()
+
+
+def _as_int(values: pd.Series) -> pd.Series:
+    """Nullable integers, truncating as ``int()`` does; missing values stay missing."""
+    num = pd.to_numeric(values.astype(object)).astype("Float64")
+    return np.trunc(num).astype("Int64")
+
+
 def build_adae(dataset: Any, adsl: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
     """Build the adverse-event analysis table.
 
@@ -66,50 +79,54 @@ def build_adae(dataset: Any, adsl: pd.DataFrame, protocol: Protocol) -> pd.DataF
     ae["_pos"] = range(len(ae))
     ae = ae.sort_values(["_order", "_pos"], kind="stable")
     spec = protocol.report.table2
-    rows: list[dict[str, Any]] = []
-    seq: dict[str, int] = {}
-    for _, r in ae.iterrows():
-        pid = str(r["patient_id"])
-        reported = _text(r["ae_term"]) or ""
+    # every distinct reported text is resolved once; rows take their values by lookup
+    raw = ae["ae_term"].astype(object)
+    raw = raw.where(raw.notna(), "")
+    uniq = pd.Index(pd.unique(raw), dtype=object)
+    term_rows = []
+    for value in uniq:
+        reported = _text(value) or ""
         res = resolve_term(reported, version) if reported else None
-        status = res.status if res is not None else "unmapped"
         decod = res.ctcae_term if res is not None else None
-        soc = res.soc if res is not None else None
         if res is not None and res.status != "unmapped":
             reported = res.reported  # canonical spelling of a known term
         group = spec.group_of(reported) or (spec.group_of(decod) if decod else None)
-        grade = r["grade"]
-        grade = None if grade is None or grade is pd.NA or grade != grade else int(grade)
-        interrupted = bool(r["led_to_interruption"]) if pd.notna(r["led_to_interruption"]) else False
-        discontinued = bool(r["led_to_discontinuation"]) if pd.notna(r["led_to_discontinuation"]) else False
-        seq[pid] = seq.get(pid, 0) + 1
-        rows.append(
-            {
-                "STUDYID": protocol.study.name,
-                "USUBJID": pid,
-                "AESEQ": seq[pid],
-                "COURSE": None if pd.isna(r["course"]) else int(r["course"]),
-                "AETERM": reported,
-                "AEDECOD": decod,
-                "AESTATUS": status,
-                "AENOTE": res.note if res is not None else None,
-                "AESOC": soc,
-                "AETOXGR": grade,
-                "AEGRPID": group[0] if group else None,
-                "AEGRPCAT": group[1] if group else None,
-                "ASTDT": r["onset_date"] if "onset_date" in ae.columns else pd.NaT,
-                "AEACN": "DRUG WITHDRAWN" if discontinued else ("DRUG INTERRUPTED" if interrupted else "NONE"),
-                "AEACNINT": interrupted,
-                "AEACNDSC": discontinued,
-                "STRATUM": stratum.get(pid),
-                "SRCROW": int(r["_row"]) if "_row" in ae.columns and pd.notna(r["_row"]) else None,
-            }
-        )
-    out = pd.DataFrame(rows, columns=list(ADAE_COLUMNS))
+        term_rows.append((
+            reported,
+            decod,
+            res.status if res is not None else "unmapped",
+            res.note if res is not None else None,
+            res.soc if res is not None else None,
+            group[0] if group else None,
+            group[1] if group else None,
+        ))
+    terms = pd.DataFrame(term_rows, columns=["AETERM", "AEDECOD", "AESTATUS", "AENOTE", "AESOC", "AEGRPID",
+                                             "AEGRPCAT"], dtype=object)
+    per_row = terms.take(uniq.get_indexer(raw))
+    pid = ae["patient_id"].astype(str)
+    interrupted = _flag(ae["led_to_interruption"])
+    discontinued = _flag(ae["led_to_discontinuation"])
+    columns = {
+        "STUDYID": np.full(len(ae), protocol.study.name, dtype=object),
+        "USUBJID": pid.to_numpy(object),
+        "AESEQ": (pid.groupby(pid, sort=False).cumcount() + 1).to_numpy(),
+        "COURSE": ae["course"].to_numpy(object),
+        **{c: per_row[c].to_numpy(object) for c in ("AETERM", "AEDECOD", "AESTATUS", "AENOTE", "AESOC")},
+        "AETOXGR": ae["grade"].to_numpy(object),
+        "AEGRPID": per_row["AEGRPID"].to_numpy(object),
+        "AEGRPCAT": per_row["AEGRPCAT"].to_numpy(object),
+        "ASTDT": ae["onset_date"].to_numpy() if "onset_date" in ae.columns else np.full(len(ae), pd.NaT),
+        "AEACN": np.where(discontinued, "DRUG WITHDRAWN", np.where(interrupted, "DRUG INTERRUPTED", "NONE")),
+        "AEACNINT": interrupted,
+        "AEACNDSC": discontinued,
+        "STRATUM": pid.map(stratum).to_numpy(object),
+        "SRCROW": ae["_row"].to_numpy(object) if "_row" in ae.columns else np.full(len(ae), None),
+    }
+    out = pd.DataFrame(columns, columns=list(ADAE_COLUMNS))
     out["AESEQ"] = out["AESEQ"].astype("Int64")
-    out["COURSE"] = out["COURSE"].astype("Int64")
-    out["AETOXGR"] = out["AETOXGR"].astype("Int64")
-    out["SRCROW"] = out["SRCROW"].astype("Int64")
+    out["COURSE"] = _as_int(out["COURSE"])
+    out["AETOXGR"] = _as_int(out["AETOXGR"])
+    out["SRCROW"] = _as_int(out["SRCROW"])
     out["ASTDT"] = pd.to_datetime(out["ASTDT"])
     out["AEACNINT"] = out["AEACNINT"].astype(bool)
     out["AEACNDSC"] = out["AEACNDSC"].astype(bool)

@@ -73,11 +73,17 @@ def reported_terms() -> list[str]:
     return [t["reported"] for t in _term_map().values()]
 
 
+@lru_cache(maxsize=4)
+def _folded_terms(version: Version) -> dict[str, str]:
+    """CTCAE terms of ``version`` keyed by their case-folded spelling."""
+    return {k.casefold(): k for k in ctcae_terms(version)}
+
+
 def resolve_term(reported: str, version: Version = "4.03") -> TermResolution:
     """Resolve a reported term against CTCAE (case-insensitive, surrounding spaces ignored)."""
     name = " ".join(reported.split())
     terms = ctcae_terms(version)
-    by_fold = {k.casefold(): k for k in terms}
+    by_fold = _folded_terms(version)
     key = name.casefold()
     mapped = _term_map().get(key)
     if mapped is not None:

@@ -67,14 +67,24 @@ def _series(values: Sequence[Any], kind: str) -> pd.Series:
 
 def build_frame(form: Form, records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """A form's DataFrame from records keyed by DataFrame column (missing keys -> missing values)."""
+    names = [col for v in form.variables for col in variable_columns(v)]
+    columns: dict[str, Sequence[Any]] = {col: [r.get(col) for r in records] for col in names}
+    columns["_row"] = [r.get("_row", 0) for r in records]
+    columns["_file"] = [r.get("_file") for r in records]
+    return frame_from_columns(form, columns, len(records))
+
+
+def frame_from_columns(form: Form, columns: Mapping[str, Sequence[Any]], n_rows: int) -> pd.DataFrame:
+    """A form's DataFrame from value lists keyed by DataFrame column (an absent column is missing values;
+    ``_row`` defaults to 0)."""
     data: dict[str, pd.Series] = {}
     for v in form.variables:
         cols = variable_columns(v)
         kinds = {"mrd": ["level", "object"], "ctcae_term": ["object"] * 3}.get(v.type, [v.type])
         for col, kind in zip(cols, kinds, strict=True):
-            data[col] = _series([r.get(col) for r in records], kind)
-    data["_row"] = _series([r.get("_row", 0) for r in records], "row")
-    data["_file"] = _series([r.get("_file") for r in records], "object")
+            data[col] = _series(columns.get(col, [None] * n_rows), kind)
+    data["_row"] = _series(columns.get("_row", [0] * n_rows), "row")
+    data["_file"] = _series(columns.get("_file", [None] * n_rows), "object")
     return pd.DataFrame(data, columns=form_columns(form))
 
 

@@ -133,10 +133,11 @@ def _make_table(form: str, source: str, rows: Iterable[tuple[int, list[Any]]], d
     data = [(n, cells) for n, cells in rows[1:] if not all(is_blank(c) for c in cells)]
     # Width: the last named header column, or further when data sits under blank headers.
     width = max([i + 1 for i, h in enumerate(header) if h] + [0])
-    for _, cells in data:
-        filled = [i + 1 for i, c in enumerate(cells) if not is_blank(c)]
-        if filled:
-            width = max(width, filled[-1])
+    for _, cells in data:  # only cells right of the current width can widen the table
+        for i in range(len(cells) - 1, width - 1, -1):
+            if not is_blank(cells[i]):
+                width = i + 1
+                break
     header = (header + [""] * width)[:width]
     out = tuple((n, tuple((list(cells) + [None] * width)[:width])) for n, cells in data)
     return RawTable(form, source, tuple(header), out, date1904)
@@ -329,7 +330,10 @@ def read_csv_table(path: Path, form: str) -> tuple[RawTable, list[ReadNote]]:
         delimiter = _sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        rows = [(i, restore_row(list(cells))) for i, cells in enumerate(reader, start=1)]
+        # equal cells share one string (codes, dates and yes/no repeat down a column): far less memory
+        # for a large file than one string object per cell
+        seen: dict[str, str] = {}
+        rows = [(i, restore_row([seen.setdefault(c, c) for c in cells])) for i, cells in enumerate(reader, start=1)]
     except csv.Error as exc:
         raise InputReadError(f"{path.name} is not a readable CSV file: {exc}") from exc
     return _make_table(form, path.name, rows, False), notes

@@ -69,9 +69,11 @@ def build_table2(adae: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol, res
     if len(adae):
         # spellings of one unmapped term that differ only in case or spacing count as one term
         first: dict[str, str] = {}
-        for t in adae["AETERM"]:
+        uniq = pd.unique(adae["AETERM"])  # in order of first occurrence
+        for t in uniq:
             first.setdefault(" ".join(str(t).split()).casefold(), t)
-        adae = adae.assign(AETERM=adae["AETERM"].map(lambda t: first[" ".join(str(t).split()).casefold()]))
+        spelling = {t: first[" ".join(str(t).split()).casefold()] for t in uniq}
+        adae = adae.assign(AETERM=adae["AETERM"].map(spelling))
     elig = eligible(adsl)
     n_elig = len(elig)
     n_events = len(adae)
@@ -105,8 +107,9 @@ def build_table2(adae: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol, res
     rows.append(Row(("Total adverse events", *t), (None, *k), 0, "total"))
 
     info: dict[str, tuple[str, str | None]] = {}
-    for _, r in adae.iterrows():
-        info.setdefault(r["AETERM"], (r["AESTATUS"], r["AEDECOD"]))
+    firsts = adae.drop_duplicates("AETERM")
+    for term, status, decod in zip(firsts["AETERM"], firsts["AESTATUS"], firsts["AEDECOD"], strict=True):
+        info.setdefault(term, (status, decod))
     footnotes: list[str] = []
 
     def term_label(term: str) -> str:
@@ -196,8 +199,11 @@ def build_ae_patients(adae: pd.DataFrame, adsl: pd.DataFrame, results: dict[str,
     n = len(elig)
     tox = elig["tox_data_available"].astype("boolean").fillna(True).astype(bool)
     n_tox = int(tox.sum())
-    pats = elig.loc[tox, "patient_id"].tolist()
-    by_pat = {p: adae[adae["USUBJID"] == p] for p in pats}
+    pats = elig.loc[tox, "patient_id"]
+    ev = adae[adae["USUBJID"].isin(pats)]
+    # worst known grade of each patient with events (missing when every grade of the patient is unknown)
+    worst_grade = ev.groupby("USUBJID", sort=False)["AETOXGR"].max()
+    known = worst_grade.dropna()
     rows: list[Row] = []
 
     def line(key: str, label: str, count: int, level: int = 1) -> None:
@@ -208,18 +214,14 @@ def build_ae_patients(adae: pd.DataFrame, adsl: pd.DataFrame, results: dict[str,
     line("eligible", "Eligible patients", n, 0)
     line("tox_data", "Toxicity data available", n_tox)
     line("tox_missing", "Toxicity data missing", n - n_tox)
-    line("any_ae", "At least one adverse event", sum(len(e) > 0 for e in by_pat.values()))
-    line("grade3plus", "At least one adverse event of grade \u2265 3",
-         sum(bool((e["AETOXGR"].dropna() >= 3).any()) for e in by_pat.values()))
+    line("any_ae", "At least one adverse event", len(worst_grade))
+    line("grade3plus", "At least one adverse event of grade \u2265 3", int((known >= 3).sum()))
     rows.append(Row(("Worst grade per patient", "", ""), (None, None, None), 0, "heading"))
     worst: dict[str, int] = {"g1_2": 0, "g3": 0, "g4": 0, "g5": 0, "unknown": 0, "no_ae": 0}
-    for e in by_pat.values():
-        if not len(e):
-            worst["no_ae"] += 1
-        elif e["AETOXGR"].notna().any():
-            worst[grade_column(e["AETOXGR"].max())] += 1
-        else:
-            worst["unknown"] += 1
+    for grade, count in known.value_counts(sort=False).items():  # one step per distinct grade
+        worst[grade_column(grade)] += int(count)
+    worst["unknown"] = len(worst_grade) - len(known)
+    worst["no_ae"] = n_tox - len(worst_grade)
     labels = {"g1_2": "Grade 1\u20132", "g3": "Grade 3", "g4": "Grade 4", "g5": "Grade 5",
               "unknown": "Unknown grade only", "no_ae": "No adverse event"}
     for k, label in labels.items():

@@ -7,10 +7,11 @@ at its tick in data coordinates (x) and axes coordinates (y), so the columns sit
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,6 +197,80 @@ def draw_km_figure(fig_id: str, panels: Sequence[SurvivalData], protocol: Protoc
     return fig, artists
 
 
+#: Characters whose glyphs every embedded PDF font carries (printable ASCII and the punctuation and signs the
+#: report writes, and the Latin ligatures text shaping substitutes), so that one subset of each font serves
+#: every figure; other text gets its own subset.
+_PDF_BASE_CHARS = "".join(chr(c) for c in range(0x20, 0x7F)) + (
+    "\u00b0\u00b1\u00b5\u00b7\u00d7\u2013\u2014\u2018\u2019\u201c\u201d\u2022\u2026\u2212\u2264\u2265"
+    "\ufb00\ufb01\ufb02\ufb03\ufb04")
+#: Tables a PDF viewer never reads from an embedded TrueType font (the page content positions every glyph).
+_PDF_DROP_TABLES = ("GSUB", "GPOS", "GDEF", "FFTM", "PfEd", "BDF", "meta", "MERG", "TSIV", "Zapf")
+_pdf_subsets: dict[tuple[str, int], tuple[bytes, dict[int, int], frozenset[int]]] = {}
+
+
+def _subset_font(path: str, face_index: int, glyphs: set[int]) -> tuple[bytes, dict[int, int]]:
+    """TrueType subset of ``path`` holding ``glyphs`` (fontTools), without the layout tables."""
+    from fontTools import subset
+
+    # no hinting programs and no glyph names: PDF viewers rasterise outlines themselves and find glyphs
+    # through the CIDToGIDMap matplotlib writes
+    options = subset.Options(glyph_names=False, recommended_glyphs=True, hinting=False)
+    options.drop_tables += list(_PDF_DROP_TABLES)
+    options.font_number = face_index
+    font = subset.load_font(path, options)
+    subsetter = subset.Subsetter(options=options)
+    subsetter.populate(gids=glyphs)
+    subsetter.subset(font)
+    buf = io.BytesIO()
+    font.save(buf, reorderTables=False)
+    return buf.getvalue(), dict(subsetter.glyph_index_map)
+
+
+def _cached_glyphs_subset(fontfile: Any, glyphs: Any) -> Any:
+    """Stand-in for matplotlib's per-document font subsetting: each font is subset once per process to the
+    glyphs of ``_PDF_BASE_CHARS`` (plus nothing else) and that subset is embedded in every PDF whose text it
+    covers; text outside it gets its own subset. The embedded bytes depend only on the font and the glyphs
+    asked for, so PDFs stay byte-identical run to run."""
+    from fontTools.ttLib import TTFont
+    from matplotlib.backends import _backend_pdf_ps
+    from matplotlib.ft2font import FT2Font
+
+    path, face = str(fontfile), int(getattr(fontfile, "face_index", 0))
+    wanted = {int(g) for g in glyphs}
+    entry = _pdf_subsets.get((path, face))
+    if entry is None:
+        ft = FT2Font(fontfile)
+        cmap = ft.get_charmap()
+        base = {cmap[ord(c)] for c in _PDF_BASE_CHARS if ord(c) in cmap}
+        data, gmap = _subset_font(path, face, base)
+        entry = _pdf_subsets[(path, face)] = (data, gmap, frozenset(gmap))
+    data, gmap, covered = entry
+    if not wanted <= covered:
+        data, gmap = _subset_font(path, face, wanted)
+    font = TTFont(io.BytesIO(data), recalcTimestamp=False)  # as fontTools.subset loads it: no new date
+    return _backend_pdf_ps.SubsetResults(font, dict(gmap))._as_cm()
+
+
+@contextlib.contextmanager
+def _pdf_fonts_once() -> Iterator[None]:
+    """Route matplotlib's PDF font subsetting through :func:`_cached_glyphs_subset` (when this matplotlib
+    has the hook; otherwise matplotlib subsets each document itself, slower but the same kind of file)."""
+    try:
+        from matplotlib.backends import _backend_pdf_ps
+    except ImportError:  # pragma: no cover - matplotlib layout changed
+        yield
+        return
+    original = getattr(_backend_pdf_ps, "get_glyphs_subset", None)
+    if original is None or not hasattr(_backend_pdf_ps, "SubsetResults"):  # pragma: no cover
+        yield
+        return
+    _backend_pdf_ps.get_glyphs_subset = _cached_glyphs_subset
+    try:
+        yield
+    finally:
+        _backend_pdf_ps.get_glyphs_subset = original
+
+
 def figure_bytes(fig: MplFigure) -> tuple[bytes, bytes, bytes]:
     """PNG (300 dpi), SVG and PDF bytes of ``fig`` with no dates or versions in the metadata."""
     out = []
@@ -205,7 +280,8 @@ def figure_bytes(fig: MplFigure) -> tuple[bytes, bytes, bytes]:
         ("pdf", {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None}),
     ):
         buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=DPI, metadata=meta)
+        with _pdf_fonts_once():
+            fig.savefig(buf, format=fmt, dpi=DPI, metadata=meta)
         out.append(buf.getvalue())
     return out[0], out[1], out[2]
 

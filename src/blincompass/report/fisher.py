@@ -11,7 +11,7 @@ from blincompass.derive import ADSL_COLUMNS
 from blincompass.protocol import ProportionAnalysis, Protocol
 from blincompass.report.fmt import DASH, fmt_ci, fmt_n_pct, fmt_num, fmt_p
 from blincompass.report.model import HeaderCell, Row, Table, put
-from blincompass.report.table1 import code_key, eligible, norm_value
+from blincompass.report.table1 import apply_distinct, code_key, eligible, norm_value
 from blincompass.stats import fisher_exact
 
 __all__ = ["build_fisher_table", "fisher_alternative_text", "run_fisher"]
@@ -43,7 +43,7 @@ def run_fisher(adsl: pd.DataFrame, a: ProportionAnalysis, protocol: Protocol) ->
     order = list(a.order) if a.order else sorted({norm_value(v) for v in d[a.group] if norm_value(v) is not None},
                                                  key=str)
     keys = [code_key(o) for o in order]
-    g = d[a.group].map(lambda v: code_key(norm_value(v)) if norm_value(v) is not None else None)
+    g = apply_distinct(d[a.group], lambda v: code_key(norm_value(v)) if norm_value(v) is not None else None)
     y = d[a.outcome].astype("boolean")
     keep = g.isin(keys) & y.notna()
     n_excluded = int((~keep).sum())
@@ -65,9 +65,9 @@ def run_fisher(adsl: pd.DataFrame, a: ProportionAnalysis, protocol: Protocol) ->
         main = two
     else:
         other_alt = "two-sided"
-        main = fisher_exact(table, alternative=a.alternative)
+        main = fisher_exact(table, alternative=a.alternative, conf_int=False)  # only its p-value is used
     one_alt = a.alternative if a.alternative != "two-sided" else other_alt
-    one = fisher_exact(table, alternative=one_alt)
+    one = fisher_exact(table, alternative=one_alt, conf_int=False)
     out.update(p=main.pvalue, p_two_sided=two.pvalue, p_one_sided=one.pvalue, one_sided_alternative=one_alt,
                odds_ratio=two.odds_ratio, or_lower=two.conf_int.lower if two.conf_int else None,
                or_upper=two.conf_int.upper if two.conf_int else None)

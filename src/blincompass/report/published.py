@@ -81,31 +81,37 @@ def _analysis_frames(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame]:
     return elig, adae
 
 
-def _query(df: pd.DataFrame, expr: str) -> pd.DataFrame:
-    return df[query_mask(df, expr)]
+def _mask(df: pd.DataFrame, expr: str, masks: dict[tuple[int, str], pd.Series] | None = None) -> pd.Series:
+    """Rows of ``df`` where ``expr`` holds; ``masks`` (by frame id and expression, kept by the caller while
+    its frames live) saves evaluating a denominator asked for by many published numbers again."""
+    if masks is None:
+        return query_mask(df, expr)
+    key = (id(df), expr)
+    if key not in masks:
+        masks[key] = query_mask(df, expr)
+    return masks[key]
 
 
-def _recompute(n: dict[str, Any], adsl: pd.DataFrame, adae: pd.DataFrame, results: dict[str, Any]) -> tuple[
-        float | None, float | None]:
+def _recompute(n: dict[str, Any], adsl: pd.DataFrame, adae: pd.DataFrame, results: dict[str, Any],
+               masks: dict[tuple[int, str], pd.Series] | None = None) -> tuple[float | None, float | None]:
     """(value, percentage) recomputed for one published number (``None`` when not computable)."""
     pct = None
     if "adsl" in n:
-        sub = _query(adsl, n["adsl"])
-        value = float(len(sub))
-        den = len(_query(adsl, n.get("of", "")))
+        value = float(_mask(adsl, n["adsl"], masks).sum())
+        den = int(_mask(adsl, n.get("of", ""), masks).sum())
         pct = 100.0 * value / den if den else None
     elif "adae" in n:
-        value = float(len(_query(adae, n["adae"])))
+        value = float(_mask(adae, n["adae"], masks).sum())
         if "of_adae" in n:
-            den = len(_query(adae, n["of_adae"]))
+            den = int(_mask(adae, n["of_adae"], masks).sum())
             pct = 100.0 * value / den if den else None
     elif "adae_patients" in n:
-        value = float(_query(adae, n["adae_patients"])["USUBJID"].nunique())
-        den = len(_query(adsl, n.get("of", "")))
+        value = float(adae.loc[_mask(adae, n["adae_patients"], masks), "USUBJID"].nunique())
+        den = int(_mask(adsl, n.get("of", ""), masks).sum())
         pct = 100.0 * value / den if den else None
     elif "stat" in n:
         fn, _, col = n["stat"].partition(":")
-        x = pd.to_numeric(_query(adsl, n.get("where_rows", ""))[col], errors="coerce").dropna()
+        x = pd.to_numeric(adsl.loc[_mask(adsl, n.get("where_rows", ""), masks), col], errors="coerce").dropna()
         if x.empty:
             return None, None
         funcs = {"median": x.median, "min": x.min, "max": x.max, "mean": x.mean,
@@ -134,11 +140,12 @@ def compare_published(published: Published, ctx: ReportContext) -> pd.DataFrame:
     makes them equal, "differs" otherwise, "not computable" when the data do not give the number.
     """
     adsl, adae = _analysis_frames(ctx)
+    masks: dict[tuple[int, str], pd.Series] = {}
     rows = []
     for n in published.numbers:
         dec = int(n.get("decimals", 0))
         pdec = int(n.get("pct_decimals", 1))
-        value, pct = _recompute(n, adsl, adae, ctx.results)
+        value, pct = _recompute(n, adsl, adae, ctx.results, masks)
         shown = _fmt(n["value"], dec) + (f" ({_fmt(n['pct'], pdec)} %)" if "pct" in n else "")
         recomputed = _fmt(value, dec) + (f" ({_fmt(pct, pdec)} %)" if "pct" in n and pct is not None else "")
         if value is None:
@@ -171,8 +178,8 @@ def _candidate_tests(table: list[list[int]]) -> list[tuple[str, float]]:
     """p-values of the usual tests of a 2x2 table (one-sided ones in the direction of the first row)."""
     t = np.asarray(table, dtype=float)
     out = [
-        ("Fisher exact, one-sided", fisher_exact(table, alternative="greater").pvalue),
-        ("Fisher exact, two-sided", fisher_exact(table).pvalue),
+        ("Fisher exact, one-sided", fisher_exact(table, alternative="greater", conf_int=False).pvalue),
+        ("Fisher exact, two-sided", fisher_exact(table, conf_int=False).pvalue),
     ]
     for corr, name in ((False, "Pearson chi-square"), (True, "Pearson chi-square with Yates correction")):
         p = chi2_test(table, correction=corr).pvalue

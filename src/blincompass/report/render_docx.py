@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import io
 
@@ -30,7 +31,30 @@ def _repeat_header(row: object) -> None:
     tr_pr.append(el)
 
 
+#: Finished cell paragraphs by (bold, align, indent, has text), built once with python-docx's API and copied
+#: for every cell that shares them (python-docx spends most of a table's time locating XML children).
+_CELL_PARAGRAPHS: dict[tuple[bool, str, int, bool], object] = {}
+
+
 def _cell_text(cell: object, text: str, *, bold: bool = False, align: str = "left", indent: int = 0) -> None:
+    if text != text.strip() or any(ch in text for ch in "\t\n\r"):
+        _format_cell(cell, text, bold=bold, align=align, indent=indent)  # python-docx's own text handling
+        return
+    key = (bold, align, indent, bool(text))
+    proto = _CELL_PARAGRAPHS.get(key)
+    if proto is None:
+        scratch = Document().add_table(rows=1, cols=1).cell(0, 0)
+        _format_cell(scratch, "x" if text else "", bold=bold, align=align, indent=indent)
+        proto = _CELL_PARAGRAPHS[key] = scratch._tc.p_lst[0]  # type: ignore[attr-defined]
+    para = copy.deepcopy(proto)
+    if text:
+        para.find(qn("w:r")).find(qn("w:t")).text = text  # type: ignore[attr-defined]
+    first = cell._tc.p_lst[0]  # type: ignore[attr-defined]
+    first.addnext(para)
+    first.getparent().remove(first)
+
+
+def _format_cell(cell: object, text: str, *, bold: bool, align: str, indent: int) -> None:
     para = cell.paragraphs[0]  # type: ignore[attr-defined]
     para.paragraph_format.space_after = Pt(0)
     para.paragraph_format.space_before = Pt(0)
@@ -60,15 +84,16 @@ def _table(doc: object, t: Table) -> None:
                 cell = cell.merge(row.cells[col + hc.span - 1])
             _cell_text(cell, hc.text, bold=True, align="left" if col == 0 else "center")
             col += hc.span
-    for j, r in enumerate(t.rows):
-        row = table.rows[len(t.header) + j]
+    body_rows = table.rows[len(t.header):]
+    for r, row in zip(t.rows, body_rows, strict=True):
         bold = r.kind in ("heading", "total")
+        row_cells = row.cells  # python-docx rebuilds this list on every access
         if Table.spans_row(r) and ncols > 1:
-            _cell_text(row.cells[0].merge(row.cells[ncols - 1]), r.cells[0], bold=True)
+            _cell_text(row_cells[0].merge(row_cells[ncols - 1]), r.cells[0], bold=True)
             continue
         for k in range(ncols):
             text = r.cells[k] if k < len(r.cells) else ""
-            _cell_text(row.cells[k], text, bold=bold and (k == 0 or r.kind == "total"),
+            _cell_text(row_cells[k], text, bold=bold and (k == 0 or r.kind == "total"),
                        align=t.alignment(k), indent=r.level if k == 0 else 0)
     for f in t.footnotes:
         p = doc.add_paragraph()  # type: ignore[attr-defined]

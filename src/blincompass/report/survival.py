@@ -11,7 +11,7 @@ import pandas as pd
 from blincompass.protocol import Protocol, SurvivalAnalysis
 from blincompass.report.fmt import DASH, fmt_ci, fmt_num, fmt_p
 from blincompass.report.model import HeaderCell, Row, Table, put
-from blincompass.report.table1 import code_key, eligible, norm_series, norm_value
+from blincompass.report.table1 import apply_distinct, code_key, eligible, norm_series, norm_value
 from blincompass.stats import KaplanMeierResult, LogrankResult, kaplan_meier, logrank_test, median_follow_up
 
 __all__ = [
@@ -102,13 +102,13 @@ def survival_data(adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Protocol, a
             raise ValueError(f"analyses.survival {a.id}: group {a.group!r} is not a patient-level column")
         gval = norm_series(tte["USUBJID"].map(pats[a.group]))
         order = list(a.order) if a.order else sorted({v for v in gval if v is not None}, key=str)
-        in_order = pd.Series([v is not None and any(v == o and isinstance(v, bool) == isinstance(o, bool)
-                                                     for o in order) for v in gval], index=gval.index)
+        in_order = apply_distinct(gval, lambda v: v is not None and any(
+            v == o and isinstance(v, bool) == isinstance(o, bool) for o in order))
         tte = tte[in_order.astype(bool)]
         gval = gval[in_order.astype(bool)]
-        labels = [code_key(v) for v in gval]
+        labels = apply_distinct(gval, code_key).to_numpy(dtype=object)
         for o in order:
-            sel = np.array([lab == code_key(o) for lab in labels], dtype=bool)
+            sel = labels == code_key(o)
             if sel.any():
                 groups.append(_fit(tte["AVAL"].to_numpy(float)[sel], (tte["CNSR"].to_numpy() == 0)[sel],
                                    code_key(o), a.group_label(o), protocol))
@@ -116,12 +116,12 @@ def survival_data(adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Protocol, a
         if len(present) >= 2:
             strata = None
             if a.strata:
-                strata = tte["USUBJID"].map(pats[a.strata]).map(lambda v: str(norm_value(v))).to_numpy()
+                strata = apply_distinct(tte["USUBJID"].map(pats[a.strata]), lambda v: str(norm_value(v))).to_numpy()
             t = tte["AVAL"].to_numpy(float)
             e = tte["CNSR"].to_numpy() == 0
             order_keys = [code_key(o) for o in order if code_key(o) in present]
             alt = a.alternative if len(order_keys) == 2 else "two-sided"
-            test = logrank_test(t, e, np.array(labels, dtype=object), strata=strata, weights=a.weights,
+            test = logrank_test(t, e, labels, strata=strata, weights=a.weights,
                                 alternative=alt, order=order_keys)
             test2 = logrank_test(t, e, np.array(labels, dtype=object), strata=strata, weights=a.weights,
                                  alternative="two-sided", order=order_keys)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,10 +23,39 @@ def eligible(adsl: pd.DataFrame) -> pd.DataFrame:
     return adsl[adsl["eligible"].fillna(False).astype(bool)]
 
 
+_NA_TYPES = (type(None), type(pd.NA), type(pd.NaT))
+
+
+def apply_distinct(values: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
+    """``fn`` of every cell (as ``values.map(fn)`` would pass it), called once per distinct value; values
+    of different types are distinct (``True`` is not ``1``). An object Series on ``values``' index."""
+    arr = values.to_numpy(dtype=object)
+    out = np.empty(arr.size, dtype=object)
+    kinds = set(map(type, arr))
+    if len(kinds.difference(_NA_TYPES)) <= 1:
+        # one kind of value (besides missing ones): pandas finds the distinct values and their positions
+        codes, uniques = pd.factorize(arr, use_na_sentinel=True)
+        results = np.empty(len(uniques), dtype=object)
+        results[:] = [fn(u) for u in uniques]
+        ok = codes >= 0
+        out[ok] = results[codes[ok]]
+        rest = np.flatnonzero(~ok)  # missing cells: one call per kind of missing value
+    else:
+        rest = np.arange(arr.size)
+    cache: dict[tuple[Any, ...], Any] = {}
+    for i in rest:
+        v = arr[i]
+        key = (type(v), repr(v))
+        if key not in cache:
+            cache[key] = fn(v)
+        out[i] = cache[key]
+    return pd.Series(out, index=values.index, dtype="object")
+
+
 def norm_series(values: pd.Series) -> pd.Series:
     """:func:`norm_value` of every cell, kept as an object Series (``None`` stays ``None`` on pandas 3,
     whose ``map`` would infer a string or nullable dtype)."""
-    return pd.Series([norm_value(v) for v in values], index=values.index, dtype="object")
+    return apply_distinct(values, norm_value)
 
 
 def norm_value(v: Any) -> Any:
@@ -62,7 +92,7 @@ def match_where(df: pd.DataFrame, where: dict[str, Any]) -> pd.Series:
     for col, wanted in where.items():
         if col not in df.columns:
             raise ValueError(f"protocol report: condition on unknown patient-level column {col!r}")
-        mask &= df[col].map(lambda v, w=wanted: _matches(v, w)).astype(bool)
+        mask &= apply_distinct(df[col], lambda v, w=wanted: _matches(v, w)).astype(bool)
     return mask
 
 
@@ -147,21 +177,21 @@ def _block(spec: Table1Row, elig: pd.DataFrame, n_all: int, protocol: Protocol, 
             rows.append(Row((f"Median (IQR){unit}", iqr), (None, k_med), 1))
             rows.append(Row((f"Range{unit}", f"{fmt_num(lo, d)}{DASH}{fmt_num(hi, d)}"), (None, k_min), 1))
         for cat in spec.categories:
-            n = int(sum(cat.contains(float(v)) for v in x))
+            n = int(apply_distinct(pd.Series(x), lambda v, c=cat: c.contains(float(v))).astype(bool).sum())
             count_row(cat.id, cat.label, n)
     else:
         observed = norm_series(values[~missing])
         pairs = _codes(spec, protocol, observed)
         for code, label in pairs:
-            n = int(observed.map(lambda v, c=code: _same(v, c)).sum())
+            n = int(apply_distinct(observed, lambda v, c=code: _same(v, c)).astype(bool).sum())
             count_row(code_key(code), label, n)
             for sub in spec.subrows:
                 if sub.within is not None and _same(sub.within, code):
-                    in_code = pop[values.map(lambda v, c=code: _same(norm_value(v), c)).astype(bool)]
+                    in_code = pop[apply_distinct(values, lambda v, c=code: _same(norm_value(v), c)).astype(bool)]
                     n_sub = int(match_where(in_code, sub.where).sum()) if sub.where else len(in_code)
                     count_row(sub.id, sub.label, n_sub, level=2)
         for comb in spec.combine:
-            n = int(observed.map(lambda v, cs=comb.codes: any(_same(v, c) for c in cs)).sum())
+            n = int(apply_distinct(observed, lambda v, cs=comb.codes: any(_same(v, c) for c in cs)).astype(bool).sum())
             count_row(comb.id, comb.label, n)
     for sub in spec.subrows:
         if sub.within is None:

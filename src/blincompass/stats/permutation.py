@@ -53,6 +53,14 @@ _REL_TOL = 1e-7
 
 _WEIGHTS = ("logrank", "gehan-breslow", "tarone-ware", "peto-peto")
 
+#: Monte Carlo draws relabel subject by subject (each draw a shuffle of the observed labels) while
+#: ``n_resamples * n`` is at most this; above it, a stratum whose subjects fall in fewer than a quarter as
+#: many exchangeable cells is drawn as counts per cell (see :func:`_draw_cells`), whose cost grows with the
+#: number of distinct (time, event) pairs instead of ``n``.
+_SUBJECT_LEVEL_MAX = 4_000_000
+#: Relabellings × subjects (or cells) scored at a time: bounds the memory of enumeration and Monte Carlo.
+_BLOCK = 1 << 20
+
 
 # ----------------------------------------------------------------------------------------------------
 # permutation log-rank
@@ -121,6 +129,9 @@ class _Stratum:
     n_risk: NDArray[np.float64]
     var_coef: NDArray[np.float64]  # c_j, V = sum_j c_j n1_j (n_j - n1_j)
     x: NDArray[np.bool_]  # observed indicators of groups[0], sorted
+    cell_size: NDArray[np.int64]  # subjects per exchangeable cell (same time and event), cells in time order
+    cell_score: NDArray[np.float64]  # a_i shared by the subjects of each cell
+    cell_start: NDArray[np.intp]  # first cell at each event time (n1_j = members of cells >= cell_start_j)
 
 
 def _parse_weights(weights: str | tuple[str, float, float]) -> tuple[str, float, float]:
@@ -178,11 +189,28 @@ def _prepare_stratum(
     scores = w_own - cum
     with np.errstate(divide="ignore", invalid="ignore"):
         c = np.where(n_risk > 1, w * w * d * (n_risk - d) / ((n_risk - 1.0) * n_risk * n_risk), 0.0)
-    return _Stratum(index=idx, scores=scores, start=start.astype(np.intp), n_risk=n_risk, var_coef=c, x=xs)
+    # exchangeable cells: subjects with the same time and event indicator have the same score and the same
+    # risk-set membership, so a relabelling acts on U and V only through how many of each cell it puts in
+    # groups[0]; cells are ordered by time (censored before events at a tie; both belong to the risk set)
+    t_idx = np.searchsorted(ut, t)
+    code = t_idx * 2 + e.astype(np.intp)
+    cells, cell_first, cell_size = np.unique(code, return_index=True, return_counts=True)
+    cell_start = np.searchsorted(cells // 2, np.searchsorted(ut, ut[ev]))
+    return _Stratum(index=idx, scores=scores, start=start.astype(np.intp), n_risk=n_risk, var_coef=c, x=xs,
+                    cell_size=cell_size.astype(np.int64), cell_score=scores[cell_first],
+                    cell_start=cell_start.astype(np.intp))
 
 
 def _score_and_variance(st: _Stratum, xmat: NDArray[np.bool_]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """U and V for every row of ``xmat`` (relabellings × subjects of the stratum, sorted order)."""
+    """U and V for every row of ``xmat`` (relabellings × subjects of the stratum, sorted order).
+
+    Rows are scored in blocks of about ``_BLOCK`` cells so that memory stays bounded for any number of
+    relabellings; every row is computed by the same operations whatever the block size.
+    """
+    rows = max(1, _BLOCK // max(1, xmat.shape[1]))
+    if xmat.shape[0] > rows:
+        parts = [_score_and_variance(st, xmat[i:i + rows]) for i in range(0, xmat.shape[0], rows)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     xf = xmat.astype(np.float64)
     u = xf @ st.scores
     # n1 at each event time = number of group-0 members with time >= t_j: reverse cumulative sums
@@ -192,6 +220,55 @@ def _score_and_variance(st: _Stratum, xmat: NDArray[np.bool_]) -> tuple[NDArray[
     return u, v
 
 
+def _cell_score_and_variance(
+    st: _Stratum, counts: NDArray[np.int64], k: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """U and V for every row of ``counts`` (relabellings × cells: members of ``groups[0]`` per cell)."""
+    u = counts.astype(np.float64) @ st.cell_score
+    # n1_j = k - members in the cells before the first cell at t_j
+    before = np.zeros((counts.shape[0], counts.shape[1] + 1), dtype=np.int64)
+    np.cumsum(counts, axis=1, out=before[:, 1:])
+    n1 = (k - before[:, st.cell_start]).astype(np.float64)
+    v = (n1 * (st.n_risk - n1)) @ st.var_coef
+    return u, v
+
+
+def _draw_cells(
+    st: _Stratum, k: int, n_draws: int, rng: np.random.Generator
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """U and V of ``n_draws`` uniformly random relabellings of one stratum, drawn cell by cell.
+
+    A uniformly random choice of the ``k`` members of ``groups[0]`` among the ``n`` subjects puts a
+    multivariate hypergeometric number of them in each cell, so the cell counts are drawn directly
+    (:meth:`numpy.random.Generator.multivariate_hypergeometric`, ``"marginals"`` method: one hypergeometric
+    draw per cell; blocks of draws consume the stream as one call would).
+    """
+    rows = max(1, _BLOCK // max(1, st.cell_size.size))
+    u_parts, v_parts = [], []
+    for start in range(0, n_draws, rows):
+        counts = rng.multivariate_hypergeometric(st.cell_size, k, size=min(rows, n_draws - start),
+                                                 method="marginals")
+        u, v = _cell_score_and_variance(st, counts, k)
+        u_parts.append(u)
+        v_parts.append(v)
+    return np.concatenate(u_parts), np.concatenate(v_parts)
+
+
+def _draw_subjects(
+    st: _Stratum, n_draws: int, rng: np.random.Generator
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """U and V of ``n_draws`` shuffles of the observed labels of one stratum (in blocks; a block of shuffles
+    consumes the stream as one call would)."""
+    rows = max(1, _BLOCK // max(1, st.x.size))
+    u_parts, v_parts = [], []
+    for start in range(0, n_draws, rows):
+        xmat = rng.permuted(np.broadcast_to(st.x, (min(rows, n_draws - start), st.x.size)), axis=1)
+        u, v = _score_and_variance(st, xmat)
+        u_parts.append(u)
+        v_parts.append(v)
+    return np.concatenate(u_parts), np.concatenate(v_parts)
+
+
 def _z(u: NDArray[np.float64], v: NDArray[np.float64]) -> NDArray[np.float64]:
     out = np.zeros_like(u)
     ok = v > 0
@@ -199,15 +276,28 @@ def _z(u: NDArray[np.float64], v: NDArray[np.float64]) -> NDArray[np.float64]:
     return out
 
 
-def _combinations(n: int, k: int) -> NDArray[np.bool_]:
+def _enumerate_scores(st: _Stratum) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """U and V of every relabelling of one stratum (all choices of its ``groups[0]`` members, in
+    lexicographic order), built and scored in blocks so that memory stays bounded."""
+    n, k = st.x.size, int(st.x.sum())
     m = math.comb(n, k)
-    out = np.zeros((m, n), dtype=bool)
-    if k == 0 or m == 0:
-        return out
-    cols = np.fromiter(itertools.chain.from_iterable(itertools.combinations(range(n), k)), dtype=np.intp,
-                       count=m * k).reshape(m, k)
-    out[np.repeat(np.arange(m), k), cols.ravel()] = True
-    return out
+    if k == 0:  # the single relabelling with nobody in groups[0]
+        return _score_and_variance(st, np.zeros((1, n), dtype=bool))
+    combos = itertools.combinations(range(n), k)
+    rows = max(1, _BLOCK // n)
+    u_parts, v_parts = [], []
+    done = 0
+    while done < m:
+        b = min(rows, m - done)
+        cols = np.fromiter(itertools.chain.from_iterable(itertools.islice(combos, b)), dtype=np.intp,
+                           count=b * k).reshape(b, k)
+        block = np.zeros((b, n), dtype=bool)
+        block[np.repeat(np.arange(b), k), cols.ravel()] = True
+        u, v = _score_and_variance(st, block)
+        u_parts.append(u)
+        v_parts.append(v)
+        done += b
+    return np.concatenate(u_parts), np.concatenate(v_parts)
 
 
 def _count_extreme(perm: NDArray[np.float64], obs: float, alternative: str) -> int:
@@ -262,6 +352,12 @@ def permutation_logrank(
 
     All relabellings are scored in batches: :math:`U` is a matrix–vector product, the
     :math:`n_{1j}` are reverse cumulative sums of the indicator matrix read at the first subject at risk.
+    Monte Carlo draws shuffle the observed labels subject by subject while ``n_resamples`` × n is at most
+    4·10⁶. Above that, in a stratum whose subjects share few (time, event) pairs (fewer than n/4), each
+    draw is the vector of ``groups[0]`` counts in these exchangeable cells (subjects with the same time
+    and event indicator have equal scores and risk-set membership), drawn from its multivariate
+    hypergeometric distribution: the distribution of :math:`(U, V)` is the same, and the cost follows the
+    number of cells rather than n.
 
     p-values: exact, :math:`\#\{T(x) \ge T_{obs}\}/M` over all :math:`M` relabellings (``"less"``:
     :math:`\le`); Monte Carlo, :math:`(1 + \#\{T_b \ge T_{obs}\})/(B + 1)` with Monte Carlo standard error
@@ -374,7 +470,7 @@ def permutation_logrank(
         u_tot = np.zeros(1)
         v_tot = np.zeros(1)
         for st in strata_list:
-            u_s, v_s = _score_and_variance(st, _combinations(st.x.size, int(st.x.sum())))
+            u_s, v_s = _enumerate_scores(st)
             u_tot = (u_tot[:, None] + u_s[None, :]).ravel()
             v_tot = (v_tot[:, None] + v_s[None, :]).ravel()
         perm = transform(u_tot, v_tot)
@@ -391,8 +487,10 @@ def permutation_logrank(
     u_tot = np.zeros(B)
     v_tot = np.zeros(B)
     for st in strata_list:
-        xmat = rng.permuted(np.broadcast_to(st.x, (B, st.x.size)), axis=1)
-        u_s, v_s = _score_and_variance(st, xmat)
+        if B * n <= _SUBJECT_LEVEL_MAX or 4 * st.cell_size.size >= st.x.size:
+            u_s, v_s = _draw_subjects(st, B, rng)
+        else:
+            u_s, v_s = _draw_cells(st, int(st.x.sum()), B, rng)
         u_tot += u_s
         v_tot += v_s
     perm = transform(u_tot, v_tot)

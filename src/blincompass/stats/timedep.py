@@ -68,6 +68,14 @@ def _as_transition(values: ArrayLike, n: int, name: str = "exposure_time") -> ND
         raise ValueError(f"{name}: expected a 1-D array, got shape {raw.shape}")
     if raw.size != n:
         raise ValueError(f"length mismatch: time={n}, {name}={raw.size}")
+    if raw.dtype.kind in "fiub":
+        # numeric arrays: checked as a whole (NaN = never exposed); the loop below is for object arrays
+        out = raw.astype(np.float64)
+        bad = ~np.isnan(out) & (~np.isfinite(out) | (out < 0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{name}: value {raw.tolist()[i]!r} at position {i} is not a finite non-negative time")
+        return out
     out = np.empty(n, dtype=np.float64)
     for i, v in enumerate(raw.tolist()):
         if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:

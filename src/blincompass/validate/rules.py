@@ -74,7 +74,7 @@ import pandas as pd
 from blincompass.dictionary import DataDictionary, Form, Variable, load_dictionary
 from blincompass.io import cells
 from blincompass.io.cells import Cell, cell_text, parse_cell
-from blincompass.io.dataset import Dataset, build_frame, variable_columns
+from blincompass.io.dataset import Dataset, frame_from_columns, variable_columns
 from blincompass.io.raw import RawDataset, RawTable, is_blank, normalise_header, read_raw
 from blincompass.io.safe import XML_ILLEGAL, looks_like_formula
 from blincompass.validate.findings import Finding, ValidationResult
@@ -93,12 +93,29 @@ class _Row:
     file: str
     row: int
     cells: dict[str, Cell] = field(default_factory=dict)
-    raw: dict[str, Any] = field(default_factory=dict)
+    raw: Any = field(default_factory=dict)  # the raw cells by variable name (a dict or a _RawView)
     patient_id: str | None = None
 
     def get(self, name: str) -> Any:
         c = self.cells.get(name)
         return None if c is None else c.value
+
+
+class _RawView:
+    """A row's raw cells by variable name, read from the row's tuple (no dict per row)."""
+
+    __slots__ = ("_pos", "_values")
+
+    def __init__(self, values: tuple[Any, ...], pos: dict[str, int]) -> None:
+        self._values = values
+        self._pos = pos
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[self._pos[name]]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        i = self._pos.get(name)
+        return default if i is None else self._values[i]
 
 
 class _Collector:
@@ -139,6 +156,51 @@ def _condition_holds(var: Variable, r: _Row) -> bool:
     if other is None or other.value is None:
         return False
     return other.value in tuple(cond.in_ or ())
+
+
+def _value_key(raw: Any) -> tuple[Any, ...]:
+    """Key under which equal raw cells parse alike: the type as well as the value (1, 1.0 and True are
+    different cells), floats by their repr (-0.0 is not 0.0)."""
+    if isinstance(raw, float):
+        return (float, repr(raw))
+    return (type(raw), raw)
+
+
+def _parse_column(
+    var: Variable, column: list[Any], d: DataDictionary, date1904: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`parse_cell` over a column, called once per distinct raw value.
+
+    Returns the distinct cells (object array) and, for each row, the position of its cell among them.
+    """
+    if set(map(type, column)) <= {str, type(None)}:
+        # text cells (CSV files): distinct values and the position of each found by pandas
+        import pandas as pd
+
+        codes, uniques = pd.factorize(np.asarray(column, dtype=object), use_na_sentinel=True)
+        parsed = [parse_cell(var, raw, d.meta, date1904=date1904) for raw in uniques]
+        parsed.append(parse_cell(var, None, d.meta, date1904=date1904))  # code -1: an empty cell
+        codes = np.where(codes < 0, len(parsed) - 1, codes)
+    else:
+        position: dict[tuple[Any, ...], int] = {}
+        parsed = []
+        code_list = []
+        for raw in column:
+            key = _value_key(raw)
+            try:
+                k = position.get(key)
+            except TypeError:  # an unhashable value: parsed on its own
+                k, key = None, None
+            if k is None:
+                k = len(parsed)
+                parsed.append(parse_cell(var, raw, d.meta, date1904=date1904))
+                if key is not None:
+                    position[key] = k
+            code_list.append(k)
+        codes = np.asarray(code_list, dtype=np.intp)
+    table = np.empty(len(parsed), dtype=object)
+    table[:] = parsed
+    return table, codes
 
 
 def _read_form(
@@ -191,18 +253,47 @@ def _read_form(
                 "error" if needed else "warning", table.source, 1, None, v.name, None, "column.missing",
                 f"column '{v.name}' ({v.label}, {what}) is missing from form '{form.name}'",
             )
+    # each column is parsed once per distinct raw value (cells are immutable, so rows share them); rows
+    # whose cells all parse cleanly and leave no requirement open skip the per-row checks below
+    n_rows = len(table.rows)
+    names = [v.name for v in form.variables]
+    raw_cols: list[list[Any]] = []
+    cell_cols: list[np.ndarray] = []
+    attention = np.zeros(n_rows, dtype=bool)
+    for v in form.variables:
+        if v.name in index:
+            i = index[v.name]
+            column = [cs[i] for _, cs in table.rows]
+        else:
+            column = [None] * n_rows
+        uniq, codes = _parse_column(v, column, d, table.date1904)
+        raw_cols.append(column)
+        cell_cols.append(uniq[codes])
+        present = np.fromiter((c.present for c in uniq), dtype=bool, count=len(uniq))
+        flagged = np.fromiter(
+            (bool(c.issues) or (v.type == "ctcae_term" and c.status not in (None, "ctcae")) for c in uniq),
+            dtype=bool, count=len(uniq),
+        )
+        if v.name in index and (v.required or v.required_if is not None):
+            flagged |= ~present  # a missing value may be an error
+        if v.required_if is not None:
+            flagged |= present  # a value given where it does not apply is a warning
+        attention |= flagged[codes]
     rows: list[_Row] = []
-    for number, raw_cells in table.rows:
-        r = _Row(form.name, table.source, number)
-        for v in form.variables:
-            raw = raw_cells[index[v.name]] if v.name in index else None
-            r.raw[v.name] = raw
-            r.cells[v.name] = parse_cell(v, raw, d.meta, date1904=table.date1904)
-        pid = r.cells.get("patient_id")
-        if pid is not None:
-            r.patient_id = cells.clean_text(r.raw.get("patient_id")) or None
-            if isinstance(r.raw.get("patient_id"), float) and r.raw["patient_id"].is_integer():
-                r.patient_id = str(int(r.raw["patient_id"]))
+    pid_col = names.index("patient_id") if "patient_id" in names else None
+    pos = {name: i for i, name in enumerate(names)}
+    for k, ((number, _), raws, row_cells) in enumerate(
+        zip(table.rows, zip(*raw_cols, strict=True), zip(*cell_cols, strict=True), strict=True)
+    ):
+        r = _Row(form.name, table.source, number, dict(zip(names, row_cells, strict=True)), _RawView(raws, pos))
+        if pid_col is not None:
+            raw_pid = raws[pid_col]
+            r.patient_id = cells.clean_text(raw_pid) or None
+            if isinstance(raw_pid, float) and raw_pid.is_integer():
+                r.patient_id = str(int(raw_pid))
+        if not attention[k]:
+            rows.append(r)
+            continue
         bad: set[str] = set()
         for v in form.variables:
             c = r.cells[v.name]
@@ -247,23 +338,18 @@ def _read_form(
     return rows
 
 
-def _records(form: Form, rows: list[_Row]) -> list[dict[str, Any]]:
-    recs = []
-    for r in rows:
-        rec: dict[str, Any] = {"_row": r.row, "_file": r.file}
-        for v in form.variables:
-            c = r.cells[v.name]
-            if v.type == "mrd":
-                rec[v.name] = c.value
-                rec[f"{v.name}_status"] = c.status
-            elif v.type == "ctcae_term":
-                rec[v.name] = c.value
-                rec[f"{v.name}_ctcae"] = c.mapped
-                rec[f"{v.name}_status"] = c.status
-            else:
-                rec[v.name] = c.value
-        recs.append(rec)
-    return recs
+def _columns(form: Form, rows: list[_Row]) -> dict[str, list[Any]]:
+    """The typed values of ``rows`` as lists keyed by DataFrame column (see :func:`frame_from_columns`)."""
+    out: dict[str, list[Any]] = {"_row": [r.row for r in rows], "_file": [r.file for r in rows]}
+    for v in form.variables:
+        cells_v = [r.cells[v.name] for r in rows]
+        out[v.name] = [c.value for c in cells_v]
+        if v.type == "mrd":
+            out[f"{v.name}_status"] = [c.status for c in cells_v]
+        elif v.type == "ctcae_term":
+            out[f"{v.name}_ctcae"] = [c.mapped for c in cells_v]
+            out[f"{v.name}_status"] = [c.status for c in cells_v]
+    return out
 
 
 def _check_keys(form: Form, rows: list[_Row], out: _Collector) -> None:
@@ -603,7 +689,7 @@ def validate(
         if form.name == "patients" and table is not None and not rows:
             out.add("warning", labels[form.name], None, None, None, None, "form.empty",
                     "the patients form has no data rows")
-        frames[form.name] = build_frame(form, _records(form, rows))
+        frames[form.name] = frame_from_columns(form, _columns(form, rows), len(rows))
     _cross_checks(forms, out)
     _frame_checks(d, frames, labels, cutoff, origin, out)
     findings = sorted(set(out.findings), key=Finding.sort_key)

@@ -155,11 +155,19 @@ def screen(dataset: Any, protocol: Protocol) -> ScreeningResult:
                 f"protocol {protocol.source}: eligibility criterion {c.id!r} tests unknown variable "
                 f"{c.variable!r}; available: {', '.join(map(str, variables.columns))}"
             )
+    # each criterion is tested once per distinct value of its variable; a missing value fails
+    failing: list[np.ndarray] = []
+    for c in criteria:
+        col = variables[c.variable]
+        codes, uniques = pd.factorize(col, use_na_sentinel=True)
+        passed = np.fromiter((c.test(v) for v in uniques.astype(object)), dtype=bool, count=len(uniques))
+        failing.append(~np.append(passed, False)[codes])
     failures: dict[str, list[tuple[str, str]]] = {}
-    for pid, row in variables.iterrows():
-        fails = [(c.id, _failure(c, row[c.variable])) for c in criteria if not c.test(row[c.variable])]
-        if fails:
-            failures[str(pid)] = fails
+    for i in np.flatnonzero(np.logical_or.reduce(failing)) if failing else ():
+        pid = variables.index[i]
+        row = variables.iloc[i]
+        failures[str(pid)] = [(c.id, _failure(c, row[c.variable])) for c, f in zip(criteria, failing, strict=True)
+                              if f[i]]
     remaining = [str(p) for p in variables.index]
     steps: list[ScreeningStep] = []
     all_excl: list[Exclusion] = []

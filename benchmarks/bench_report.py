@@ -1,0 +1,217 @@
+"""Speed and peak memory of the pipeline at registry size: ``demo``, ``report`` and ``validate``.
+
+Usage::
+
+    python benchmarks/bench_report.py [--sizes 3900,39000] [--validate-rows 1000000] [--repeats 1]
+                                      [--work DIR] [--skip-demo] [--skip-validate]
+
+Cohorts are copies of the 39-patient synthetic twin (:func:`blincompass.synth.generate_twin`): copy ``k``
+uses seed ``k`` (its own calendar dates, centres and order) and prefixes every patient identifier with
+``Rkkkkk-``, so 100 copies give 3,900 patients and 1,000 copies 39,000. The ``validate`` input is the same
+kind of cohort with as many copies as needed for ``--validate-rows`` data rows over the five forms (about
+7.8 rows per patient: 10^6 rows are about 128,000 patients). Every cohort is written as a folder of template CSV
+files with ``SYNTHETIC.txt`` (deterministic: same arguments, same bytes).
+
+Each command runs as its own process (``python -m blincompass.cli``-equivalent console script of the
+environment running this script), timed from start to exit (wall clock, imports included); the peak
+resident set size is the child's ``ru_maxrss`` from :func:`os.wait4`. Times are the best of ``--repeats``.
+
+Floors measured in the same run, for the ratios printed beside each figure:
+
+* ``start-up``: ``python -c "import pandas, matplotlib.figure, scipy.stats"`` - the libraries every report
+  needs, imported and nothing done;
+* ``pyarrow read``: a process that imports pyarrow and reads every CSV file of the cohort with
+  ``pyarrow.csv.read_csv`` (all columns as strings) - the cost of getting the bytes into columns.
+
+Targets (2-core machine): demo <= 4 s; report of 3,900 patients <= 8 s and <= 500 MB; of 39,000 <= 40 s
+and <= 2 GB; validate of 10^6 rows <= 20 s and <= 1.5 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+sys.path.insert(0, str(SRC))
+
+from blincompass.dictionary import load_dictionary  # noqa: E402
+from blincompass.synth import generate_twin  # noqa: E402
+from blincompass.synth.twin import SYNTHETIC_NOTICE  # noqa: E402
+
+MB = 1024 * 1024
+TIMEOUT: float | None = None
+LAST_CPU = [float("nan")]
+TARGETS = {  # name -> (seconds, bytes or None)
+    "demo": (4.0, None),
+    "report 3900": (8.0, 500 * MB),
+    "report 39000": (40.0, 2048 * MB),
+    "validate": (20.0, 1536 * MB),
+}
+
+
+def write_cohort(out: Path, copies: int) -> dict[str, int]:
+    """Write ``copies`` copies of the twin (seeds 0..copies-1) as template CSVs; return rows per form."""
+    dictionary = load_dictionary()
+    out.mkdir(parents=True, exist_ok=True)
+    handles = {}
+    writers = {}
+    rows = {}
+    for form in dictionary.forms:
+        fh = (out / f"{form.name}.csv").open("w", encoding="utf-8", newline="")
+        handles[form.name] = fh
+        writers[form.name] = csv.DictWriter(fh, fieldnames=form.columns, lineterminator="\n",
+                                            extrasaction="ignore")
+        writers[form.name].writeheader()
+        rows[form.name] = 0
+    try:
+        for k in range(copies):
+            forms = generate_twin(k)
+            prefix = f"R{k:05d}-"
+            for name, form_rows in forms.items():
+                for r in form_rows:
+                    r["patient_id"] = prefix + r["patient_id"]
+                    writers[name].writerow({c: r.get(c, "") for c in writers[name].fieldnames})
+                rows[name] += len(form_rows)
+    finally:
+        for fh in handles.values():
+            fh.close()
+    (out / "SYNTHETIC.txt").write_text(f"{SYNTHETIC_NOTICE}\ncopies: {copies}\n", encoding="utf-8")
+    return rows
+
+
+def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[float, int]:
+    """Wall-clock seconds and peak RSS (bytes) of one child process; raise when it fails. The child's CPU
+    time (user + system) is kept in ``LAST_CPU`` (on a shared machine it shows the work done when other
+    jobs stretch the wall clock)."""
+    t0 = time.perf_counter()
+    errf = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf, env=env, cwd=cwd)
+    timer = threading.Timer(TIMEOUT, proc.kill) if TIMEOUT is not None else None
+    if timer is not None:
+        timer.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - t0
+    if timer is not None:
+        timer.cancel()
+        if TIMEOUT is not None and elapsed >= TIMEOUT:
+            raise RuntimeError(f"{' '.join(cmd)} did not finish in {TIMEOUT:.0f} s")
+    errf.seek(0)
+    err = errf.read().decode("utf-8", "replace")
+    errf.close()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{err[-2000:]}")
+    LAST_CPU[0] = usage.ru_utime + usage.ru_stime
+    return elapsed, usage.ru_maxrss * 1024  # ru_maxrss is in KiB on Linux
+
+
+def best(cmd: list[str], repeats: int, **kw: object) -> tuple[float, int]:
+    """Best time and largest peak RSS of ``repeats`` runs (``nan, 0`` when the command fails or times out)."""
+    try:
+        runs = [run(cmd, **kw) for _ in range(repeats)]  # type: ignore[arg-type]
+    except RuntimeError as exc:
+        print(f"   FAILED: {str(exc)[:500]}", flush=True)
+        return float("nan"), 0
+    return min(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="3900,39000", help="report cohort sizes (multiples of 39)")
+    ap.add_argument("--validate-rows", type=float, default=1e6)
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--work", type=Path, default=None, help="folder for cohorts (kept; default: temporary)")
+    ap.add_argument("--skip-demo", action="store_true")
+    ap.add_argument("--skip-validate", action="store_true")
+    ap.add_argument("--src", type=Path, default=SRC,
+                    help="source tree whose blincompass is timed (e.g. an earlier commit unpacked with git archive)")
+    ap.add_argument("--timeout", type=float, default=None, help="give up on a command after this many seconds")
+    args = ap.parse_args()
+
+    py = sys.executable
+    cli = str(Path(py).with_name("blincompass"))
+    env = dict(os.environ, PYTHONPATH=str(args.src.resolve()) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    global TIMEOUT
+    TIMEOUT = args.timeout
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench_report_"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; work dir {work}")
+
+    floor_start, floor_start_rss = best([py, "-c", "import pandas, matplotlib.figure, scipy.stats"], 3, env=env)
+    print(f"floor start-up (import pandas, matplotlib.figure, scipy.stats): {floor_start:.2f} s "
+          f"(CPU {LAST_CPU[0]:.2f} s), {floor_start_rss / MB:.0f} MB")
+
+    read_floor = ("import sys, pathlib, pyarrow as pa, pyarrow.csv as pc\n"
+                  "for p in sorted(pathlib.Path(sys.argv[1]).glob('*.csv')):\n"
+                  "    names = p.open(encoding='utf-8').readline().rstrip('\\n').split(',')\n"
+                  "    opts = pc.ConvertOptions(column_types={n: pa.string() for n in names})\n"
+                  "    pc.read_csv(p, convert_options=opts)\n")
+
+    rows_out: list[tuple[str, float, int, float, float | None, str]] = []
+
+    def report_row(name: str, t: float, rss: int, floor: float, floor_name: str) -> None:
+        t_target, m_target = TARGETS[name]
+        ok = t <= t_target and (m_target is None or rss <= m_target)
+        cpu = LAST_CPU[0] if t == t else float("nan")
+        rows_out.append((name, t, rss, t / floor, cpu, floor_name))
+        mem = f"{rss / MB:.0f} MB" + (f" (target <= {m_target / MB:.0f} MB)" if m_target else "")
+        print(f"{name:>13}: {t:6.2f} s (target <= {t_target:.0f} s; CPU {cpu:.2f} s), {mem}; "
+              f"{t / floor:.1f}x {floor_name} [{'OK' if ok else 'MISSED'}]", flush=True)
+
+    if not args.skip_demo:
+        demo_out = work / "demo"
+        shutil.rmtree(demo_out, ignore_errors=True)
+        t, rss = best([cli, "demo", "--out", str(demo_out), "--no-progress"], args.repeats, env=env)
+        report_row("demo", t, rss, floor_start, "start-up floor")
+
+    for size in (int(s) for s in args.sizes.split(",") if s):
+        copies = size // 39
+        cohort = work / f"cohort_{size}"
+        if not (cohort / "SYNTHETIC.txt").exists():
+            t0 = time.perf_counter()
+            rows = write_cohort(cohort, copies)
+            print(f"cohort {size}: {sum(rows.values())} rows {rows} written in {time.perf_counter() - t0:.1f} s")
+        floor_read, _ = best([py, "-c", read_floor, str(cohort)], 1, env=env)
+        out = work / f"report_{size}"
+        shutil.rmtree(out, ignore_errors=True)
+        t, rss = best([cli, "report", str(cohort), "--out", str(out), "--no-progress"], args.repeats, env=env)
+        print(f"   (pyarrow read floor {floor_read:.2f} s)")
+        report_row(f"report {size}", t, rss, floor_start + floor_read, "start-up + pyarrow read floors")
+
+    if not args.skip_validate:
+        per_copy = sum(len(v) for v in generate_twin(0).values())  # data rows per copy of the twin
+        copies = -(-int(args.validate_rows) // per_copy)
+        cohort = work / f"validate_{copies}"
+        if not (cohort / "SYNTHETIC.txt").exists():
+            t0 = time.perf_counter()
+            rows = write_cohort(cohort, copies)
+            print(f"validate cohort: {copies * 39} patients, {sum(rows.values())} rows {rows} written in "
+                  f"{time.perf_counter() - t0:.1f} s")
+        floor_read, _ = best([py, "-c", read_floor, str(cohort)], 1, env=env)
+        print(f"   (pyarrow read floor {floor_read:.2f} s)")
+        t, rss = best([cli, "validate", str(cohort)], args.repeats, env=env)
+        report_row("validate", t, rss, floor_start + floor_read, "start-up + pyarrow read floors")
+
+    print("\n| job | time (s) | CPU (s) | target (s) | peak RSS (MB) | target (MB) | ratio to floor |")
+    print("|---|---|---|---|---|---|---|")
+    for name, t, rss, ratio, cpu, floor_name in rows_out:
+        t_target, m_target = TARGETS[name]
+        m_text = "" if m_target is None else f"{m_target / MB:.0f}"
+        print(f"| {name} | {t:.2f} | {cpu:.2f} | {t_target:.0f} | {rss / MB:.0f} | {m_text} "
+              f"| {ratio:.1f}x {floor_name} |")
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
