@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from blincompass import __version__
+from blincompass.io.dataset import norm_value
 from blincompass.protocol import ProportionAnalysis, Protocol, SurvivalAnalysis
 from blincompass.study import StudyPackage
 
@@ -213,19 +214,6 @@ def creation_time() -> str:
 # Analysis populations (the same selection as the report's survival and Fisher tables)
 
 
-def _norm(v: Any) -> Any:
-    """A cell as a plain comparable value: ``None`` when missing, bool, int for integral numbers, str."""
-    if v is None or v is pd.NA or v is pd.NaT:
-        return None
-    if isinstance(v, bool | np.bool_):
-        return bool(v)
-    if isinstance(v, int | np.integer):
-        return int(v)
-    if isinstance(v, float | np.floating):
-        return None if math.isnan(v) else (int(v) if float(v).is_integer() else float(v))
-    return str(v)
-
-
 def group_key(value: Any) -> str:
     """The text key of a group or stratum value: booleans as "true"/"false", otherwise the value as text."""
     return str(value).lower() if isinstance(value, bool) else str(value)
@@ -260,14 +248,14 @@ def survival_rows(adsl: pd.DataFrame, adtte: pd.DataFrame, a: SurvivalAnalysis) 
     stratum: list[Any] = [None] * len(tte)
     if a.strata:
         _column(pats, a.strata, "strata", a.id)
-        sv = [_norm(v) for v in tte["USUBJID"].map(pats[a.strata])]
+        sv = [norm_value(v) for v in tte["USUBJID"].map(pats[a.strata])]
         ok = np.array([v is not None for v in sv], dtype=bool)
         tte = tte[ok]
         stratum = [group_key(v) for v, k in zip(sv, ok, strict=True) if k]
     grp: list[Any] = [None] * len(tte)
     if a.group:
         _column(pats, a.group, "group", a.id)
-        gv = [_norm(v) for v in tte["USUBJID"].map(pats[a.group])]
+        gv = [norm_value(v) for v in tte["USUBJID"].map(pats[a.group])]
         order = list(a.order) if a.order else sorted({v for v in gv if v is not None}, key=str)
         ok = np.array([v is not None and any(_same(v, o) for o in order) for v in gv], dtype=bool)
         tte = tte[ok]
@@ -294,7 +282,7 @@ def proportion_table(adsl: pd.DataFrame, a: ProportionAnalysis) -> tuple[list[st
             _column(d, col, what, a.id)
     if a.population:
         d = d[d[a.population].astype("boolean").fillna(False).astype(bool)]
-    values = [_norm(v) for v in d[a.group]]
+    values = [norm_value(v) for v in d[a.group]]
     order = list(a.order) if a.order else sorted({v for v in values if v is not None}, key=str)
     keys = [group_key(o) for o in order]
     g = pd.Series([group_key(v) if v is not None else None for v in values], index=d.index, dtype="object")

@@ -191,6 +191,24 @@ class Dataset:
                 w.writerow([csv_value(v, row) for v in form.variables])
 
 
+def norm_value(v: Any) -> Any:
+    """A cell as a plain comparable value: ``None`` when missing, bool, int for integral numbers, float,
+    else text (what tables and analyses group by, whatever dtype pandas gave the column)."""
+    import numpy as np
+
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
+    if isinstance(v, int | np.integer):
+        return int(v)
+    if isinstance(v, float | np.floating):
+        if math.isnan(v):
+            return None
+        return int(v) if float(v).is_integer() else float(v)
+    return str(v)
+
+
 def to_date(value: Any) -> dt.date | None:
     """A DataFrame date cell as ``datetime.date`` (``None`` for NaT)."""
     if _isna(value):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from blincompass.dictionary import load_dictionary
+from blincompass.io.dataset import norm_value
 from blincompass.protocol import Protocol
 from blincompass.protocol.model import Table1Row
 from blincompass.report.fmt import DASH, fmt_n_pct, fmt_num, slug
@@ -56,21 +57,6 @@ def norm_series(values: pd.Series) -> pd.Series:
     """:func:`norm_value` of every cell, kept as an object Series (``None`` stays ``None`` on pandas 3,
     whose ``map`` would infer a string or nullable dtype)."""
     return apply_distinct(values, norm_value)
-
-
-def norm_value(v: Any) -> Any:
-    """A cell as a plain comparable value: ``None`` when missing, bool, int for integral numbers, str."""
-    if v is None or v is pd.NA or v is pd.NaT:
-        return None
-    if isinstance(v, bool | np.bool_):
-        return bool(v)
-    if isinstance(v, int | np.integer):
-        return int(v)
-    if isinstance(v, float | np.floating):
-        if np.isnan(v):
-            return None
-        return int(v) if float(v).is_integer() else float(v)
-    return str(v)
 
 
 def _same(a: Any, b: Any) -> bool:
