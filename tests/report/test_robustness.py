@@ -102,3 +102,41 @@ def test_stale_figures_removed(tmp_path, dataset, derived):
     rep = build_report(dataset, _no_figures(PROTOCOL), derived=derived)
     write_report(rep, tmp_path)
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["notes.txt"]
+
+
+def test_three_group_comparisons_are_computed_or_skipped_with_a_reason(dataset, derived):
+    """A 3-group Fisher comparison gives the k x 2 exact test; the permutation step skips 3 groups with its
+    reason instead of failing; the asymptotic log-rank test is the k-sample one."""
+    from blincompass.report.table1 import eligible
+    from blincompass.stats import fisher_exact
+
+    levels = ("first_relapse", "second_relapse", "persistent")
+    proto = _no_figures(PROTOCOL)
+    prop = proto.analyses.proportions[0].model_copy(update={
+        "id": "response_by_status", "group": "disease_status", "order": levels, "labels": {}, "paper": None})
+    surv = next(a for a in proto.analyses.survival if a.id == "os_by_stratum").model_copy(update={
+        "id": "os_by_status", "group": "disease_status", "order": levels, "labels": {}, "paper": None,
+        "figure": None})
+    analyses = proto.analyses.model_copy(update={"proportions": (*proto.analyses.proportions, prop),
+                                                 "survival": (*proto.analyses.survival, surv)})
+    proto = proto.model_copy(update={"analyses": analyses})
+    rep = build_report(dataset, proto, derived=derived, synthetic=True)
+    r = rep.results
+    t = r["tests"]["response_by_status"]
+    d = eligible(derived.adsl)
+    d = d[d["disease_status"].isin(levels) & d["response_c1"].notna()]
+    table = np.array([[int((d[d["disease_status"] == lv]["response_c1"] == True).sum()),  # noqa: E712
+                       int((d[d["disease_status"] == lv]["response_c1"] == False).sum())] for lv in levels])  # noqa: E712
+    assert [t["counts"][lv]["yes"] for lv in levels] == table[:, 0].tolist()
+    assert t["p"] == fisher_exact(table).pvalue and t["sided"] == "two"
+    assert "3 groups differ" in t["alternative_text"]
+    perm = [row for sec in rep.sections for blk in sec.blocks if getattr(blk, "id", "") == "permutation"
+            for row in blk.rows]
+    assert any("this comparison has 3" in str(cell) for row in perm for cell in row.cells)
+    pats = eligible(derived.adsl)
+    pats = pats[pats["disease_status"].isin(levels)]
+    tte = derived.adtte[derived.adtte["PARAMCD"] == "OS"].merge(
+        pats[["patient_id", "disease_status"]], left_on="USUBJID", right_on="patient_id")
+    assert r["tests"]["os_by_status"]["p"] == pytest.approx(
+        logrank_test(tte["AVAL"].to_numpy(float), (tte["CNSR"] == 0).to_numpy(), tte["disease_status"].to_numpy(),
+                     order=list(levels)).pvalue, abs=1e-12)

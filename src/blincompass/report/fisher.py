@@ -56,8 +56,17 @@ def run_fisher(adsl: pd.DataFrame, a: ProportionAnalysis, protocol: Protocol) ->
         "n_excluded": n_excluded,
         "alternative": a.alternative,
     }
-    if len(keys) != 2 or (table.sum(axis=1) == 0).any() or (table.sum(axis=0) == 0).any():
+    if len(keys) < 2 or (table.sum(axis=1) == 0).any() or (table.sum(axis=0) == 0).any():
         out["note"] = "test not computable (a group or an outcome level has no patients)"
+        return out
+    if len(keys) > 2:  # k x 2 table: the exact test of independence, two-sided; no odds ratio
+        try:
+            res = fisher_exact(table)
+        except ValueError:  # too many tables to enumerate: Monte Carlo with the protocol's seed
+            cfg = protocol.analyses.permutation
+            res = fisher_exact(table, simulate_p_value=True, B=cfg.n_resamples, seed=cfg.seed)
+        out.update(p=res.pvalue, p_two_sided=res.pvalue, k_groups=len(keys),
+                   alternative="two-sided" if a.alternative != "two-sided" else a.alternative)
         return out
     two = fisher_exact(table, alternative="two-sided", conf_level=protocol.analyses.settings.conf_level)
     if a.alternative == "two-sided":
@@ -111,6 +120,15 @@ def build_fisher_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[str
             put(results, f"{base}.note", r["note"])
             rows.append(Row((a.title, "; ".join(counts), r["note"], words, "", ""),
                             (None, None, None, None, None, None)))
+            continue
+        if "k_groups" in r:  # more than two groups: one two-sided test of the k x 2 table
+            put(results, f"{base}.p", r["p"])
+            put(results, f"{base}.p_two_sided", r["p_two_sided"])
+            put(results, f"{base}.sided", "two")
+            text = f"two-sided: the {r['k_groups']} groups differ (a one-sided test needs two groups)"
+            put(results, f"{base}.alternative_text", text)
+            rows.append(Row((a.title, "; ".join(counts), fmt_p(r["p"]), text, "", DASH),
+                            (None, f"{base}.counts.{r['groups'][0]}.yes", f"{base}.p", None, None, None)))
             continue
         for k in ("p", "p_one_sided", "one_sided_alternative", "p_two_sided", "odds_ratio", "or_lower", "or_upper"):
             put(results, f"{base}.{k}", r[k])

@@ -89,6 +89,12 @@ def _permutation_rows(ctx: ReportContext) -> list[Row]:
         if len({v for v in g if v in set(a.order or ())}) < 2 or not (df["CNSR"] == 0).any():
             rows.append(Row((a.title, a.alternative, "n/a", "n/a", "not computable: a group is empty or no events")))
             continue
+        n_groups = len(set(a.order)) if a.order else len({v for v in g})
+        if n_groups > 2:
+            rows.append(Row((a.title, a.alternative, "n/a", "n/a",
+                             f"not computed: the permutation test compares two groups, this comparison has "
+                             f"{n_groups}")))
+            continue
         time, event = df["AVAL"].to_numpy(float), (df["CNSR"] == 0).to_numpy()
         strata = df[a.strata].to_numpy() if a.strata else None
         asym = logrank_test(time, event, g, strata=strata, alternative=a.alternative, order=list(a.order))
