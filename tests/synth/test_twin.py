@@ -165,3 +165,17 @@ def test_deterministic_and_labelled(tmp_path):
     assert (a / "patients.csv").read_bytes() != (c / "patients.csv").read_bytes()
     assert "SYNTHETIC" in (a / "SYNTHETIC.txt").read_text()
     assert all(line.startswith("SYN-") for line in (a / "patients.csv").read_text().splitlines()[1:])
+
+
+def test_twin_workbook_bytes_do_not_depend_on_the_clock(tmp_path):
+    import re
+    import zipfile
+
+    from blincompass.io.ooxml import FIXED_ZIP_TIME
+    from blincompass.synth import write_twin
+
+    write_twin(tmp_path, 0, xlsx=True)
+    with zipfile.ZipFile(tmp_path / "twin.xlsx") as z:
+        assert {i.date_time for i in z.infolist()} == {FIXED_ZIP_TIME}
+        core = z.read("docProps/core.xml").decode()
+    assert set(re.findall(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", core)) == {"2020-01-01T00:00:00Z"}

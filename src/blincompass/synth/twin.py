@@ -304,6 +304,7 @@ def write_twin(out_dir: str | Path, seed: int = 0, *, xlsx: bool = False) -> lis
 def _write_xlsx(forms: dict[str, list[dict[str, str]]], path: Path, dictionary: Any) -> Path:
     from openpyxl import Workbook
 
+    from blincompass.io.ooxml import deterministic_zip
     from blincompass.io.outpath import atomic_write
     from blincompass.io.safe import write_cell
 
@@ -317,7 +318,7 @@ def _write_xlsx(forms: dict[str, list[dict[str, str]]], path: Path, dictionary: 
                                                      for row in forms[form.name])], start=1):
             for j, value in enumerate(values, start=1):
                 write_cell(sheet, r, j, value)
-    fixed = dt.datetime(2020, 1, 1)
-    wb.properties.created = fixed
-    wb.properties.modified = fixed
-    return atomic_write(path, wb.save)
+    buf = io.BytesIO()
+    wb.save(buf)  # openpyxl stamps the save time into docProps/core.xml: fixed here, with the zip entry times
+    data = deterministic_zip(buf.getvalue(), core_date="2020-01-01T00:00:00Z")
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
