@@ -57,7 +57,7 @@ def report_cmd(
         try:
             reg = Registry(db)
             try:
-                validation = reg.as_user(user).read_result()
+                validation = reg.as_user(user).read_result(data_cutoff=proto.study.data_cutoff)
             finally:
                 reg.engine.dispose()
         except AccessDenied as exc:

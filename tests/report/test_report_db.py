@@ -52,3 +52,17 @@ def test_report_db_needs_user_and_known_user(tmp_path):
     res = runner.invoke(app, ["report", "--db", url, "--user", "nobody", "--out", str(tmp_path / "x")])
     assert res.exit_code in (1, 2)
     assert not (tmp_path / "x" / "results.json").exists()
+
+
+def test_report_db_checks_dates_against_the_protocol_cutoff(tmp_path):
+    from importlib import resources
+
+    url, _ = _registry(tmp_path)
+    text = resources.files("blincompass.protocol").joinpath("data/blincompass.toml").read_text("utf-8")
+    proto = tmp_path / "protocol.toml"
+    proto.write_text(text.replace("\n[time]", "data_cutoff = 2000-01-01\n\n[time]", 1), encoding="utf-8")
+    res = runner.invoke(app, ["report", "--db", url, "--user", "coord", "--protocol", str(proto),
+                              "--out", str(tmp_path / "x"), "--no-progress"])
+    assert res.exit_code == 1, res.output
+    assert "date.after_cutoff" in res.output
+    assert not (tmp_path / "x" / "results.json").exists()

@@ -380,14 +380,17 @@ class ScopedRegistry:
             tables[form.name] = RawTable(form.name, f"{source}[{form.name}]", tuple(form.columns), data)
         return RawDataset(source, tables)
 
-    def read_result(self, patient_ids: Sequence[str] | None = None) -> ValidationResult:
-        """The visible data as a validated data set (the same typing and checks as a file)."""
+    def read_result(
+        self, patient_ids: Sequence[str] | None = None, *, data_cutoff: dt.date | None = None,
+    ) -> ValidationResult:
+        """The visible data as a validated data set (the same typing and checks as a file; dates checked
+        against ``data_cutoff``, default: the day of the check)."""
         with self.registry.engine.connect() as conn:
             if patient_ids is not None:
                 for pid in patient_ids:
                     self._check_patient(conn, pid, "read")
             rows = self._rows(conn, patient_ids)
-        return validate(self._raw(rows, self.registry.url), self._d)
+        return validate(self._raw(rows, self.registry.url), self._d, data_cutoff=data_cutoff)
 
     def read_dataset(self, patient_ids: Sequence[str] | None = None) -> Dataset:
         """The visible patients (or the given ones; another centre's raises :class:`AccessDenied`)."""
