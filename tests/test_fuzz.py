@@ -16,6 +16,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -271,13 +272,7 @@ def test_registry_import_of_template_workbook(registry: Registry, terms: list[st
             assert str(exc) and cells
             event("refused")
             return
-        event("imported, exported and re-imported")
-        before = dump_tables(registry.engine)
-        for fmt in ("template", "csv"):
-            written = export(coord, fmt, Path(tmp) / fmt, load_protocol_once())
-            source = written[0] if fmt == "template" else Path(tmp) / fmt
-            assert not coord.import_path(source).changed, fmt
-            assert dump_tables(registry.engine) == before
+        _export_and_reimport_unchanged(registry, coord, Path(tmp))
 
 
 _PROTOCOL: list[object] = []
@@ -289,6 +284,17 @@ def load_protocol_once() -> object:
 
         _PROTOCOL.append(load_protocol())
     return _PROTOCOL[0]
+
+
+def _export_and_reimport_unchanged(registry: Any, coord: Any, tmp: Path) -> None:
+    """The accepted data, exported as template workbook and as CSV files, re-import with no change."""
+    event("imported, exported and re-imported")
+    before = dump_tables(registry.engine)
+    for fmt in ("template", "csv"):
+        written = export(coord, fmt, tmp / fmt, load_protocol_once())
+        source = written[0] if fmt == "template" else tmp / fmt
+        assert not coord.import_path(source).changed, fmt
+        assert dump_tables(registry.engine) == before
 
 
 @REGISTRY
@@ -315,13 +321,7 @@ def test_registry_import_of_csv_free_text(registry: Registry, terms: list[str]) 
             assert "NUL" in str(exc)
             event("refused")
             return
-        event("imported, exported and re-imported")
-        before = dump_tables(registry.engine)
-        for fmt in ("template", "csv"):
-            written = export(coord, fmt, Path(tmp) / fmt, load_protocol_once())
-            source = written[0] if fmt == "template" else Path(tmp) / fmt
-            assert not coord.import_path(source).changed, fmt
-            assert dump_tables(registry.engine) == before
+        _export_and_reimport_unchanged(registry, coord, Path(tmp))
 
 
 @FAST
