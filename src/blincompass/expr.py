@@ -188,7 +188,7 @@ def _missing(value: Any) -> Any:
 
     if isinstance(value, pd.Series):
         return value.isna()
-    return value is None or bool(pd.isna(value)) if not isinstance(value, (list, tuple)) else False
+    return not isinstance(value, (list, tuple)) and bool(pd.isna(value))
 
 
 def _as_boolean(value: Any, text: str, what: str) -> pd.Series:
@@ -362,15 +362,8 @@ def _dates(value: Any, text: str, fn: str) -> pd.Series:
     raise ExpressionError(f"expression {text!r}: {fn}() needs dates (value {value!r})")  # pragma: no cover
 
 
-class _quiet:
-    """Silence numpy's warnings for division by zero and invalid values (results are missing / inf)."""
+def _quiet() -> Any:
+    """numpy's warnings for division by zero and invalid values silenced (results are missing / inf)."""
+    import numpy as np
 
-    def __enter__(self) -> None:
-        import numpy as np
-
-        self._old = np.seterr(divide="ignore", invalid="ignore")
-
-    def __exit__(self, *exc: object) -> None:
-        import numpy as np
-
-        np.seterr(**self._old)
+    return np.errstate(divide="ignore", invalid="ignore")
