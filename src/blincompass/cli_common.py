@@ -30,6 +30,7 @@ def resolve_study(study: Path | None, protocol: Path | None = None) -> Any:
 
     from blincompass.protocol import ProtocolError, load_protocol
     from blincompass.study import StudyError, load_study
+    from blincompass.study.package import check_package
 
     try:
         pkg = load_study(study)
@@ -38,6 +39,7 @@ def resolve_study(study: Path | None, protocol: Path | None = None) -> Any:
     if protocol is not None:
         try:
             pkg = replace(pkg, protocol=load_protocol(protocol))
+            check_package(pkg.dictionary, pkg.protocol)
         except ProtocolError as exc:
             raise fail(f"cannot use protocol: {exc}") from None
     return pkg

@@ -72,7 +72,7 @@ def summarise_cmd(
     label = site if site is not None else out.name.removesuffix(".json")
     try:
         summary = summarise(pkg, result.dataset, site=label, withhold=withhold,
-                            derived=derive_all(result.dataset, pkg.protocol))
+                            derived=derive_all(result.dataset, pkg.protocol, pkg.dictionary))
     except (DisclosureError, FederationError) as exc:
         raise _fail(f"cannot summarise: {exc}") from None
     tmp = out.with_name(f".{out.name}.tmp")

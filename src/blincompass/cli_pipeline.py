@@ -51,6 +51,17 @@ def _load(path: Path, study: Any = None) -> Any:
     return result
 
 
+def _derivation(work: Any) -> Any:
+    """Run a derivation step; a derivation that these data make impossible exits 2 with its message."""
+    from blincompass.derive import DerivationError
+
+    try:
+        return work()
+    except DerivationError as exc:
+        _console().print(f"[red]cannot derive:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
 def _flow_table(screening: Any) -> Table:
     from rich.table import Table
 
@@ -80,8 +91,8 @@ def _print_summary(derived: Any) -> None:
     t.add_row("Eligible", str(s["eligible"]))
     for k, v in s["strata"].items():
         t.add_row(f"  stratum {k}", str(v))
-    for k in ("cr_after_course_1", "response_after_course_1", "early_relapse", "relapse", "hsct", "death"):
-        t.add_row(k.replace("_", " "), str(s[k]))
+    for k, v in s["flags"].items():
+        t.add_row(f"  {k}", str(v))
     for p, v in s["tte"].items():
         t.add_row(f"ADTTE {p}", f"n={v['n']}, events={v['events']}, censored={v['censored']}")
     _console().print(t)
@@ -111,10 +122,11 @@ def screen_cmd(
     study: Path | None = typer.Option(None, "--study", help=STUDY_HELP),
 ) -> None:
     """Apply the protocol's eligibility criteria and print the screening flow."""
-    from blincompass.validate.screening import screen
+    from blincompass.derive import screen
 
     pkg = resolve_study(study, protocol)
-    result = screen(_load(path, pkg).dataset, pkg.protocol)
+    dataset = _load(path, pkg).dataset
+    result = _derivation(lambda: screen(dataset, pkg.protocol, pkg.dictionary))
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -133,7 +145,8 @@ def derive_cmd(
 
     pkg = resolve_study(study, protocol)
     usable_output(out)
-    derived = derive_all(_load(path, pkg).dataset, pkg.protocol)
+    dataset = _load(path, pkg).dataset
+    derived = _derivation(lambda: derive_all(dataset, pkg.protocol, pkg.dictionary))
     try:
         written = write_derived(derived, out)
     except OSError as exc:

@@ -39,6 +39,7 @@ def report_cmd(
     Exit 0: written; 1: the data set has validation errors (listed); 2: unreadable input or protocol.
     """
     from blincompass.cli_common import usable_output, write_failed
+    from blincompass.derive import DerivationError
     from blincompass.io.raw import InputReadError
     from blincompass.report import render_report
 
@@ -80,7 +81,11 @@ def report_cmd(
             raise typer.Exit(2) from None
     try:
         outcome = render_report(data, out, protocol=proto, synthetic=synthetic, ci_bands=ci_bands,
-                                show_progress=progress, published=published, validation=validation)
+                                show_progress=progress, published=published, validation=validation,
+                                dictionary=pkg.dictionary)
+    except DerivationError as exc:
+        typer.echo(f"cannot derive: {exc}", err=True)
+        raise typer.Exit(2) from None
     except InputReadError as exc:
         typer.echo(f"cannot read input: {exc}", err=True)
         raise typer.Exit(2) from None

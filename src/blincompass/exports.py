@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from blincompass.dictionary import DataDictionary
 from blincompass.io.dataset import Dataset
 from blincompass.io.outpath import atomic_write
 from blincompass.io.spss import write_form_savs, write_sav_table
@@ -48,18 +49,17 @@ __all__ = ["EXPORT_FORMATS", "adam_tables", "export"]
 EXPORT_FORMATS: tuple[str, ...] = ("template", "csv", "adam", "xpt", "sav")
 
 
-def adam_tables(dataset: Dataset, protocol: Protocol) -> dict[str, tuple[pd.DataFrame, dict[str, str]]]:
-    """``adsl``, ``adtte``, ``adrs``, ``adae``: each a table and its column descriptions."""
-    from blincompass.derive import ADAE_COLUMNS, ADSL_COLUMNS, ADTTE_COLUMNS, build_adae, derive_all
-    from blincompass.derive.adrs import ADRS_COLUMNS, build_adrs
+def adam_tables(dataset: Dataset, protocol: Protocol, dictionary: DataDictionary | None = None,
+                ) -> dict[str, tuple[pd.DataFrame, dict[str, str]]]:
+    """``adsl``, ``adtte`` and, when the protocol declares them, ``adrs`` and ``adae``: each a table and its
+    column labels."""
+    from blincompass.derive import derive_all
+    from blincompass.derive.metadata import table_labels
 
-    derived = derive_all(dataset, protocol)
-    return {
-        "adsl": (derived.adsl, ADSL_COLUMNS),
-        "adtte": (derived.adtte, ADTTE_COLUMNS),
-        "adrs": (build_adrs(dataset, derived.adsl, protocol), ADRS_COLUMNS),
-        "adae": (build_adae(dataset, derived.adsl, protocol), ADAE_COLUMNS),
-    }
+    derived = derive_all(dataset, protocol, dictionary)
+    assert derived.plan is not None
+    labels = table_labels(protocol, derived.plan)
+    return {name: (df, labels[name]) for name, df in derived.tables().items()}
 
 
 def export(scoped: ScopedRegistry, fmt: str, out_dir: str | Path, protocol: Protocol) -> list[Path]:

@@ -30,7 +30,7 @@ def test_columns_and_one_row_per_eligible_patient_and_parameter(tables: tuple[pd
     adrs, adsl = tables
     assert list(adrs.columns) == list(ADRS_COLUMNS)
     eligible = list(adsl.loc[adsl["eligible"].astype(bool), "patient_id"])
-    horizon = PROTOCOL.response.sustained_response_course
+    horizon = len(PROTOCOL.adrs.timepoints)
     params = [p for k in range(1, horizon + 1) for p in (f"CRC{k}", f"MRDC{k}")] + ["RSPC1", "BESTRSP"]
     assert list(adrs["USUBJID"].drop_duplicates()) == eligible
     for pid in eligible:

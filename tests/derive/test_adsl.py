@@ -2,9 +2,9 @@ import pandas as pd
 import pytest
 
 from blincompass.derive import build_adsl
-from blincompass.derive.response import derive_mrd
+from blincompass.derive.functions import mrd_of
+from blincompass.derive.screening import screen
 from blincompass.protocol import load_protocol
-from blincompass.validate.screening import screen
 from tests.derive.cohort import cohort
 
 PROTOCOL = load_protocol()
@@ -61,7 +61,7 @@ def test_mrd_threshold_is_strict():
     df = pd.DataFrame({"pcr_mrd": [1e-4, 0.99e-4, float("nan"), float("nan")],
                        "pcr_mrd_status": ["quantified", "quantified", "ND", None],
                        "fc_mrd": [float("nan")] * 4, "fc_mrd_status": [None, None, "NEG", None]})
-    got = derive_mrd(df, PROTOCOL)
+    got = mrd_of(df, [{"column": "pcr_mrd", "name": "PCR"}, {"column": "fc_mrd", "name": "FC"}], 1e-4)
     assert got["mrd"].tolist() == ["positive", "negative", "negative", "unknown"]
     assert got["mrd_method"].tolist() == ["PCR", "PCR", "FC", None]
 

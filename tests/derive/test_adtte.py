@@ -62,7 +62,7 @@ def test_write_derived_is_deterministic(tmp_path):
     a = write_derived(d, tmp_path / "a")
     b = write_derived(d, tmp_path / "b")
     assert [p.name for p in a] == [
-        "adsl.csv", "adsl.parquet", "adtte.csv", "adtte.parquet",
+        "adsl.csv", "adsl.parquet", "adtte.csv", "adtte.parquet", "metadata.csv",
         "screening_flow.csv", "screening_exclusions.csv", "screening.json",
     ]
     for pa, pb in zip(a, b, strict=True):
@@ -75,5 +75,12 @@ def test_write_derived_is_deterministic(tmp_path):
 def test_build_adtte_unknown_population(tmp_path):
     proto = patched_protocol(tmp_path, 'population = "cr_c1"', 'population = "cr_c9"')
     adsl = derive_all(cohort(), PROTOCOL).adsl
-    with pytest.raises(ValueError, match="RFS population 'cr_c9'"):
+    with pytest.raises(ValueError, match="'cr_c9', which is not a column"):
         build_adtte(adsl, proto)
+    # a package with such a protocol is refused when it is loaded, naming the entry and the name
+    from blincompass.dictionary import load_dictionary
+    from blincompass.protocol import ProtocolError
+    from blincompass.protocol.plan import resolve
+
+    with pytest.raises(ProtocolError, match=r"endpoint RFS.population: 'cr_c9' is not a patient-level variable"):
+        resolve(load_dictionary(), proto)

@@ -17,7 +17,7 @@ ADAE_COLUMNS: dict[str, str] = {
     "STUDYID": "Study identifier (protocol study.name)",
     "USUBJID": "Patient identifier",
     "AESEQ": "Sequence number of the event within the patient (source row order)",
-    "COURSE": "Blinatumomab course during which the event began",
+    "COURSE": "Course of the study treatment during which the event began",
     "AETERM": "Adverse-event term as reported",
     "AEDECOD": "CTCAE term: the reported term when it is one, else its mapped term (synonym / nearest / "
     "'Other, specify'); missing when unmapped",
@@ -28,10 +28,10 @@ ADAE_COLUMNS: dict[str, str] = {
     "AEGRPID": "Table 2 group id from the protocol (report.table2.rows), missing when the term is ungrouped",
     "AEGRPCAT": "Table 2 group label from the protocol, missing when the term is ungrouped",
     "ASTDT": "Onset date",
-    "AEACN": "Action taken with blinatumomab: DRUG WITHDRAWN / DRUG INTERRUPTED / NONE",
+    "AEACN": "Action taken with the study treatment: DRUG WITHDRAWN / DRUG INTERRUPTED / NONE",
     "AEACNINT": "Led to a transient interruption of the course",
     "AEACNDSC": "Led to discontinuation of the course",
-    "STRATUM": "Baseline stratum id of the patient",
+    "STRATUM": "Stratum of the patient (protocol adtte.stratum)",
     "SRCROW": "Source row of the adverse-events form (header = 1)",
 }
 
@@ -55,38 +55,47 @@ def _as_int(values: pd.Series) -> pd.Series:
     return np.trunc(num).astype("Int64")
 
 
-def build_adae(dataset: Any, adsl: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
-    """Build the adverse-event analysis table.
+def build_adae(dataset: Any, adsl: pd.DataFrame, protocol: Protocol, patient_id: str = "patient_id") -> pd.DataFrame:
+    """Build the adverse-event analysis table from the protocol's ``[adae]`` section (an empty table when
+    it has none).
 
     One row per row of the adverse-events form whose patient is eligible (``adsl.eligible``) and has
-    toxicity data (``tox_data_available`` not false), in the order of the patients form and then of the
-    source rows. The reported term is resolved against CTCAE (protocol ``report.table2.ctcae_version``)
-    with :func:`blincompass.dictionary.resolve_term` (the reader's resolution uses the same function, for
-    v4.03); known terms take their canonical spelling. The Table 2 group comes from the protocol
-    (``report.table2.rows``), matched case-insensitively on the reported term, then on the CTCAE term.
+    toxicity data (``[adae] toxicity_data`` not false), in the order of the patients form and then of the
+    source rows. With ``grading = "ctcae"`` the reported term is resolved against CTCAE (protocol
+    ``report.table2.ctcae_version``) with :func:`blincompass.dictionary.resolve_term` (the reader's
+    resolution uses the same function, for v4.03); known terms take their canonical spelling. The Table 2
+    group comes from the protocol (``report.table2.rows``), matched case-insensitively on the reported
+    term, then on the CTCAE term.
 
     Returns a DataFrame with the columns of :data:`ADAE_COLUMNS`.
     """
+    a = protocol.adae
+    if a is None:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in ADAE_COLUMNS})
     version = protocol.report.table2.ctcae_version
     elig = adsl[adsl["eligible"].fillna(False).astype(bool)]
-    tox = elig["tox_data_available"].astype("boolean").fillna(True).astype(bool)
-    keep = elig.loc[tox, ["patient_id", "stratum"]]
-    order = {pid: i for i, pid in enumerate(keep["patient_id"])}
-    stratum = dict(zip(keep["patient_id"], keep["stratum"], strict=True))
-    ae = dataset.adverse_events
-    ae = ae[ae["patient_id"].isin(order)].copy()
-    ae["_order"] = ae["patient_id"].map(order)
+    if a.toxicity_data:
+        tox = elig[a.toxicity_data].astype("boolean").fillna(True).astype(bool)
+    else:
+        tox = pd.Series(True, index=elig.index)
+    stratum_col = protocol.adtte.stratum
+    keep = elig.loc[tox]
+    order = {pid: i for i, pid in enumerate(keep[patient_id])}
+    stratum = dict(zip(keep[patient_id], keep[stratum_col] if stratum_col else [None] * len(keep), strict=True))
+    ae = dataset.forms[a.form]
+    ae = ae[ae[patient_id].isin(order)].copy()
+    ae["_order"] = ae[patient_id].map(order)
     ae["_pos"] = range(len(ae))
     ae = ae.sort_values(["_order", "_pos"], kind="stable")
     spec = protocol.report.table2
     # every distinct reported text is resolved once; rows take their values by lookup
-    raw = ae["ae_term"].astype(object)
+    raw = ae[a.term].astype(object)
     raw = raw.where(raw.notna(), "")
     uniq = pd.Index(pd.unique(raw), dtype=object)
     term_rows = []
     for value in uniq:
         reported = _text(value) or ""
-        res = resolve_term(reported, version) if reported else None
+        res = resolve_term(reported, version) if reported and a.grading == "ctcae" else None
         decod = res.ctcae_term if res is not None else None
         if res is not None and res.status != "unmapped":
             reported = res.reported  # canonical spelling of a known term
@@ -94,7 +103,7 @@ def build_adae(dataset: Any, adsl: pd.DataFrame, protocol: Protocol) -> pd.DataF
         term_rows.append((
             reported,
             decod,
-            res.status if res is not None else "unmapped",
+            res.status if res is not None else ("unmapped" if a.grading == "ctcae" else "as reported"),
             res.note if res is not None else None,
             res.soc if res is not None else None,
             group[0] if group else None,
@@ -103,19 +112,20 @@ def build_adae(dataset: Any, adsl: pd.DataFrame, protocol: Protocol) -> pd.DataF
     terms = pd.DataFrame(term_rows, columns=["AETERM", "AEDECOD", "AESTATUS", "AENOTE", "AESOC", "AEGRPID",
                                              "AEGRPCAT"], dtype=object)
     per_row = terms.take(uniq.get_indexer(raw))
-    pid = ae["patient_id"].astype(str)
-    interrupted = _flag(ae["led_to_interruption"])
-    discontinued = _flag(ae["led_to_discontinuation"])
+    pid = ae[patient_id].astype(str)
+    none = pd.Series([None] * len(ae), index=ae.index, dtype=object)
+    interrupted = _flag(ae[a.interrupted] if a.interrupted else none)
+    discontinued = _flag(ae[a.discontinued] if a.discontinued else none)
     columns = {
         "STUDYID": np.full(len(ae), protocol.study.name, dtype=object),
         "USUBJID": pid.to_numpy(object),
         "AESEQ": (pid.groupby(pid, sort=False).cumcount() + 1).to_numpy(),
-        "COURSE": ae["course"].to_numpy(object),
+        "COURSE": (ae[a.course] if a.course else none).to_numpy(object),
         **{c: per_row[c].to_numpy(object) for c in ("AETERM", "AEDECOD", "AESTATUS", "AENOTE", "AESOC")},
-        "AETOXGR": ae["grade"].to_numpy(object),
+        "AETOXGR": ae[a.grade].to_numpy(object),
         "AEGRPID": per_row["AEGRPID"].to_numpy(object),
         "AEGRPCAT": per_row["AEGRPCAT"].to_numpy(object),
-        "ASTDT": ae["onset_date"].to_numpy() if "onset_date" in ae.columns else np.full(len(ae), pd.NaT),
+        "ASTDT": ae[a.onset].to_numpy() if a.onset else np.full(len(ae), pd.NaT),
         "AEACN": np.where(discontinued, "DRUG WITHDRAWN", np.where(interrupted, "DRUG INTERRUPTED", "NONE")),
         "AEACNINT": interrupted,
         "AEACNDSC": discontinued,

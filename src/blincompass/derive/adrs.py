@@ -1,6 +1,6 @@
 """Response analysis table (ADRS-style): one row per eligible patient and response parameter.
 
-Parameters (``PARAMCD``), for k = 1 .. ``response.sustained_response_course`` of the protocol:
+Parameters (``PARAMCD``), for the k-th time point of the protocol's ``[adrs] timepoints``:
 
 * ``CRCk``  morphological CR at the assessment after course k (``AVALC`` Y / N, ``AVAL`` 1 / 0);
 * ``MRDCk`` MRD at that assessment, by method precedence (``AVALC`` NEGATIVE / POSITIVE / UNKNOWN,
@@ -12,8 +12,8 @@ Parameters (``PARAMCD``), for k = 1 .. ``response.sustained_response_course`` of
 
 A value that cannot be evaluated (no assessment, no stratum) keeps the row with ``AVALC`` "NE" and a
 missing ``AVAL``: every eligible patient has every parameter. The values are those of the patient-level
-table (``cr_c1``, ``mrd_c1``, ``response_c1``, ``best_response``), recomputed per course with the same
-functions (:mod:`blincompass.derive.response`).
+table (``[adrs] response``, ``best_response``), recomputed per time point with the same functions
+(:mod:`blincompass.derive.functions`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from blincompass.derive.response import BEST_RESPONSE_ORDER, assessment_at, derive_cr, derive_mrd
+from blincompass.derive.functions import BEST_RESPONSE_ORDER, complete_remission, mrd_of
 from blincompass.protocol import Protocol
 
 __all__ = ["ADRS_COLUMNS", "BEST_RESPONSE_CODES", "build_adrs"]
@@ -36,7 +36,7 @@ ADRS_COLUMNS: dict[str, str] = {
     "AVALC": "Analysis value as text (Y / N, NEGATIVE / POSITIVE / UNKNOWN, best-response category, NE)",
     "AVAL": "Analysis value as a number (1 = yes / negative / best category rank; missing when not evaluable)",
     "ADT": "Date of the assessment the value comes from",
-    "ADY": "Days from the first blinatumomab administration to ADT",
+    "ADY": "Days from the origin ([adrs] origin) to ADT",
     "MRDMETH": "MRD method that decided the MRD value (PCR / FC)",
     "STRATUM": "Baseline stratum id",
     "SRCDOM": "Source form",
@@ -63,45 +63,52 @@ def _days(adt: Any, start: Any) -> Any:
     return int((pd.Timestamp(adt) - pd.Timestamp(start)).days)
 
 
-def build_adrs(dataset: Any, adsl: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
-    """Build the response table for the eligible patients of ``adsl`` (patients-form order).
+def build_adrs(dataset: Any, adsl: pd.DataFrame, protocol: Protocol, patient_id: str = "patient_id") -> pd.DataFrame:
+    """Build the response table for the eligible patients of ``adsl`` (patients-form order), from the
+    protocol's ``[adrs]`` section (an empty table when it has none).
 
     Rows are ordered by patient, then parameter (CRC1, MRDC1, CRC2, MRDC2, ..., RSPC1, BESTRSP).
     Returns a DataFrame with the columns of :data:`ADRS_COLUMNS`.
     """
+    spec = protocol.adrs
+    if spec is None:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in ADRS_COLUMNS})
     elig = adsl[adsl["eligible"].fillna(False).astype(bool)].reset_index(drop=True)
-    idx = pd.Index(elig["patient_id"], name="patient_id")
-    a = dataset.assessments
-    horizon = protocol.response.sustained_response_course
+    idx = pd.Index(elig[patient_id], name=patient_id)
+    a = dataset.forms[spec.form]
+    horizon = len(spec.timepoints)
     study = protocol.study.name
-    progressed = elig.set_index("patient_id")["progression_on_treatment"].reindex(idx)
+    progressed = (elig.set_index(patient_id)[spec.progressed].reindex(idx) if spec.progressed else None)
     per_course: dict[int, tuple[pd.DataFrame, pd.Series, pd.DataFrame]] = {}
-    for k in range(1, horizon + 1):
-        ak = assessment_at(a, f"after_c{k}", idx)
-        cr = derive_cr(ak["bm_blasts"], protocol, progressed=progressed if k == 1 else None)
-        mrd = derive_mrd(ak, protocol)
+    for k, tp in enumerate(spec.timepoints, start=1):
+        ak = a[a[spec.timepoint] == tp].drop_duplicates(patient_id, keep="first").set_index(patient_id).reindex(idx)
+        cr = complete_remission(ak[spec.blasts], spec.cr_below, progressed=progressed if k == 1 else None)
+        mrd = mrd_of(ak, spec.methods, spec.negative_below)
         per_course[k] = (ak, cr, mrd)
+    stratum_col = protocol.adtte.stratum
     rank = {c: i for i, c in enumerate(BEST_RESPONSE_ORDER)}
     rows: list[dict[str, Any]] = []
     for i, pid in enumerate(idx):
         p = elig.iloc[i]
-        start = p["first_dose_date"]
-        base = {"STUDYID": study, "USUBJID": pid, "STRATUM": p["stratum"], "SRCDOM": "assessments"}
+        start = p[spec.origin]
+        base = {"STUDYID": study, "USUBJID": pid, "STRATUM": p[stratum_col] if stratum_col else None,
+                "SRCDOM": spec.form}
         best: tuple[int, Any] | None = None
         for k in range(1, horizon + 1):
             ak, cr, mrd = per_course[k]
-            adt = ak.loc[pid, "assessment_date"]
-            assessed = pd.notna(ak.loc[pid, "bm_blasts"])
+            adt = ak.loc[pid, spec.date]
+            assessed = pd.notna(ak.loc[pid, spec.blasts])
             avalc, aval = _yn(cr.loc[pid])
             rows.append({**base, "PARAMCD": f"CRC{k}", "PARAM": f"Morphological CR after course {k}",
-                         "AVISIT": f"after_c{k}", "AVALC": avalc, "AVAL": aval, "ADT": adt,
+                         "AVISIT": spec.timepoints[k - 1], "AVALC": avalc, "AVAL": aval, "ADT": adt,
                          "ADY": _days(adt, start), "MRDMETH": None})
             status = mrd.loc[pid, "mrd"] if assessed else None
             method = mrd.loc[pid, "mrd_method"] if assessed else None
             m_avalc = {"negative": "NEGATIVE", "positive": "POSITIVE", "unknown": "UNKNOWN"}.get(status, "NE")
             m_aval = {"negative": 1.0, "positive": 0.0}.get(status)
             rows.append({**base, "PARAMCD": f"MRDC{k}", "PARAM": f"MRD after course {k} (method precedence)",
-                         "AVISIT": f"after_c{k}", "AVALC": m_avalc, "AVAL": m_aval, "ADT": adt if assessed else pd.NaT,
+                         "AVISIT": spec.timepoints[k - 1], "AVALC": m_avalc, "AVAL": m_aval,
+                         "ADT": adt if assessed else pd.NaT,
                          "ADY": _days(adt, start) if assessed else pd.NA, "MRDMETH": method})
             c = cr.loc[pid]
             cat = None
@@ -110,12 +117,15 @@ def build_adrs(dataset: Any, adsl: pd.DataFrame, protocol: Protocol) -> pd.DataF
                     status, "cr_mrd_unknown")
             if cat is not None and (best is None or rank[cat] < best[0]):
                 best = (rank[cat], adt)
-        avalc, aval = _yn(p["response_c1"])
-        adt1 = per_course[1][0].loc[pid, "assessment_date"]
-        rows.append({**base, "PARAMCD": "RSPC1",
-                     "PARAM": "Response after course 1 (stratum definition)", "AVISIT": "after_c1",
-                     "AVALC": avalc, "AVAL": aval, "ADT": adt1, "ADY": _days(adt1, start), "MRDMETH": None})
-        bcat = p["best_response"]
+        if spec.response:
+            avalc, aval = _yn(p[spec.response])
+            adt1 = per_course[1][0].loc[pid, spec.date]
+            rows.append({**base, "PARAMCD": "RSPC1",
+                         "PARAM": "Response after course 1 (stratum definition)", "AVISIT": spec.timepoints[0],
+                         "AVALC": avalc, "AVAL": aval, "ADT": adt1, "ADY": _days(adt1, start), "MRDMETH": None})
+        if not spec.best_response:
+            continue
+        bcat = p[spec.best_response]
         if best is not None and isinstance(bcat, str):
             b_avalc, b_aval, b_adt = BEST_RESPONSE_CODES[bcat], float(rank[bcat] + 1), best[1]
         else:

@@ -459,7 +459,7 @@ def summarise(
     if unknown:
         raise FederationError(f"--withhold {unknown[0]}: not a federated analysis of the study package "
                               f"({', '.join(sorted(known))})")
-    d = derived if derived is not None else derive_all(dataset, protocol)
+    d = derived if derived is not None else derive_all(dataset, protocol, study.dictionary)
     if site is None:
         centres = sorted({str(c) for c in d.adsl.get("centre", pd.Series(dtype=object)).dropna()})
         site = "+".join(centres) or "site"

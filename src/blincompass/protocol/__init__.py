@@ -1,10 +1,13 @@
-"""Study protocol as data: eligibility, response definitions, strata, endpoints and analyses."""
+"""Study protocol as data: derived variables, eligibility, endpoints, analyses and report content."""
 
 from blincompass.protocol.model import (
+    AdtteSettings,
     Analyses,
     AnalysisSettings,
     Criterion,
+    Derived,
     Endpoint,
+    EndpointEvent,
     Federation,
     Interval,
     PaperRef,
@@ -18,8 +21,11 @@ from blincompass.protocol.model import (
 __all__ = [
     "Analyses",
     "AnalysisSettings",
+    "AdtteSettings",
     "Criterion",
+    "Derived",
     "Endpoint",
+    "EndpointEvent",
     "Federation",
     "Interval",
     "PaperRef",

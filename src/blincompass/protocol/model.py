@@ -15,15 +15,20 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from blincompass.expr import ExpressionError, compile_expression
+from blincompass.protocol.derived import Derived
+from blincompass.protocol.functions import check_function_args
 
 __all__ = [
+    "AdtteSettings",
     "Analyses",
     "AnalysisSettings",
     "PaperRef",
     "ProportionAnalysis",
     "SurvivalAnalysis",
     "Criterion",
+    "Derived",
     "Endpoint",
+    "EndpointEvent",
     "Federation",
     "Interval",
     "Protocol",
@@ -54,8 +59,8 @@ class Study(_Frozen):
 
 
 class TimeUnits(_Frozen):
-    days_per_month: float = Field(gt=0)
-    days_per_year: float = Field(gt=0)
+    days_per_month: float = Field(default=30.4375, gt=0)
+    days_per_year: float = Field(default=365.25, gt=0)
 
 
 class Window(_Frozen):
@@ -128,8 +133,8 @@ class Criterion(_Frozen):
 
 
 class Eligibility(_Frozen):
-    study_window: Window
-    criteria: tuple[Criterion, ...]
+    study_window: Window | None = None
+    criteria: tuple[Criterion, ...] = ()
 
     @model_validator(mode="after")
     def _unique(self) -> Eligibility:
@@ -137,19 +142,6 @@ class Eligibility(_Frozen):
         if len(set(ids)) != len(ids):
             raise ValueError(f"eligibility: duplicate criterion ids {ids}")
         return self
-
-
-ResponseKind = Literal["mrd_negative", "cr"]
-
-
-class Response(_Frozen):
-    cr_blasts_below: float = Field(gt=0, le=100)
-    mrd_negative_below: float = Field(gt=0, le=1)
-    mrd_method_precedence: tuple[Literal["pcr", "fc"], ...]
-    response_by_stratum: dict[str, ResponseKind]
-    early_relapse_max_course: int = Field(ge=1)
-    early_relapse_days_after_course: int = Field(ge=0)
-    sustained_response_course: int = Field(ge=1)
 
 
 class Interval(_Frozen):
@@ -171,40 +163,61 @@ class Interval(_Frozen):
         )
 
 
-class Strata(_Frozen):
-    variable: str
-    levels: tuple[Interval, ...]
-    burden: tuple[Interval, ...]
+class EndpointEvent(_Frozen):
+    """An event of an endpoint: the patient-level date at which it happens, its cause, and how the report
+    speaks of several of them (``words``, e.g. "relapses"; default: the cause)."""
 
-    def classify(self, x: float | None, which: Literal["levels", "burden"] = "levels") -> str | None:
-        """Id of the interval holding ``x`` (``None`` when ``x`` is missing or in no interval)."""
-        if x is None or x != x:
-            return None
-        hits = [iv.id for iv in getattr(self, which) if iv.contains(float(x))]
-        if len(hits) > 1:
-            raise ProtocolError(f"strata.{which}: value {x} falls in several intervals {hits}")
-        return hits[0] if hits else None
-
-    def label(self, id_: str | None, which: Literal["levels", "burden"] = "levels") -> str | None:
-        for iv in getattr(self, which):
-            if iv.id == id_:
-                return iv.label
-        return None
-
-
-EventName = Literal["death", "relapse", "hsct"]
+    date: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    cause: str = Field(min_length=1)
+    words: str | None = None
 
 
 class Endpoint(_Frozen):
-    """A time-to-event endpoint (one ADTTE parameter)."""
+    """A time-to-event endpoint (one ADTTE parameter).
+
+    ``population`` selects patients (a condition on the patient-level table; always within the eligible
+    patients). Time runs from ``origin`` (a patient-level date; with ``landmark_months``, from that many
+    months after it, for the patients still event-free and followed then) to the earliest of ``events``
+    (ties: the first listed), or to the earliest of ``censor_at`` (intercurrent events at which follow-up is
+    censored) when that comes first, else to ``censor`` (the date of last contact), where it is censored.
+    """
 
     paramcd: str = Field(pattern=r"^[A-Z][A-Z0-9]{0,7}$")
     param: str
-    population: str
-    start: Literal["first_dose"]
-    events: tuple[EventName, ...] = Field(min_length=1)
-    censor: Literal["last_followup"]
+    population: str = "eligible"
+    origin: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    events: tuple[EndpointEvent, ...] = Field(min_length=1)
+    censor: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    censor_at: tuple[EndpointEvent, ...] = ()
+    censor_description: str = "censored at last follow-up"
+    landmark_months: float | None = Field(default=None, gt=0)
     definition: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _format_1(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ("start" in data or any(isinstance(e, str) for e in data.get("events", ()))):
+            raise ValueError(
+                "this endpoint is written in the first protocol format (start = ..., events = [names]); "
+                "write origin = \"<date variable>\", events = [{ date = \"<date variable>\", cause = \"<name>\" }] "
+                "and censor = \"<date variable>\" (docs/new-study.md)")
+        return data
+
+    @field_validator("population")
+    @classmethod
+    def _population(cls, value: str) -> str:
+        try:
+            compile_expression(value)
+        except ExpressionError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _causes(self) -> Endpoint:
+        causes = [e.cause for e in (*self.events, *self.censor_at)]
+        if len(set(causes)) != len(causes):
+            raise ValueError(f"endpoint {self.paramcd}: duplicate causes {causes}")
+        return self
 
 
 Alternative = Literal["two-sided", "less", "greater"]
@@ -521,36 +534,106 @@ class Federation(_Frozen):
     proportions: tuple[str, ...] | None = None
 
 
+class AdtteSettings(_Frozen):
+    """Settings of the time-to-event table: ``stratum`` names the patient-level variable copied into
+    ``STRATUM``; ``labels`` override the metadata labels of ADTTE columns."""
+
+    stratum: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class AdaeSpec(_Frozen):
+    """Where the adverse-event table (ADAE) takes its values: columns of the repeating ``form``.
+
+    ``grading = "ctcae"`` resolves reported terms against CTCAE (``report.table2.ctcae_version``);
+    ``"as_reported"`` keeps them as entered (e.g. CRS and ICANS graded by the ASTCT consensus).
+    ``toxicity_data`` names a yes/no ADSL variable: patients for whom it is false have no ADAE rows.
+    """
+
+    form: str
+    term: str
+    grade: str
+    onset: str | None = None
+    course: str | None = None
+    interrupted: str | None = None
+    discontinued: str | None = None
+    toxicity_data: str | None = None
+    grading: Literal["ctcae", "as_reported"] = "ctcae"
+
+
+class AdrsSpec(_Frozen):
+    """Where the response table (ADRS) takes its values: morphological CR (``blasts`` < ``cr_below``) and MRD
+    (``methods`` in precedence order, negative below ``negative_below``) at each of ``timepoints`` (column
+    ``timepoint`` of ``form``, dated by ``date``; ``ADY`` counts days from the ADSL date ``origin``);
+    ``response`` and ``best_response`` are ADSL variables;
+    ``progressed`` (ADSL, yes/no) makes the first time point a failure."""
+
+    form: str
+    timepoint: str
+    timepoints: tuple[str, ...] = Field(min_length=1)
+    date: str
+    origin: str
+    blasts: str
+    cr_below: float
+    methods: tuple[dict[str, str], ...] = Field(min_length=1)
+    negative_below: float
+    response: str | None = None
+    best_response: str | None = None
+    progressed: str | None = None
+
+
 class Protocol(_Frozen):
     """A study protocol."""
 
     study: Study
-    time: TimeUnits
-    eligibility: Eligibility
-    response: Response
-    strata: Strata
-    endpoints: tuple[Endpoint, ...]
+    time: TimeUnits = Field(default_factory=TimeUnits)
+    derived: tuple[Derived, ...] = ()
+    eligibility: Eligibility = Field(default_factory=Eligibility)
+    adtte: AdtteSettings = Field(default_factory=AdtteSettings)
+    endpoints: tuple[Endpoint, ...] = ()
+    adae: AdaeSpec | None = None
+    adrs: AdrsSpec | None = None
     analyses: Analyses = Field(default_factory=Analyses)
     report: ReportSpec = Field(default_factory=ReportSpec)
     federation: Federation = Field(default_factory=Federation)
     source: str = "built-in"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _format_1(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            old = [k for k in ("response", "strata") if k in data]
+            if old:
+                raise ValueError(
+                    f"[{'] and ['.join(old)}] belong to the first protocol format; declare the variables they "
+                    "made as [[derived]] variables instead (kind = \"cut\" for strata, kind = \"function\" for "
+                    "the response rules; docs/new-study.md)")
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> Protocol:
-        level_ids = {lv.id for lv in self.strata.levels}
-        unknown = set(self.response.response_by_stratum) - level_ids
-        missing = level_ids - set(self.response.response_by_stratum)
-        if unknown or missing:
-            raise ValueError(
-                f"response.response_by_stratum must name each stratum level {sorted(level_ids)} "
-                f"(unknown: {sorted(unknown)}, missing: {sorted(missing)})"
-            )
+        names = [d.name for d in self.derived]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"derived: duplicate names {dup}")
+        reserved = sorted(set(names) & {"eligible", "exclusion_step", "exclusion_reason"})
+        if reserved:
+            raise ValueError(f"derived: {reserved} are made by the eligibility screening; choose other names")
+        for d in self.derived:
+            if d.kind == "function":
+                check_function_args(d.name, d.function or "", d.args)
         codes = [e.paramcd for e in self.endpoints]
         if len(set(codes)) != len(codes):
             raise ValueError(f"endpoints: duplicate paramcd in {codes}")
         for a in (*self.analyses.survival, *self.analyses.competing, *self.analyses.timedep):
             if a.endpoint not in codes:
                 raise ValueError(f"analyses {a.id}: endpoint {a.endpoint!r} is not one of {codes}")
+        for a in self.analyses.competing:
+            causes = [e.cause for e in self.endpoint(a.endpoint).events]
+            unknown = sorted(set(a.causes) - set(causes))
+            if unknown:
+                raise ValueError(f"analyses.competing {a.id}: causes {unknown} are not events of endpoint "
+                                 f"{a.endpoint} ({causes})")
         fed = self.federation
         for kind, ids, known in (("survival", fed.survival, self.analyses.survival),
                                  ("proportions", fed.proportions, self.analyses.proportions)):
@@ -561,6 +644,22 @@ class Protocol(_Frozen):
             if ids is not None and len(set(ids)) != len(ids):
                 raise ValueError(f"federation.{kind}: duplicate ids {sorted(ids)}")
         return self
+
+    def derivation(self, name: str) -> Derived | None:
+        """The ``[[derived]]`` declaration of ``name`` (``None`` when it is not derived)."""
+        for d in self.derived:
+            if d.name == name:
+                return d
+        return None
+
+    def levels(self, name: str) -> list[tuple[Any, str]]:
+        """(value, label) of each level of derived variable ``name`` (a cut's levels, or its ``codes``)."""
+        d = self.derivation(name)
+        if d is None:
+            raise KeyError(f"protocol has no derived variable {name!r}")
+        if d.kind == "label" and d.variable:
+            return self.levels(d.variable)
+        return d.level_labels()
 
     def federated(self) -> tuple[tuple[SurvivalAnalysis, ...], tuple[ProportionAnalysis, ...]]:
         """The survival and proportion analyses that ``[federation]`` federates, in protocol order."""

@@ -69,6 +69,7 @@ def build_report(
     progress: ReportProgress | None = None,
     findings: Iterable[Any] = (),
     published: str | Path | bool | None = None,
+    dictionary: Any = None,
 ) -> Report:
     """Compute every section of the report from a typed data set.
 
@@ -82,10 +83,10 @@ def build_report(
     """
     protocol = protocol or load_protocol()
     if derived is None:
-        derived = derive_all(dataset, protocol)
+        derived = derive_all(dataset, protocol, dictionary)
     if synthetic is None:
         synthetic = detect_synthetic(None, dataset)
-    adae = build_adae(dataset, derived.adsl, protocol)
+    adae = derived.adae if getattr(derived, "adae", None) is not None else build_adae(dataset, derived.adsl, protocol)
     results: dict[str, Any] = {}
     put(results, "schema", RESULTS_SCHEMA)
     put(results, "synthetic", bool(synthetic))
@@ -163,12 +164,12 @@ class RenderOutcome:
     report: Report | None = None
 
 
-def load_input(path: str | Path, data_cutoff: Any = None) -> Any:
-    """Read and validate a workbook or CSV folder (dates checked against ``data_cutoff``, default
-    :func:`blincompass.validate.rules.resolve_cutoff`)."""
+def load_input(path: str | Path, data_cutoff: Any = None, dictionary: Any = None) -> Any:
+    """Read and validate a workbook or CSV folder against ``dictionary`` (default: the built-in one;
+    dates checked against ``data_cutoff``, default :func:`blincompass.validate.rules.resolve_cutoff`)."""
     from blincompass.validate import load_dataset
 
-    return load_dataset(path, data_cutoff=data_cutoff)
+    return load_dataset(path, dictionary, data_cutoff=data_cutoff)
 
 
 def render_report(
@@ -183,6 +184,7 @@ def render_report(
     published: str | Path | bool | None = None,
     validation: Any = None,
     derived: Any = None,
+    dictionary: Any = None,
 ) -> RenderOutcome:
     """Validate ``data``, build the report and write it into ``out_dir``.
 
@@ -194,7 +196,7 @@ def render_report(
     proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
     with ReportProgress(2, enabled=show_progress) as prog:
         if validation is None:
-            validation = load_input(data, proto.study.data_cutoff)
+            validation = load_input(data, proto.study.data_cutoff, dictionary)
         prog.advance("validated")
         if not validation.ok:
             return RenderOutcome(False, list(validation.findings))
@@ -202,10 +204,10 @@ def render_report(
         if synthetic is None:
             synthetic = detect_synthetic(data, dataset)
         if derived is None:
-            derived = derive_all(dataset, proto)
+            derived = derive_all(dataset, proto, dictionary)
         prog.advance("derived")
         report = build_report(dataset, proto, derived=derived, synthetic=synthetic, ci_bands=ci_bands,
                               extra_sections=extra_sections, progress=prog, findings=validation.findings,
-                              published=published)
+                              published=published, dictionary=dictionary)
         written = write_report(report, out_dir, progress=prog)
     return RenderOutcome(True, list(validation.findings), written, report)

@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from blincompass.derive import ADSL_COLUMNS
 from blincompass.protocol import ProportionAnalysis, Protocol
 from blincompass.report.fmt import DASH, fmt_ci, fmt_n_pct, fmt_num, fmt_p
 from blincompass.report.model import HeaderCell, Row, Table, put
@@ -111,7 +110,8 @@ def build_fisher_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[str
             counts.append(f"{label}: {fmt_n_pct(int(yes), n)} of {n}")
         first = r["labels"][0] if r["labels"] else ""
         second = r["labels"][1] if len(r["labels"]) > 1 else ""
-        what = ADSL_COLUMNS.get(a.outcome, a.outcome)
+        decl = protocol.derivation(a.outcome)
+        what = decl.label if decl is not None and decl.label else a.outcome
         words = fisher_alternative_text(a.alternative, first, second, what[:1].lower() + what[1:])
         put(results, f"{base}.alternative", a.alternative)
         put(results, f"{base}.alternative_text", words)

@@ -27,8 +27,10 @@ def build_response_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[s
     """
     level = protocol.analyses.settings.conf_level
     elig = eligible(adsl)
+    col = protocol.adtte.stratum
+    levels = protocol.levels(col) if col and protocol.derivation(col) is not None else []
     groups: list[tuple[str, str, pd.DataFrame]] = [
-        (lv.id, lv.label, elig[elig["stratum"] == lv.id]) for lv in protocol.strata.levels
+        (str(v), label, elig[elig[col] == v]) for v, label in levels
     ]
     groups.append(("all", "All patients", elig))
     rows: list[Row] = []
@@ -59,16 +61,10 @@ def build_response_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[s
         (HeaderCell("Outcome"), *[HeaderCell(f"{label} (n = {len(d)})", 2) for _, label, d in groups]),
         (HeaderCell(""), *[HeaderCell(x) for _ in groups for x in ("n/N", pct_head)]),
     )
-    kinds = ", ".join(f"{lv.label}: {protocol.response.response_by_stratum[lv.id].replace('_', ' ')}"
-                      for lv in protocol.strata.levels)
     foot = (
         f"Exact (Clopper{DASH}Pearson) {100 * level:g}% confidence intervals. N: evaluable patients (missing "
         "assessments excluded); a course stopped for disease progression counts as no response.",
-        f"Response after course 1 by stratum ({kinds}). MRD negative: level < "
-        f"{protocol.response.mrd_negative_below:g} or negative; when PCR and flow cytometry both give a result the "
-        f"method listed first decides ({', '.join(m.upper() for m in protocol.response.mrd_method_precedence)}).",
-        f"Early relapse: relapse during the first {protocol.response.early_relapse_max_course} courses or within "
-        f"{protocol.response.early_relapse_days_after_course} days after the last of them, before any HSCT.",
+        *_rule_notes(protocol),
     )
     return Table(
         id="response",
@@ -78,3 +74,22 @@ def build_response_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[s
         footnotes=foot,
         sheet="Response",
     )
+
+
+def _rule_notes(protocol: Protocol) -> list[str]:
+    """Sentences stating the response rules the protocol's derivation functions apply."""
+    notes: list[str] = []
+    fn = {d.function: d for d in protocol.derived if d.kind == "function"}
+    resp, mrd, early = fn.get("response_by_stratum"), fn.get("mrd_status"), fn.get("early_relapse")
+    if resp is not None and mrd is not None:
+        labels = dict(protocol.levels(resp.args["stratum"])) if protocol.derivation(resp.args["stratum"]) else {}
+        kinds = ", ".join(f"{labels.get(k, k)}: {v.replace('_', ' ')}" for k, v in resp.args["rules"].items())
+        names = [m["name"] for m in mrd.args["methods"]]
+        notes.append(
+            f"Response after course 1 by stratum ({kinds}). MRD negative: level < "
+            f"{mrd.args['negative_below']:g} or negative; when PCR and flow cytometry both give a result the "
+            f"method listed first decides ({', '.join(names)}).")
+    if early is not None:
+        notes.append(f"Early relapse: relapse during the first {early.args['max_course']} courses or within "
+                     f"{early.args['days_after']} days after the last of them, before any HSCT.")
+    return notes

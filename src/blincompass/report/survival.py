@@ -31,7 +31,7 @@ _EVENT_WORDS = {"death": "deaths", "relapse": "relapses", "hsct": "HSCTs"}
 
 def event_words(protocol: Protocol, paramcd: str) -> str:
     """The events of an endpoint in words, e.g. "relapses or deaths"."""
-    return " or ".join(_EVENT_WORDS.get(e, e) for e in protocol.endpoint(paramcd).events)
+    return " or ".join(e.words or _EVENT_WORDS.get(e.cause, e.cause) for e in protocol.endpoint(paramcd).events)
 
 
 def month_key(t: float) -> str:

@@ -96,8 +96,8 @@ def _codes(spec: Table1Row, protocol: Protocol, observed: pd.Series) -> list[tup
     if spec.codes:
         return [(c.code, c.label) for c in spec.codes]
     src = spec.codes_from or ""
-    if src in ("strata.levels", "strata.burden"):
-        return [(iv.id, iv.label) for iv in getattr(protocol.strata, src.split(".")[1])]
+    if src.startswith("derived."):
+        return protocol.levels(src.split(".", 1)[1])
     form, _, var = src.partition(".")
     try:
         variable = load_dictionary().form(form).variable(var)

@@ -23,7 +23,7 @@ from pathlib import Path
 from blincompass.dictionary import DataDictionary
 from blincompass.protocol import Protocol, ProtocolError, load_protocol
 
-__all__ = ["REQUIRED_FILES", "StudyError", "StudyPackage", "load_study"]
+__all__ = ["REQUIRED_FILES", "StudyError", "StudyPackage", "check_package", "load_study"]
 
 #: The files every study package has.
 REQUIRED_FILES: tuple[str, ...] = ("dictionary.toml", "protocol.toml")
@@ -92,7 +92,7 @@ def load_study(path: str | Path | None = None) -> StudyPackage:
     if path is None:
         files = _builtin_files()
         d = _dictionary("built-in BLIN-COMPASS data dictionary", files["dictionary.toml"])
-        return StudyPackage("built-in BLIN-COMPASS study", None, d, load_protocol(None), files)
+        return _checked(StudyPackage("built-in BLIN-COMPASS study", None, d, load_protocol(None), files))
     root = Path(path)
     if not root.is_dir():
         raise StudyError(f"study package {root}: not a folder" if root.exists() else
@@ -112,4 +112,22 @@ def load_study(path: str | Path | None = None) -> StudyPackage:
         protocol = load_protocol(root / "protocol.toml")
     except ProtocolError as exc:
         raise StudyError(str(exc)) from None
-    return StudyPackage(str(root), root, d, protocol, files)
+    return _checked(StudyPackage(str(root), root, d, protocol, files))
+
+
+def _checked(pkg: StudyPackage) -> StudyPackage:
+    """``pkg`` once its protocol has been resolved against its dictionary (every name it uses exists, the
+    derived variables have an order); raises :class:`StudyError` naming the problem."""
+    try:
+        check_package(pkg.dictionary, pkg.protocol)
+    except ProtocolError as exc:
+        raise StudyError(str(exc)) from None
+    return pkg
+
+
+def check_package(dictionary: DataDictionary, protocol: Protocol) -> None:
+    """Resolve ``protocol`` against ``dictionary`` (:func:`blincompass.protocol.plan.resolve`); raises
+    :class:`ProtocolError` naming the protocol entry, the bad name and the names available."""
+    from blincompass.protocol.plan import resolve
+
+    resolve(dictionary, protocol)

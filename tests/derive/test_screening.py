@@ -3,8 +3,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from blincompass.derive.screening import completed_years, screen
 from blincompass.protocol import load_protocol
-from blincompass.validate.screening import completed_years, screen
 from tests.derive.builders import patched_protocol
 from tests.derive.cohort import cohort
 

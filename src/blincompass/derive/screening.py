@@ -12,7 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from blincompass.derive.engine import completed_years, patient_variables
+from blincompass.dictionary import DataDictionary, load_dictionary
 from blincompass.protocol import Criterion, Protocol
+from blincompass.protocol.plan import Plan
 
 __all__ = [
     "Exclusion",
@@ -20,41 +23,17 @@ __all__ = [
     "ScreeningStep",
     "completed_years",
     "screen",
+    "screen_variables",
     "screening_variables",
 ]
 
 
-def completed_years(start: pd.Series, end: pd.Series) -> pd.Series:
-    """Age in completed years (birthday arithmetic, not days / 365.25): 21 until the day before the 22nd
-    birthday. Missing dates give ``<NA>``."""
-    s = pd.to_datetime(start)
-    e = pd.to_datetime(end)
-    years = e.dt.year - s.dt.year
-    before_birthday = (e.dt.month < s.dt.month) | ((e.dt.month == s.dt.month) & (e.dt.day < s.dt.day))
-    out = (years - before_birthday.astype("Int64")).astype("Int64")
-    return out.where(s.notna() & e.notna())
-
-
-def screening_variables(dataset: Any, protocol: Protocol) -> pd.DataFrame:
-    """Patient-level variables the eligibility criteria may test, indexed by ``patient_id``.
-
-    Columns: every column of the patients form, plus ``n_courses``, ``first_dose_date`` (earliest course
-    start), ``age_first_dose`` (years, days / ``time.days_per_year``) and
-    ``age_first_dose_completed`` (completed years).
-    """
-    patients = dataset.patients.drop(columns=["_row", "_file"], errors="ignore").copy()
-    patients = patients.set_index("patient_id", drop=False)
-    courses = dataset.courses
-    valid = courses.dropna(subset=["patient_id"])
-    n_courses = valid.groupby("patient_id")["course"].nunique()
-    first = valid.groupby("patient_id")["start_date"].min()
-    out = patients
-    out["n_courses"] = n_courses.reindex(out.index).fillna(0).astype("int64")
-    out["first_dose_date"] = first.reindex(out.index)
-    days = (out["first_dose_date"] - out["birth_date"]).dt.days
-    out["age_first_dose"] = days / protocol.time.days_per_year
-    out["age_first_dose_completed"] = completed_years(out["birth_date"], out["first_dose_date"])
-    return out
+def screening_variables(dataset: Any, protocol: Protocol, dictionary: DataDictionary | None = None,
+                        plan: Plan | None = None) -> pd.DataFrame:
+    """Patient-level variables the eligibility criteria may test, indexed by patient id: every variable of
+    the one-row forms and every derived variable (:func:`blincompass.derive.engine.patient_variables`)."""
+    variables, _ = patient_variables(dataset, protocol, dictionary or load_dictionary(), plan)
+    return variables
 
 
 @dataclass(frozen=True)
@@ -141,13 +120,17 @@ def _failure(criterion: Criterion, value: Any) -> str:
     return f"{criterion.label}: {criterion.variable} = {_format_value(value)} (rule: {criterion.describe()})"
 
 
-def screen(dataset: Any, protocol: Protocol) -> ScreeningResult:
+def screen(dataset: Any, protocol: Protocol, dictionary: DataDictionary | None = None) -> ScreeningResult:
     """Apply the protocol's eligibility criteria in order to every patient of ``dataset``.
 
     Patients are processed in the order of the patients form (stable); a patient is excluded at the first
     failing criterion and the exclusion lists every failing criterion.
     """
-    variables = screening_variables(dataset, protocol)
+    return screen_variables(screening_variables(dataset, protocol, dictionary), protocol)
+
+
+def screen_variables(variables: pd.DataFrame, protocol: Protocol) -> ScreeningResult:
+    """:func:`screen` on patient-level variables already computed (indexed by patient id)."""
     criteria = protocol.eligibility.criteria
     for c in criteria:
         if c.variable not in variables.columns:
