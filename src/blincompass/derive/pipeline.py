@@ -38,6 +38,7 @@ class DerivedData:
     metadata: pd.DataFrame | None = None
     adrs: pd.DataFrame | None = None
     adae: pd.DataFrame | None = None
+    dictionary: DataDictionary | None = None
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The analysis tables by name: ``adsl``, ``adtte``, and ``adrs`` / ``adae`` when the protocol
@@ -94,7 +95,7 @@ def derive_all(dataset: Any, protocol: Protocol, dictionary: DataDictionary | No
     tables = {"adsl": adsl, "adtte": adtte, **({"adrs": adrs} if adrs is not None else {}),
               **({"adae": adae} if adae is not None else {})}
     meta = column_metadata(protocol, plan, tables)
-    return DerivedData(result, adsl, adtte, protocol, plan, meta, adrs, adae)
+    return DerivedData(result, adsl, adtte, protocol, plan, meta, adrs, adae, d)
 
 
 def _sources(protocol: Protocol, plan: Plan) -> dict[str, tuple[str, str]]:

@@ -163,7 +163,8 @@ def _screening_section(ctx: ReportContext) -> Section:
 
 def _baseline_section(ctx: ReportContext) -> Section:
     return Section("baseline", "Patient characteristics",
-                   (build_table1(ctx.derived.adsl, ctx.protocol, ctx.results),))
+                   (build_table1(ctx.derived.adsl, ctx.protocol, ctx.results,
+                                 getattr(ctx.derived, "dictionary", None)),))
 
 
 def _safety_section(ctx: ReportContext) -> Section:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from blincompass.dictionary import load_dictionary
+from blincompass.dictionary import DataDictionary, load_dictionary
 from blincompass.io.dataset import norm_value
 from blincompass.protocol import Protocol
 from blincompass.protocol.model import Table1Row
@@ -91,7 +91,8 @@ def code_key(code: Any) -> str:
     return text if re.fullmatch(r"[A-Za-z0-9_]+", text) else slug(text)
 
 
-def _codes(spec: Table1Row, protocol: Protocol, observed: pd.Series) -> list[tuple[Any, str]]:
+def _codes(spec: Table1Row, protocol: Protocol, observed: pd.Series, dictionary: DataDictionary | None = None,
+           ) -> list[tuple[Any, str]]:
     """(code, label) pairs of a categorical row, in dictionary / protocol order."""
     if spec.codes:
         return [(c.code, c.label) for c in spec.codes]
@@ -100,7 +101,7 @@ def _codes(spec: Table1Row, protocol: Protocol, observed: pd.Series) -> list[tup
         return protocol.levels(src.split(".", 1)[1])
     form, _, var = src.partition(".")
     try:
-        variable = load_dictionary().form(form).variable(var)
+        variable = (dictionary or load_dictionary()).form(form).variable(var)
     except KeyError as exc:
         raise ValueError(f"protocol report.table1 {spec.id}: codes_from {src!r} is not a dictionary variable") from exc
     pairs = [(c.code, c.label) for c in variable.codes]
@@ -116,7 +117,7 @@ def _quantiles(x: np.ndarray, method: str) -> tuple[float, float, float]:
 
 
 def _block(spec: Table1Row, elig: pd.DataFrame, n_all: int, protocol: Protocol, results: dict[str, Any],
-           rows: list[Row]) -> None:
+           rows: list[Row], dictionary: DataDictionary | None = None) -> None:
     """Append the rows of one categorical or continuous Table 1 block."""
     method = protocol.report.quantile_method
     base = f"table1.{spec.id}"
@@ -167,7 +168,7 @@ def _block(spec: Table1Row, elig: pd.DataFrame, n_all: int, protocol: Protocol, 
             count_row(cat.id, cat.label, n)
     else:
         observed = norm_series(values[~missing])
-        pairs = _codes(spec, protocol, observed)
+        pairs = _codes(spec, protocol, observed, dictionary)
         for code, label in pairs:
             n = int(apply_distinct(observed, lambda v, c=code: _same(v, c)).astype(bool).sum())
             count_row(code_key(code), label, n)
@@ -188,7 +189,8 @@ def _block(spec: Table1Row, elig: pd.DataFrame, n_all: int, protocol: Protocol, 
         count_row("missing", "Missing", n_missing)
 
 
-def build_table1(adsl: pd.DataFrame, protocol: Protocol, results: dict[str, Any]) -> Table:
+def build_table1(adsl: pd.DataFrame, protocol: Protocol, results: dict[str, Any],
+                 dictionary: DataDictionary | None = None) -> Table:
     """Table 1 rows from the protocol, counts over the eligible patients; numbers go to ``results``.
 
     Result keys (see docs/results-schema.md): ``table1.<row>.denominator``, ``table1.<row>.<code>.n``
@@ -204,7 +206,7 @@ def build_table1(adsl: pd.DataFrame, protocol: Protocol, results: dict[str, Any]
         if spec.kind == "count":
             rows.append(Row((spec.label, str(n_all)), (None, put(results, f"{base}.n", n_all)), 0, "total"))
             continue
-        _block(spec, elig, n_all, protocol, results, rows)
+        _block(spec, elig, n_all, protocol, results, rows, dictionary)
     foot = (
         "n (%): number of eligible patients (percentage of the eligible patients unless the row says otherwise).",
         "Continuous characteristics: median with interquartile range (IQR; quartiles by the "
