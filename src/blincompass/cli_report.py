@@ -80,7 +80,8 @@ def report_cmd(
             raise typer.Exit(2) from None
     try:
         outcome = render_report(data, out, protocol=proto, synthetic=synthetic, ci_bands=ci_bands,
-                                show_progress=progress, published=published, validation=validation)
+                                show_progress=progress, published=published, validation=validation,
+                                layout=pkg.layout)
     except InputReadError as exc:
         typer.echo(f"cannot read input: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -16,9 +16,9 @@ import string
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 __all__ = [
     "FIGURE_PLACEHOLDERS",
@@ -202,9 +202,9 @@ class FiguresLayout(_Frozen):
         seen: dict[str, str] = {}
         for fid, num in v.items():
             if not num.strip():
-                raise ValueError(f"figure {fid!r}: the number is empty")
+                raise ValueError(f"@{fid}@figure {fid!r}: the number is empty")
             if num in seen:
-                raise ValueError(f"figure number {num!r} is given to figures {seen[num]!r} and {fid!r}; "
+                raise ValueError(f"@{fid}@figure number {num!r} is given to figures {seen[num]!r} and {fid!r}; "
                                  "each figure needs its own number")
             seen[num] = fid
         return v
@@ -233,13 +233,13 @@ class Layout(_Frozen):
     def _tables(cls, v: dict[str, TableEntry]) -> dict[str, TableEntry]:
         unknown = [k for k in v if k not in TABLE_IDS]
         if unknown:
-            raise ValueError(f"unknown table {unknown[0]!r}; allowed: {', '.join(TABLE_IDS)}")
+            raise ValueError(f"@{unknown[0]}@unknown table {unknown[0]!r}; allowed: {', '.join(TABLE_IDS)}")
         seen: dict[str, str] = {}
         for tid, t in v.items():
             if t.number:
                 if t.number in seen:
-                    raise ValueError(f"table number {t.number!r} is given to tables {seen[t.number]!r} and "
-                                     f"{tid!r}; each table needs its own number")
+                    raise ValueError(f"@{tid}.number@table number {t.number!r} is given to tables "
+                                     f"{seen[t.number]!r} and {tid!r}; each table needs its own number")
                 seen[t.number] = tid
         return v
 
@@ -248,20 +248,21 @@ class Layout(_Frozen):
     def _texts(cls, v: dict[str, str]) -> dict[str, str]:
         for k, text in v.items():
             if k not in TEXT_DEFAULTS:
-                raise ValueError(f"unknown text {k!r}; allowed: {', '.join(TEXT_DEFAULTS)}")
+                raise ValueError(f"@{k}@unknown text {k!r}; allowed: {', '.join(TEXT_DEFAULTS)}")
             try:
                 _check_text(text, PLACEHOLDERS)
             except ValueError as exc:
-                raise ValueError(f"text {k}: {exc}") from None
+                raise ValueError(f"@{k}@{exc}") from None
         return v
 
-    @model_validator(mode="after")
-    def _sections(self) -> Layout:
-        ids = [s.id for s in self.sections]
+    @field_validator("sections")
+    @classmethod
+    def _sections(cls, v: tuple[SectionEntry, ...]) -> tuple[SectionEntry, ...]:
+        ids = [s.id for s in v]
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
-            raise ValueError(f"section {dup[0]!r} is listed twice")
-        return self
+            raise ValueError(f"section {dup[0]!r} is listed twice; each section appears once")
+        return v
 
     # ---------------------------------------------------------------------------------------------- access
     def section_ids(self) -> list[str]:
@@ -308,6 +309,21 @@ def _where(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc) or "(top)"
 
 
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model whose keys are allowed at ``loc`` (for "unknown key" messages)."""
+    node: Any = Layout
+    for part in loc:
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field = node.model_fields.get(str(part))
+            if field is None:
+                return None
+            node = field.annotation
+        else:  # dict[str, Model] or tuple[Model, ...]: the part is a key or an index
+            args = [a for a in get_args(node) if a is not Ellipsis]
+            node = args[-1] if args else None
+    return node if isinstance(node, type) and issubclass(node, BaseModel) else None
+
+
 def parse_layout(data: bytes | str, label: str) -> Layout:
     """A layout from the text of a layout.toml (``label`` names the file in messages).
 
@@ -332,14 +348,12 @@ def parse_layout(data: bytes | str, label: str) -> Layout:
         loc = _where(e["loc"])
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            parent = e["loc"][:-1]
-            model: Any = Layout
-            for p in parent:
-                field = model.model_fields.get(str(p)) if isinstance(p, str) else None
-                ann = getattr(field, "annotation", None) if field is not None else None
-                model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else model
-            allowed = ", ".join(model.model_fields) if isinstance(model, type) else ""
+            model = _model_at(e["loc"][:-1])
+            allowed = ", ".join(model.model_fields) if model is not None else ""
             msg = f"unknown key {e['loc'][-1]!r}" + (f"; allowed: {allowed}" if allowed else "")
+        elif msg.startswith("@"):
+            _, key, msg = msg.split("@", 2)
+            loc = f"{loc}.{key}"
         elif "input" in e and e["type"] not in ("value_error",):
             msg = f"{msg} (got {e['input']!r})"
         more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
