@@ -70,10 +70,12 @@ def _permutation_rows(ctx: ReportContext) -> list[Row]:
             df = df[df[a.population].fillna(False).astype(bool)]
         df = df[df[a.group].isin(list(a.order or ()))] if a.order else df[df[a.group].notna()]
         g = df[a.group].astype(object).to_numpy()
-        if len({v for v in g if v in set(a.order or ())}) < 2 or not (df["CNSR"] == 0).any():
+        levels = list(a.order) if a.order else sorted(set(g), key=str)
+        present = [v for v in levels if any(x == v and isinstance(x, bool) == isinstance(v, bool) for x in g)]
+        if len(present) < 2 or not (df["CNSR"] == 0).any():
             rows.append(Row((a.title, a.alternative, "n/a", "n/a", "not computable: a group is empty or no events")))
             continue
-        n_groups = len(set(a.order)) if a.order else len({v for v in g})
+        n_groups = len(present)
         if n_groups > 2:
             rows.append(Row((a.title, a.alternative, "n/a", "n/a",
                              f"not computed: the permutation test compares two groups, this comparison has "
@@ -81,8 +83,8 @@ def _permutation_rows(ctx: ReportContext) -> list[Row]:
             continue
         time, event = df["AVAL"].to_numpy(float), (df["CNSR"] == 0).to_numpy()
         strata = df[a.strata].to_numpy() if a.strata else None
-        asym = logrank_test(time, event, g, strata=strata, alternative=a.alternative, order=list(a.order))
-        perm = permutation_logrank(time, event, g, strata=strata, alternative=a.alternative, order=list(a.order),
+        asym = logrank_test(time, event, g, strata=strata, alternative=a.alternative, order=present)
+        perm = permutation_logrank(time, event, g, strata=strata, alternative=a.alternative, order=present,
                                    n_resamples=cfg.n_resamples, seed=cfg.seed, max_exact=cfg.max_exact)
         base = f"methods.permutation.{a.id}"
         put(ctx.results, f"{base}.asymptotic_p", asym.pvalue)

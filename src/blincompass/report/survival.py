@@ -140,8 +140,11 @@ def survival_data(adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Protocol, a
             test2 = logrank_test(t, e, np.array(labels, dtype=object), strata=strata, weights=a.weights,
                                  alternative="two-sided", order=order_keys)
             if len(order_keys) > 2:
-                pairwise = pairwise_logrank(t, e, np.array(labels, dtype=object), strata=strata,
-                                            weights=a.weights, p_adjust="holm", order=order_keys)
+                try:
+                    pairwise = pairwise_logrank(t, e, np.array(labels, dtype=object), strata=strata,
+                                                weights=a.weights, p_adjust="holm", order=order_keys)
+                except ValueError as exc:  # e.g. a pair without any patient left in a stratum
+                    note = f"pairwise comparisons not computable: {exc}"
         else:
             note = "fewer than two groups with patients: no test"
     if not len(tte):

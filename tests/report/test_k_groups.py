@@ -1,0 +1,165 @@
+"""Comparisons of three and four groups through the whole report: every number the report prints equals
+the statistics function's (each checked against R in tests/stats), and every output is written.
+
+The data: the synthetic twin (39 eligible patients) with an extra patient-level column ``arm`` that deals
+the eligible patients into k groups in turn, and a protocol whose analyses compare the arms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from blincompass.derive import derive_all
+from blincompass.protocol import load_protocol
+from blincompass.protocol.model import CompetingAnalysis, ProportionAnalysis, SurvivalAnalysis
+from blincompass.report import build_report, write_report
+from blincompass.stats import chi2_test, fisher_exact, gray_test, logrank_test, pairwise_logrank
+from blincompass.validate import load_dataset
+
+ARMS = ("a", "b", "c", "d")
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory):
+    from blincompass.synth.twin import write_twin
+
+    folder = tmp_path_factory.mktemp("twin")
+    write_twin(folder, seed=0)
+    validation = load_dataset(folder)
+    assert validation.ok
+    proto = load_protocol()
+    return validation.dataset, derive_all(validation.dataset, proto)
+
+
+def _protocol(k: int):
+    base = load_protocol()
+    labels = {g: f"Arm {g.upper()}" for g in ARMS[:k]}
+    survival = (
+        SurvivalAnalysis(id="os_by_arm", title="Overall survival by arm", endpoint="OS", group="arm",
+                         labels=labels, alternative="less", figure="9"),
+        SurvivalAnalysis(id="os_by_arm_strat", title="Overall survival by arm, stratified by blasts",
+                         endpoint="OS", group="arm", order=ARMS[:k], labels=labels, strata="stratum"),
+        SurvivalAnalysis(id="rfs_by_arm", title="Relapse-free survival by arm", endpoint="RFS", group="arm",
+                         labels=labels),
+    )
+    proportions = (ProportionAnalysis(id="response_by_arm", title="Response after course 1 by arm",
+                                      outcome="response_c1", group="arm", labels=labels, alternative="greater"),)
+    competing = (CompetingAnalysis(id="cir_by_arm", title="Cumulative incidence of relapse by arm", endpoint="RFS",
+                                   group="arm", order=ARMS[:k], labels=labels, causes={"relapse": 1, "death": 2},
+                                   cause_of_interest="relapse"),)
+    # time-dependent comparisons stay two-state (status reached or not): the protocol's own, without figures
+    timedep = tuple(a.model_copy(update={"figure": None}) for a in base.analyses.timedep)
+    analyses = base.analyses.model_copy(update={"survival": survival, "proportions": proportions,
+                                                "competing": competing, "timedep": timedep})
+    return base.model_copy(update={"analyses": analyses})
+
+
+@pytest.fixture(scope="module", params=[3, 4], ids=["3_groups", "4_groups"])
+def k_report(request, twin, tmp_path_factory):
+    k = request.param
+    dataset, derived = twin
+    adsl = derived.adsl.copy()
+    elig = adsl["eligible"].fillna(False).astype(bool)
+    arm = np.full(len(adsl), None, dtype=object)
+    arm[np.flatnonzero(elig.to_numpy())] = [ARMS[i % k] for i in range(int(elig.sum()))]
+    adsl["arm"] = arm
+    derived = replace(derived, adsl=adsl)
+    proto = _protocol(k)
+    rep = build_report(dataset, proto, derived=derived, synthetic=True)
+    out = tmp_path_factory.mktemp(f"k{k}")
+    written = write_report(rep, out)
+    return k, rep, derived, out, written
+
+
+def _tte(derived, paramcd, population=None):
+    adsl = derived.adsl.set_index("patient_id")
+    tte = derived.adtte[derived.adtte["PARAMCD"] == paramcd]
+    pats = adsl[adsl["eligible"].fillna(False).astype(bool)]
+    if population:
+        pats = pats[pats[population].fillna(False).astype(bool)]
+    tte = tte[tte["USUBJID"].isin(pats.index)]
+    return tte, adsl.loc[tte["USUBJID"]]
+
+
+def test_k_sample_logrank_and_holm_pairwise(k_report):
+    k, rep, derived, _, _ = k_report
+    tte, pats = _tte(derived, "OS")
+    t, e, g = tte["AVAL"].to_numpy(float), (tte["CNSR"] == 0).to_numpy(), pats["arm"].to_numpy(object)
+    ref = logrank_test(t, e, g, order=list(ARMS[:k]))
+    res = rep.results["tests"]["os_by_arm"]
+    assert res["df"] == k - 1 and res["k_groups"] == k
+    assert res["chisq"] == pytest.approx(ref.statistic, rel=1e-10)
+    # a one-sided alternative needs two groups: the k-sample test is two-sided
+    assert res["alternative"] == "two-sided" and res["p"] == pytest.approx(ref.pvalue, rel=1e-10)
+    pw = pairwise_logrank(t, e, g, p_adjust="holm", order=list(ARMS[:k])).table
+    assert len(pw) == k * (k - 1) // 2 and res["pairwise_adjust"] == "holm"
+    for r in pw.itertuples():
+        got = res["pairwise"][f"{r.group1}__{r.group2}"]
+        assert got["chisq"] == pytest.approx(r.statistic, rel=1e-10)
+        assert got["p"] == pytest.approx(r.pvalue, rel=1e-10)
+        assert got["p_holm"] == pytest.approx(r.p_adjusted, rel=1e-10)
+        assert got["p_holm"] >= got["p"]
+    # stratified: every pair tested within the strata too
+    s = pats["stratum"].astype(str).to_numpy(object)
+    keep = pats["stratum"].notna().to_numpy()
+    ref_s = logrank_test(t[keep], e[keep], g[keep], strata=s[keep], order=list(ARMS[:k]))
+    res_s = rep.results["tests"]["os_by_arm_strat"]
+    assert res_s["chisq"] == pytest.approx(ref_s.statistic, rel=1e-10)
+    pw_s = pairwise_logrank(t[keep], e[keep], g[keep], strata=s[keep], p_adjust="holm",
+                            order=list(ARMS[:k])).table
+    for r in pw_s.itertuples():
+        assert res_s["pairwise"][f"{r.group1}__{r.group2}"]["p_holm"] == pytest.approx(r.p_adjusted, rel=1e-10)
+    table = rep.table("logrank_pairwise")
+    assert table.caption.startswith("Table 7b. ") and "Holm" in table.caption
+    assert len(table.rows) == 3 * k * (k - 1) // 2  # three k-group comparisons
+
+
+def test_fisher_and_chi_square_of_the_k_by_2_table(k_report):
+    k, rep, derived, _, _ = k_report
+    adsl = derived.adsl
+    d = adsl[adsl["eligible"].fillna(False).astype(bool) & adsl["response_c1"].notna()]
+    table = [[int((d.loc[d["arm"] == a, "response_c1"] == True).sum()),  # noqa: E712
+              int((d.loc[d["arm"] == a, "response_c1"] == False).sum())] for a in ARMS[:k]]  # noqa: E712
+    res = rep.results["tests"]["response_by_arm"]
+    assert [[res["counts"][a]["yes"], res["counts"][a]["no"]] for a in ARMS[:k]] == table
+    assert res["k_groups"] == k and res["sided"] == "two"
+    assert res["p"] == pytest.approx(fisher_exact(np.array(table)).pvalue, rel=1e-10)
+    chi = chi2_test(np.array(table), correction=False)
+    assert res["chisq"] == pytest.approx(chi.statistic, rel=1e-10)
+    assert (res["chisq_df"], res["chisq_p"]) == (k - 1, pytest.approx(chi.pvalue, rel=1e-10))
+    row = next(r for r in rep.table("fisher").rows if r.cells[0] == "Response after course 1 by arm")
+    assert "Pearson chi-square" in row.cells[4]
+
+
+def test_gray_k_sample_test(k_report):
+    k, rep, derived, _, _ = k_report
+    tte, pats = _tte(derived, "RFS", "cr_c1")
+    code = tte["EVNTDESC"].map({"relapse": 1, "death": 2}).where(tte["CNSR"] == 0, 0).fillna(0).astype(int)
+    ref = gray_test(tte["AVAL"].to_numpy(float), code.to_numpy(), pats["arm"].to_numpy(object), cause=1,
+                    causes=[1, 2])
+    got = rep.results["methods"]["competing"]["cir_by_arm"]
+    present = len(set(pats["arm"]))
+    assert got["gray"]["df"] == ref.df == present - 1
+    assert got["gray"]["statistic"] == pytest.approx(ref.statistic, rel=1e-10)
+    assert got["gray"]["p"] == pytest.approx(ref.pvalue, rel=1e-10)
+
+
+def test_permutation_skipped_with_the_reason_and_timedep_two_state(k_report):
+    k, rep, _, _, _ = k_report
+    assert "permutation" not in rep.results["methods"] or "os_by_arm" not in rep.results["methods"]["permutation"]
+    rows = {r.cells[0]: r for r in rep.table("permutation").rows}
+    assert rows["Overall survival by arm"].cells[4] == (
+        f"not computed: the permutation test compares two groups, this comparison has {k}")
+    assert set(rep.results["methods"]["timedep"]) == {a.id for a in load_protocol().analyses.timedep}
+
+
+def test_every_output_written(k_report):
+    k, rep, _, out, written = k_report
+    names = {p.name for p in written}
+    assert {"index.html", "report.docx", "tables.xlsx", "results.json", "figure_9.png"} <= names
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert "Pairwise log-rank tests" in html and f"the {k} groups differ" in html
+    assert rep.results["survival"]["os_by_arm"]["groups"]["d" if k == 4 else "c"]["n"] > 0
