@@ -16,7 +16,7 @@ from blincompass.report.progress import ReportProgress
 from blincompass.report.render_docx import render_docx
 from blincompass.report.render_html import render_html
 from blincompass.report.render_xlsx import render_xlsx
-from blincompass.report.sections import SectionSpec, section_plan
+from blincompass.report.sections import SectionSpec, _source_name, section_plan
 from blincompass.report.wording import layout_or_default, layout_values
 
 __all__ = [
@@ -147,7 +147,8 @@ def build_report(
     title = f"{protocol.study.name} study report"
     if synthetic:
         title = f"SYNTHETIC DATA \u2013 {title}"
-    subtitle = f"{protocol.study.title}. Data set: {results['dataset']['source'] or 'unnamed'}; " \
+    source = _source_name(getattr(dataset, "source", ""))  # also when the layout has no "data" section
+    subtitle = f"{protocol.study.title}. Data set: {source or 'unnamed'}; " \
                f"{derived.screening.n_eligible} eligible of {derived.screening.n_screened} patients."
     sections = _number_tables(sections, layout)
     return Report(title=title, subtitle=subtitle, synthetic=bool(synthetic), sections=tuple(sections),
