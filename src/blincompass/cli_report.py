@@ -87,6 +87,9 @@ def report_cmd(
         raise typer.Exit(2) from None
     except OSError as exc:
         raise write_failed(exc) from None
+    except ValueError as exc:  # a protocol or layout the data cannot serve (e.g. an unknown column); nothing written
+        typer.echo(f"cannot build the report: {exc}", err=True)
+        raise typer.Exit(2) from None
     if not outcome.ok:
         errors = [f for f in outcome.findings if f.severity == "error"]
         typer.echo(f"FAILED: {len(errors)} validation error(s) in {data}; no report written.", err=True)

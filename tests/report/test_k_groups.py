@@ -163,3 +163,80 @@ def test_every_output_written(k_report):
     html = (out / "index.html").read_text(encoding="utf-8")
     assert "Pairwise log-rank tests" in html and f"the {k} groups differ" in html
     assert rep.results["survival"]["os_by_arm"]["groups"]["d" if k == 4 else "c"]["n"] > 0
+
+
+# ------------------------------------------------------------------------------------ through the CLI
+def _package_with_analyses(root, survival, proportions=(), competing=()):
+    """The built-in package (without its layout, so the generic one) whose protocol runs ``survival``,
+    ``proportions`` and ``competing`` only (no figures besides the survival ones given)."""
+    import tomllib
+
+    import tomli_w
+
+    from blincompass.study import load_study
+
+    files = load_study().files
+    root.mkdir()
+    for name in ("dictionary.toml", "published.toml"):
+        (root / name).write_bytes(files[name])
+    proto = tomllib.loads(files["protocol.toml"].decode("utf-8"))
+    proto["analyses"]["survival"] = list(survival)
+    proto["analyses"]["proportions"] = list(proportions)
+    proto["analyses"]["competing"] = list(competing)
+    for td in proto["analyses"].get("timedep", []):
+        td.pop("figure", None)
+    (root / "protocol.toml").write_text(tomli_w.dumps(proto), encoding="utf-8")
+    return root
+
+
+def test_cli_report_by_disease_status(tmp_path):
+    from typer.testing import CliRunner
+
+    from blincompass.cli import app
+    from blincompass.synth.twin import write_twin
+
+    data = tmp_path / "twin"
+    write_twin(data, seed=0)
+    pkg = _package_with_analyses(
+        tmp_path / "pkg",
+        survival=[{"id": "os_by_status", "title": "Overall survival by disease status", "endpoint": "OS",
+                   "group": "disease_status", "figure": "1"}],
+        proportions=[{"id": "cr_by_status", "title": "CR after course 1 by disease status", "outcome": "cr_c1",
+                      "group": "disease_status"}],
+        competing=[{"id": "cir_by_status", "title": "Relapse by disease status", "endpoint": "RFS",
+                    "group": "disease_status", "causes": {"relapse": 1, "death": 2},
+                    "cause_of_interest": "relapse"}])
+    out = tmp_path / "report"
+    res = CliRunner().invoke(app, ["report", str(data), "--study", str(pkg), "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    import json
+
+    got = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    t = got["tests"]["os_by_status"]
+    k = t["k_groups"]
+    # the twin's eligible patients are persistent, first or second relapse: three groups, no "refractory"
+    assert set(got["survival"]["os_by_status"]["groups"]) == {"persistent", "first_relapse", "second_relapse"}
+    assert k == 3 and t["df"] == 2 and len(t["pairwise"]) == 3
+    assert got["tests"]["cr_by_status"]["k_groups"] == 3
+    assert got["methods"]["competing"]["cir_by_status"]["gray"]["df"] >= 1
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert "Pairwise log-rank tests" in html and (out / "figures" / "figure_1.svg").exists()
+    # the package has published numbers: compared (those of analyses this protocol lacks are not computable)
+    assert got["published"]["source"] == str(pkg / "published.toml") and got["published"]["n_numbers"] == 148
+
+
+def test_cli_report_unknown_group_column_exits_2(tmp_path):
+    from typer.testing import CliRunner
+
+    from blincompass.cli import app
+    from blincompass.synth.twin import write_twin
+
+    data = tmp_path / "twin"
+    write_twin(data, seed=0)
+    pkg = _package_with_analyses(
+        tmp_path / "pkg", survival=[{"id": "os_by_x", "title": "OS by x", "endpoint": "OS", "group": "no_such_column"}])
+    out = tmp_path / "report"
+    res = CliRunner().invoke(app, ["report", str(data), "--study", str(pkg), "--out", str(out), "--no-progress"])
+    assert res.exit_code == 2, res.output
+    assert "no_such_column" in res.output and "Traceback" not in res.output
+    assert not (out / "index.html").exists()

@@ -69,6 +69,8 @@ def _permutation_rows(ctx: ReportContext) -> list[Row]:
         if a.population:
             df = df[df[a.population].fillna(False).astype(bool)]
         df = df[df[a.group].isin(list(a.order or ()))] if a.order else df[df[a.group].notna()]
+        if a.strata:  # patients with a missing stratum are excluded, as in the log-rank test
+            df = df[df[a.strata].notna()]
         g = df[a.group].astype(object).to_numpy()
         levels = list(a.order) if a.order else sorted(set(g), key=str)
         present = [v for v in levels if any(x == v and isinstance(x, bool) == isinstance(v, bool) for x in g)]
@@ -104,10 +106,15 @@ def _competing_blocks(ctx: ReportContext) -> list[Any]:
     blocks: list[Any] = []
     for c in ctx.protocol.analyses.competing:
         df = _endpoint_frame(ctx, c.endpoint)
+        for col in (c.population, c.group):
+            if col and col not in df.columns:
+                raise ValueError(f"analyses.competing {c.id}: {col!r} is not a patient-level column")
         if c.population:
             df = df[df[c.population].fillna(False).astype(bool)]
         if c.order:
             df = df[df[c.group].isin(list(c.order))]
+        else:  # patients with a missing group are excluded, as in the other comparisons
+            df = df[df[c.group].notna()]
         if df.empty or df[c.group].nunique() < 2:
             blocks.append(Paragraph(f"{c.title}: not computable (fewer than two groups).", "note"))
             continue
@@ -136,7 +143,9 @@ def _competing_blocks(ctx: ReportContext) -> list[Any]:
             put(ctx.results, f"{base}.{gval}.events", n_ev)
             put(ctx.results, f"{base}.{gval}.competing", n_comp)
             for m in c.times_months:
-                r = tp[(tp["group"] == gval) & (tp["cause"] == cause) & (tp["time"] == m)].iloc[0]
+                sel = tp[(tp["group"] == gval) & (tp["cause"] == cause) & (tp["time"] == m)]
+                nan = float("nan")  # a group of the protocol's order without patients
+                r = sel.iloc[0] if len(sel) else {"est": nan, "lower": nan, "upper": nan}
                 k = f"{base}.{gval}.at_{_num_key(m)}m"
                 put(ctx.results, f"{k}.estimate", r["est"])
                 put(ctx.results, f"{k}.lower", r["lower"])
