@@ -240,3 +240,24 @@ def test_cli_report_unknown_group_column_exits_2(tmp_path):
     assert res.exit_code == 2, res.output
     assert "no_such_column" in res.output and "Traceback" not in res.output
     assert not (out / "index.html").exists()
+
+
+def test_holm_counts_only_pairs_with_a_p_value():
+    """Two groups without events: their pair has no p-value and, as R p.adjust(c(p, p, NA), "holm"),
+    the other two p-values are multiplied by 2, not 3."""
+    import pandas as pd
+
+    from blincompass.report.survival import survival_data
+
+    ids = [f"P{i}" for i in range(9)]
+    adsl = pd.DataFrame({"patient_id": ids, "eligible": True, "arm": list("aaabbbccc")})
+    adtte = pd.DataFrame({"USUBJID": ids, "PARAMCD": "OS", "AVAL": [1, 2, 3, 4, 5, 6, 7, 8, 9.0],
+                          "CNSR": [0, 0, 1, 1, 1, 1, 1, 1, 1]})
+    a = SurvivalAnalysis(id="x", title="x", endpoint="OS", group="arm")
+    sd = survival_data(adsl, adtte, load_protocol(), a)
+    t = sd.pairwise.table.set_index(["group1", "group2"])
+    ref = pairwise_logrank(adtte["AVAL"], adtte["CNSR"] == 0, adsl["arm"], p_adjust="none").table
+    p_ab = ref.loc[(ref.group1 == "a") & (ref.group2 == "b"), "pvalue"].item()
+    assert np.isnan(t.loc[("b", "c"), "pvalue"]) and np.isnan(t.loc[("b", "c"), "p_adjusted"])
+    assert t.loc[("a", "b"), "p_adjusted"] == pytest.approx(min(1.0, 2 * p_ab), rel=1e-12)
+    assert t.loc[("a", "c"), "p_adjusted"] == pytest.approx(min(1.0, 2 * p_ab), rel=1e-12)

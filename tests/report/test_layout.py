@@ -165,3 +165,31 @@ def _survival(proto, derived):
     from blincompass.report.survival import survival_data
 
     return [survival_data(derived.adsl, derived.adtte, proto, a) for a in proto.analyses.survival]
+
+
+def test_hidden_tables_and_figure_order(dataset, derived, tmp_path: Path) -> None:
+    layout = parse_layout("""
+[tables.table2]
+show = false
+[tables.ae_patients]
+show = false
+[tables.ae_by_course]
+show = false
+[figures]
+order = ["1b"]
+""", "layout.toml")
+    keep = {"os_all", "rfs_cr"}
+    analyses = PROTOCOL.analyses.model_copy(update={
+        "survival": tuple(a.model_copy(update={"figure": a.figure if a.id in keep else None})
+                          for a in PROTOCOL.analyses.survival), "timedep": ()})
+    proto = PROTOCOL.model_copy(update={"analyses": analyses})
+    rep = build_report(dataset, proto, derived=derived, synthetic=False, layout=layout)
+    ids = [s.id for s in rep.sections]
+    assert "safety" not in ids and "table2" in rep.results  # hidden, still computed
+    assert rep.table("response").caption.startswith("Table 4. ")  # S1, S2 -> 1, 2; Table 1 -> 3; response 4
+    assert [f.id for f in rep.figures] == ["1b"]
+    with pytest.raises(LayoutError, match=r"figures\.order: figure '1b' is listed twice"):
+        parse_layout("[figures]\norder = ['1b', '1b']", "layout.toml")
+    root = _package(tmp_path / "pkg", "[figures]\norder = ['9']\n")
+    with pytest.raises(StudyError, match=r"figures\.order: unknown figure '9'; the protocol's figures are: 1a"):
+        load_study(root)

@@ -172,10 +172,12 @@ class SectionEntry(_Frozen):
 
 
 class TableEntry(_Frozen):
-    """A table's number ("" = unnumbered; absent = numbered in order of appearance) and title."""
+    """A table's number ("" = unnumbered; absent = numbered in order of appearance), title, and whether the
+    report shows it (its numbers stay in results.json either way)."""
 
     number: str | None = None
     title: str | None = None
+    show: bool = True
 
     @field_validator("title")
     @classmethod
@@ -184,12 +186,23 @@ class TableEntry(_Frozen):
 
 
 class FiguresLayout(_Frozen):
-    """Axis labels of the survival figures and the printed number of each protocol figure id."""
+    """Axis labels of the survival figures, the printed number of each protocol figure id, and which
+    figures the figures section shows in which order (``None``: all, in protocol order)."""
 
     x_label: str = "Months from {index_event}"
     y_label: str = "{endpoint} (%)"
     at_risk: str = "Number at risk"
     numbers: dict[str, str] = Field(default_factory=dict)
+    order: tuple[str, ...] | None = None
+
+    @field_validator("order")
+    @classmethod
+    def _once(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is not None:
+            dup = sorted({f for f in v if v.count(f) > 1})
+            if dup:
+                raise ValueError(f"figure {dup[0]!r} is listed twice; each figure appears once")
+        return v
 
     @field_validator("x_label", "y_label", "at_risk")
     @classmethod
@@ -291,6 +304,10 @@ class Layout(_Frozen):
 
     def text_of(self, key: str, values: dict[str, Any]) -> str:
         return fill(self.text.get(key, TEXT_DEFAULTS[key]), values)
+
+    def table_shown(self, id_: str) -> bool:
+        entry = self.tables.get(id_)
+        return entry is None or entry.show
 
     def figure_number(self, fig_id: str) -> str:
         return self.figures.numbers.get(fig_id, fig_id)

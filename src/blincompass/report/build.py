@@ -73,14 +73,16 @@ def _published_spec(published: str | Path | bool | None, synthetic: bool, layout
 
 
 def _number_tables(sections: list[Section], layout: Layout) -> list[Section]:
-    """Prefix "Table <number>. " to the caption of every table the layout numbers: its own number, or the
-    next free number in order of appearance when it gives none."""
+    """Leave out the tables the layout hides, and prefix "Table <number>. " to the caption of every table
+    the layout numbers: its own number, or the next free number in order of appearance when it gives none."""
     explicit = {t.number for t in layout.tables.values() if t.number}
     counter = 0
     out: list[Section] = []
     for sec in sections:
         blocks = []
         for b in sec.blocks:
+            if isinstance(b, Table) and not layout.table_shown(b.id):
+                continue
             if isinstance(b, Table) and b.id in TABLE_IDS:
                 number = layout.table_number(b.id)
                 if number is None:
@@ -91,7 +93,8 @@ def _number_tables(sections: list[Section], layout: Layout) -> list[Section]:
                 if number:
                     b = replace(b, caption=f"Table {number}. {b.caption}")
             blocks.append(b)
-        out.append(replace(sec, blocks=tuple(blocks)))
+        if blocks or not sec.blocks:  # a section whose every table the layout hides is left out
+            out.append(replace(sec, blocks=tuple(blocks)))
     return out
 
 

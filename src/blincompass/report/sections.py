@@ -202,10 +202,19 @@ def _tests_section(ctx: ReportContext) -> Section:
     return Section("tests", lay.section_title("tests", v), tuple(blocks))
 
 
+def _ordered(groups: list[tuple[str, list[SurvivalData]]],
+             order: tuple[str, ...] | None) -> list[tuple[str, list[SurvivalData]]]:
+    """The figures the layout lists, in its order (``None``: all, in protocol order)."""
+    if order is None:
+        return groups
+    by_id = dict(groups)
+    return [(fid, by_id[fid]) for fid in order if fid in by_id]
+
+
 def _figures_section(ctx: ReportContext) -> Section | None:
     figs = [km_figure(fid, panels, ctx.protocol, synthetic=ctx.synthetic, ci_bands=ctx.ci_bands,
                       results=ctx.results, layout=ctx.layout, values=ctx.values)
-            for fid, panels in figure_groups(survival_results(ctx))]
+            for fid, panels in _ordered(figure_groups(survival_results(ctx)), ctx.layout.figures.order)]
     if not figs:
         return None
     for f in figs:

@@ -22,7 +22,7 @@ from blincompass.stats import (
     median_follow_up,
     pairwise_logrank,
 )
-from blincompass.stats.logrank import PairwiseLogrankResult
+from blincompass.stats.logrank import PairwiseLogrankResult, p_adjust
 
 __all__ = [
     "GroupCurve",
@@ -141,8 +141,7 @@ def survival_data(adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Protocol, a
                                  alternative="two-sided", order=order_keys)
             if len(order_keys) > 2:
                 try:
-                    pairwise = pairwise_logrank(t, e, np.array(labels, dtype=object), strata=strata,
-                                                weights=a.weights, p_adjust="holm", order=order_keys)
+                    pairwise = _holm_pairwise(t, e, np.array(labels, dtype=object), strata, a.weights, order_keys)
                 except ValueError as exc:  # e.g. a pair without any patient left in a stratum
                     note = f"pairwise comparisons not computable: {exc}"
         else:
@@ -151,6 +150,19 @@ def survival_data(adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Protocol, a
         return SurvivalData(a, None, (), None, None, n_before, "no patients in the analysis population")
     pooled = _fit(tte["AVAL"].to_numpy(float), tte["CNSR"].to_numpy() == 0, "all", "All", protocol)
     return SurvivalData(a, pooled, tuple(groups), test, test2, n_before - len(tte), note, pairwise)
+
+
+def _holm_pairwise(t: np.ndarray, e: np.ndarray, g: np.ndarray, strata: np.ndarray | None, weights: Any,
+                   order: list[str]) -> PairwiseLogrankResult:
+    """Pairwise log-rank tests with Holm's adjustment over the pairs that have a p-value: a pair without
+    events has none (NaN) and, as in R ``p.adjust``, does not count in the number of comparisons (the
+    adjustment of :func:`pairwise_logrank` itself would count it)."""
+    res = pairwise_logrank(t, e, g, strata=strata, weights=weights, p_adjust="none", order=order)
+    pv = res.table["pvalue"].to_numpy(float)
+    adj = np.full(pv.size, np.nan)
+    ok = np.isfinite(pv)
+    adj[ok] = p_adjust(pv[ok], "holm")
+    return PairwiseLogrankResult(table=res.table.assign(p_adjusted=adj), p_adjust="holm", weights=weights)
 
 
 def alternative_text(alternative: str, first: str, second: str, what: str) -> str:

@@ -86,8 +86,8 @@ def _dictionary(label: str, data: bytes) -> DataDictionary:
 
 
 def _layout(label: str, data: bytes, protocol: Protocol) -> Layout:
-    """The package's layout, checked against its protocol: every figure the layout numbers is a figure of
-    the protocol's analyses."""
+    """The package's layout, checked against its protocol: every figure the layout numbers or orders is a
+    figure of the protocol's analyses."""
     try:
         layout = parse_layout(data, label)
     except LayoutError as exc:
@@ -99,6 +99,10 @@ def _layout(label: str, data: bytes, protocol: Protocol) -> Layout:
         if fid not in figures:
             raise StudyError(f"{label}: figures.numbers: unknown figure {fid!r} (numbered {number!r}); the "
                              f"protocol's figures are: {', '.join(figures) or 'none'}")
+    for fid in layout.figures.order or ():
+        if fid not in figures:
+            raise StudyError(f"{label}: figures.order: unknown figure {fid!r}; the protocol's figures are: "
+                             f"{', '.join(figures) or 'none'}")
     return layout
 
 
