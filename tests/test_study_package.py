@@ -23,7 +23,7 @@ def test_builtin_package_is_blin_compass() -> None:
     pkg = load_study()
     assert pkg.root is None and pkg.name == load_protocol().study.name
     assert pkg.dictionary == load_dictionary()
-    assert sorted(pkg.files) == ["dictionary.toml", "protocol.toml", "published.toml"]
+    assert sorted(pkg.files) == ["dictionary.toml", "layout.toml", "protocol.toml", "published.toml"]
     assert len(pkg.sha256) == 64
 
 

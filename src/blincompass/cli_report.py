@@ -82,7 +82,7 @@ def report_cmd(
     try:
         outcome = render_report(data, out, protocol=proto, synthetic=synthetic, ci_bands=ci_bands,
                                 show_progress=progress, published=published, validation=validation,
-                                dictionary=pkg.dictionary)
+                                dictionary=pkg.dictionary, layout=pkg.layout)
     except DerivationError as exc:
         typer.echo(f"cannot derive: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -91,6 +91,9 @@ def report_cmd(
         raise typer.Exit(2) from None
     except OSError as exc:
         raise write_failed(exc) from None
+    except ValueError as exc:  # a protocol or layout the data cannot serve (e.g. an unknown column); nothing written
+        typer.echo(f"cannot build the report: {exc}", err=True)
+        raise typer.Exit(2) from None
     if not outcome.ok:
         errors = [f for f in outcome.findings if f.severity == "error"]
         typer.echo(f"FAILED: {len(errors)} validation error(s) in {data}; no report written.", err=True)

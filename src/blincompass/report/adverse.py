@@ -7,9 +7,11 @@ from typing import Any
 import pandas as pd
 
 from blincompass.protocol import Protocol
+from blincompass.protocol.layout import Layout
 from blincompass.report.fmt import fmt_pct, slug
 from blincompass.report.model import HeaderCell, Row, Table, put
 from blincompass.report.table1 import eligible
+from blincompass.report.wording import resolve
 
 __all__ = ["GRADE_COLUMNS", "build_ae_by_course", "build_ae_patients", "build_table2", "grade_column"]
 
@@ -57,13 +59,15 @@ def _footnote(term: str, status: str, decod: str | None, version: str) -> str:
     return f"{mark} {term}: not a CTCAE v{version} term; no mapping to CTCAE."
 
 
-def build_table2(adae: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol, results: dict[str, Any]) -> Table:
+def build_table2(adae: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol, results: dict[str, Any],
+                 layout: Layout | None = None, values: dict[str, Any] | None = None) -> Table:
     """Table 2: events by reported term and grade, n and % of all events, terms beneath their group.
 
     Result keys: ``table2.n_events``, ``table2.total.<col>.n``/``.pct``, ``table2.groups.<group>.<col>``,
     ``table2.terms.<term>.<col>`` (``<col>`` in g1_2, g3, g4, g5, unknown, total; ``<term>`` the slug of
     the reported term), ``table2.terms.<term>.ctcae_status``, ``table2.patients_with_ae.n``/``.pct``.
     """
+    lay, v = resolve(protocol, adsl, layout, values)
     spec = protocol.report.table2
     version = spec.ctcae_version
     if len(adae):
@@ -168,18 +172,20 @@ def build_table2(adae: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol, res
         term_row(term, 0)
 
     header = (
-        (HeaderCell("Toxicities during blinatumomab"), *[HeaderCell(h, 2) for _, h in cols]),
+        (HeaderCell(lay.text_of("ae_heading", v)), *[HeaderCell(h, 2) for _, h in cols]),
         (HeaderCell(""), *[HeaderCell(x) for _ in cols for x in ("n", "%")]),
     )
+    group_labels = [e.label for e in spec.rows if e.term is None and e.label]
+    example = f" (e.g. {group_labels[0]})" if group_labels else ""
     foot = [
         f"Adverse events graded by CTCAE v{version}; n and % of all {n_events} events (patients with at least one "
-        f"event: % of the {n_elig} eligible patients). Group rows (e.g. Neurotoxicity) add up the terms beneath "
+        f"event: % of the {n_elig} eligible patients). Group rows{example} add up the terms beneath "
         "them; the grouping comes from the protocol.",
         *footnotes,
     ]
     return Table(
         id="table2",
-        caption=f"Table 2. Adverse events (CTCAE v{version}), number and percentage for each event and grade.",
+        caption=lay.table_title("table2", v),
         header=header,
         rows=tuple(rows),
         footnotes=tuple(foot),
@@ -187,7 +193,8 @@ def build_table2(adae: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol, res
     )
 
 
-def build_ae_patients(adae: pd.DataFrame, adsl: pd.DataFrame, results: dict[str, Any]) -> Table:
+def build_ae_patients(adae: pd.DataFrame, adsl: pd.DataFrame, results: dict[str, Any], layout: Layout | None = None,
+                      values: dict[str, Any] | None = None) -> Table:
     """Adverse events per patient: toxicity data, patients with AEs, worst grade per patient, actions.
 
     Result keys: ``ae_patients.<item>.n``/``.pct`` (% of the eligible patients) for items
@@ -195,6 +202,7 @@ def build_ae_patients(adae: pd.DataFrame, adsl: pd.DataFrame, results: dict[str,
     ``worst_g3``, ``worst_g4``, ``worst_g5``, ``worst_unknown``, ``no_ae``, ``interrupted``,
     ``discontinued``; and ``ae_patients.events_interrupted.n``, ``ae_patients.events_discontinued.n``.
     """
+    lay, v = resolve(None, adsl, layout, values)
     elig = eligible(adsl)
     n = len(elig)
     tox = elig["tox_data_available"].astype("boolean").fillna(True).astype(bool)
@@ -236,7 +244,7 @@ def build_ae_patients(adae: pd.DataFrame, adsl: pd.DataFrame, results: dict[str,
     put(results, "ae_patients.events_discontinued.n", int(adae["AEACNDSC"].sum()) if len(adae) else 0)
     return Table(
         id="ae_patients",
-        caption="Table 2b. Adverse events per patient: toxicity data, worst grade and actions taken.",
+        caption=lay.table_title("ae_patients", v),
         header=((HeaderCell("Patients"), HeaderCell("n"), HeaderCell("% of eligible")),),
         rows=tuple(rows),
         footnotes=(
@@ -247,13 +255,15 @@ def build_ae_patients(adae: pd.DataFrame, adsl: pd.DataFrame, results: dict[str,
     )
 
 
-def build_ae_by_course(adae: pd.DataFrame, adsl: pd.DataFrame, results: dict[str, Any]) -> Table:
+def build_ae_by_course(adae: pd.DataFrame, adsl: pd.DataFrame, results: dict[str, Any],
+                       layout: Layout | None = None, values: dict[str, Any] | None = None) -> Table:
     """Adverse events by course: patients treated, patients with an AE in the course, events.
 
     Result keys: ``ae_by_course.c<k>.treated``, ``.patients_with_ae.n``/``.pct`` (% of the treated),
     ``.events``; ``ae_by_course.several_courses.n`` (patients with AEs in two or more courses) and
     ``.denominator`` (patients treated with two or more courses).
     """
+    lay, v = resolve(None, adsl, layout, values)
     elig = eligible(adsl)
     n_courses = elig.set_index("patient_id")["n_courses"].astype("Int64").fillna(0)
     max_course = int(n_courses.max()) if len(n_courses) else 0
@@ -283,7 +293,7 @@ def build_ae_by_course(adae: pd.DataFrame, adsl: pd.DataFrame, results: dict[str
                      f"{several} ({fmt_pct(several, multi)})", ""), (None, kd, kn, None), 0, "total"))
     return Table(
         id="ae_by_course",
-        caption="Table 2c. Adverse events by blinatumomab course.",
+        caption=lay.table_title("ae_by_course", v),
         header=((HeaderCell("Course"), HeaderCell("Patients treated"), HeaderCell("Patients with \u2265 1 AE, n (%)"),
                  HeaderCell("Events")),),
         rows=tuple(rows),

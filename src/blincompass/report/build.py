@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from blincompass.derive import build_adae, derive_all
 from blincompass.protocol import Protocol, load_protocol
-from blincompass.report.model import Report, ReportContext, Section, clean_value, put
+from blincompass.protocol.layout import TABLE_IDS, Layout
+from blincompass.report.model import Report, ReportContext, Section, Table, clean_value, put
 from blincompass.report.progress import ReportProgress
 from blincompass.report.render_docx import render_docx
 from blincompass.report.render_html import render_html
 from blincompass.report.render_xlsx import render_xlsx
-from blincompass.report.sections import SectionSpec, section_plan
+from blincompass.report.sections import SectionSpec, _source_name, section_plan
+from blincompass.report.wording import layout_or_default, layout_values
 
 __all__ = [
     "OUTPUT_FILES",
@@ -49,13 +51,51 @@ def detect_synthetic(path: str | Path | None = None, dataset: Any = None) -> boo
     return bool(source) and "SYNTHETIC" in str(source)
 
 
-def _published_spec(published: str | Path | bool | None, synthetic: bool) -> list[SectionSpec]:
+def _published_spec(published: str | Path | bool | None, synthetic: bool, layout: Layout) -> list[SectionSpec]:
+    """The published-vs-recomputed section when the layout has it and published numbers are given (or, for a
+    synthetic data set of a study whose layout says it is the twin, the built-in published numbers)."""
     from blincompass.report.published import load_published, published_section
 
-    if published is False or (published is None and not synthetic):
+    ids = layout.section_ids()
+    if "published" not in ids:
         return []
-    pub = load_published(None if published in (None, True) else published)  # type: ignore[arg-type]
-    return [SectionSpec("published", lambda ctx: published_section(ctx, pub), after="figures")]
+    if published is False or (published is None and not (synthetic and layout.published.synthetic_twin)):
+        return []
+    if published in (None, True):
+        pub = load_published(None, source=layout.published.source)
+    else:
+        pub = load_published(published)  # type: ignore[arg-type]
+    i = ids.index("published")
+    after = next((x for x in reversed(ids[:i]) if x != "published"), None)
+    before = ids[i + 1] if i + 1 < len(ids) else None
+    return [SectionSpec("published", lambda ctx: published_section(ctx, pub), after=after,
+                        before=None if after is not None else before)]
+
+
+def _number_tables(sections: list[Section], layout: Layout) -> list[Section]:
+    """Leave out the tables the layout hides, and prefix "Table <number>. " to the caption of every table
+    the layout numbers: its own number, or the next free number in order of appearance when it gives none."""
+    explicit = {t.number for t in layout.tables.values() if t.number}
+    counter = 0
+    out: list[Section] = []
+    for sec in sections:
+        blocks = []
+        for b in sec.blocks:
+            if isinstance(b, Table) and not layout.table_shown(b.id):
+                continue
+            if isinstance(b, Table) and b.id in TABLE_IDS:
+                number = layout.table_number(b.id)
+                if number is None:
+                    counter += 1
+                    while str(counter) in explicit:
+                        counter += 1
+                    number = str(counter)
+                if number:
+                    b = replace(b, caption=f"Table {number}. {b.caption}")
+            blocks.append(b)
+        if blocks or not sec.blocks:  # a section whose every table the layout hides is left out
+            out.append(replace(sec, blocks=tuple(blocks)))
+    return out
 
 
 def build_report(
@@ -70,6 +110,7 @@ def build_report(
     findings: Iterable[Any] = (),
     published: str | Path | bool | None = None,
     dictionary: Any = None,
+    layout: Layout | None = None,
 ) -> Report:
     """Compute every section of the report from a typed data set.
 
@@ -78,9 +119,12 @@ def build_report(
     pointwise confidence bands on the survival curves. ``extra_sections`` are placed as their
     ``after``/``before`` say (see :mod:`blincompass.report.sections`). ``findings`` (validation findings)
     are counted in the first section. ``published`` adds the "Published vs recomputed" section: a
-    published-numbers file, ``True`` for the built-in BLIN-COMPASS publication, ``False`` for none;
-    ``None`` (default) adds the built-in one to synthetic data sets only.
+    published-numbers file, ``True`` for the built-in study's published numbers, ``False`` for none;
+    ``None`` (default) adds the built-in ones to synthetic data sets when the layout says
+    ``[published] synthetic_twin = true``. ``layout`` (the study package's layout; ``None``: the built-in
+    study's) gives the sections, their order, table and figure numbers, titles and fixed sentences.
     """
+    layout = layout_or_default(layout)
     protocol = protocol or load_protocol()
     if derived is None:
         derived = derive_all(dataset, protocol, dictionary)
@@ -90,9 +134,11 @@ def build_report(
     results: dict[str, Any] = {}
     put(results, "schema", RESULTS_SCHEMA)
     put(results, "synthetic", bool(synthetic))
+    values = layout_values(protocol, derived.adsl, layout)
+    values.update(n_screened=derived.screening.n_screened, n_eligible=derived.screening.n_eligible)
     ctx = ReportContext(dataset=dataset, derived=derived, protocol=protocol, adae=adae, synthetic=bool(synthetic),
-                        ci_bands=ci_bands, results=results, findings=list(findings))
-    plan = section_plan([*_published_spec(published, bool(synthetic)), *extra_sections])
+                        ci_bands=ci_bands, results=results, findings=list(findings), layout=layout, values=values)
+    plan = section_plan([*_published_spec(published, bool(synthetic), layout), *extra_sections], layout=layout)
     if progress is not None:
         progress.add_total(len(plan))
     sections: list[Section] = []
@@ -105,8 +151,10 @@ def build_report(
     title = f"{protocol.study.name} study report"
     if synthetic:
         title = f"SYNTHETIC DATA \u2013 {title}"
-    subtitle = f"{protocol.study.title}. Data set: {results['dataset']['source'] or 'unnamed'}; " \
+    source = _source_name(getattr(dataset, "source", ""))  # also when the layout has no "data" section
+    subtitle = f"{protocol.study.title}. Data set: {source or 'unnamed'}; " \
                f"{derived.screening.n_eligible} eligible of {derived.screening.n_screened} patients."
+    sections = _number_tables(sections, layout)
     return Report(title=title, subtitle=subtitle, synthetic=bool(synthetic), sections=tuple(sections),
                   results=results)
 
@@ -185,13 +233,15 @@ def render_report(
     validation: Any = None,
     derived: Any = None,
     dictionary: Any = None,
+    layout: Layout | None = None,
 ) -> RenderOutcome:
     """Validate ``data``, build the report and write it into ``out_dir``.
 
     ``synthetic=None`` detects the label (``SYNTHETIC.txt`` in the CSV folder, or "SYNTHETIC" in the
     source). ``show_progress=None`` shows a progress bar only when stdout is a terminal. ``validation``:
     an already validated data set (e.g. read from the registry) used instead of reading ``data``;
-    ``derived``: its analysis tables when already derived under ``protocol``.
+    ``derived``: its analysis tables when already derived under ``protocol``; ``layout``: the study
+    package's report layout (``None``: the built-in study's).
     """
     proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
     with ReportProgress(2, enabled=show_progress) as prog:
@@ -208,6 +258,6 @@ def render_report(
         prog.advance("derived")
         report = build_report(dataset, proto, derived=derived, synthetic=synthetic, ci_bands=ci_bands,
                               extra_sections=extra_sections, progress=prog, findings=validation.findings,
-                              published=published, dictionary=dictionary)
+                              published=published, dictionary=dictionary, layout=layout)
         written = write_report(report, out_dir, progress=prog)
     return RenderOutcome(True, list(validation.findings), written, report)

@@ -27,9 +27,11 @@ from matplotlib.text import Text  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from blincompass.protocol import Protocol  # noqa: E402
+from blincompass.protocol.layout import Layout, fill  # noqa: E402
 from blincompass.report.fmt import fmt_num, fmt_p  # noqa: E402
 from blincompass.report.model import Figure, put  # noqa: E402
 from blincompass.report.survival import SurvivalData, event_words, month_key  # noqa: E402
+from blincompass.report.wording import resolve  # noqa: E402
 
 __all__ = [
     "RC_PARAMS",
@@ -95,7 +97,8 @@ def _step(g: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _panel(fig: MplFigure, spec: Any, sd: SurvivalData, protocol: Protocol, *, letter: str, ci_bands: bool,
-           censor_marker: str, results: dict[str, Any] | None) -> PanelArtists:
+           censor_marker: str, results: dict[str, Any] | None, layout: Layout,
+           values: dict[str, Any]) -> PanelArtists:
     curves = _curves(sd)
     n_rows = len(curves)
     sub = spec.subgridspec(2, 1, height_ratios=[4.2, 0.45 + 0.28 * n_rows], hspace=0.42)
@@ -126,8 +129,9 @@ def _panel(fig: MplFigure, spec: Any, sd: SurvivalData, protocol: Protocol, *, l
     ax.set_xticks(ticks)
     ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
     ax.set_yticklabels(["0", "25", "50", "75", "100"])
-    ax.set_ylabel(f"{protocol.endpoint(a.endpoint).param.split(' (')[0]} (%)")
-    ax.set_xlabel("Months from the first blinatumomab administration")
+    endpoint = protocol.endpoint(a.endpoint).param.split(" (")[0]
+    ax.set_ylabel(fill(layout.figures.y_label, {**values, "endpoint": endpoint}))
+    ax.set_xlabel(fill(layout.figures.x_label, {**values, "endpoint": endpoint}))
     ax.set_title(textwrap.fill(f"{letter}{a.title}", 58), loc="left", fontsize=9.5, fontweight="bold")
     ax.legend(loc="upper right", frameon=True, framealpha=0.9, edgecolor="none", fontsize=7.5)
     ax.grid(axis="y", color="#dddddd", lw=0.5)
@@ -153,7 +157,8 @@ def _panel(fig: MplFigure, spec: Any, sd: SurvivalData, protocol: Protocol, *, l
     rax.set_facecolor("none")
     trans = blended_transform_factory(rax.transData, rax.transAxes)
     label_trans = blended_transform_factory(rax.transAxes, rax.transAxes)
-    rax.text(0.0, 1.0, "Number at risk", transform=label_trans, fontsize=7.5, fontweight="bold",
+    at_risk = fill(layout.figures.at_risk, {**values, "endpoint": endpoint})
+    rax.text(0.0, 1.0, at_risk, transform=label_trans, fontsize=7.5, fontweight="bold",
              ha="left", va="bottom")
     texts: list[Text] = []
     for i, g in enumerate(curves):
@@ -173,12 +178,15 @@ def _panel(fig: MplFigure, spec: Any, sd: SurvivalData, protocol: Protocol, *, l
 
 def draw_km_figure(fig_id: str, panels: Sequence[SurvivalData], protocol: Protocol, *, synthetic: bool = False,
                    ci_bands: bool = False, censor_marker: str | None = None,
-                   results: dict[str, Any] | None = None) -> tuple[MplFigure, list[PanelArtists]]:
+                   results: dict[str, Any] | None = None, layout: Layout | None = None,
+                   values: dict[str, Any] | None = None) -> tuple[MplFigure, list[PanelArtists]]:
     """Draw one figure (one panel per analysis sharing ``fig_id``) and return it with its panels.
 
     Numbers at risk go to ``results`` under ``survival.<id>[.groups.<g>].at_risk.<t>m`` when given.
-    ``censor_marker`` defaults to the protocol's ``report.censor_marker``.
+    ``censor_marker`` defaults to the protocol's ``report.censor_marker``; axis labels and the figure's
+    number come from ``layout`` (default: the built-in study's).
     """
+    lay, v = resolve(protocol, None, layout, values)
     censor_marker = censor_marker or protocol.report.censor_marker
     n = len(panels)
     height = 4.6 + 0.2 * max(len(_curves(sd)) for sd in panels)
@@ -189,8 +197,8 @@ def draw_km_figure(fig_id: str, panels: Sequence[SurvivalData], protocol: Protoc
     for i, sd in enumerate(panels):
         letter = f"({chr(ord('a') + i)}) " if n > 1 else ""
         artists.append(_panel(fig, grid[0, i], sd, protocol, letter=letter, ci_bands=ci_bands,
-                              censor_marker=censor_marker, results=results))
-    fig.suptitle(f"Figure {fig_id}", x=0.01, y=0.985, ha="left", fontsize=10, fontweight="bold")
+                              censor_marker=censor_marker, results=results, layout=lay, values=v))
+    fig.suptitle(f"Figure {lay.figure_number(fig_id)}", x=0.01, y=0.985, ha="left", fontsize=10, fontweight="bold")
     if synthetic:
         fig.text(0.99, 0.99, "SYNTHETIC DATA \u2013 not real patients", ha="right", va="top", fontsize=10,
                  fontweight="bold", color="#b00020")
@@ -287,10 +295,14 @@ def figure_bytes(fig: MplFigure) -> tuple[bytes, bytes, bytes]:
 
 
 def km_figure(fig_id: str, panels: Sequence[SurvivalData], protocol: Protocol, *, synthetic: bool = False,
-              ci_bands: bool = False, results: dict[str, Any] | None = None) -> Figure:
-    """Draw and render one figure of the report (caption from the analyses' titles)."""
+              ci_bands: bool = False, results: dict[str, Any] | None = None, layout: Layout | None = None,
+              values: dict[str, Any] | None = None) -> Figure:
+    """Draw and render one figure of the report (caption from the analyses' titles, number from the
+    layout)."""
+    lay, v = resolve(protocol, None, layout, values)
     with matplotlib.rc_context(RC_PARAMS):
-        fig, _ = draw_km_figure(fig_id, panels, protocol, synthetic=synthetic, ci_bands=ci_bands, results=results)
+        fig, _ = draw_km_figure(fig_id, panels, protocol, synthetic=synthetic, ci_bands=ci_bands, results=results,
+                                layout=lay, values=v)
         png, svg, pdf = figure_bytes(fig)
     if len(panels) == 1:
         body = panels[0].analysis.title
@@ -303,10 +315,11 @@ def km_figure(fig_id: str, panels: Sequence[SurvivalData], protocol: Protocol, *
             f"{sd.analysis.title}: log-rank {'two' if sd.test.alternative == 'two-sided' else 'one'}-sided "  # type: ignore[union-attr]
             f"p = {fmt_p(sd.test.pvalue)}" for sd in tests  # type: ignore[union-attr]
         ) + "."
-    caption = (f"Figure {fig_id}. Kaplan\u2013Meier estimates: {body}.{extra} Censored patients are marked "
+    number = lay.figure_number(fig_id)
+    caption = (f"Figure {number}. Kaplan\u2013Meier estimates: {body}.{extra} Censored patients are marked "
                f"{protocol.report.censor_marker}; "
                "numbers at risk beneath each panel.")
     if ci_bands:
         caption += " Shaded: pointwise 95% confidence bands."
-    return Figure(id=fig_id, caption=caption, stem=f"figure_{fig_id}", alt=f"Figure {fig_id}: {body}",
+    return Figure(id=fig_id, caption=caption, stem=f"figure_{number}", alt=f"Figure {number}: {body}",
                   png=png, svg=svg, pdf=pdf)

@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 
 from blincompass.protocol import ProportionAnalysis, Protocol
+from blincompass.protocol.layout import Layout
 from blincompass.report.fmt import DASH, fmt_ci, fmt_n_pct, fmt_num, fmt_p
 from blincompass.report.model import HeaderCell, Row, Table, put
 from blincompass.report.table1 import apply_distinct, code_key, eligible, norm_value
-from blincompass.stats import fisher_exact
+from blincompass.report.wording import resolve
+from blincompass.stats import chi2_test, fisher_exact
 
 __all__ = ["build_fisher_table", "fisher_alternative_text", "run_fisher"]
 
@@ -64,8 +66,13 @@ def run_fisher(adsl: pd.DataFrame, a: ProportionAnalysis, protocol: Protocol) ->
         except ValueError:  # too many tables to enumerate: Monte Carlo with the protocol's seed
             cfg = protocol.analyses.permutation
             res = fisher_exact(table, simulate_p_value=True, B=cfg.n_resamples, seed=cfg.seed)
+        # Pearson's chi-square test of the same k x 2 table beside it (no continuity correction: it applies
+        # to 2 x 2 tables only), as R chisq.test
+        chi = chi2_test(table, correction=False)
         out.update(p=res.pvalue, p_two_sided=res.pvalue, k_groups=len(keys),
-                   alternative="two-sided" if a.alternative != "two-sided" else a.alternative)
+                   alternative="two-sided" if a.alternative != "two-sided" else a.alternative,
+                   chisq=chi.statistic, chisq_df=int(chi.df), chisq_p=chi.pvalue,
+                   fisher_method=res.method)
         return out
     two = fisher_exact(table, alternative="two-sided", conf_level=protocol.analyses.settings.conf_level)
     if a.alternative == "two-sided":
@@ -82,18 +89,24 @@ def run_fisher(adsl: pd.DataFrame, a: ProportionAnalysis, protocol: Protocol) ->
     return out
 
 
-def build_fisher_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[str, Any]) -> Table:
+def build_fisher_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[str, Any],
+                       layout: Layout | None = None, values: dict[str, Any] | None = None) -> Table:
     """One row per ``[[analyses.proportions]]`` entry.
 
     Result keys: ``tests.<id>.counts.<g>.yes``/``.no``/``.n``/``.pct``, ``.p`` (protocol's alternative),
     ``.sided``, ``.alternative``, ``.alternative_text``, ``.p_one_sided`` (with
     ``.one_sided_alternative``), ``.p_two_sided``, ``.odds_ratio``, ``.or_lower``, ``.or_upper``,
-    ``.n_excluded``.
+    ``.n_excluded``. Three or more groups: the k x 2 Fisher exact test (two-sided, no odds ratio) with
+    ``.k_groups``, and Pearson's chi-square test of the same table (``.chisq``, ``.chisq_df``, ``.chisq_p``)
+    in the "other" column.
     """
+    lay, v = resolve(protocol, adsl, layout, values)
     rows: list[Row] = []
     level = protocol.analyses.settings.conf_level
+    ks: list[dict[str, Any]] = []
     for a in protocol.analyses.proportions:
         r = run_fisher(adsl, a, protocol)
+        ks.append(r)
         base = f"tests.{a.id}"
         put(results, f"{base}.test", "Fisher exact")
         put(results, f"{base}.title", a.title)
@@ -127,8 +140,15 @@ def build_fisher_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[str
             put(results, f"{base}.sided", "two")
             text = f"two-sided: the {r['k_groups']} groups differ (a one-sided test needs two groups)"
             put(results, f"{base}.alternative_text", text)
-            rows.append(Row((a.title, "; ".join(counts), fmt_p(r["p"]), text, "", DASH),
-                            (None, f"{base}.counts.{r['groups'][0]}.yes", f"{base}.p", None, None, None)))
+            put(results, f"{base}.k_groups", r["k_groups"])
+            put(results, f"{base}.method", r["fisher_method"])
+            put(results, f"{base}.chisq", r["chisq"])
+            put(results, f"{base}.chisq_df", r["chisq_df"])
+            put(results, f"{base}.chisq_p", r["chisq_p"])
+            chi = f"{fmt_p(r['chisq_p'])} (Pearson chi-square {r['chisq']:.3f}, {r['chisq_df']} df)"
+            rows.append(Row((a.title, "; ".join(counts), fmt_p(r["p"]), text, chi, DASH),
+                            (None, f"{base}.counts.{r['groups'][0]}.yes", f"{base}.p", None, f"{base}.chisq_p",
+                             None)))
             continue
         for k in ("p", "p_one_sided", "one_sided_alternative", "p_two_sided", "odds_ratio", "or_lower", "or_upper"):
             put(results, f"{base}.{k}", r[k])
@@ -151,5 +171,10 @@ def build_fisher_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[str
         "missing outcome or group excluded). Odds ratio: conditional maximum-likelihood estimate of the first "
         f"group versus the second, with its two-sided exact interval (R fisher.test){DASH}not the sample odds ratio.",
     )
-    return Table(id="fisher", caption="Table 6. Comparisons of proportions (Fisher's exact test).", header=header,
+    if any("k_groups" in x for x in ks):
+        foot += ("Three or more groups: Fisher's exact test of the k " + "\u00d7" + " 2 table (two-sided; "
+                 "Monte Carlo p-value with the protocol's permutation seed when the tables are too many to "
+                 "enumerate) and, in the 'other' column, Pearson's chi-square test of the same table (k " + DASH
+                 + " 1 df, no continuity correction).",)
+    return Table(id="fisher", caption=lay.table_title("fisher", v), header=header,
                  rows=tuple(rows), footnotes=foot, sheet="Fisher tests", align=("l", "l", "r", "l", "r", "r"))

@@ -30,7 +30,7 @@ def fmt_pct(n: int, d: int, decimals: int = 1) -> str:
 
 
 def fmt_n_pct(n: int, d: int, decimals: int = 1) -> str:
-    """``"n (pct)"`` as in the publication's tables, e.g. ``"22 (56.4)"``."""
+    """``"n (pct)"`` as clinical tables print it, e.g. ``"22 (56.4)"``."""
     return f"{n} ({fmt_pct(n, d, decimals)})"
 
 

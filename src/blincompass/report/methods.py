@@ -1,13 +1,14 @@
 """Methodological notes: competing risks, immortal-time-safe comparisons and permutation p-values.
 
-The publication compares overall survival of patients who reached CR with those who did not, and of
-patients who went on to HSCT with those who did not, with plain Kaplan–Meier curves from the first
-blinatumomab day. Both groupings are known only later, so the "yes" groups are guaranteed to survive until
-they qualify (immortal-time bias). This section shows each such comparison as in the publication and
-immortal-time-safe (landmark analyses at protocol-defined times and the Mantel–Byar test, with the Cox
-model with a time-dependent covariate), the cumulative incidence of relapse with death in remission as a
-competing event (Gray's test), and permutation p-values beside the asymptotic log-rank ones. What to run
-lives in the protocol (``[analyses.permutation]``, ``[[analyses.competing]]``, ``[[analyses.timedep]]``).
+Comparing survival between groups defined by a status reached during follow-up (a response, a
+transplant) with plain Kaplan–Meier curves from the index date credits the "yes" group with the time
+before the status was reached, during which it cannot die (immortal-time bias). This section shows each
+such comparison grouped by the later status and immortal-time-safe (landmark analyses at protocol-defined
+times and the Mantel–Byar test, with the Cox model with a time-dependent covariate), cumulative incidences
+with competing events (Gray's k-sample test), and permutation p-values beside the asymptotic log-rank ones
+(two groups; a comparison of more groups is listed with the reason it is not permuted). What to run lives
+in the protocol (``[analyses.permutation]``, ``[[analyses.competing]]``, ``[[analyses.timedep]]``); the
+wording in the study's layout.
 """
 
 from __future__ import annotations
@@ -35,23 +36,6 @@ from blincompass.stats import (
 )
 
 __all__ = ["methods_section"]
-
-EXPLANATION = (
-    "Why the corrected comparisons differ: a patient counts as 'CR' or 'HSCT' only once the response is "
-    "assessed or the transplant is done, weeks or months after the first blinatumomab day. In the "
-    "publication's curves the time before that moment is credited to the 'yes' group, which by definition "
-    "cannot die during it, while early deaths fall in the 'no' group: the comparison flatters the 'yes' group "
-    "(immortal-time bias). A landmark analysis starts the clock for everybody at a fixed day and groups "
-    "patients by what had happened by then; the Mantel–Byar test lets each patient move from the 'no' to the "
-    "'yes' group on the day it happens. Both answer the question the curves seem to ask."
-)
-CIR_EXPLANATION = (
-    "Relapse-free survival counts death in remission as an event. The cumulative incidence of relapse "
-    "treats it as a competing event instead (Aalen–Johansen estimator), which is how paediatric ALL groups "
-    "report relapse; 1 − Kaplan–Meier of relapse alone would overstate it. Gray's test compares the "
-    "cumulative incidences."
-)
-
 
 def _fmt_p(p: float | None) -> str:
     if p is None or not np.isfinite(p):
@@ -85,11 +69,15 @@ def _permutation_rows(ctx: ReportContext) -> list[Row]:
         if a.population:
             df = df[df[a.population].fillna(False).astype(bool)]
         df = df[df[a.group].isin(list(a.order or ()))] if a.order else df[df[a.group].notna()]
+        if a.strata:  # patients with a missing stratum are excluded, as in the log-rank test
+            df = df[df[a.strata].notna()]
         g = df[a.group].astype(object).to_numpy()
-        if len({v for v in g if v in set(a.order or ())}) < 2 or not (df["CNSR"] == 0).any():
+        levels = list(a.order) if a.order else sorted(set(g), key=str)
+        present = [v for v in levels if any(x == v and isinstance(x, bool) == isinstance(v, bool) for x in g)]
+        if len(present) < 2 or not (df["CNSR"] == 0).any():
             rows.append(Row((a.title, a.alternative, "n/a", "n/a", "not computable: a group is empty or no events")))
             continue
-        n_groups = len(set(a.order)) if a.order else len({v for v in g})
+        n_groups = len(present)
         if n_groups > 2:
             rows.append(Row((a.title, a.alternative, "n/a", "n/a",
                              f"not computed: the permutation test compares two groups, this comparison has "
@@ -97,8 +85,8 @@ def _permutation_rows(ctx: ReportContext) -> list[Row]:
             continue
         time, event = df["AVAL"].to_numpy(float), (df["CNSR"] == 0).to_numpy()
         strata = df[a.strata].to_numpy() if a.strata else None
-        asym = logrank_test(time, event, g, strata=strata, alternative=a.alternative, order=list(a.order))
-        perm = permutation_logrank(time, event, g, strata=strata, alternative=a.alternative, order=list(a.order),
+        asym = logrank_test(time, event, g, strata=strata, alternative=a.alternative, order=present)
+        perm = permutation_logrank(time, event, g, strata=strata, alternative=a.alternative, order=present,
                                    n_resamples=cfg.n_resamples, seed=cfg.seed, max_exact=cfg.max_exact)
         base = f"methods.permutation.{a.id}"
         put(ctx.results, f"{base}.asymptotic_p", asym.pvalue)
@@ -116,13 +104,17 @@ def _permutation_rows(ctx: ReportContext) -> list[Row]:
 
 def _competing_blocks(ctx: ReportContext) -> list[Any]:
     blocks: list[Any] = []
-    per_month = ctx.protocol.time.days_per_month
     for c in ctx.protocol.analyses.competing:
         df = _endpoint_frame(ctx, c.endpoint)
+        for col in (c.population, c.group):
+            if col and col not in df.columns:
+                raise ValueError(f"analyses.competing {c.id}: {col!r} is not a patient-level column")
         if c.population:
             df = df[df[c.population].fillna(False).astype(bool)]
         if c.order:
             df = df[df[c.group].isin(list(c.order))]
+        else:  # patients with a missing group are excluded, as in the other comparisons
+            df = df[df[c.group].notna()]
         if df.empty or df[c.group].nunique() < 2:
             blocks.append(Paragraph(f"{c.title}: not computable (fewer than two groups).", "note"))
             continue
@@ -151,7 +143,9 @@ def _competing_blocks(ctx: ReportContext) -> list[Any]:
             put(ctx.results, f"{base}.{gval}.events", n_ev)
             put(ctx.results, f"{base}.{gval}.competing", n_comp)
             for m in c.times_months:
-                r = tp[(tp["group"] == gval) & (tp["cause"] == cause) & (tp["time"] == m)].iloc[0]
+                sel = tp[(tp["group"] == gval) & (tp["cause"] == cause) & (tp["time"] == m)]
+                nan = float("nan")  # a group of the protocol's order without patients
+                r = sel.iloc[0] if len(sel) else {"est": nan, "lower": nan, "upper": nan}
                 k = f"{base}.{gval}.at_{_num_key(m)}m"
                 put(ctx.results, f"{k}.estimate", r["est"])
                 put(ctx.results, f"{k}.lower", r["lower"])
@@ -164,12 +158,12 @@ def _competing_blocks(ctx: ReportContext) -> list[Any]:
                    HeaderCell("Competing events"),
                    *[HeaderCell(f"CIF at {m:g} months (95 % CI)") for m in c.times_months]),)
         blocks += [
-            Paragraph(CIR_EXPLANATION),
+            Paragraph(ctx.layout.text_of("competing_explanation", ctx.values)),
             Table(f"cir_{c.id}", c.title, header, tuple(rows), sheet=f"cir_{c.id}"[:21],
                   footnotes=(f"Gray's test for {c.cause_of_interest}: chi-square {gray.statistic:.3f} on "
                              f"{gray.df} df, p = {_fmt_p(gray.pvalue)}. Competing: "
                              + ", ".join(k for k in c.causes if k != c.cause_of_interest)
-                             + f". Time origin: first blinatumomab day; unit: months (days / {per_month}).",)),
+                             + ". " + ctx.layout.text_of("competing_time_note", ctx.values),)),
         ]
     return blocks
 
@@ -196,7 +190,7 @@ def _timedep_blocks(ctx: ReportContext) -> list[Any]:
             continue
         naive = logrank_test(time, event, exposed.to_numpy(), order=[True, False], alternative=td.alternative)
         put(ctx.results, f"{base}.paper_style.p", naive.pvalue)
-        rows.append(Row((td.title, "As in the publication (grouped by later status, from day 1)",
+        rows.append(Row((td.title, ctx.layout.text_of("timedep_as_published", ctx.values),
                          f"{int(exposed.sum())} / {int((~exposed).sum())}", _fmt_p(naive.pvalue), ""),
                         (None, None, None, f"{base}.paper_style.p", None)))
         for lm in td.landmarks_months:
@@ -242,9 +236,9 @@ def _timedep_blocks(ctx: ReportContext) -> list[Any]:
     alt = {td.alternative for td in ctx.protocol.analyses.timedep}
     note = ("p-values of log-rank and Mantel–Byar tests are one-sided (H1: the exposed group has fewer events) "
             if alt == {"less"} else "p-values follow each analysis's alternative in the protocol. ")
-    return [Paragraph(EXPLANATION),
-            Table("immortal_time", "Comparisons by a status reached during follow-up: as published and "
-                  "immortal-time-safe", header, tuple(rows), sheet="immortal_time", align=("l", "l", "r", "r", "l"),
+    return [Paragraph(ctx.layout.text_of("immortal_time_explanation", ctx.values)),
+            Table("immortal_time", ctx.layout.table_title("immortal_time", ctx.values), header, tuple(rows),
+                  sheet="immortal_time", align=("l", "l", "r", "r", "l"),
                   footnotes=(note + "Landmark: patients alive and under follow-up at the landmark, grouped by "
                              "their status then, time reset to the landmark.",)),
             *[Paragraph(line) for line in summary], *figures]
@@ -266,14 +260,14 @@ def methods_section(ctx: ReportContext) -> Section | None:
         header = ((HeaderCell("Comparison"), HeaderCell("Alternative"), HeaderCell("Asymptotic p"),
                    HeaderCell("Permutation p"), HeaderCell("Method")),)
         blocks += [
-            Paragraph("With 39 patients the chi-square approximation of the log-rank test can be poor. The "
+            Paragraph(ctx.layout.text_of("permutation_intro", ctx.values) + " The "
                       "permutation test relabels the groups (within strata) and recomputes the statistic: "
                       "exactly over every relabelling when there are few enough, otherwise by Monte Carlo "
                       f"(seed {cfg.seed}, p = (1 + #extreme) / (B + 1) with its Monte Carlo standard error)."),
-            Table("permutation", "Log-rank tests of the publication: asymptotic and permutation p-values", header,
+            Table("permutation", ctx.layout.table_title("permutation", ctx.values), header,
                   tuple(perm), sheet="permutation", align=("l", "l", "r", "r", "l")),
         ]
-    return Section("methods", "Methodological notes", tuple(blocks))
+    return Section("methods", ctx.layout.section_title("methods", ctx.values), tuple(blocks))
 
 
 @dataclass(frozen=True)
@@ -306,11 +300,13 @@ def _simon_makuch_figure(ctx: ReportContext, td: Any, time: np.ndarray, event: n
     sd = SurvivalData(analysis=analysis, pooled=None, groups=tuple(curves), test=None, test_two_sided=None,
                       n_excluded=0)
     with matplotlib.rc_context(RC_PARAMS):
-        fig, _ = draw_km_figure(td.figure, [sd], ctx.protocol, synthetic=ctx.synthetic)
+        fig, _ = draw_km_figure(td.figure, [sd], ctx.protocol, synthetic=ctx.synthetic, layout=ctx.layout,
+                                values=ctx.values)
         png, svg, pdf = figure_bytes(fig)
-    caption = (f"Figure {td.figure}. Simon–Makuch curves, {td.title}. Patients count in "
+    number = ctx.layout.figure_number(td.figure)
+    caption = (f"Figure {number}. Simon–Makuch curves, {td.title}. Patients count in "
                f"'{curves[1].label}' until the day of the status change and in '{curves[0].label}' from then on; "
                f"numbers at risk beneath the panel count patients in each state. Mantel–Byar "
                f"{'one' if td.alternative != 'two-sided' else 'two'}-sided p = {_fmt_p(mb_p)}.")
-    return Figure(id=td.figure, caption=caption, stem=f"figure_{td.figure}", alt=f"Figure {td.figure}: "
+    return Figure(id=td.figure, caption=caption, stem=f"figure_{number}", alt=f"Figure {number}: "
                   f"Simon–Makuch curves, {td.title}", png=png, svg=svg, pdf=pdf)

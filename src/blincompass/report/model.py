@@ -135,6 +135,7 @@ class ReportContext:
     ``findings`` are the validation findings of the data set (warnings and notes; empty when unknown).
     Builders write every number they show into ``results`` (see :func:`put`); later builders may read
     what earlier ones wrote (e.g. a published-vs-recomputed section reads ``results["tests"]``).
+    ``layout`` gives the wording (titles, numbers, fixed sentences); ``values`` fill its placeholders.
     """
 
     dataset: Any
@@ -146,6 +147,18 @@ class ReportContext:
     results: dict[str, Any] = field(default_factory=dict)
     findings: list[Any] = field(default_factory=list)
     cache: dict[str, Any] = field(default_factory=dict)
+    #: The study's report layout (:class:`blincompass.protocol.layout.Layout`); ``None``: the built-in one.
+    layout: Any = None
+    #: Values of the layout's placeholders (``{n_eligible}``...), filled by the report builder.
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from blincompass.report.wording import layout_or_default, layout_values
+
+        self.layout = layout_or_default(self.layout)
+        if not self.values:
+            adsl = getattr(self.derived, "adsl", None)
+            self.values = layout_values(self.protocol, adsl, self.layout)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
-"""Published vs recomputed: each number a publication reports, next to the value recomputed from the data.
+"""Published vs recomputed: each published number of a study, next to the value recomputed from the data.
 
-The published numbers live in a TOML file (for BLIN-COMPASS: ``blincompass/synth/data/published.toml``),
-each with where it is printed and how to recompute it from the analysis tables (a blincompass.expr condition on ADSL or
-ADAE, a summary statistic of an ADSL column, or a key of ``results.json``). The publication's reported
-tests are re-run from its reported counts with the usual candidate tests, to say which test, if any,
-reproduces each p-value.
+The published numbers live in a TOML file (a study package's ``published.toml``; the built-in study's is
+shipped with the synthetic twin), each with where it is printed and how to recompute it from the analysis
+tables (a blincompass.expr condition on ADSL or ADAE, a summary statistic of an ADSL column, or a key of
+``results.json``). The reported tests are re-run from their printed counts with the usual candidate
+tests, to say which test, if any, reproduces each p-value. The section's wording comes from the layout.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from blincompass.report.query import query_mask
 from blincompass.stats import chi2_test, fisher_exact
 
 __all__ = [
-    "PUBLISHED_BLINCOMPASS",
+    "PUBLISHED_BUILTIN",
     "Published",
     "compare_published",
     "load_published",
@@ -34,12 +34,13 @@ __all__ = [
     "rerun_tests",
 ]
 
-PUBLISHED_BLINCOMPASS = "blincompass.synth:data/published.toml"
+#: The built-in study's published numbers (package resource).
+PUBLISHED_BUILTIN = "blincompass.synth:data/published.toml"
 
 
 @dataclass(frozen=True)
 class Published:
-    """The transcribed numbers, reported tests and noted inconsistencies of a publication."""
+    """The transcribed published numbers, reported tests and noted inconsistencies of a study."""
 
     source: str
     numbers: tuple[dict[str, Any], ...]
@@ -47,15 +48,19 @@ class Published:
     inconsistencies: tuple[dict[str, Any], ...]
 
 
-def load_published(path: str | Path | None = None) -> Published:
-    """Read a published-numbers file (default: the BLIN-COMPASS publication shipped with the package)."""
+def load_published(path: str | Path | None = None, *, source: str | None = None) -> Published:
+    """Read a published-numbers file (default: the built-in study's). ``source`` names it in the report
+    (default: the path; for the built-in file, the built-in layout's ``[published] source``)."""
     if path is None:
-        pkg, _, name = PUBLISHED_BLINCOMPASS.partition(":")
+        pkg, _, name = PUBLISHED_BUILTIN.partition(":")
         text = resources.files(pkg).joinpath(name).read_text("utf-8")
-        source = "BLIN-COMPASS publication"
+        if source is None:
+            from blincompass.protocol.layout import load_layout
+
+            source = load_layout(None).published.source
     else:
         text = Path(path).read_text(encoding="utf-8")
-        source = str(path)
+        source = source or str(path)
     data = tomllib.loads(text)
     numbers = tuple(data.get("numbers", ()))
     keys = [n["key"] for n in numbers]
@@ -74,10 +79,12 @@ def _analysis_frames(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame]:
     elig = adsl[adsl["eligible"].fillna(False).astype(bool)].copy()
     adae = ctx.adae.copy()
     # helper columns for queries that the analysis tables do not carry
-    elig["years_diagnosis_to_first_dose"] = elig["months_diagnosis_to_first_dose"] / 12.0
-    for k in (1, 2, 3):
-        pats = set(adae.loc[adae["COURSE"] == k, "USUBJID"])
-        elig[f"ae_in_course_{k}"] = elig["patient_id"].isin(pats)
+    if "months_diagnosis_to_first_dose" in elig.columns:
+        elig["years_diagnosis_to_first_dose"] = elig["months_diagnosis_to_first_dose"] / 12.0
+    if "COURSE" in adae.columns:
+        for k in (1, 2, 3):
+            pats = set(adae.loc[adae["COURSE"] == k, "USUBJID"])
+            elig[f"ae_in_course_{k}"] = elig["patient_id"].isin(pats)
     return elig, adae
 
 
@@ -132,13 +139,16 @@ def _fmt(x: float | None, decimals: int) -> str:
     return "n/a" if x is None else f"{_round(x, decimals)}"
 
 
-def compare_published(published: Published, ctx: ReportContext) -> pd.DataFrame:
+def compare_published(published: Published, ctx: ReportContext, truncated_status: str | None = None) -> pd.DataFrame:
     """One row per published number: where, label, published, recomputed, status and reason.
 
     status is "reproduced" when the recomputed value, rounded half-up to the printed decimals, equals the
-    printed value (and so does its percentage), "reproduced (publication truncates)" when only truncation
-    makes them equal, "differs" otherwise, "not computable" when the data do not give the number.
+    printed value (and so does its percentage), ``truncated_status`` (default: the layout's text
+    ``published_truncated``, a status starting with "reproduced") when only truncation makes them equal,
+    "differs" otherwise, "not computable" when the data do not give the number.
     """
+    if truncated_status is None:
+        truncated_status = ctx.layout.text_of("published_truncated", ctx.values)
     adsl, adae = _analysis_frames(ctx)
     masks: dict[tuple[int, str], pd.Series] = {}
     rows = []
@@ -162,7 +172,7 @@ def compare_published(published: Published, ctx: ReportContext) -> pd.DataFrame:
                 if not ok_pct and _round(pct, pdec, ROUND_DOWN) == _round(n["pct"], pdec):
                     ok_pct, truncated = True, True
             if ok_value and ok_pct:
-                status = "reproduced (publication truncates)" if truncated else "reproduced"
+                status = truncated_status if truncated else "reproduced"
                 reason = n.get("note", "")
             else:
                 status = "differs"
@@ -217,9 +227,10 @@ def rerun_tests(published: Published) -> pd.DataFrame:
 def published_section(ctx: ReportContext, published: Published | None = None) -> Section:
     """The report section listing every published number beside its recomputed value."""
     pub = published or load_published()
-    cmp_ = compare_published(pub, ctx)
+    truncated = ctx.layout.text_of("published_truncated", ctx.values)
+    cmp_ = compare_published(pub, ctx, truncated)
     r = ctx.results
-    n_rep = int(cmp_["status"].str.startswith("reproduced").sum())
+    n_rep = int(cmp_["status"].isin(["reproduced", truncated]).sum())
     put(r, "published.source", pub.source)
     put(r, "published.n_numbers", len(cmp_))
     put(r, "published.n_reproduced", n_rep)
@@ -237,7 +248,7 @@ def published_section(ctx: ReportContext, published: Published | None = None) ->
     )
     header = ((HeaderCell("Where"), HeaderCell("Number"), HeaderCell("Published"), HeaderCell("Recomputed"),
                HeaderCell("Status"), HeaderCell("Reason / note")),)
-    table = Table("published", "Published vs recomputed numbers", header, rows, sheet="published",
+    table = Table("published", ctx.layout.table_title("published", ctx.values), header, rows, sheet="published",
                   align=("l", "l", "r", "r", "l", "l"))
     tests = rerun_tests(pub)
     trows = []
@@ -255,7 +266,7 @@ def published_section(ctx: ReportContext, published: Published | None = None) ->
                               f"published.tests.{key}.candidates.{slug}", None)))
     theader = ((HeaderCell("Reported test"), HeaderCell("Printed p"), HeaderCell("Candidate test"),
                 HeaderCell("p"), HeaderCell("Reproduces")),)
-    ttable = Table("published_tests", "The publication's tests re-run from its reported counts", theader,
+    ttable = Table("published_tests", ctx.layout.table_title("published_tests", ctx.values), theader,
                    tuple(trows), sheet="published_tests", align=("l", "r", "l", "r", "l"))
     blocks: list[Any] = [
         Paragraph(f"{n_rep} of {len(cmp_)} published numbers are reproduced by this data set "
@@ -266,8 +277,8 @@ def published_section(ctx: ReportContext, published: Published | None = None) ->
         ttable,
     ]
     if pub.inconsistencies:
-        blocks.append(Paragraph("Inconsistencies of the publication:"))
+        blocks.append(Paragraph(ctx.layout.text_of("published_inconsistencies", ctx.values)))
         blocks += [Paragraph(f"{i['where']}: {i['text']}", "note") for i in pub.inconsistencies]
     if any(math.isnan(v) for v in tests["pvalue"]):
         blocks.append(Paragraph("Some candidate tests could not be computed.", "warning"))
-    return Section("published", "Published vs recomputed", tuple(blocks))
+    return Section("published", ctx.layout.section_title("published", ctx.values), tuple(blocks))

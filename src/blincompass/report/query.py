@@ -1,4 +1,4 @@
-"""Row selection by conditions written in protocol and publication files (the language of
+"""Row selection by conditions written in protocol and published-numbers files (the language of
 :mod:`blincompass.expr`: column names, comparisons, ``in [...]``, and/or/not; never Python code)."""
 
 from __future__ import annotations

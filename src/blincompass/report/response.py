@@ -7,16 +7,19 @@ from typing import Any
 import pandas as pd
 
 from blincompass.protocol import Protocol
+from blincompass.protocol.layout import Layout
 from blincompass.report.fmt import DASH, fmt_num, fmt_pct
 from blincompass.report.model import HeaderCell, Row, Table, put
 from blincompass.report.query import query_mask
 from blincompass.report.table1 import eligible
+from blincompass.report.wording import resolve
 from blincompass.stats import proportion_ci
 
 __all__ = ["build_response_table"]
 
 
-def build_response_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[str, Any]) -> Table:
+def build_response_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[str, Any],
+                         layout: Layout | None = None, values: dict[str, Any] | None = None) -> Table:
     """Response counts by baseline stratum and overall, each with its Clopper–Pearson interval.
 
     The rows are the protocol's ``[[report.response]]`` items: patients for whom ``yes`` holds among the
@@ -25,6 +28,7 @@ def build_response_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[s
     Result keys: ``response.<item>.<group>.n``, ``.denominator``, ``.pct``, ``.lower_pct``,
     ``.upper_pct`` with ``<group>`` a stratum id or ``all``.
     """
+    lay, v = resolve(protocol, adsl, layout, values)
     level = protocol.analyses.settings.conf_level
     elig = eligible(adsl)
     col = protocol.adtte.stratum
@@ -68,7 +72,7 @@ def build_response_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[s
     )
     return Table(
         id="response",
-        caption="Table 3. Response to blinatumomab by bone-marrow blasts at the first course.",
+        caption=lay.table_title("response", v),
         header=header,
         rows=tuple(rows),
         footnotes=foot,

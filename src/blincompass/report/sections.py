@@ -29,6 +29,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from blincompass.protocol.layout import Layout
 from blincompass.report.adverse import build_ae_by_course, build_ae_patients, build_table2
 from blincompass.report.figures import figure_groups, km_figure
 from blincompass.report.fisher import build_fisher_table
@@ -39,6 +40,7 @@ from blincompass.report.survival import (
     SurvivalData,
     build_followup_table,
     build_logrank_table,
+    build_pairwise_table,
     build_survival_table,
     survival_data,
 )
@@ -97,9 +99,9 @@ def _data_section(ctx: ReportContext) -> Section:
     put(r, "dataset.validation.warnings", sev.count("warning"))
     put(r, "dataset.validation.notes", sev.count("info"))
     blocks: list[Paragraph] = []
+    lay, v = ctx.layout, ctx.values
     if ctx.synthetic:
-        blocks.append(Paragraph("SYNTHETIC DATA: this report was computed from a synthetic data set. "
-                                "It describes no real patient and must not be cited as study results.", "warning"))
+        blocks.append(Paragraph(lay.text_of("synthetic_warning", v), "warning"))
     blocks += [
         Paragraph(p.study.title),
         Paragraph(p.study.reference),
@@ -109,11 +111,9 @@ def _data_section(ctx: ReportContext) -> Section:
         Paragraph(f"Validation of the data set: {sev.count('error')} error(s), {sev.count('warning')} warning(s), "
                   f"{sev.count('info')} note(s) ('blincompass validate' lists them)." if ctx.findings else
                   "Validation findings were not passed to the report."),
-        Paragraph("Every number of this report is also in results.json under a stable key "
-                  "(docs/results-schema.md); tables.xlsx holds the tables, figures/ the figures as PNG, SVG and "
-                  "PDF.", "note"),
+        Paragraph(lay.text_of("outputs_note", v), "note"),
     ]
-    return Section("data", "Study, data set and protocol", tuple(blocks))
+    return Section("data", lay.section_title("data", v), tuple(blocks))
 
 
 def _screening_section(ctx: ReportContext) -> Section:
@@ -137,8 +137,7 @@ def _screening_section(ctx: ReportContext) -> Section:
                                   for e in sc.exclusions])
     flow_table = Table(
         id="screening_flow",
-        caption="Table S1. Screening flow (CONSORT): patients entering, excluded at and remaining after each "
-                "eligibility criterion.",
+        caption=ctx.layout.table_title("screening_flow", ctx.values),
         header=((HeaderCell("Criterion"), HeaderCell("Step"), HeaderCell("Entering"), HeaderCell("Excluded"),
                  HeaderCell("Remaining")),),
         rows=tuple(flow),
@@ -152,59 +151,77 @@ def _screening_section(ctx: ReportContext) -> Section:
         excl_rows = (Row(("No patient was excluded.", "", "")),)
     excl = Table(
         id="screening_exclusions",
-        caption="Table S2. Excluded patients with the reasons (every failing criterion and the value found).",
+        caption=ctx.layout.table_title("screening_exclusions", ctx.values),
         header=((HeaderCell("Patient"), HeaderCell("Excluded at"), HeaderCell("Reasons")),),
         rows=excl_rows,
         sheet="Exclusions",
         align=("l", "l", "l"),
     )
-    return Section("screening", "Screening flow", (flow_table, excl))
+    return Section("screening", ctx.layout.section_title("screening", ctx.values), (flow_table, excl))
 
 
 def _baseline_section(ctx: ReportContext) -> Section:
-    return Section("baseline", "Patient characteristics",
-                   (build_table1(ctx.derived.adsl, ctx.protocol, ctx.results,
+    return Section("baseline", ctx.layout.section_title("baseline", ctx.values),
+                   (build_table1(ctx.derived.adsl, ctx.protocol, ctx.results, ctx.layout, ctx.values,
                                  getattr(ctx.derived, "dictionary", None)),))
 
 
 def _safety_section(ctx: ReportContext) -> Section:
     adsl = ctx.derived.adsl
-    return Section("safety", "Safety: adverse events", (
-        build_table2(ctx.adae, adsl, ctx.protocol, ctx.results),
-        build_ae_patients(ctx.adae, adsl, ctx.results),
-        build_ae_by_course(ctx.adae, adsl, ctx.results),
+    lay, v = ctx.layout, ctx.values
+    return Section("safety", lay.section_title("safety", v), (
+        build_table2(ctx.adae, adsl, ctx.protocol, ctx.results, lay, v),
+        build_ae_patients(ctx.adae, adsl, ctx.results, lay, v),
+        build_ae_by_course(ctx.adae, adsl, ctx.results, lay, v),
     ))
 
 
 def _response_section(ctx: ReportContext) -> Section:
-    return Section("response", "Response", (build_response_table(ctx.derived.adsl, ctx.protocol, ctx.results),))
+    return Section("response", ctx.layout.section_title("response", ctx.values),
+                   (build_response_table(ctx.derived.adsl, ctx.protocol, ctx.results, ctx.layout, ctx.values),))
 
 
 def _survival_section(ctx: ReportContext) -> Section:
     d = ctx.derived
-    return Section("survival", "Survival", (
-        build_survival_table(survival_results(ctx), ctx.protocol, ctx.results),
-        build_followup_table(d.adsl, d.adtte, ctx.protocol, ctx.results),
+    lay, v = ctx.layout, ctx.values
+    return Section("survival", lay.section_title("survival", v), (
+        build_survival_table(survival_results(ctx), ctx.protocol, ctx.results, lay, v),
+        build_followup_table(d.adsl, d.adtte, ctx.protocol, ctx.results, layout=lay, values=v),
     ))
 
 
 def _tests_section(ctx: ReportContext) -> Section:
-    return Section("tests", "Statistical tests", (
-        build_fisher_table(ctx.derived.adsl, ctx.protocol, ctx.results),
-        build_logrank_table(survival_results(ctx), ctx.protocol, ctx.results),
-    ))
+    lay, v = ctx.layout, ctx.values
+    data = survival_results(ctx)
+    blocks: list[Table] = [
+        build_fisher_table(ctx.derived.adsl, ctx.protocol, ctx.results, lay, v),
+        build_logrank_table(data, ctx.protocol, ctx.results, lay, v),
+    ]
+    pairwise = build_pairwise_table(data, ctx.results, lay, v)
+    if pairwise is not None:
+        blocks.append(pairwise)
+    return Section("tests", lay.section_title("tests", v), tuple(blocks))
+
+
+def _ordered(groups: list[tuple[str, list[SurvivalData]]],
+             order: tuple[str, ...] | None) -> list[tuple[str, list[SurvivalData]]]:
+    """The figures the layout lists, in its order (``None``: all, in protocol order)."""
+    if order is None:
+        return groups
+    by_id = dict(groups)
+    return [(fid, by_id[fid]) for fid in order if fid in by_id]
 
 
 def _figures_section(ctx: ReportContext) -> Section | None:
     figs = [km_figure(fid, panels, ctx.protocol, synthetic=ctx.synthetic, ci_bands=ctx.ci_bands,
-                      results=ctx.results)
-            for fid, panels in figure_groups(survival_results(ctx))]
+                      results=ctx.results, layout=ctx.layout, values=ctx.values)
+            for fid, panels in _ordered(figure_groups(survival_results(ctx)), ctx.layout.figures.order)]
     if not figs:
         return None
     for f in figs:
         put(ctx.results, f"figures.{f.id.replace('.', '_')}.files",
             [f"figures/{f.stem}.{ext}" for ext in ("png", "svg", "pdf")])
-    return Section("figures", "Figures", tuple(figs))
+    return Section("figures", ctx.layout.section_title("figures", ctx.values), tuple(figs))
 
 
 #: The built-in sections, in order.
@@ -248,10 +265,15 @@ def registered_sections() -> list[SectionSpec]:
     return specs
 
 
-def section_plan(extra: Iterable[SectionSpec] = ()) -> list[SectionSpec]:
-    """The sections in build order: the defaults, then registered and ``extra`` sections placed by their
+def section_plan(extra: Iterable[SectionSpec] = (), layout: Layout | None = None) -> list[SectionSpec]:
+    """The sections in build order: the built-in ones (all of :data:`DEFAULT_SECTIONS`, or those the
+    ``layout`` lists, in its order), then registered and ``extra`` sections placed by their
     ``after``/``before`` anchors (a later spec with the id of an earlier one replaces it in place)."""
-    plan: list[SectionSpec] = list(DEFAULT_SECTIONS)
+    if layout is None:
+        plan: list[SectionSpec] = list(DEFAULT_SECTIONS)
+    else:
+        builtin = {s.id: s for s in DEFAULT_SECTIONS}
+        plan = [builtin[i] for i in layout.section_ids() if i in builtin]
     for spec in [*registered_sections(), *extra]:
         ids = [s.id for s in plan]
         if spec.id in ids:

@@ -9,10 +9,20 @@ import numpy as np
 import pandas as pd
 
 from blincompass.protocol import Protocol, SurvivalAnalysis
+from blincompass.protocol.layout import Layout
 from blincompass.report.fmt import DASH, fmt_ci, fmt_num, fmt_p
 from blincompass.report.model import HeaderCell, Row, Table, put
 from blincompass.report.table1 import apply_distinct, code_key, eligible, norm_series, norm_value
-from blincompass.stats import KaplanMeierResult, LogrankResult, kaplan_meier, logrank_test, median_follow_up
+from blincompass.report.wording import resolve
+from blincompass.stats import (
+    KaplanMeierResult,
+    LogrankResult,
+    kaplan_meier,
+    logrank_test,
+    median_follow_up,
+    pairwise_logrank,
+)
+from blincompass.stats.logrank import PairwiseLogrankResult, p_adjust
 
 __all__ = [
     "GroupCurve",
@@ -20,6 +30,7 @@ __all__ = [
     "alternative_text",
     "build_followup_table",
     "build_logrank_table",
+    "build_pairwise_table",
     "build_survival_table",
     "event_words",
     "month_key",
@@ -66,6 +77,8 @@ class SurvivalData:
     test_two_sided: LogrankResult | None
     n_excluded: int
     note: str = ""
+    #: Pairwise log-rank tests with Holm-adjusted p-values (three or more groups only).
+    pairwise: PairwiseLogrankResult | None = None
 
 
 def _fit(t: np.ndarray, e: np.ndarray, gid: str, label: str, protocol: Protocol) -> GroupCurve:
@@ -96,6 +109,7 @@ def survival_data(adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Protocol, a
         tte = tte[norm_series(tte["USUBJID"].map(pats[a.strata])).notna()]  # missing stratum: excluded
     groups: list[GroupCurve] = []
     test = test2 = None
+    pairwise = None
     note = ""
     if a.group:
         if a.group not in pats.columns:
@@ -125,12 +139,30 @@ def survival_data(adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Protocol, a
                                 alternative=alt, order=order_keys)
             test2 = logrank_test(t, e, np.array(labels, dtype=object), strata=strata, weights=a.weights,
                                  alternative="two-sided", order=order_keys)
+            if len(order_keys) > 2:
+                try:
+                    pairwise = _holm_pairwise(t, e, np.array(labels, dtype=object), strata, a.weights, order_keys)
+                except ValueError as exc:  # e.g. a pair without any patient left in a stratum
+                    note = f"pairwise comparisons not computable: {exc}"
         else:
             note = "fewer than two groups with patients: no test"
     if not len(tte):
         return SurvivalData(a, None, (), None, None, n_before, "no patients in the analysis population")
     pooled = _fit(tte["AVAL"].to_numpy(float), tte["CNSR"].to_numpy() == 0, "all", "All", protocol)
-    return SurvivalData(a, pooled, tuple(groups), test, test2, n_before - len(tte), note)
+    return SurvivalData(a, pooled, tuple(groups), test, test2, n_before - len(tte), note, pairwise)
+
+
+def _holm_pairwise(t: np.ndarray, e: np.ndarray, g: np.ndarray, strata: np.ndarray | None, weights: Any,
+                   order: list[str]) -> PairwiseLogrankResult:
+    """Pairwise log-rank tests with Holm's adjustment over the pairs that have a p-value: a pair without
+    events has none (NaN) and, as in R ``p.adjust``, does not count in the number of comparisons (the
+    adjustment of :func:`pairwise_logrank` itself would count it)."""
+    res = pairwise_logrank(t, e, g, strata=strata, weights=weights, p_adjust="none", order=order)
+    pv = res.table["pvalue"].to_numpy(float)
+    adj = np.full(pv.size, np.nan)
+    ok = np.isfinite(pv)
+    adj[ok] = p_adjust(pv[ok], "holm")
+    return PairwiseLogrankResult(table=res.table.assign(p_adjusted=adj), p_adjust="holm", weights=weights)
 
 
 def alternative_text(alternative: str, first: str, second: str, what: str) -> str:
@@ -195,15 +227,17 @@ def _median_cells(g: GroupCurve) -> tuple[str, str, str]:
     return med, f"{med} ({bc})", f"{med2} ({sp})"
 
 
-def build_survival_table(data: list[SurvivalData], protocol: Protocol, results: dict[str, Any]) -> Table:
+def build_survival_table(data: list[SurvivalData], protocol: Protocol, results: dict[str, Any],
+                         layout: Layout | None = None, values: dict[str, Any] | None = None) -> Table:
     """One row per analysis (all patients of the analysis) and per group: n, events, median with both
     interval methods, survival at the protocol's time points with CI, restricted mean."""
+    lay, v = resolve(protocol, None, layout, values)
     s = protocol.analyses.settings
     rows: list[Row] = []
     for sd in data:
         store_survival(results, sd, protocol)
         a = sd.analysis
-        fig = f" (Figure {a.figure})" if a.figure else ""
+        fig = f" (Figure {lay.figure_number(a.figure)})" if a.figure else ""
         if sd.pooled is None:
             rows.append(Row((f"{a.title}{fig}", *[""] * (5 + len(s.survival_at_months))), (), 0, "heading"))
             rows.append(Row((sd.note, "0", "0", *[""] * (3 + len(s.survival_at_months))),
@@ -232,7 +266,7 @@ def build_survival_table(data: list[SurvivalData], protocol: Protocol, results: 
                *[HeaderCell(f"Survival at {t:g} months, % ({lvl} CI)") for t in s.survival_at_months],
                HeaderCell("Restricted mean, months (SE; up to)")),)
     foot = (
-        "Kaplan" + DASH + "Meier estimates; time from the first blinatumomab administration in months "
+        "Kaplan" + DASH + f"Meier estimates; time from {lay.names.index_event} in months "
         f"(days / {protocol.time.days_per_month:g}). NR: median not reached; NE: limit not estimable.",
         f"Median CI by Brookmeyer{DASH}Crowley (inverting the {s.conf_type} pointwise band, as R survfit) and as SPSS "
         f"prints it (median " + "\u00b1" + " z SE, SE from the Kaplan" + DASH + "Meier variance and a density "
@@ -242,17 +276,21 @@ def build_survival_table(data: list[SurvivalData], protocol: Protocol, results: 
         "Patients with a missing group are excluded from the grouped analysis "
         f"(protocol analyses.settings.missing = {s.missing!r}).",
     )
-    return Table(id="survival", caption="Table 4. Survival analyses.", header=header, rows=tuple(rows),
+    return Table(id="survival", caption=lay.table_title("survival", v), header=header, rows=tuple(rows),
                  footnotes=foot, sheet="Survival")
 
 
-def build_logrank_table(data: list[SurvivalData], protocol: Protocol, results: dict[str, Any]) -> Table:
+def build_logrank_table(data: list[SurvivalData], protocol: Protocol, results: dict[str, Any],
+                        layout: Layout | None = None, values: dict[str, Any] | None = None) -> Table:
     """One row per grouped analysis: O and E per group, chi-square, z, p as the protocol states (in words),
     the two-sided p beside it, strata.
 
     Result keys: ``tests.<id>.observed.<g>``, ``.expected.<g>``, ``.chisq``, ``.df``, ``.z``, ``.p``,
     ``.alternative``, ``.alternative_text``, ``.sided``, ``.p_one_sided``, ``.p_two_sided``, ``.strata``.
+    With three or more groups the test is the k-sample log-rank test (two-sided, chi-square on k - 1 df; no
+    z) and ``.k_groups`` gives k; the pairwise comparisons are in :func:`build_pairwise_table`.
     """
+    lay, v = resolve(protocol, None, layout, values)
     rows: list[Row] = []
     for sd in data:
         a = sd.analysis
@@ -268,7 +306,12 @@ def build_logrank_table(data: list[SurvivalData], protocol: Protocol, results: d
         t, t2 = sd.test, sd.test_two_sided
         labels = {g.id: g.label for g in sd.groups}
         first, second = labels[t.groups[0]], labels[t.groups[1]] if len(t.groups) > 1 else ""
-        words = alternative_text(t.alternative, first, second, event_words(protocol, a.endpoint))
+        if len(t.groups) > 2:
+            words = (f"two-sided: the {len(t.groups)} groups differ (a one-sided test needs two groups; "
+                     "pairwise comparisons below, Holm-adjusted)")
+            put(results, f"{base}.k_groups", len(t.groups))
+        else:
+            words = alternative_text(t.alternative, first, second, event_words(protocol, a.endpoint))
         oe = []
         for gid in t.groups:
             o = float(t.observed[gid])
@@ -286,7 +329,7 @@ def build_logrank_table(data: list[SurvivalData], protocol: Protocol, results: d
         put(results, f"{base}.p_one_sided", None if t.alternative == "two-sided" else t.pvalue)
         put(results, f"{base}.p_two_sided", t2.pvalue)
         put(results, f"{base}.strata", a.strata)
-        fig = f" (Figure {a.figure})" if a.figure else ""
+        fig = f" (Figure {lay.figure_number(a.figure)})" if a.figure else ""
         rows.append(Row(
             (f"{a.title}{fig}", "; ".join(oe), f"{t.statistic:.3f}", str(t.df), fmt_num(t.z, 3), fmt_p(t.pvalue),
              words, fmt_p(t2.pvalue), a.strata or "none"),
@@ -300,18 +343,20 @@ def build_logrank_table(data: list[SurvivalData], protocol: Protocol, results: d
     foot = ("Log-rank (Mantel" + DASH + "Cox) tests. z = (O " + DASH + " E) / sqrt(V) of the first group; a "
             "one-sided p is the normal tail of z in the direction the protocol states; the two-sided p is from "
             "the chi-square statistic.",)
-    return Table(id="logrank", caption="Table 7. Log-rank tests.", header=header, rows=tuple(rows),
+    return Table(id="logrank", caption=lay.table_title("logrank", v), header=header, rows=tuple(rows),
                  footnotes=foot, sheet="Log-rank tests", align=("l", "l", "r", "r", "r", "r", "l", "r", "l"))
 
 
 def build_followup_table(adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Protocol,
-                         results: dict[str, Any], paramcd: str = "OS") -> Table:
+                         results: dict[str, Any], paramcd: str = "OS", *, layout: Layout | None = None,
+                         values: dict[str, Any] | None = None) -> Table:
     """Follow-up of the eligible patients: reverse Kaplan–Meier median (with CI) and the mean, median and
     range of the observation times (time to death or last follow-up).
 
     Result keys: ``followup.n``, ``followup.reverse_km.median``/``.lower``/``.upper``, ``followup.mean``,
     ``followup.median_observed``, ``followup.min``, ``followup.max``.
     """
+    lay, lv = resolve(protocol, adsl, layout, values)
     s = protocol.analyses.settings
     tte = adtte[(adtte["PARAMCD"] == paramcd) & adtte["USUBJID"].isin(eligible(adsl)["patient_id"])]
     t = tte["AVAL"].to_numpy(float)
@@ -337,12 +382,47 @@ def build_followup_table(adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Prot
     rows.append(Row(("Median observation time", fmt_num(vals[4])), (None, "followup.median_observed")))
     return Table(
         id="followup",
-        caption="Table 5. Follow-up (months from the first blinatumomab administration).",
+        caption=lay.table_title("followup", lv),
         header=((HeaderCell("Follow-up"), HeaderCell("Months")),),
         rows=tuple(rows),
-        footnotes=("Reverse Kaplan" + DASH + "Meier: censoring treated as the event (Schemper & Smith 1996). "
-                   "Observation time: time to death or last follow-up, whichever first (the publication's "
-                   "'mean follow-up').",),
+        footnotes=(lay.text_of("followup_note", lv),),
         sheet="Follow-up",
     )
 
+
+
+def build_pairwise_table(data: list[SurvivalData], results: dict[str, Any], layout: Layout | None = None,
+                         values: dict[str, Any] | None = None) -> Table | None:
+    """Pairwise log-rank tests of every comparison of three or more groups (``None`` when there is none).
+
+    Each pair is tested on the patients of its two groups (risk sets of those two groups only; stratified
+    and weighted as the comparison), two-sided; p-values are adjusted for the k(k - 1)/2 comparisons of
+    the analysis by Holm's step-down method (as R ``pairwise_survdiff`` / ``p.adjust``).
+    Result keys: ``tests.<id>.pairwise.<g1>__<g2>.chisq``, ``.p``, ``.p_holm``; ``tests.<id>.pairwise_adjust``.
+    """
+    lay, v = resolve(None, None, layout, values)
+    rows: list[Row] = []
+    for sd in data:
+        if sd.pairwise is None:
+            continue
+        a = sd.analysis
+        labels = {g.id: g.label for g in sd.groups}
+        base = f"tests.{a.id}"
+        put(results, f"{base}.pairwise_adjust", "holm")
+        for r in sd.pairwise.table.itertuples():
+            key = f"{base}.pairwise.{r.group1}__{r.group2}"
+            put(results, f"{key}.chisq", float(r.statistic))
+            put(results, f"{key}.p", float(r.pvalue))
+            put(results, f"{key}.p_holm", float(r.p_adjusted))
+            rows.append(Row((a.title, f"{labels[r.group1]} vs {labels[r.group2]}", f"{r.statistic:.3f}",
+                             fmt_p(float(r.pvalue)), fmt_p(float(r.p_adjusted)), a.strata or "none"),
+                            (None, None, f"{key}.chisq", f"{key}.p", f"{key}.p_holm", None)))
+    if not rows:
+        return None
+    header = ((HeaderCell("Comparison"), HeaderCell("Groups"), HeaderCell("Chi-square (1 df)"),
+               HeaderCell("p (two-sided)"), HeaderCell("p (Holm)"), HeaderCell("Strata")),)
+    foot = ("Each pair of groups is compared by the log-rank test on the patients of the two groups (two-sided). "
+            "Holm's step-down adjustment for the number of pairs of each comparison: the j-th smallest p is "
+            "multiplied by (m - j + 1), made non-decreasing and capped at 1 (Holm 1979).",)
+    return Table(id="logrank_pairwise", caption=lay.table_title("logrank_pairwise", v), header=header,
+                 rows=tuple(rows), footnotes=foot, sheet="Pairwise log-rank", align=("l", "l", "r", "r", "r", "l"))

@@ -12,9 +12,11 @@ import pandas as pd
 from blincompass.dictionary import DataDictionary, load_dictionary
 from blincompass.io.dataset import norm_value
 from blincompass.protocol import Protocol
+from blincompass.protocol.layout import Layout
 from blincompass.protocol.model import Table1Row
 from blincompass.report.fmt import DASH, fmt_n_pct, fmt_num, slug
 from blincompass.report.model import HeaderCell, Row, Table, put
+from blincompass.report.wording import resolve
 
 __all__ = ["build_table1", "code_key", "eligible", "match_where", "norm_value"]
 
@@ -189,14 +191,15 @@ def _block(spec: Table1Row, elig: pd.DataFrame, n_all: int, protocol: Protocol, 
         count_row("missing", "Missing", n_missing)
 
 
-def build_table1(adsl: pd.DataFrame, protocol: Protocol, results: dict[str, Any],
-                 dictionary: DataDictionary | None = None) -> Table:
+def build_table1(adsl: pd.DataFrame, protocol: Protocol, results: dict[str, Any], layout: Layout | None = None,
+                 values: dict[str, Any] | None = None, dictionary: DataDictionary | None = None) -> Table:
     """Table 1 rows from the protocol, counts over the eligible patients; numbers go to ``results``.
 
     Result keys (see docs/results-schema.md): ``table1.<row>.denominator``, ``table1.<row>.<code>.n``
     and ``.pct``, ``table1.<row>.missing.n``/``.pct``; continuous rows add ``.n``, ``.median``, ``.q1``,
     ``.q3``, ``.min``, ``.max``; categories, combined rows and sub-rows use their protocol ids.
     """
+    lay, v = resolve(protocol, adsl, layout, values)
     elig = eligible(adsl)
     n_all = len(elig)
     method = protocol.report.quantile_method
@@ -207,17 +210,18 @@ def build_table1(adsl: pd.DataFrame, protocol: Protocol, results: dict[str, Any]
             rows.append(Row((spec.label, str(n_all)), (None, put(results, f"{base}.n", n_all)), 0, "total"))
             continue
         _block(spec, elig, n_all, protocol, results, rows, dictionary)
+    extra = lay.text_of("table1_note", v)
     foot = (
         "n (%): number of eligible patients (percentage of the eligible patients unless the row says otherwise).",
         "Continuous characteristics: median with interquartile range (IQR; quartiles by the "
-        f"{'(n + 1)p' if method == 'weibull' else method} definition) and range (minimum" + DASH + "maximum). "
-        "The publication's Table 1 prints ranges under the heading 'Median (IQR)'.",
+        f"{'(n + 1)p' if method == 'weibull' else method} definition) and range (minimum" + DASH + "maximum)."
+        + (f" {extra}" if extra else ""),
         "Categories follow the data dictionary's codes and order; a Missing row appears when a value is missing.",
     )
     notes = tuple(f"{s.label}: {s.note}" for s in protocol.report.table1 if s.note)
     return Table(
         id="table1",
-        caption=f"Table 1. Characteristics of the {n_all} eligible patients.",
+        caption=lay.table_title("table1", v),
         header=((HeaderCell("Characteristic"), HeaderCell("n (%)")),),
         rows=tuple(rows),
         footnotes=foot + notes,

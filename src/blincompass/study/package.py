@@ -5,10 +5,11 @@ Layout::
     my-study/
         dictionary.toml     # the data dictionary: forms, variables, codes (required)
         protocol.toml       # the study's rules: eligibility, endpoints, analyses, report (required)
-        published.toml      # optional: the publication's numbers, for a "Published vs recomputed" section
+        layout.toml         # optional: report sections, numbering, titles, wording (default: generic)
+        published.toml      # optional: published numbers, for a "Published vs recomputed" section
         *.toml              # further study files; every file is part of the package's hash
 
-``load_study(None)`` gives the built-in BLIN-COMPASS package. Every file of the package enters its
+``load_study(None)`` gives the built-in study package (BLIN-COMPASS). Every file of the package enters its
 SHA-256 (:attr:`StudyPackage.sha256`), so outputs and summaries can name exactly the package they were
 made with, and two copies of the same files have the same hash wherever they live.
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from blincompass.dictionary import DataDictionary
 from blincompass.protocol import Protocol, ProtocolError, load_protocol
+from blincompass.protocol.layout import GENERIC, Layout, LayoutError, parse_layout
 
 __all__ = ["REQUIRED_FILES", "StudyError", "StudyPackage", "check_package", "load_study"]
 
@@ -42,6 +44,8 @@ class StudyPackage:
     dictionary: DataDictionary
     protocol: Protocol
     files: dict[str, bytes] = field(repr=False)
+    #: The report layout (layout.toml; :data:`blincompass.protocol.layout.GENERIC` when the package has none).
+    layout: Layout = GENERIC
 
     @property
     def sha256(self) -> str:
@@ -60,6 +64,7 @@ def _builtin_files() -> dict[str, bytes]:
     return {
         "dictionary.toml": resources.files("blincompass.dictionary").joinpath("data/blincompass.toml").read_bytes(),
         "protocol.toml": resources.files("blincompass.protocol").joinpath("data/blincompass.toml").read_bytes(),
+        "layout.toml": resources.files("blincompass.protocol").joinpath("data/blincompass_layout.toml").read_bytes(),
         "published.toml": resources.files("blincompass.synth").joinpath("data/published.toml").read_bytes(),
     }
 
@@ -80,6 +85,27 @@ def _dictionary(label: str, data: bytes) -> DataDictionary:
         raise StudyError(f"{label}: {problems}") from None
 
 
+def _layout(label: str, data: bytes, protocol: Protocol) -> Layout:
+    """The package's layout, checked against its protocol: every figure the layout numbers or orders is a
+    figure of the protocol's analyses."""
+    try:
+        layout = parse_layout(data, label)
+    except LayoutError as exc:
+        raise StudyError(str(exc)) from None
+    analyses = getattr(protocol, "analyses", None)
+    figures = sorted({str(a.figure) for kind in ("survival", "timedep") for a in getattr(analyses, kind, ())
+                      if getattr(a, "figure", None)})
+    for fid, number in layout.figures.numbers.items():
+        if fid not in figures:
+            raise StudyError(f"{label}: figures.numbers: unknown figure {fid!r} (numbered {number!r}); the "
+                             f"protocol's figures are: {', '.join(figures) or 'none'}")
+    for fid in layout.figures.order or ():
+        if fid not in figures:
+            raise StudyError(f"{label}: figures.order: unknown figure {fid!r}; the protocol's figures are: "
+                             f"{', '.join(figures) or 'none'}")
+    return layout
+
+
 def load_study(path: str | Path | None = None) -> StudyPackage:
     """Load the study package in folder ``path`` (``None``: the built-in BLIN-COMPASS package).
 
@@ -92,7 +118,9 @@ def load_study(path: str | Path | None = None) -> StudyPackage:
     if path is None:
         files = _builtin_files()
         d = _dictionary("built-in BLIN-COMPASS data dictionary", files["dictionary.toml"])
-        return _checked(StudyPackage("built-in BLIN-COMPASS study", None, d, load_protocol(None), files))
+        protocol = load_protocol(None)
+        layout = _layout("built-in layout.toml", files["layout.toml"], protocol)
+        return _checked(StudyPackage("built-in BLIN-COMPASS study", None, d, protocol, files, layout))
     root = Path(path)
     if not root.is_dir():
         raise StudyError(f"study package {root}: not a folder" if root.exists() else
@@ -112,7 +140,10 @@ def load_study(path: str | Path | None = None) -> StudyPackage:
         protocol = load_protocol(root / "protocol.toml")
     except ProtocolError as exc:
         raise StudyError(str(exc)) from None
-    return _checked(StudyPackage(str(root), root, d, protocol, files))
+    layout = GENERIC
+    if "layout.toml" in files:
+        layout = _layout(str(root / "layout.toml"), files["layout.toml"], protocol)
+    return _checked(StudyPackage(str(root), root, d, protocol, files, layout))
 
 
 def _checked(pkg: StudyPackage) -> StudyPackage:
