@@ -166,7 +166,9 @@ def _baseline_section(ctx: ReportContext) -> Section:
                                  getattr(ctx.derived, "dictionary", None)),))
 
 
-def _safety_section(ctx: ReportContext) -> Section:
+def _safety_section(ctx: ReportContext) -> Section | None:
+    if ctx.protocol.adae is None:  # the study declares no adverse-event form
+        return None
     adsl = ctx.derived.adsl
     lay, v = ctx.layout, ctx.values
     return Section("safety", lay.section_title("safety", v), (
@@ -176,7 +178,9 @@ def _safety_section(ctx: ReportContext) -> Section:
     ))
 
 
-def _response_section(ctx: ReportContext) -> Section:
+def _response_section(ctx: ReportContext) -> Section | None:
+    if not ctx.protocol.report.response:  # the study lists no response rows
+        return None
     return Section("response", ctx.layout.section_title("response", ctx.values),
                    (build_response_table(ctx.derived.adsl, ctx.protocol, ctx.results, ctx.layout, ctx.values),))
 
