@@ -138,3 +138,62 @@ def test_package_without_published_numbers_has_no_published_section(package: Pat
     got = json.loads((tmp_path / "r" / "results.json").read_text(encoding="utf-8"))
     assert "published" not in got
     assert "Published vs recomputed" not in (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+
+
+def test_study_new_gives_a_package_that_reports_with_three_groups(tmp_path: Path) -> None:
+    """``study new`` -> check -> report, with no edit: k = 3 groups compared, numbers equal the engine's."""
+    import json
+
+    import pandas as pd
+
+    from blincompass.stats import logrank_test
+
+    pkg = tmp_path / "new-study"
+    res = runner.invoke(app, ["study", "new", "MY-STUDY", "--out", str(pkg)])
+    assert res.exit_code == 0, res.output
+    assert runner.invoke(app, ["study", "check", str(pkg)]).exit_code == 0
+    out = tmp_path / "report"
+    res = runner.invoke(app, ["report", "--study", str(pkg), str(pkg / "data"), "-o", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    t = results["tests"]["os_by_group"]
+    assert t["k_groups"] == 3 and t["df"] == 2 and set(t["pairwise"]) == {"a__b", "a__c", "b__c"}
+    derived = tmp_path / "derived"
+    assert runner.invoke(app, ["derive", "--study", str(pkg), str(pkg / "data"), "-o", str(derived)]).exit_code == 0
+    adtte = pd.read_csv(derived / "adtte.csv")
+    adsl = pd.read_csv(derived / "adsl.csv")
+    os_ = adtte[adtte["PARAMCD"] == "OS"].merge(adsl[["patient_id", "group"]], left_on="USUBJID",
+                                                right_on="patient_id")
+    lr = logrank_test(os_["AVAL"], 1 - os_["CNSR"], os_["group"], order=["a", "b", "c"])
+    assert t["chisq"] == pytest.approx(lr.statistic, abs=1e-10)
+    assert t["p"] == pytest.approx(lr.pvalue, abs=1e-12)
+    # group labels come from the dictionary's codes
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert "Group A" in html and "Group C" in html
+    # an existing folder is refused
+    again = runner.invoke(app, ["study", "new", "MY-STUDY", "--out", str(pkg)])
+    assert again.exit_code == 2 and "exists" in again.output
+
+
+def test_package_mistakes_exit_2_with_one_message(tmp_path: Path) -> None:
+    pkg = tmp_path / "s"
+    assert runner.invoke(app, ["study", "new", "S", "--out", str(pkg)]).exit_code == 0
+    proto = pkg / "protocol.toml"
+    text = proto.read_text(encoding="utf-8")
+    cases = [
+        (text.replace('variable = "age"\nmax = 25', 'variable = "agee"\nmax = 25'),
+         "eligibility criterion age: 'agee' is not a patient-level variable; available:"),
+        (text.replace('group = "age_group"', 'group = "no_such_column"'),
+         "analyses efs_by_age.group: 'no_such_column' is not a patient-level variable"),
+        (text.replace('unit = "years"', 'unit = "decades"', 1), "derived.2.unit"),
+        (text.replace('expr = "notna(death_date)"', 'expr = "open(death_date)"'), "derived.9"),
+    ]
+    for bad, message in cases:
+        proto.write_text(bad, encoding="utf-8")
+        for command in (["study", "check", str(pkg)],
+                        ["report", "--study", str(pkg), str(pkg / "data"), "-o", str(tmp_path / "r")]):
+            res = runner.invoke(app, command)
+            assert res.exit_code == 2, (command, res.output)
+            assert message in res.output, res.output
+            assert "Traceback" not in res.output
+        assert not (tmp_path / "r").exists()

@@ -38,8 +38,11 @@ def resolve_study(study: Path | None, protocol: Path | None = None) -> Any:
         raise fail(f"cannot use study package: {exc}") from None
     if protocol is not None:
         try:
+            from blincompass.protocol.plan import with_code_labels
+
             pkg = replace(pkg, protocol=load_protocol(protocol))
             check_package(pkg.dictionary, pkg.protocol)
+            pkg = replace(pkg, protocol=with_code_labels(pkg.dictionary, pkg.protocol))
         except ProtocolError as exc:
             raise fail(f"cannot use protocol: {exc}") from None
     return pkg

@@ -14,7 +14,7 @@ __all__ = ["app", "register"]
 app = typer.Typer(
     rich_markup_mode=None,  # plain help: rich's help renderer costs ~0.1 s of start-up
     name="study",
-    help="Study definitions: a REDCap data dictionary to a blincompass data dictionary, and back.",
+    help="Study packages: create one, check one, and convert REDCap data dictionaries to and from them.",
     no_args_is_help=True,
 )
 
@@ -114,6 +114,27 @@ def check_cmd(
     typer.echo(f"{pkg.label}: study {pkg.name!r}, {len(forms)} form(s), "
                f"{sum(len(f.variables) for f in forms)} variable(s); files: {', '.join(sorted(pkg.files))}")
     typer.echo(f"sha256 {pkg.sha256}")
+
+
+@app.command("new")
+def new_cmd(
+    name: str = typer.Argument(..., help="Study name (letters, digits, - or _)."),
+    out: Path | None = typer.Option(None, "--out", help="Folder to create (default: ./NAME)."),
+) -> None:
+    """Create a commented study package with made-up example data that gives a full report as written."""
+    from blincompass.cli_common import write_failed
+    from blincompass.study.scaffold import scaffold
+
+    folder = out if out is not None else Path(name)
+    try:
+        written = scaffold(name, folder)
+    except (ValueError, FileExistsError) as exc:
+        raise fail(f"cannot create the study package: {exc}") from None
+    except OSError as exc:
+        raise write_failed(exc) from None
+    for p in written:
+        typer.echo(f"wrote {p}")
+    typer.echo(f"next: blincompass report --study {folder} {folder / 'data'} -o {folder / 'report'}")
 
 
 def register(main: typer.Typer) -> None:

@@ -246,3 +246,45 @@ def resolve(dictionary: DataDictionary, protocol: Protocol) -> Plan:  # noqa: C9
             for n in sorted(compile_expression(text).names):
                 need(n, f"report.response {item.id}.{what}", cols)
     return Plan(pform, pid, centre, one_row, base, tuple(order), tuple(adsl), source)
+
+
+def code_labels(dictionary: DataDictionary, protocol: Protocol, plan: Plan, name: str) -> dict[str, str]:
+    """Labels of the values of patient-level variable ``name``, keyed as analyses key them (text;
+    booleans lower-case): a derived variable's levels or codes, else the dictionary codes of the form
+    variable it is (or copies)."""
+    d = protocol.derivation(name)
+    pairs: list[tuple[object, str]] = []
+    if d is not None:
+        pairs = list(protocol.levels(name))
+    source = plan.source.get(name) or (plan.base.get(name) if d is None else None)
+    if not pairs and source is not None:
+        form, col = source
+        try:
+            var = dictionary.form(form).variable(col)
+        except KeyError:
+            var = None
+        if var is not None and var.type == "code":
+            pairs = [(c.code, c.label) for c in var.codes]
+    return {(str(k).lower() if isinstance(k, bool) else str(k)): v for k, v in pairs}
+
+
+def with_code_labels(dictionary: DataDictionary, protocol: Protocol, plan: Plan | None = None) -> Protocol:
+    """``protocol`` with every analysis's missing group labels taken from the codes of its group variable
+    (labels the protocol gives are kept)."""
+    plan = plan or resolve(dictionary, protocol)
+    a = protocol.analyses
+
+    def fill(items: tuple) -> tuple:  # type: ignore[type-arg]
+        out = []
+        for an in items:
+            group = getattr(an, "group", None)
+            if group:
+                labels = {**code_labels(dictionary, protocol, plan, group), **an.labels}
+                if labels != an.labels:
+                    an = an.model_copy(update={"labels": labels})
+            out.append(an)
+        return tuple(out)
+
+    analyses = a.model_copy(update={"survival": fill(a.survival), "proportions": fill(a.proportions),
+                                    "competing": fill(a.competing)})
+    return protocol.model_copy(update={"analyses": analyses})

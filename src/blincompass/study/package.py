@@ -149,11 +149,16 @@ def load_study(path: str | Path | None = None) -> StudyPackage:
 def _checked(pkg: StudyPackage) -> StudyPackage:
     """``pkg`` once its protocol has been resolved against its dictionary (every name it uses exists, the
     derived variables have an order); raises :class:`StudyError` naming the problem."""
+    from dataclasses import replace
+
+    from blincompass.protocol.plan import resolve, with_code_labels
+
     try:
         check_package(pkg.dictionary, pkg.protocol)
+        protocol = with_code_labels(pkg.dictionary, pkg.protocol, resolve(pkg.dictionary, pkg.protocol))
     except ProtocolError as exc:
         raise StudyError(str(exc)) from None
-    return pkg
+    return replace(pkg, protocol=protocol)
 
 
 def check_package(dictionary: DataDictionary, protocol: Protocol) -> None:
