@@ -32,7 +32,8 @@ key = ["patient_id"]
 variables = [
   { name = "patient_id", label = "id", type = "string", required = true },
   { name = "centre", label = "centre", type = "string" },
-  { name = "arm", label = "arm", type = "code", codes = [{ code = "x", label = "Arm X" }, { code = "y", label = "Arm Y" }, { code = "z", label = "Arm Z" }] },
+  { name = "arm", label = "arm", type = "code", codes = [
+    { code = "x", label = "Arm X" }, { code = "y", label = "Arm Y" }, { code = "z", label = "Arm Z" }] },
   { name = "birth_date", label = "birth", type = "date" },
   { name = "start_date", label = "start", type = "date" },
   { name = "score", label = "score", type = "number" },
@@ -282,8 +283,8 @@ def test_a_protocol_that_does_not_fit_its_dictionary_is_refused_naming_the_entry
      "function complete_remission needs below"),
     ('[[derived]]\nname = "eligible"\nkind = "expr"\nexpr = "flag"\n', "made by the eligibility screening"),
     ('[response]\ncr_blasts_below = 5\n', "belong to the first protocol format"),
-    ('[[endpoints]]\nparamcd = "OS"\nparam = "os"\nstart = "first_dose"\nevents = ["death"]\ncensor = "last_followup"\n',
-     "first protocol format"),
+    ('[[endpoints]]\nparamcd = "OS"\nparam = "os"\nstart = "first_dose"\nevents = ["death"]\n'
+     'censor = "last_followup"\n', "first protocol format"),
 ])
 def test_protocol_model_mistakes_are_named(text, message):
     with pytest.raises(ValueError) as err:
