@@ -53,13 +53,21 @@ def adam_tables(dataset: Dataset, protocol: Protocol, dictionary: DataDictionary
                 ) -> dict[str, tuple[pd.DataFrame, dict[str, str]]]:
     """``adsl``, ``adtte`` and, when the protocol declares them, ``adrs`` and ``adae``: each a table and its
     column labels."""
+    return {name: (df, labels) for name, (df, labels, _) in _adam(dataset, protocol, dictionary).items()}
+
+
+def _adam(dataset: Dataset, protocol: Protocol, dictionary: DataDictionary | None,
+          ) -> dict[str, tuple[pd.DataFrame, dict[str, str], dict[str, tuple[str, str]]]]:
+    """Each analysis table with its column labels and (XPT name, XPT label) per column."""
     from blincompass.derive import derive_all
     from blincompass.derive.metadata import table_labels
 
     derived = derive_all(dataset, protocol, dictionary)
-    assert derived.plan is not None
+    assert derived.plan is not None and derived.metadata is not None
     labels = table_labels(protocol, derived.plan)
-    return {name: (df, labels[name]) for name, df in derived.tables().items()}
+    meta = derived.metadata
+    xpt = {t: {r.name: (r.xpt_name, r.xpt_label) for r in g.itertuples()} for t, g in meta.groupby("table")}
+    return {name: (df, labels[name], xpt.get(name, {})) for name, df in derived.tables().items()}
 
 
 def export(scoped: ScopedRegistry, fmt: str, out_dir: str | Path, protocol: Protocol) -> list[Path]:
@@ -77,11 +85,12 @@ def export(scoped: ScopedRegistry, fmt: str, out_dir: str | Path, protocol: Prot
         return [write_workbook(dataset, out / "registry.xlsx", d)]
     if fmt == "sav":
         written = write_form_savs(dataset, out, d)
-        for name, (df, labels) in adam_tables(dataset, protocol).items():
+        for name, (df, labels) in adam_tables(dataset, protocol, d).items():
             written.append(write_sav_table(df, labels, out / f"{name}.sav"))
         return written
-    tables = adam_tables(dataset, protocol)
+    tables = _adam(dataset, protocol, d)
     if fmt == "adam":
         return [atomic_write(out / f"{name}.csv", lambda p, df=df: write_table_csv(df, p))
-                for name, (df, _) in tables.items()]
-    return write_xpt_tables(tables, out)
+                for name, (df, _, _) in tables.items()]
+    return write_xpt_tables({n: (df, labels) for n, (df, labels, _) in tables.items()}, out,
+                            {n: x for n, (_, _, x) in tables.items()})
