@@ -14,7 +14,7 @@ import typer
 __all__ = ["STUDY_HELP", "fail", "resolve_study", "usable_output", "write_failed"]
 
 #: Help text of the ``--study`` option that every study-dependent command takes.
-STUDY_HELP = "Study package folder (dictionary.toml, protocol.toml, ...); default: the built-in BLIN-COMPASS study."
+STUDY_HELP = "Study package folder (dictionary.toml, protocol.toml, ...); default: the built-in study."
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -103,7 +103,7 @@ def synth_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed for calendar dates, centres and identifiers."),
     xlsx: bool = typer.Option(False, "--xlsx", help="Also write the cohort as twin.xlsx."),
 ) -> None:
-    """Write the 39-patient SYNTHETIC twin of the BLIN-COMPASS cohort in the template format."""
+    """Write the SYNTHETIC twin of the built-in study's cohort in the template format."""
     from blincompass.cli_common import usable_output, write_failed
     from blincompass.synth import write_twin
 

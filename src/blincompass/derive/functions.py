@@ -2,7 +2,7 @@
 
 One derivation per function, every rule an argument (signatures: :mod:`blincompass.protocol.functions`).
 Each takes the patient index, the data set's forms and the patient-level variables computed so far, and
-returns one value per patient. The response rules of BLIN-COMPASS are written with them (its protocol,
+returns one value per patient. The built-in study's response rules are written with them (its protocol's
 ``[[derived]]`` entries ``cr_c1``, ``mrd_c1``, ``response_c1``, ``best_response``, ``early_relapse``).
 """
 

@@ -1,6 +1,6 @@
 """Protocol model: the study's rules as data (eligibility, response, strata, endpoints).
 
-The shipped BLIN-COMPASS protocol is ``data/blincompass.toml``; :func:`load_protocol` reads it, or any
+The built-in study's protocol is ``data/blincompass.toml``; :func:`load_protocol` reads it, or any
 other protocol file given with ``--protocol FILE``.
 """
 
@@ -225,7 +225,7 @@ GroupValue = str | bool | int
 
 
 class PaperRef(_Frozen):
-    """What the publication reports for an analysis (for the paper-vs-recomputed comparison)."""
+    """What the published paper reports for an analysis (for the published-vs-recomputed comparison)."""
 
     p: float | None = None
     p_text: str | None = None
@@ -676,12 +676,12 @@ class Protocol(_Frozen):
 
 
 def load_protocol(path: str | Path | None = None) -> Protocol:
-    """Load the protocol at ``path`` (TOML), or the shipped BLIN-COMPASS protocol when ``None``.
+    """Load the protocol at ``path`` (TOML), or the built-in study's protocol when ``None``.
 
     Raises :class:`ProtocolError` naming the file and the offending entry.
     """
     if path is None:
-        label = "built-in BLIN-COMPASS protocol"
+        label = "built-in protocol"
         text = resources.files("blincompass.protocol").joinpath("data/blincompass.toml").read_text("utf-8")
     else:
         label = str(path)
@@ -693,6 +693,8 @@ def load_protocol(path: str | Path | None = None) -> Protocol:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProtocolError(f"{label}: not valid TOML ({exc})") from exc
+    if path is None:  # the built-in protocol is named after its study
+        label = f"built-in {data.get('study', {}).get('name', '')} protocol".replace("  ", " ")
     data["source"] = label
     try:
         return Protocol.model_validate(data)

@@ -9,7 +9,7 @@ Layout::
         published.toml      # optional: published numbers, for a "Published vs recomputed" section
         *.toml              # further study files; every file is part of the package's hash
 
-``load_study(None)`` gives the built-in study package (BLIN-COMPASS). Every file of the package enters its
+``load_study(None)`` gives the built-in study package. Every file of the package enters its
 SHA-256 (:attr:`StudyPackage.sha256`), so outputs and summaries can name exactly the package they were
 made with, and two copies of the same files have the same hash wherever they live.
 """
@@ -107,7 +107,7 @@ def _layout(label: str, data: bytes, protocol: Protocol) -> Layout:
 
 
 def load_study(path: str | Path | None = None) -> StudyPackage:
-    """Load the study package in folder ``path`` (``None``: the built-in BLIN-COMPASS package).
+    """Load the study package in folder ``path`` (``None``: the built-in package).
 
     Raises
     ------
@@ -117,10 +117,10 @@ def load_study(path: str | Path | None = None) -> StudyPackage:
     """
     if path is None:
         files = _builtin_files()
-        d = _dictionary("built-in BLIN-COMPASS data dictionary", files["dictionary.toml"])
+        d = _dictionary("built-in data dictionary", files["dictionary.toml"])
         protocol = load_protocol(None)
         layout = _layout("built-in layout.toml", files["layout.toml"], protocol)
-        return _checked(StudyPackage("built-in BLIN-COMPASS study", None, d, protocol, files, layout))
+        return _checked(StudyPackage(f"built-in {protocol.study.name} study", None, d, protocol, files, layout))
     root = Path(path)
     if not root.is_dir():
         raise StudyError(f"study package {root}: not a folder" if root.exists() else
