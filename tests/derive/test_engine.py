@@ -355,3 +355,41 @@ def test_endpoints_with_intercurrent_censoring_and_a_landmark():
     meta = out.metadata.set_index(["table", "name"])
     assert meta.loc[("adsl", "eligible"), "xpt_name"] == "ELIGFL"
     assert meta.loc[("adsl", "arm"), "derivation"] == "copy of arm"
+
+
+def test_an_endpoint_given_by_a_follow_up_time():
+    """Data with durations, not dates (as many public survival data sets): time in days, events by condition."""
+    text = """
+[[derived]]
+name = "score"
+kind = "copy"
+[[derived]]
+name = "days"
+kind = "date_diff"
+from = "start_date"
+to = "last_date"
+unit = "days"
+[[derived]]
+name = "died"
+kind = "expr"
+expr = "notna(death_date)"
+[[derived]]
+name = "relapsed"
+kind = "expr"
+expr = "notna(event_date)"
+[[endpoints]]
+paramcd = "EFS"
+param = "Event-free survival"
+time = "days"
+events = [{ when = "relapsed", cause = "relapse" }, { when = "died", cause = "death" }]
+censor_description = "alive without relapse"
+"""
+    out = derive_all(dataset(), protocol(text), DICTIONARY).adtte.set_index("USUBJID")
+    assert out["ADY"].tolist() == [365, 261, 121]
+    assert out["AVAL"].tolist() == pytest.approx([365 / 30.4375, 261 / 30.4375, 121 / 30.4375])
+    assert out["EVNTDESC"].tolist() == ["relapse", "death", "relapse"]
+    assert out["CNSR"].tolist() == [0, 0, 0]
+    with pytest.raises(ValueError, match="an endpoint given by time = 'days' takes no origin"):
+        protocol(text.replace('time = "days"', 'time = "days"\norigin = "start_date"'))
+    with pytest.raises(ValueError, match=r"events \['relapse', 'death'\] need a date"):
+        protocol(text.replace('time = "days"\n', 'origin = "start_date"\ncensor = "last_date"\n'))

@@ -54,6 +54,8 @@ def derive_tte(adsl: pd.DataFrame, endpoint: Endpoint, protocol: Protocol, study
     sources = sources or {}
     sel = adsl["eligible"].fillna(False).astype(bool) & compile_expression(endpoint.population).mask(adsl)
     pop = adsl[sel]
+    if endpoint.time is not None:
+        return _by_time(pop, endpoint, protocol, study, patient_id)
     causes = [e.cause for e in endpoint.events]
     cols = [e.date for e in endpoint.events]
     ns = _ns(pd.DataFrame({i: pop[c] for i, c in enumerate(cols)}, index=pop.index))
@@ -104,6 +106,43 @@ def derive_tte(adsl: pd.DataFrame, endpoint: Endpoint, protocol: Protocol, study
         }
     )
     return out[keep.to_numpy()].reset_index(drop=True)
+
+
+def _by_time(pop: pd.DataFrame, endpoint: Endpoint, protocol: Protocol, study: str, patient_id: str,
+             ) -> pd.DataFrame:
+    """An endpoint given by a follow-up time: ``AVAL`` = time converted to months, ``ADY`` = time in whole
+    days (rounded), no dates; the event is the first listed whose ``when`` holds, else censored. Patients
+    with a missing or negative time are left out (the screening and validation report them)."""
+    t = protocol.time
+    per_day = {"days": 1.0, "months": t.days_per_month, "years": t.days_per_year}[endpoint.time_unit]
+    time = pd.to_numeric(pop[endpoint.time].astype(object), errors="coerce").astype("float64")
+    keep = time.notna() & (time >= 0)
+    pop, time = pop[keep], time[keep]
+    days = time * per_day
+    which = pd.Series([None] * len(pop), index=pop.index, dtype=object)
+    for ev in endpoint.events:
+        hit = compile_expression(ev.when or "").mask(pop) & which.isna()
+        which[hit] = ev.cause
+    event = which.notna()
+    out = pd.DataFrame(
+        {
+            "STUDYID": study,
+            "USUBJID": pop[patient_id],
+            "PARAMCD": endpoint.paramcd,
+            "PARAM": endpoint.param,
+            "STARTDT": pd.Series(pd.NaT, index=pop.index, dtype="datetime64[ns]"),
+            "ADT": pd.Series(pd.NaT, index=pop.index, dtype="datetime64[ns]"),
+            "ADY": days.round().astype("Int64"),
+            "AVAL": days / t.days_per_month,
+            "AVALU": "MONTHS",
+            "CNSR": (~event).astype("int64"),
+            "EVNTDESC": which.where(event, endpoint.censor_description),
+            "SRCDOM": "ADSL",
+            "SRCVAR": endpoint.time,
+            "STRATUM": pop[protocol.adtte.stratum] if protocol.adtte.stratum else None,
+        }
+    )
+    return out.reset_index(drop=True)
 
 
 def build_adtte(adsl: pd.DataFrame, protocol: Protocol, sources: dict[str, tuple[str, str]] | None = None,

@@ -164,30 +164,52 @@ class Interval(_Frozen):
 
 
 class EndpointEvent(_Frozen):
-    """An event of an endpoint: the patient-level date at which it happens, its cause, and how the report
-    speaks of several of them (``words``, e.g. "relapses"; default: the cause)."""
+    """An event of an endpoint: the patient-level date at which it happens (``date``; or, for an endpoint
+    given by a follow-up time, the condition that says it happened at that time: ``when``), its cause, and
+    how the report speaks of several of them (``words``, e.g. "relapses"; default: the cause)."""
 
-    date: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    date: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+    when: str | None = None
     cause: str = Field(min_length=1)
     words: str | None = None
 
+    @model_validator(mode="after")
+    def _one(self) -> EndpointEvent:
+        if (self.date is None) == (self.when is None):
+            raise ValueError(f"event {self.cause}: give date (a date variable) or when (a condition), not both")
+        if self.when is not None:
+            try:
+                compile_expression(self.when)
+            except ExpressionError as exc:
+                raise ValueError(f"event {self.cause}.when: {exc}") from None
+        return self
+
 
 class Endpoint(_Frozen):
-    """A time-to-event endpoint (one ADTTE parameter).
+    """A time-to-event endpoint (one ADTTE parameter), given by dates or by a follow-up time.
 
     ``population`` selects patients (a condition on the patient-level table; always within the eligible
-    patients). Time runs from ``origin`` (a patient-level date; with ``landmark_months``, from that many
+    patients).
+
+    *By dates*: time runs from ``origin`` (a patient-level date; with ``landmark_months``, from that many
     months after it, for the patients still event-free and followed then) to the earliest of ``events``
     (ties: the first listed), or to the earliest of ``censor_at`` (intercurrent events at which follow-up is
     censored) when that comes first, else to ``censor`` (the date of last contact), where it is censored.
+
+    *By a follow-up time* (data that hold durations, not dates): ``time`` is a numeric patient-level
+    variable in ``time_unit`` from the origin to the end of follow-up; each event gives the condition
+    (``when``) under which follow-up ended with it (the first listed that holds wins); otherwise the time is
+    censored.
     """
 
     paramcd: str = Field(pattern=r"^[A-Z][A-Z0-9]{0,7}$")
     param: str
     population: str = "eligible"
-    origin: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    origin: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+    time: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+    time_unit: Literal["days", "months", "years"] = "days"
     events: tuple[EndpointEvent, ...] = Field(min_length=1)
-    censor: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    censor: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
     censor_at: tuple[EndpointEvent, ...] = ()
     censor_description: str = "censored at last follow-up"
     landmark_months: float | None = Field(default=None, gt=0)
@@ -200,7 +222,7 @@ class Endpoint(_Frozen):
             raise ValueError(
                 "this endpoint is written in the first protocol format (start = ..., events = [names]); "
                 "write origin = \"<date variable>\", events = [{ date = \"<date variable>\", cause = \"<name>\" }] "
-                "and censor = \"<date variable>\" (docs/new-study.md)")
+                "and censor = \"<date variable>\" (docs/protocol.md)")
         return data
 
     @field_validator("population")
@@ -217,7 +239,28 @@ class Endpoint(_Frozen):
         causes = [e.cause for e in (*self.events, *self.censor_at)]
         if len(set(causes)) != len(causes):
             raise ValueError(f"endpoint {self.paramcd}: duplicate causes {causes}")
+        if self.time is None:
+            if self.origin is None or self.censor is None:
+                raise ValueError(f"endpoint {self.paramcd}: give origin and censor (dates), or time (a follow-up "
+                                 "time) with events given by when = conditions")
+            bad = [e.cause for e in (*self.events, *self.censor_at) if e.date is None]
+            if bad:
+                raise ValueError(f"endpoint {self.paramcd}: events {bad} need a date (this endpoint runs from the "
+                                 f"date {self.origin})")
+        else:
+            if self.origin is not None or self.censor is not None or self.censor_at or self.landmark_months:
+                raise ValueError(f"endpoint {self.paramcd}: an endpoint given by time = {self.time!r} takes no "
+                                 "origin, censor, censor_at or landmark_months")
+            bad = [e.cause for e in self.events if e.when is None]
+            if bad:
+                raise ValueError(f"endpoint {self.paramcd}: events {bad} need a when = condition (the endpoint is "
+                                 f"given by the follow-up time {self.time})")
         return self
+
+    @property
+    def is_duration(self) -> bool:
+        """Whether the endpoint is given by a follow-up time rather than dates."""
+        return self.time is not None
 
 
 Alternative = Literal["two-sided", "less", "greater"]

@@ -203,10 +203,16 @@ def resolve(dictionary: DataDictionary, protocol: Protocol) -> Plan:  # noqa: C9
     for e in protocol.endpoints:
         for n in sorted(compile_expression(e.population).names):
             need(n, f"endpoint {e.paramcd}.population", patient_level)
-        need(e.origin, f"endpoint {e.paramcd}.origin")
-        need(e.censor, f"endpoint {e.paramcd}.censor")
+        if e.time is not None:
+            need(e.time, f"endpoint {e.paramcd}.time", set(adsl))
+            for ev in e.events:
+                for n in sorted(compile_expression(ev.when or "").names):
+                    need(n, f"endpoint {e.paramcd} event {ev.cause}.when", set(adsl))
+            continue
+        need(e.origin or "", f"endpoint {e.paramcd}.origin")
+        need(e.censor or "", f"endpoint {e.paramcd}.censor")
         for ev in (*e.events, *e.censor_at):
-            need(ev.date, f"endpoint {e.paramcd} event {ev.cause}")
+            need(ev.date or "", f"endpoint {e.paramcd} event {ev.cause}")
     if protocol.adtte.stratum:
         need(protocol.adtte.stratum, "adtte.stratum", set(adsl))
     cols = set(adsl)
