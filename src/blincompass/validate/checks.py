@@ -172,14 +172,15 @@ class _Engine:
         if side.match is not None:
             other = self.forms[side.form]
             theirs = list(side.match)
-            ours = [side.match[t] for t in theirs]
-            right = pd.DataFrame({"_pid": pd.Series(other.pid, dtype=object), **{f"_k{i}": other.frame[t] for i, t in enumerate(theirs)},
+            keys = [f"_k{i}" for i in range(len(theirs))]
+            right = pd.DataFrame({"_pid": pd.Series(other.pid, dtype=object),
+                                  **{k: other.frame[t] for k, t in zip(keys, theirs, strict=True)},
                                   "_val": self._column(other, side.value)})
-            right = right[other.has_pid & right[[f"_k{i}" for i in range(len(theirs))]].notna().all(axis=1)
-                          .to_numpy()]
-            right = right.drop_duplicates(["_pid", *[f"_k{i}" for i in range(len(theirs))]], keep="first")
-            left = pd.DataFrame({"_pid": pd.Series(fd.pid, dtype=object), **{f"_k{i}": fd.frame[o] for i, o in enumerate(ours)}})
-            merged = left.merge(right, how="left", on=["_pid", *[f"_k{i}" for i in range(len(theirs))]])
+            right = right[other.has_pid & right[keys].notna().all(axis=1).to_numpy()]
+            right = right.drop_duplicates(["_pid", *keys], keep="first")  # the first row in file order
+            left = pd.DataFrame({"_pid": pd.Series(fd.pid, dtype=object),
+                                 **{k: fd.frame[side.match[t]] for k, t in zip(keys, theirs, strict=True)}})
+            merged = left.merge(right, how="left", on=["_pid", *keys])
             return merged["_val"].reset_index(drop=True)
         s = self.per_patient(side)
         if s.empty:
@@ -509,8 +510,11 @@ def timepoint_course(
         courses = eng.forms[course_form]
         has_courses = pd.Series(fd.pid, dtype=object).isin(set(courses.pid[courses.has_pid])).to_numpy()
         crow = courses.has_pid & courses.frame[number].notna().to_numpy()
-        table = pd.DataFrame({"pid": pd.Series(courses.pid[crow], dtype=object), "n": courses.frame[number].to_numpy()[crow].astype(np.int64),
-                              "start": courses.frame[start].to_numpy()[crow]}).drop_duplicates(["pid", "n"])
+        table = pd.DataFrame({
+            "pid": pd.Series(courses.pid[crow], dtype=object),
+            "n": courses.frame[number].to_numpy()[crow].astype(np.int64),
+            "start": courses.frame[start].to_numpy()[crow],
+        }).drop_duplicates(["pid", "n"])  # the first row of each number, in file order
         index = pd.MultiIndex.from_arrays([table["pid"], table["n"]])
         starts = pd.Series(table["start"].to_numpy(), index=index)
     else:
