@@ -122,7 +122,7 @@ class Variable(BaseModel):
                                  f"expression ({exc})") from None
         return self
 
-    @property
+    @cached_property
     def code_values(self) -> tuple[str, ...]:
         """The allowed codes, including ``unknown`` when ``allow_unknown`` is set."""
         codes = tuple(c.code for c in self.codes)

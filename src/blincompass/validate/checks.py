@@ -72,10 +72,11 @@ class FormData:
     source: str
     frame: pd.DataFrame
     pid: np.ndarray
-    raw: dict[str, list[Any]] = field(repr=False)
+    raw: dict[str, Any] = field(repr=False)
 
     def __post_init__(self) -> None:
         self.has_pid = np.fromiter((p is not None for p in self.pid), dtype=bool, count=len(self.pid))
+        self.pc = np.full(len(self.pid), -1, dtype=np.int64)  # patient code (see _Engine), -1 without id
 
 
 def _python(value: Any) -> Any:
@@ -118,8 +119,44 @@ class _Engine:
         self.pf = d.meta.patient_form
         self.pid_name = d.patient_id
         self._active: dict[str, np.ndarray] = {}
-        self._per_patient: dict[tuple[Any, ...], pd.Series] = {}
+        self._per_patient: dict[tuple[Any, ...], np.ndarray] = {}
+        self._values: dict[tuple[Any, ...], pd.Series] = {}
         self.masks: dict[str, np.ndarray] = {}
+        # every patient identifier of every form as a code 0..n_patients-1 (the lookups below are array
+        # indexing by these codes, not hashing of texts)
+        names = list(forms)
+        if names:
+            codes, uniques = pd.factorize(np.concatenate([forms[n].pid for n in names]), use_na_sentinel=True)
+        else:
+            codes, uniques = np.zeros(0, dtype=np.int64), []
+        self.n_patients = len(uniques)
+        at = 0
+        for n in names:
+            k = len(forms[n].pid)
+            forms[n].pc = codes[at:at + k].astype(np.int64)
+            at += k
+
+    def _positions(self, rows: np.ndarray, pc: np.ndarray) -> np.ndarray:
+        """For each patient code, the first of ``rows`` (positions, in the order given) with that code;
+        -1 for a patient without such a row."""
+        out = np.full(self.n_patients, -1, dtype=np.int64)
+        if len(rows):
+            first, where = np.unique(pc[rows], return_index=True)
+            out[first] = rows[where]
+        return out
+
+    def _at_patient(self, fd: FormData, positions: np.ndarray) -> np.ndarray:
+        """Row positions (in the other form) for each row of ``fd``, from per-patient positions; -1 none."""
+        return np.where(fd.pc >= 0, positions[np.maximum(fd.pc, 0)], -1)
+
+    def patients_with(self, fd: FormData, rows: np.ndarray) -> np.ndarray:
+        """Patient codes (boolean over codes) that have one of ``rows`` of ``fd``."""
+        has = np.zeros(self.n_patients, dtype=bool)
+        has[fd.pc[rows & fd.has_pid]] = True
+        return has
+
+    def row_has(self, fd: FormData, has: np.ndarray) -> np.ndarray:
+        return np.where(fd.pc >= 0, has[np.maximum(fd.pc, 0)], False)
 
     # ------------------------------------------------------------------ rows and values
     def active(self, name: str) -> np.ndarray:
@@ -128,8 +165,12 @@ class _Engine:
             fd = self.forms[name]
             mask = fd.has_pid.copy()
             if self.d.is_patient_level(name):
-                keep = "last" if name == self.pf else "first"
-                mask &= ~pd.Series(fd.pid, dtype=object).duplicated(keep=keep).to_numpy()
+                rows = np.flatnonzero(fd.has_pid)
+                if name == self.pf:  # the last row of a patient given twice
+                    rows = rows[::-1]
+                mask = np.zeros(len(fd.pid), dtype=bool)
+                pos = self._positions(rows, fd.pc)
+                mask[pos[pos >= 0]] = True
             self._active[name] = mask
         return self._active[name]
 
@@ -140,52 +181,57 @@ class _Engine:
             return level.where(status.notna() & (status != "quantified") | level.notna(), status)
         return fd.frame[var]
 
-    def per_patient(self, side: Side) -> pd.Series:
-        """The patient's value of ``side`` (a one-row form's variable or an aggregate), indexed by id."""
+    def per_patient(self, side: Side) -> np.ndarray:
+        """For each patient code, the row (position in ``side.form``) whose ``side.value`` is the patient's
+        value: the patient's row of a one-row form, or the first / last row by ``order_by`` (``min`` /
+        ``max``: by the value itself); -1 when none."""
         key = side.key
         if key not in self._per_patient:
             fd = self.forms[side.form]
             if side.pick is None:
-                rows = self.active(side.form)
-                s = pd.Series(self._column(fd, side.value).to_numpy()[rows], index=pd.Index(fd.pid[rows], dtype=object))
+                rows = np.flatnonzero(self.active(side.form))
             else:
-                sub = pd.DataFrame({"pid": pd.Series(fd.pid, dtype=object), "val": self._column(fd, side.value)})
-                sub = sub[fd.has_pid]
-                if side.pick in ("first", "last"):
-                    sub["ob"] = fd.frame[side.order_by].to_numpy()[fd.has_pid]
-                    sub = sub[sub["ob"].notna()].sort_values("ob", kind="stable")
-                    sub = sub.drop_duplicates("pid", keep="first" if side.pick == "first" else "last")
-                    s = pd.Series(sub["val"].to_numpy(), index=pd.Index(sub["pid"].to_numpy(), dtype=object))
-                else:
-                    sub = sub[sub["val"].notna()]
-                    s = getattr(sub.groupby("pid", sort=False)["val"], side.pick)()
-            self._per_patient[key] = s
+                by = side.value if side.pick in ("min", "max") else side.order_by or side.value
+                col = self._column(fd, by)
+                rows = np.flatnonzero(fd.has_pid & col.notna().to_numpy())
+                keys = col.iloc[rows]
+                if isinstance(keys.dtype, pd.Int64Dtype | pd.BooleanDtype):
+                    keys = keys.astype("float64")
+                rows = rows[np.argsort(keys.to_numpy(), kind="stable")]  # ties: file order
+                if side.pick in ("last", "max"):  # the largest key; among equal keys the last row
+                    rows = rows[::-1]
+            self._per_patient[key] = self._positions(rows, fd.pc)
         return self._per_patient[key]
 
     def value(self, fd: FormData, side: Side) -> pd.Series:
         """``side`` for each row of ``fd`` (aligned with its frame)."""
+        ck = (fd.form.name, side.key)
+        if ck not in self._values:
+            self._values[ck] = self._value(fd, side)
+        return self._values[ck]
+
+    def _value(self, fd: FormData, side: Side) -> pd.Series:
         n = len(fd.frame)
         if side.form not in self.forms:
             return pd.Series([None] * n, dtype=object)
         if side.form == fd.form.name and side.pick is None and side.match is None:
             return self._column(fd, side.value).reset_index(drop=True)
+        other = self.forms[side.form]
+        col = self._column(other, side.value)
         if side.match is not None:
-            other = self.forms[side.form]
             theirs = list(side.match)
             keys = [f"_k{i}" for i in range(len(theirs))]
-            right = pd.DataFrame({"_pid": pd.Series(other.pid, dtype=object),
-                                  **{k: other.frame[t] for k, t in zip(keys, theirs, strict=True)},
-                                  "_val": self._column(other, side.value)})
+            right = pd.DataFrame({"_pc": other.pc, **{k: other.frame[t] for k, t in zip(keys, theirs, strict=True)},
+                                  "_pos": np.arange(len(other.pc))})
             right = right[other.has_pid & right[keys].notna().all(axis=1).to_numpy()]
-            right = right.drop_duplicates(["_pid", *keys], keep="first")  # the first row in file order
-            left = pd.DataFrame({"_pid": pd.Series(fd.pid, dtype=object),
+            right = right.drop_duplicates(["_pc", *keys], keep="first")  # the first row in file order
+            left = pd.DataFrame({"_pc": np.where(fd.has_pid, fd.pc, -2),
                                  **{k: fd.frame[side.match[t]] for k, t in zip(keys, theirs, strict=True)}})
-            merged = left.merge(right, how="left", on=["_pid", *keys])
-            return merged["_val"].reset_index(drop=True)
-        s = self.per_patient(side)
-        if s.empty:
-            return pd.Series([None] * n, dtype=object)
-        return s.reindex(pd.Index(fd.pid, dtype=object)).reset_index(drop=True)
+            merged = left.merge(right, how="left", on=["_pc", *keys])
+            pos = merged["_pos"].fillna(-1).to_numpy().astype(np.int64)
+        else:
+            pos = self._at_patient(fd, self.per_patient(side))
+        return pd.Series(pd.api.extensions.take(col.array, pos, allow_fill=True))
 
     def _field_value(self, fd: FormData, name: str) -> pd.Series:
         form, dot, var = name.partition(".")
@@ -205,7 +251,7 @@ class _Engine:
             rows = other.has_pid.copy()
             if cl.where is not None:
                 rows &= self.test(cl.where, self._column(other, cl.where.field or "").reset_index(drop=True))
-            return pd.Series(fd.pid, dtype=object).isin(set(other.pid[rows])).to_numpy()
+            return self.row_has(fd, self.patients_with(other, rows))
         return self.test(cl, self._field_value(fd, cl.field or ""))
 
     @staticmethod
@@ -253,12 +299,12 @@ class _Engine:
         if self.pf not in self.forms:
             return
         patients = self.forms[self.pf]
-        known = set(patients.pid[patients.has_pid])
-        folded = {p.casefold(): p for p in known}
+        known = self.patients_with(patients, patients.has_pid)
+        folded = {p.casefold(): p for p in set(patients.pid[patients.has_pid])}
         for name, fd in self.forms.items():
             if name == self.pf or self.pid_name not in fd.form.columns:
                 continue
-            bad = fd.has_pid & ~pd.Series(fd.pid, dtype=object).isin(known).to_numpy()
+            bad = fd.has_pid & ~self.row_has(fd, known)
             for k in np.flatnonzero(bad):
                 pid = fd.pid[k]
                 hint = ""
@@ -282,11 +328,11 @@ class _Engine:
                 what = "exactly one" if rule == "one" else "at least one"
                 template = form.rows_message or (
                     f"patient {{patient}} has no row in the {{form}} form ({what} is required)")
-                lacking = prows & ~pd.Series(patients.pid, dtype=object).isin(set(fd.pid[fd.has_pid])).to_numpy()
+                lacking = prows & ~self.row_has(patients, self.patients_with(fd, fd.has_pid))
                 self.emit(patients, lacking, "error", f"patient.{name}", self.pid_name, template,
                           values=lambda k, n, name=name: name if n == "form" else None)
             if rule in ("one", "at_most_one") and form.key != (self.pid_name,):
-                extra = fd.has_pid & pd.Series(fd.pid, dtype=object).duplicated(keep="first").to_numpy()
+                extra = fd.has_pid & pd.Series(fd.pc).duplicated(keep="first").to_numpy()
                 self.emit(fd, extra, "error", f"patient.{name}", self.pid_name,
                           f"patient {{patient}} has more than one row in the {name} form (at most one is allowed)")
 
@@ -367,7 +413,7 @@ class _Engine:
         previous row's position within the patient (``prev``, -1 for the first)."""
         col = fd.frame[number]
         rows = np.flatnonzero(base & col.notna().to_numpy())
-        sub = pd.DataFrame({"pid": pd.Series(fd.pid[rows], dtype=object), "n": col.to_numpy()[rows], "pos": rows})
+        sub = pd.DataFrame({"pid": fd.pc[rows], "n": col.to_numpy()[rows], "pos": rows})
         sub = sub.drop_duplicates(["pid", "n"], keep="first").sort_values(["pid", "n"], kind="stable")
         same = sub["pid"].to_numpy()[1:] == sub["pid"].to_numpy()[:-1]
         prev = np.full(len(sub), -1, dtype=np.int64)
@@ -448,11 +494,11 @@ class _Engine:
         rows = base & col.notna().to_numpy()
         tcol = other.frame[tvar]
         trows = other.has_pid & tcol.notna().to_numpy()
-        known = pd.MultiIndex.from_arrays([other.pid[trows], tcol.to_numpy()[trows]])
+        known = pd.MultiIndex.from_arrays([other.pc[trows], tcol.to_numpy()[trows]])
         idx = np.flatnonzero(rows)
         viol = np.zeros(len(base), dtype=bool)
         if len(idx):
-            mine = pd.MultiIndex.from_arrays([fd.pid[idx], col.to_numpy()[idx]])
+            mine = pd.MultiIndex.from_arrays([fd.pc[idx], col.to_numpy()[idx]])
             viol[idx[~mine.isin(known)]] = True
         template = c.message or f"{c.field} {{value}} is not a {c.target} of patient {{patient}}"
         self.emit(fd, viol, c.severity, c.rule, c.field, template,
@@ -508,10 +554,10 @@ def timepoint_course(
     kk = pd.to_numeric(digits.where(good), errors="coerce")
     if course_form in eng.forms:
         courses = eng.forms[course_form]
-        has_courses = pd.Series(fd.pid, dtype=object).isin(set(courses.pid[courses.has_pid])).to_numpy()
+        has_courses = eng.row_has(fd, eng.patients_with(courses, courses.has_pid))
         crow = courses.has_pid & courses.frame[number].notna().to_numpy()
         table = pd.DataFrame({
-            "pid": pd.Series(courses.pid[crow], dtype=object),
+            "pid": courses.pc[crow],
             "n": courses.frame[number].to_numpy()[crow].astype(np.int64),
             "start": courses.frame[start].to_numpy()[crow],
         }).drop_duplicates(["pid", "n"])  # the first row of each number, in file order
@@ -528,8 +574,8 @@ def timepoint_course(
     start_next = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]")
     if len(idx):
         kv = kk.to_numpy()[idx].astype(np.int64)
-        this = pd.MultiIndex.from_arrays([fd.pid[idx], kv])
-        nxt = pd.MultiIndex.from_arrays([fd.pid[idx], kv + 1])
+        this = pd.MultiIndex.from_arrays([fd.pc[idx], kv])
+        nxt = pd.MultiIndex.from_arrays([fd.pc[idx], kv + 1])
         in_this = this.isin(starts.index)
         in_next = nxt.isin(starts.index)
         sk = starts.reindex(this).to_numpy() if len(starts) else np.full(len(idx), np.datetime64("NaT", "ns"))

@@ -106,19 +106,45 @@ def _value_key(raw: Any) -> tuple[Any, ...]:
     return (type(raw), raw)
 
 
+def _parse_spec(var: Variable) -> str:
+    """What :func:`parse_cell` reads of a variable (its result depends on nothing else but the cell): two
+    variables with the same spec parse a text alike (e.g. every optional date, the patient identifier of
+    the forms other than the patient form)."""
+    return var.model_dump_json(include={"type", "allow_unknown", "unit", "codes", "min", "max", "earliest",
+                                        "latest", "pattern"})
+
+
+class _TextCells(dict[str, Any]):
+    """Parsed cells of distinct texts for one variable spec (shared by the columns of one validation)."""
+
+    def __init__(self, var: Variable, d: DataDictionary, date1904: bool) -> None:
+        super().__init__()
+        self.var, self.meta, self.date1904 = var, d.meta, date1904
+
+    def __missing__(self, text: str) -> Any:
+        cell = parse_cell(self.var, text, self.meta, date1904=self.date1904)
+        self[text] = cell
+        return cell
+
+
 def _parse_column(
-    var: Variable, column: list[Any], d: DataDictionary, date1904: bool
+    var: Variable, column: list[Any] | tuple[Any, ...], d: DataDictionary, date1904: bool,
+    memo: dict[tuple[str, bool], _TextCells] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`parse_cell` over a column, called once per distinct raw value.
 
     Returns the distinct cells (object array) and, for each row, the position of its cell among them.
+    ``memo`` keeps the parsed texts of each variable spec across the columns of one validation.
     """
     if set(map(type, column)) <= {str, type(None)}:
         # text cells (CSV files): distinct values and the position of each found by pandas
         import pandas as pd
 
         codes, uniques = pd.factorize(np.asarray(column, dtype=object), use_na_sentinel=True)
-        parsed = [parse_cell(var, raw, d.meta, date1904=date1904) for raw in uniques]
+        key = (_parse_spec(var), date1904)
+        texts = memo.setdefault(key, _TextCells(var, d, date1904)) if memo is not None else _TextCells(
+            var, d, date1904)
+        parsed = list(map(texts.__getitem__, uniques))
         parsed.append(parse_cell(var, None, d.meta, date1904=date1904))  # code -1: an empty cell
         codes = np.where(codes < 0, len(parsed) - 1, codes)
     else:
@@ -172,12 +198,20 @@ def _pid_text(raw: Any) -> str | None:
     return v
 
 
-def _pid_values(column: list[Any]) -> np.ndarray:
+def _pid_values(column: list[Any] | tuple[Any, ...], memo: dict[str, str | None] | None = None) -> np.ndarray:
     """The patient identifier of each row as the cross-form checks see it: the cell's text with spaces
-    trimmed (an integral number without ``.0``), ``None`` when empty."""
+    trimmed (an integral number without ``.0``), ``None`` when empty. ``memo``: texts already seen."""
     if set(map(type, column)) <= {str, type(None)}:
         codes, uniques = pd.factorize(np.asarray(column, dtype=object), use_na_sentinel=True)
-        table = _uniq_array([_pid_text(u) for u in uniques] + [None])
+        memo = {} if memo is None else memo
+        texts = []
+        for u in uniques:
+            try:
+                texts.append(memo[u])
+            except KeyError:
+                memo[u] = t = _pid_text(u)
+                texts.append(t)
+        table = _uniq_array([*texts, None])
         return table[np.where(codes < 0, len(uniques), codes)]
     seen: dict[tuple[Any, ...], str | None] = {}
     out = np.empty(len(column), dtype=object)
@@ -207,7 +241,8 @@ def _holds(cond: Any, cells_u: np.ndarray) -> np.ndarray:
 
 def _read_form(
     form: Form, table: RawTable | None, label: str, d: DataDictionary, out: _Collector,
-    other_sheets: tuple[str, ...] = (),
+    other_sheets: tuple[str, ...] = (), memo: dict[tuple[str, bool], _TextCells] | None = None,
+    pid_memo: dict[str, str | None] | None = None,
 ) -> FormData | None:
     if table is None:
         others = f" (found, not used: {', '.join(other_sheets)})" if other_sheets else ""
@@ -260,18 +295,16 @@ def _read_form(
     n_rows = len(table.rows)
     source = table.source
     numbers = np.fromiter((n for n, _ in table.rows), dtype=np.int64, count=n_rows)
-    raw_cols: dict[str, list[Any]] = {}
+    raw_cols: dict[str, tuple[Any, ...]] = {}
     parsed: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    by_position = list(zip(*(cs for _, cs in table.rows), strict=True)) if n_rows else [()] * len(table.header)
     for v in form.variables:
-        if v.name in index:
-            i = index[v.name]
-            column = [cs[i] for _, cs in table.rows]
-        else:
-            column = [None] * n_rows
+        column = by_position[index[v.name]] if v.name in index else (None,) * n_rows
         raw_cols[v.name] = column
-        parsed[v.name] = _parse_column(v, column, d, table.date1904)
+        parsed[v.name] = _parse_column(v, column, d, table.date1904, memo)
     pid_name = d.patient_id
-    pids = _pid_values(raw_cols[pid_name]) if pid_name in raw_cols else np.full(n_rows, None, dtype=object)
+    pids = (_pid_values(raw_cols[pid_name], pid_memo) if pid_name in raw_cols
+            else np.full(n_rows, None, dtype=object))
 
     def emit(rows: np.ndarray, severity: str, v: Variable, rule: str, message: str, raw: bool = True) -> None:
         for k in rows:
@@ -484,12 +517,14 @@ def validate(
     for note in raw.notes:
         out.add(note.severity, note.source, None, None, None, None, note.rule, note.message)
     forms: dict[str, FormData] = {}
+    memo: dict[tuple[str, bool], _TextCells] = {}
+    pid_memo: dict[str, str | None] = {}
     labels: dict[str, str] = {}
     frames = {}
     for form in d.forms:
         table = raw.tables.get(form.name)
         labels[form.name] = table.source if table is not None else _label(raw, form.name)
-        fd = _read_form(form, table, labels[form.name], d, out, raw.other_sheets)
+        fd = _read_form(form, table, labels[form.name], d, out, raw.other_sheets, memo, pid_memo)
         if fd is not None:
             forms[form.name] = fd
             _check_keys(form, fd, out)
