@@ -54,6 +54,12 @@ CHECK_FUNCTIONS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
 class Clause(BaseModel):
     """A condition: on a field (``field`` with ``in`` / ``not_in`` / ``present``), or that the patient has
     a row in a form (``has_row``, optionally ``where`` a field condition on that row holds).
@@ -97,8 +103,8 @@ class Clause(BaseModel):
         if self.present is not None:
             return f"{self.field} is {'given' if self.present else 'missing'}"
         if self.in_ is not None:
-            return f"{self.field} is one of: {', '.join(str(v) for v in self.in_)}"
-        return f"{self.field} is not one of: {', '.join(str(v) for v in self.not_in or ())}"
+            return f"{self.field} is one of: {', '.join(_show(v) for v in self.in_)}"
+        return f"{self.field} is not one of: {', '.join(_show(v) for v in self.not_in or ())}"
 
 
 class Side(BaseModel):
