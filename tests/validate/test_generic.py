@@ -261,3 +261,24 @@ def test_builtin_dictionary_names():
     assert [d.rows_per_patient(f) for f in d.form_names] == ["one", "at_least_one", "any", "any", "one"]
     kinds = {c.kind for c in d.checks}
     assert kinds == {"order", "within", "numbering", "sequence", "reference", "requires", "function"}
+
+
+def test_validate_command_on_another_study(tmp_path):
+    from typer.testing import CliRunner
+
+    from blincompass.cli import app
+
+    pkg = tmp_path / "study"
+    pkg.mkdir()
+    (pkg / "dictionary.toml").write_text(textwrap.dedent(TRANSPLANT), encoding="utf-8")
+    builtin_protocol = Path(__file__).resolve().parents[2] / "src/blincompass/protocol/data/blincompass.toml"
+    _write(tmp_path / "data", "transplants", TX_ROWS)
+    res = CliRunner().invoke(app, ["validate", "--json", "--study", str(pkg), "--protocol", str(builtin_protocol),
+                                   str(tmp_path / "data")])
+    assert res.exit_code == 1, res.output
+    import json
+
+    found = json.loads(res.output)
+    assert {f["rule"] for f in found} == {"column.unknown", "code.allowed", "range", "required_if",
+                                          "chronology.transplant_after_diagnosis",
+                                          "chronology.relapse_after_transplant"}

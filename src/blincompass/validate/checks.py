@@ -175,10 +175,9 @@ class _Engine:
         return self._active[name]
 
     def _column(self, fd: FormData, var: str) -> pd.Series:
-        v = fd.form.variable(var)
-        if v.type == "mrd" and var in fd.frame:
+        if fd.form.variable(var).type == "mrd":  # the status code, or the level when quantified
             level, status = fd.frame[var], fd.frame[f"{var}_status"]
-            return level.where(status.notna() & (status != "quantified") | level.notna(), status)
+            return status.where(status != "quantified", level.astype(object))
         return fd.frame[var]
 
     def per_patient(self, side: Side) -> np.ndarray:

@@ -429,8 +429,8 @@ def resolve_cutoff(data_cutoff: dt.date | None = None) -> tuple[dt.date, str]:
     return today, f"today's date {today.isoformat()} (the protocol sets no data cut-off)"
 
 
-def _frame_rows(df: pd.DataFrame, mask: np.ndarray) -> list[tuple[int, Any, Any]]:
-    pids = df["patient_id"] if "patient_id" in df.columns else pd.Series([None] * len(df), index=df.index)
+def _frame_rows(df: pd.DataFrame, mask: np.ndarray, pid: str = "patient_id") -> list[tuple[int, Any, Any]]:
+    pids = df[pid] if pid in df.columns else pd.Series([None] * len(df), index=df.index)
     idx = np.flatnonzero(mask)
     return [(int(i), df["_row"].iat[i], pids.iat[i]) for i in idx]
 
@@ -470,7 +470,7 @@ def _frame_checks(
             col = df[v.name]
             if v.type == "date":
                 mask = (col > limit).to_numpy(dtype=bool, na_value=False)
-                for i, row, pid in _frame_rows(df, mask):
+                for i, row, pid in _frame_rows(df, mask, d.patient_id):
                     day = col.iat[i].date()
                     who = f"patient {pid}: " if pid else ""
                     out.add(
@@ -482,14 +482,14 @@ def _frame_checks(
                     df.loc[mask, v.name] = pd.NaT
             elif v.type in ("string", "ctcae_term") and v.pattern is None:  # a pattern already bars '=' etc.
                 mask, bad = _text_masks(col)
-                for i, row, pid in _frame_rows(df, mask):
+                for i, row, pid in _frame_rows(df, mask, d.patient_id):
                     text = col.iat[i]
                     out.add(
                         "warning", files.iat[i] or labels[form.name], int(row), pid, v.name, text, "text.formula",
                         f"{v.name} {text!r} starts with {text[0]!r}, which a spreadsheet may run as a formula; "
                         "exports write it as inert text, but check that it is the intended value",
                     )
-                for i, row, pid in _frame_rows(df, bad):
+                for i, row, pid in _frame_rows(df, bad, d.patient_id):
                     text = col.iat[i]
                     m = XML_ILLEGAL.search(text)
                     assert m is not None
@@ -537,7 +537,7 @@ def validate(
     run_checks(d, forms, out, default_window=BASELINE_WINDOW_DAYS)
     _frame_checks(d, frames, labels, cutoff, origin, out)
     findings = sorted(set(out.findings), key=Finding.sort_key)
-    return ValidationResult(Dataset(frames, raw.source), findings)
+    return ValidationResult(Dataset(frames, raw.source, d.meta.patient_form), findings)
 
 
 def load_dataset(
