@@ -14,7 +14,7 @@ import io
 import re
 import warnings
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,7 +130,11 @@ def is_blank(value: Any) -> bool:
     return _SPACES.sub("", value) == ""
 
 
-def _blank_row(cells: Iterable[Any]) -> bool:
+def _blank_row(cells: Sequence[Any]) -> bool:
+    if cells:  # quick answer for most rows: a first cell of text that starts with a visible character
+        c = cells[0]
+        if type(c) is str and c and not c[0].isspace() and c[0] != "\ufeff":
+            return False
     for c in cells:
         if not is_blank(c):
             return False

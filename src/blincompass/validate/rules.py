@@ -130,10 +130,11 @@ class _TextCells(dict[str, Any]):
 def _parse_column(
     var: Variable, column: list[Any] | tuple[Any, ...], d: DataDictionary, date1904: bool,
     memo: dict[tuple[str, bool], _TextCells] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, list[Any]]:
     """:func:`parse_cell` over a column, called once per distinct raw value.
 
-    Returns the distinct cells (object array) and, for each row, the position of its cell among them.
+    Returns the distinct cells (object array), for each row the position of its cell among them, and the
+    distinct raw values in the same order.
     ``memo`` keeps the parsed texts of each variable spec across the columns of one validation.
     """
     if set(map(type, column)) <= {str, type(None)}:
@@ -147,9 +148,11 @@ def _parse_column(
         parsed = list(map(texts.__getitem__, uniques))
         parsed.append(parse_cell(var, None, d.meta, date1904=date1904))  # code -1: an empty cell
         codes = np.where(codes < 0, len(parsed) - 1, codes)
+        raws: list[Any] = [*uniques, None]
     else:
         position: dict[tuple[Any, ...], int] = {}
         parsed = []
+        raws = []
         code_list = []
         for raw in column:
             key = _value_key(raw)
@@ -160,13 +163,14 @@ def _parse_column(
             if k is None:
                 k = len(parsed)
                 parsed.append(parse_cell(var, raw, d.meta, date1904=date1904))
+                raws.append(raw)
                 if key is not None:
                     position[key] = k
             code_list.append(k)
         codes = np.asarray(code_list, dtype=np.intp)
     table = np.empty(len(parsed), dtype=object)
     table[:] = parsed
-    return table, codes
+    return table, codes, raws
 
 
 def _uniq_array(values: list[Any]) -> np.ndarray:
@@ -191,43 +195,20 @@ def _typed(kind: str, uniq_values: list[Any], codes: np.ndarray) -> pd.Series:
     return pd.Series(_uniq_array(uniq_values)[codes], dtype="object")
 
 
-def _pid_text(raw: Any) -> str | None:
+def _pid_text(raw: Any, memo: dict[Any, str | None] | None = None) -> str | None:
+    """The patient identifier of a raw cell as the cross-form checks see it: the cell's text with spaces
+    trimmed (an integral number without ``.0``), ``None`` when empty. ``memo``: texts already seen."""
+    if memo is not None and type(raw) is str:
+        try:
+            return memo[raw]
+        except KeyError:
+            pass
     v = cells.clean_text(raw) or None
     if isinstance(raw, float) and raw.is_integer():
         v = str(int(raw))
+    if memo is not None and type(raw) is str:
+        memo[raw] = v
     return v
-
-
-def _pid_values(column: list[Any] | tuple[Any, ...], memo: dict[str, str | None] | None = None) -> np.ndarray:
-    """The patient identifier of each row as the cross-form checks see it: the cell's text with spaces
-    trimmed (an integral number without ``.0``), ``None`` when empty. ``memo``: texts already seen."""
-    if set(map(type, column)) <= {str, type(None)}:
-        codes, uniques = pd.factorize(np.asarray(column, dtype=object), use_na_sentinel=True)
-        memo = {} if memo is None else memo
-        texts = []
-        for u in uniques:
-            try:
-                texts.append(memo[u])
-            except KeyError:
-                memo[u] = t = _pid_text(u)
-                texts.append(t)
-        table = _uniq_array([*texts, None])
-        return table[np.where(codes < 0, len(uniques), codes)]
-    seen: dict[tuple[Any, ...], str | None] = {}
-    out = np.empty(len(column), dtype=object)
-    for i, raw in enumerate(column):
-        key = _value_key(raw)
-        try:
-            v = seen[key]
-        except KeyError:
-            v = cells.clean_text(raw) or None
-            if isinstance(raw, float) and raw.is_integer():
-                v = str(int(raw))
-            seen[key] = v
-        except TypeError:
-            v = cells.clean_text(raw) or None
-        out[i] = v
-    return out
 
 
 def _holds(cond: Any, cells_u: np.ndarray) -> np.ndarray:
@@ -296,15 +277,19 @@ def _read_form(
     source = table.source
     numbers = np.fromiter((n for n, _ in table.rows), dtype=np.int64, count=n_rows)
     raw_cols: dict[str, tuple[Any, ...]] = {}
-    parsed: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    parsed: dict[str, tuple[np.ndarray, np.ndarray, list[Any]]] = {}
     by_position = list(zip(*(cs for _, cs in table.rows), strict=True)) if n_rows else [()] * len(table.header)
     for v in form.variables:
         column = by_position[index[v.name]] if v.name in index else (None,) * n_rows
         raw_cols[v.name] = column
         parsed[v.name] = _parse_column(v, column, d, table.date1904, memo)
     pid_name = d.patient_id
-    pids = (_pid_values(raw_cols[pid_name], pid_memo) if pid_name in raw_cols
-            else np.full(n_rows, None, dtype=object))
+    if pid_name in parsed:
+        pid_memo = {} if pid_memo is None else pid_memo
+        _, pid_codes, pid_raws = parsed[pid_name]
+        pids = _uniq_array([_pid_text(r, pid_memo) for r in pid_raws])[pid_codes]
+    else:
+        pids = np.full(n_rows, None, dtype=object)
 
     def emit(rows: np.ndarray, severity: str, v: Variable, rule: str, message: str, raw: bool = True) -> None:
         for k in rows:
@@ -314,26 +299,32 @@ def _read_form(
     present: dict[str, np.ndarray] = {}
     issue: dict[str, np.ndarray] = {}
     for v in form.variables:
-        uniq, codes = parsed[v.name]
+        uniq, codes, _ = parsed[v.name]
         present_u = np.fromiter((c.present for c in uniq), dtype=bool, count=len(uniq))
         issue_u = np.fromiter((bool(c.issues) for c in uniq), dtype=bool, count=len(uniq))
         present[v.name] = present_u[codes]
         issue[v.name] = issue_u[codes]
         for k in np.flatnonzero(issue[v.name]):
             for iss in uniq[codes[k]].issues:
-                emit(np.array([k]), iss.severity, v, iss.rule, iss.message)
+                emit((k,), iss.severity, v, iss.rule, iss.message)
         if v.type == "ctcae_term":
-            flagged = np.fromiter((c.status not in (None, "ctcae") for c in uniq), dtype=bool, count=len(uniq))
-            for k in np.flatnonzero(flagged[codes]):
-                c = uniq[codes[k]]
+            notes: dict[int, tuple[str, str, str]] = {}
+            for u, c in enumerate(uniq):
+                if c.status in (None, "ctcae"):
+                    continue
                 if c.status == "unmapped":
-                    msg = f"'{c.value}' is not a CTCAE v4.03 term and no mapping is known; accepted as reported"
-                    emit(np.array([k]), "warning", v, "ae.term_unmapped", msg)
+                    notes[u] = ("warning", "ae.term_unmapped",
+                                f"'{c.value}' is not a CTCAE v4.03 term and no mapping is known; accepted as reported")
                 else:
-                    msg = (f"'{c.value}' is not a CTCAE v4.03 term; reported term kept, mapped to "
-                           f"{'nearest ' if c.status == 'nearest' else ''}CTCAE term '{c.mapped}'")
-                    emit(np.array([k]), _TERM_STATUS_SEVERITY.get(c.status or "", "warning"), v,
-                         "ae.term_not_ctcae", msg)
+                    notes[u] = (_TERM_STATUS_SEVERITY.get(c.status or "", "warning"), "ae.term_not_ctcae",
+                                f"'{c.value}' is not a CTCAE v4.03 term; reported term kept, mapped to "
+                                f"{'nearest ' if c.status == 'nearest' else ''}CTCAE term '{c.mapped}'")
+            if notes:
+                flagged = np.zeros(len(uniq), dtype=bool)
+                flagged[list(notes)] = True
+                for k in np.flatnonzero(flagged[codes]):
+                    severity, rule, msg = notes[int(codes[k])]
+                    emit((k,), severity, v, rule, msg)
     for v in form.variables:
         if v.name not in index:
             continue
@@ -356,7 +347,7 @@ def _read_form(
     # a required variable's column missing altogether: no per-row finding (column.missing says it)
     columns: dict[str, pd.Series] = {}
     for v in form.variables:
-        uniq, codes = parsed[v.name]
+        uniq, codes, _ = parsed[v.name]
         kinds = {"mrd": ["level", "object"], "ctcae_term": ["object"] * 3}.get(v.type, [v.type])
         attrs = {"mrd": ["value", "status"], "ctcae_term": ["value", "mapped", "status"]}.get(v.type, ["value"])
         for col, kind, attr in zip(variable_columns(v), kinds, attrs, strict=True):
