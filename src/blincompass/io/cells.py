@@ -20,23 +20,25 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from blincompass.dictionary import MRD_ALIASES, MRD_CODES, UNKNOWN, Variable, resolve_term
-from blincompass.dictionary.model import Meta
+from blincompass.dictionary.model import DEFAULT_EARLIEST_DATE, DEFAULT_LATEST_DATE, Meta
 from blincompass.io.raw import UncachedFormula
 
 #: Slash/dot/dash dates with the day first (dd/mm/yyyy, the European convention). Set to False for
 #: month-first input (mm/dd/yyyy). Either way a date that only makes sense the other way round is
 #: reported as an error rather than guessed.
 DAYFIRST: bool = True
-#: Plausible calendar dates; anything outside is reported (rule ``range``), e.g. a serial number 45
-#: that Excel would show as 1900-02-14.
-DATE_MIN: dt.date = dt.date(1950, 1, 1)
-DATE_MAX: dt.date = dt.date(2100, 12, 31)
+#: Plausible calendar dates unless the dictionary says otherwise (``meta.earliest_date`` /
+#: ``meta.latest_date``, a variable's ``earliest`` / ``latest``); anything outside is reported (rule
+#: ``range``), e.g. a serial number 45 that Excel would show as 1900-02-14.
+DATE_MIN: dt.date = DEFAULT_EARLIEST_DATE
+DATE_MAX: dt.date = DEFAULT_LATEST_DATE
 #: Spellings read as the code ``unknown`` for variables that allow it (besides their own aliases).
 UNKNOWN_SPELLINGS: frozenset[str] = frozenset({"unknown", "unk", "nk", "not known", "sconosciuto", "ignoto"})
 
@@ -147,8 +149,13 @@ def _err(rule: str, message: str) -> Cell:
     return Cell(issues=(CellIssue("error", rule, message),))
 
 
+@functools.lru_cache(maxsize=64)
+def _folded(tokens: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(t.casefold() for t in tokens)
+
+
 def is_missing_token(text: str, meta: Meta) -> bool:
-    return text.casefold() in {t.casefold() for t in meta.missing_tokens}
+    return text.casefold() in _folded(meta.missing_tokens)
 
 
 # ------------------------------------------------------------------------------------------- dates
@@ -409,11 +416,13 @@ def parse_cell(
         d = parse_date(raw, date1904=date1904, dayfirst=dayfirst)
         if isinstance(d, str):
             return _err("type.date", f"{d}; expected {EXPECTED['date']}")
-        if not DATE_MIN <= d <= DATE_MAX:
+        lo = var.earliest or meta.earliest_date
+        hi = var.latest or meta.latest_date
+        if not lo <= d <= hi:
             return _err(
                 "range",
-                f"date {d.isoformat()} is implausible (outside {DATE_MIN.isoformat()} to "
-                f"{DATE_MAX.isoformat()}); check the cell (a number may have been read as an Excel serial)",
+                f"date {d.isoformat()} is implausible (outside {lo.isoformat()} to "
+                f"{hi.isoformat()}); check the cell (a number may have been read as an Excel serial)",
             )
         return Cell(d)
 
@@ -422,9 +431,9 @@ def parse_cell(
             return Cell(raw)
         if isinstance(raw, int | float) and raw in (0, 1):
             return Cell(bool(raw))
-        if low in {t.casefold() for t in meta.true_tokens}:
+        if low in _folded(meta.true_tokens):
             return Cell(True)
-        if low in {t.casefold() for t in meta.false_tokens}:
+        if low in _folded(meta.false_tokens):
             return Cell(False)
         return _err("type.boolean", f"'{text}' is not yes/no; expected {EXPECTED['boolean']}")
 

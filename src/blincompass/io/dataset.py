@@ -135,10 +135,12 @@ class Dataset:
 
     forms: dict[str, pd.DataFrame]
     source: str
+    patient_form: str = "patients"  # the dictionary's meta.patient_form
 
     @property
     def patients(self) -> pd.DataFrame:
-        return self.forms["patients"]
+        """The form with one row per patient."""
+        return self.forms[self.patient_form]
 
     @property
     def courses(self) -> pd.DataFrame:
@@ -160,7 +162,7 @@ class Dataset:
     def empty(cls, source: str = "", dictionary: DataDictionary | None = None) -> Dataset:
         """A data set with every form present and no rows."""
         d = dictionary or load_dictionary()
-        return cls({f.name: build_frame(f, []) for f in d.forms}, source)
+        return cls({f.name: build_frame(f, []) for f in d.forms}, source, d.meta.patient_form)
 
     def to_csv_dir(self, path: str | Path, dictionary: DataDictionary | None = None) -> list[Path]:
         """Write the forms back in the template format: one UTF-8 CSV per form (deterministic bytes).

@@ -14,12 +14,12 @@ import io
 import re
 import warnings
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from blincompass.io.safe import restore_row
+from blincompass.io.safe import restore_text
 
 #: Encodings tried, in order, for CSV files. UTF-8 (with or without BOM) is expected; the others are
 #: what Excel on Windows writes ("CSV" in an Italian or English locale). A fallback adds a warning.
@@ -121,7 +121,24 @@ def _default_forms() -> list[str]:
 
 def is_blank(value: Any) -> bool:
     """True for an empty cell (None, or text made only of spaces)."""
-    return value is None or (isinstance(value, str) and _SPACES.sub("", value) == "")
+    if value is None:
+        return True
+    if not isinstance(value, str):
+        return False
+    if value and not value[0].isspace() and value[0] != "\ufeff":  # quick answer for most cells
+        return False
+    return _SPACES.sub("", value) == ""
+
+
+def _blank_row(cells: Sequence[Any]) -> bool:
+    if cells:  # quick answer for most rows: a first cell of text that starts with a visible character
+        c = cells[0]
+        if type(c) is str and c and not c[0].isspace() and c[0] != "\ufeff":
+            return False
+    for c in cells:
+        if not is_blank(c):
+            return False
+    return True
 
 
 def _make_table(form: str, source: str, rows: Iterable[tuple[int, list[Any]]], date1904: bool) -> RawTable:
@@ -130,7 +147,7 @@ def _make_table(form: str, source: str, rows: Iterable[tuple[int, list[Any]]], d
         return RawTable(form, source, (), (), date1904)
     header_row = rows[0][1]
     header = ["" if h is None else _SPACES.sub(" ", str(h)).strip() for h in header_row]
-    data = [(n, cells) for n, cells in rows[1:] if not all(is_blank(c) for c in cells)]
+    data = [(n, cells) for n, cells in rows[1:] if not _blank_row(cells)]
     # Width: the last named header column, or further when data sits under blank headers.
     width = max([i + 1 for i, h in enumerate(header) if h] + [0])
     for _, cells in data:  # only cells right of the current width can widen the table
@@ -139,7 +156,11 @@ def _make_table(form: str, source: str, rows: Iterable[tuple[int, list[Any]]], d
                 width = i + 1
                 break
     header = (header + [""] * width)[:width]
-    out = tuple((n, tuple((list(cells) + [None] * width)[:width])) for n, cells in data)
+    out = tuple(
+        (n, cells if len(cells) == width and isinstance(cells, tuple)
+         else tuple((list(cells) + [None] * width)[:width]))
+        for n, cells in data
+    )
     return RawTable(form, source, tuple(header), out, date1904)
 
 
@@ -301,6 +322,16 @@ def _read_xlsx_data(path: Path, forms: list[str]) -> RawDataset:
     return RawDataset(str(path), tables, tuple(notes), tuple(other))
 
 
+class _Restored(dict[str, str]):
+    """Each distinct CSV text once, as :func:`blincompass.io.safe.restore_text` gives it (so equal cells
+    share one string)."""
+
+    def __missing__(self, key: str) -> str:
+        value = restore_text(key)
+        self[key] = value
+        return value
+
+
 def _sniff_delimiter(text: str) -> str:
     first = next(iter(text.splitlines()), "")
     best, best_n = ",", 1
@@ -332,8 +363,10 @@ def read_csv_table(path: Path, form: str) -> tuple[RawTable, list[ReadNote]]:
     try:
         # equal cells share one string (codes, dates and yes/no repeat down a column): far less memory
         # for a large file than one string object per cell
-        seen: dict[str, str] = {}
-        rows = [(i, restore_row([seen.setdefault(c, c) for c in cells])) for i, cells in enumerate(reader, start=1)]
+        # (each distinct text restored once: see :func:`blincompass.io.safe.restore_text`)
+        seen = _Restored()
+        get = seen.__getitem__
+        rows = [(i, tuple(map(get, cells))) for i, cells in enumerate(reader, start=1)]
     except csv.Error as exc:
         raise InputReadError(f"{path.name} is not a readable CSV file: {exc}") from exc
     return _make_table(form, path.name, rows, False), notes

@@ -27,8 +27,10 @@ How REDCap maps onto the dictionary
   ``[f] = 'a'`` (or several such terms joined by ``or``), ``[f] <> ''`` (given) or ``[f] = ''``
   (missing). Other branching logic is kept in the variable's note and reported.
 * What REDCap cannot hold (our types ``mrd`` and ``ctcae_term``, patterns, aliases of codes, key
-  membership) travels in the field annotation as ``blincompass {json}`` and is read back, so
-  dictionary -> REDCap -> dictionary keeps forms, variables, types, labels, codes, requiredness and ranges.
+  membership; a form's ``rows_per_patient``; the dictionary's ``[[checks]]`` and date window, on the record
+  id) travels in the field annotation as ``blincompass {json}`` and is read back, so dictionary -> REDCap ->
+  dictionary keeps forms, variables, types, labels, codes, requiredness, ranges and cross-form checks. The
+  first instrument is the dictionary's patient form (``meta.patient_form``).
 
 Reference: REDCap data dictionary format (Project Setup > Data Dictionary; column names as in REDCap's
 downloaded template).
@@ -217,7 +219,7 @@ def dictionary_from_redcap(
     for inst in instruments:  # form label, description and key variable as written by ``redcap_rows``
         meta = next((_annotation(f).get("form") for f in fields.values() if f.form == inst
                      and _annotation(f).get("form")), None) or {}
-        for k in ("label", "description"):
+        for k in ("label", "description", "rows_per_patient", "rows_message"):
             if meta.get(k):
                 forms[inst][k] = meta[k]
         forms[inst]["variables"][0].update({k: meta["patient_id"][k] for k in ("label", "paper", "pattern")
@@ -333,9 +335,12 @@ def dictionary_from_redcap(
                  f"instrument {inst!r} is not repeating: one row per patient")
     dictionary = {
         "meta": {"name": name or p.stem, "version": version, "missing_tokens": list(base.missing_tokens),
-                 "true_tokens": list(base.true_tokens), "false_tokens": list(base.false_tokens)},
+                 "true_tokens": list(base.true_tokens), "false_tokens": list(base.false_tokens),
+                 **rid_extra.get("meta", {}), "patient_form": first, "patient_id": "patient_id"},
         "forms": list(forms.values()),
     }
+    if rid_extra.get("checks"):  # cross-form checks, carried in the record id's annotation
+        dictionary["checks"] = rid_extra["checks"]
     try:
         DataDictionary.model_validate(dictionary)
     except ValueError as exc:
@@ -405,9 +410,21 @@ def redcap_rows(dictionary: DataDictionary | None = None) -> list[dict[str, str]
             if not any(r["Form Name"] == form.name for r in rows):  # the form's first field carries the form
                 pid = form.variable("patient_id") if "patient_id" in form.columns else None
                 extra["form"] = {"label": form.label, "description": form.description}
+                extra["form"].update({k: getattr(form, k) for k in ("rows_per_patient", "rows_message")
+                                      if getattr(form, k) is not None})
                 if pid is not None and i > 0:
                     extra["form"]["patient_id"] = {k: getattr(pid, k) for k in ("label", "paper", "pattern")
                                                    if getattr(pid, k)}
+            if i == 0 and v.name == d.patient_id:  # the record id carries the study's checks and date window
+                if d.checks:
+                    extra["checks"] = [c.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+                                       for c in d.checks]
+                window = {k: getattr(d.meta, k).isoformat() for k in ("earliest_date", "latest_date")
+                          if k in d.meta.model_fields_set}
+                if "centre" in d.meta.model_fields_set:
+                    window["centre"] = d.meta.centre
+                if window:
+                    extra["meta"] = window
             if v.allow_unknown:
                 extra["allow_unknown"] = True
             if len(form.key) > 1 and v.name in form.key and v.name != "patient_id":

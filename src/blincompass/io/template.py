@@ -35,7 +35,6 @@ from blincompass.dictionary import (
     load_dictionary,
     reported_terms,
 )
-from blincompass.io import cells
 from blincompass.io.ooxml import deterministic_zip
 from blincompass.io.outpath import atomic_write_bytes
 from blincompass.io.safe import escape_text, write_cell
@@ -132,7 +131,8 @@ def _readme(ws: Worksheet, d: DataDictionary) -> None:
         ("Fill one sheet per form; one row per record as described below. Do not rename sheets or headers.", False),
         ("Hover over a header cell to read the variable's label, unit, requirement and allowed codes.", False),
         ("Codes: choose from the dropdown (the code, its label or a listed alias are accepted, any case).", False),
-        ("patient_id: the pseudonymised identifier, identical in every sheet (no names, no dates of birth).", False),
+        (f"{d.patient_id}: the pseudonymised identifier, identical in every sheet (no names, no dates of birth).",
+         False),
         (f"Missing values: leave the cell empty (also read as missing: {missing}).", False),
         ("Unknown: write 'unknown' where the variable allows it (e.g. karyotype, AE grade).", False),
         ("Dates: yyyy-mm-dd (Excel date cells and dd/mm/yyyy, day first, are also accepted).", False),
@@ -157,7 +157,9 @@ def _readme(ws: Worksheet, d: DataDictionary) -> None:
     ws.column_dimensions["A"].width = 130
 
 
-def _form_sheet(ws: Worksheet, form: Form, lists: Worksheet, list_col: list[int]) -> None:
+def _form_sheet(
+    ws: Worksheet, form: Form, lists: Worksheet, list_col: list[int], d: DataDictionary
+) -> None:
     last = TEMPLATE_ROWS + 1
     for j, var in enumerate(form.variables, start=1):
         letter = get_column_letter(j)
@@ -170,7 +172,7 @@ def _form_sheet(ws: Worksheet, form: Form, lists: Worksheet, list_col: list[int]
         width = max(len(var.name) + 4, 14)
         if var.type == "ctcae_term":
             width = 34
-        if var.type in ("string",) and var.name != "patient_id":
+        if var.type in ("string",) and var.name != d.patient_id:
             width = max(width, 24)
         ws.column_dimensions[letter].width = width
         area = f"{letter}2:{letter}{last}"
@@ -193,7 +195,7 @@ def _form_sheet(ws: Worksheet, form: Form, lists: Worksheet, list_col: list[int]
                 dv.errorStyle = "warning"
                 dv.error = f"Expected one of: {', '.join(values)[:200]}"
         elif var.type == "date":
-            lo, hi = cells.DATE_MIN, cells.DATE_MAX
+            lo, hi = var.earliest or d.meta.earliest_date, var.latest or d.meta.latest_date
             dv = DataValidation(
                 type="date",
                 operator="between",
@@ -282,7 +284,7 @@ def template_workbook(dictionary: DataDictionary | None = None) -> Workbook:
     lists.sheet_state = "hidden"
     col = [0]
     for ws, form in zip(form_sheets, d.forms, strict=True):
-        _form_sheet(ws, form, lists, col)
+        _form_sheet(ws, form, lists, col, d)
     _dictionary_sheet(dict_ws, d)
     wb.properties.creator = _AUTHOR
     wb.properties.lastModifiedBy = _AUTHOR

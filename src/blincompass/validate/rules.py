@@ -62,9 +62,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections import defaultdict
+import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,71 +72,23 @@ import pandas as pd
 
 from blincompass.dictionary import DataDictionary, Form, Variable, load_dictionary
 from blincompass.io import cells
-from blincompass.io.cells import Cell, cell_text, parse_cell
-from blincompass.io.dataset import Dataset, frame_from_columns, variable_columns
+from blincompass.io.cells import cell_text, parse_cell
+from blincompass.io.dataset import Dataset, form_columns, frame_from_columns, variable_columns
 from blincompass.io.raw import RawDataset, RawTable, is_blank, normalise_header, read_raw
 from blincompass.io.safe import XML_ILLEGAL, looks_like_formula
+from blincompass.validate.checks import Collector, FormData, run_checks
 from blincompass.validate.findings import Finding, ValidationResult
-
-#: Maximum number of days between the baseline assessment and the first course start (warning beyond).
-BASELINE_WINDOW_DAYS: int = 60
 
 #: Regular expression of :data:`blincompass.io.safe.FORMULA_TRIGGERS` at the start of a text.
 _FORMULA_START = "^[=+\\-@\t\r]"
 _TERM_STATUS_SEVERITY = {"synonym": "info", "nearest": "warning", "other": "warning"}
 
 
-@dataclass
-class _Row:
-    form: str
-    file: str
-    row: int
-    cells: dict[str, Cell] = field(default_factory=dict)
-    raw: Any = field(default_factory=dict)  # the raw cells by variable name (a dict or a _RawView)
-    patient_id: str | None = None
+_Collector = Collector
 
-    def get(self, name: str) -> Any:
-        c = self.cells.get(name)
-        return None if c is None else c.value
-
-
-class _RawView:
-    """A row's raw cells by variable name, read from the row's tuple (no dict per row)."""
-
-    __slots__ = ("_pos", "_values")
-
-    def __init__(self, values: tuple[Any, ...], pos: dict[str, int]) -> None:
-        self._values = values
-        self._pos = pos
-
-    def __getitem__(self, name: str) -> Any:
-        return self._values[self._pos[name]]
-
-    def get(self, name: str, default: Any = None) -> Any:
-        i = self._pos.get(name)
-        return default if i is None else self._values[i]
-
-
-class _Collector:
-    def __init__(self) -> None:
-        self.findings: list[Finding] = []
-
-    def add(
-        self,
-        severity: str,
-        file: str,
-        row: int | None,
-        patient_id: str | None,
-        fld: str | None,
-        value: Any,
-        rule: str,
-        message: str,
-    ) -> None:
-        text = None if value is None else cell_text(value)
-        self.findings.append(Finding(severity, file, row, patient_id, fld, text, rule, message))  # type: ignore[arg-type]
-
-    def at(self, r: _Row, severity: str, fld: str | None, value: Any, rule: str, message: str) -> None:
-        self.add(severity, r.file, r.row, r.patient_id, fld, value, rule, message)
+#: Default of ``max_days`` for a ``within`` check (the BLIN-COMPASS dictionary's baseline window: a baseline
+#: assessment more than this many days before the first course start is a warning).
+BASELINE_WINDOW_DAYS: int = 60
 
 
 def _label(raw: RawDataset, form: str) -> str:
@@ -145,17 +96,6 @@ def _label(raw: RawDataset, form: str) -> str:
     if src.is_dir() or raw.source.endswith(("/", "\\")) or not src.suffix:
         return f"{form}.csv"
     return f"{src.name}[{form}]"
-
-
-def _condition_holds(var: Variable, r: _Row) -> bool:
-    cond = var.required_if
-    assert cond is not None
-    other = r.cells.get(cond.field)
-    if cond.present is not None:
-        return (other is not None and other.present) == cond.present
-    if other is None or other.value is None:
-        return False
-    return other.value in tuple(cond.in_ or ())
 
 
 def _value_key(raw: Any) -> tuple[Any, ...]:
@@ -166,24 +106,53 @@ def _value_key(raw: Any) -> tuple[Any, ...]:
     return (type(raw), raw)
 
 
+def _parse_spec(var: Variable) -> str:
+    """What :func:`parse_cell` reads of a variable (its result depends on nothing else but the cell): two
+    variables with the same spec parse a text alike (e.g. every optional date, the patient identifier of
+    the forms other than the patient form)."""
+    return var.model_dump_json(include={"type", "allow_unknown", "unit", "codes", "min", "max", "earliest",
+                                        "latest", "pattern"})
+
+
+class _TextCells(dict[str, Any]):
+    """Parsed cells of distinct texts for one variable spec (shared by the columns of one validation)."""
+
+    def __init__(self, var: Variable, d: DataDictionary, date1904: bool) -> None:
+        super().__init__()
+        self.var, self.meta, self.date1904 = var, d.meta, date1904
+
+    def __missing__(self, text: str) -> Any:
+        cell = parse_cell(self.var, text, self.meta, date1904=self.date1904)
+        self[text] = cell
+        return cell
+
+
 def _parse_column(
-    var: Variable, column: list[Any], d: DataDictionary, date1904: bool
-) -> tuple[np.ndarray, np.ndarray]:
+    var: Variable, column: list[Any] | tuple[Any, ...], d: DataDictionary, date1904: bool,
+    memo: dict[tuple[str, bool], _TextCells] | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[Any]]:
     """:func:`parse_cell` over a column, called once per distinct raw value.
 
-    Returns the distinct cells (object array) and, for each row, the position of its cell among them.
+    Returns the distinct cells (object array), for each row the position of its cell among them, and the
+    distinct raw values in the same order.
+    ``memo`` keeps the parsed texts of each variable spec across the columns of one validation.
     """
     if set(map(type, column)) <= {str, type(None)}:
         # text cells (CSV files): distinct values and the position of each found by pandas
         import pandas as pd
 
         codes, uniques = pd.factorize(np.asarray(column, dtype=object), use_na_sentinel=True)
-        parsed = [parse_cell(var, raw, d.meta, date1904=date1904) for raw in uniques]
+        key = (_parse_spec(var), date1904)
+        texts = memo.setdefault(key, _TextCells(var, d, date1904)) if memo is not None else _TextCells(
+            var, d, date1904)
+        parsed = list(map(texts.__getitem__, uniques))
         parsed.append(parse_cell(var, None, d.meta, date1904=date1904))  # code -1: an empty cell
         codes = np.where(codes < 0, len(parsed) - 1, codes)
+        raws: list[Any] = [*uniques, None]
     else:
         position: dict[tuple[Any, ...], int] = {}
         parsed = []
+        raws = []
         code_list = []
         for raw in column:
             key = _value_key(raw)
@@ -194,19 +163,68 @@ def _parse_column(
             if k is None:
                 k = len(parsed)
                 parsed.append(parse_cell(var, raw, d.meta, date1904=date1904))
+                raws.append(raw)
                 if key is not None:
                     position[key] = k
             code_list.append(k)
         codes = np.asarray(code_list, dtype=np.intp)
     table = np.empty(len(parsed), dtype=object)
     table[:] = parsed
-    return table, codes
+    return table, codes, raws
+
+
+def _uniq_array(values: list[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _typed(kind: str, uniq_values: list[Any], codes: np.ndarray) -> pd.Series:
+    """A typed column (dtype as :func:`blincompass.io.dataset.frame_from_columns` makes it) from the
+    values of the distinct cells and each row's position among them."""
+    if kind == "date":
+        u = pd.Series(uniq_values, dtype="datetime64[ns]").to_numpy()
+        return pd.Series(u[codes], dtype="datetime64[ns]")
+    if kind == "integer":
+        return pd.Series(pd.array(uniq_values, dtype="Int64").take(codes))
+    if kind in ("number", "level"):
+        u = np.array([math.nan if v is None else float(v) for v in uniq_values], dtype="float64")
+        return pd.Series(u[codes], dtype="float64")
+    if kind == "boolean":
+        return pd.Series(pd.array(uniq_values, dtype="boolean").take(codes))
+    return pd.Series(_uniq_array(uniq_values)[codes], dtype="object")
+
+
+def _pid_text(raw: Any, memo: dict[Any, str | None] | None = None) -> str | None:
+    """The patient identifier of a raw cell as the cross-form checks see it: the cell's text with spaces
+    trimmed (an integral number without ``.0``), ``None`` when empty. ``memo``: texts already seen."""
+    if memo is not None and type(raw) is str:
+        try:
+            return memo[raw]
+        except KeyError:
+            pass
+    v = cells.clean_text(raw) or None
+    if isinstance(raw, float) and raw.is_integer():
+        v = str(int(raw))
+    if memo is not None and type(raw) is str:
+        memo[raw] = v
+    return v
+
+
+def _holds(cond: Any, cells_u: np.ndarray) -> np.ndarray:
+    """For each distinct cell of the condition's field: does a ``required_if`` condition hold?"""
+    if cond.present is not None:
+        return np.fromiter((c.present == cond.present for c in cells_u), dtype=bool, count=len(cells_u))
+    allowed = tuple(cond.in_ or ())
+    return np.fromiter((c.value is not None and c.value in allowed for c in cells_u), dtype=bool,
+                       count=len(cells_u))
 
 
 def _read_form(
     form: Form, table: RawTable | None, label: str, d: DataDictionary, out: _Collector,
-    other_sheets: tuple[str, ...] = (),
-) -> list[_Row]:
+    other_sheets: tuple[str, ...] = (), memo: dict[tuple[str, bool], _TextCells] | None = None,
+    pid_memo: dict[str, str | None] | None = None,
+) -> FormData | None:
     if table is None:
         others = f" (found, not used: {', '.join(other_sheets)})" if other_sheets else ""
         out.add(
@@ -220,7 +238,7 @@ def _read_form(
             f"form '{form.name}' is missing: expected a sheet named '{form.name}' in the workbook "
             f"or a file {form.name}.csv in the folder{others}",
         )
-        return []
+        return None
     index: dict[str, int] = {}
     known = set(form.columns)
     for i, h in enumerate(table.header):
@@ -253,321 +271,134 @@ def _read_form(
                 "error" if needed else "warning", table.source, 1, None, v.name, None, "column.missing",
                 f"column '{v.name}' ({v.label}, {what}) is missing from form '{form.name}'",
             )
-    # each column is parsed once per distinct raw value (cells are immutable, so rows share them); rows
-    # whose cells all parse cleanly and leave no requirement open skip the per-row checks below
+    # each column is parsed once per distinct raw value (cells are immutable, so rows share them); the
+    # checks below are column-wise and visit only the rows that have something to report
     n_rows = len(table.rows)
-    names = [v.name for v in form.variables]
-    raw_cols: list[list[Any]] = []
-    cell_cols: list[np.ndarray] = []
-    attention = np.zeros(n_rows, dtype=bool)
+    source = table.source
+    numbers = np.fromiter((n for n, _ in table.rows), dtype=np.int64, count=n_rows)
+    raw_cols: dict[str, tuple[Any, ...]] = {}
+    parsed: dict[str, tuple[np.ndarray, np.ndarray, list[Any]]] = {}
+    by_position = list(zip(*(cs for _, cs in table.rows), strict=True)) if n_rows else [()] * len(table.header)
     for v in form.variables:
-        if v.name in index:
-            i = index[v.name]
-            column = [cs[i] for _, cs in table.rows]
-        else:
-            column = [None] * n_rows
-        uniq, codes = _parse_column(v, column, d, table.date1904)
-        raw_cols.append(column)
-        cell_cols.append(uniq[codes])
-        present = np.fromiter((c.present for c in uniq), dtype=bool, count=len(uniq))
-        flagged = np.fromiter(
-            (bool(c.issues) or (v.type == "ctcae_term" and c.status not in (None, "ctcae")) for c in uniq),
-            dtype=bool, count=len(uniq),
-        )
-        if v.name in index and (v.required or v.required_if is not None):
-            flagged |= ~present  # a missing value may be an error
-        if v.required_if is not None:
-            flagged |= present  # a value given where it does not apply is a warning
-        attention |= flagged[codes]
-    rows: list[_Row] = []
-    pid_col = names.index("patient_id") if "patient_id" in names else None
-    pos = {name: i for i, name in enumerate(names)}
-    for k, ((number, _), raws, row_cells) in enumerate(
-        zip(table.rows, zip(*raw_cols, strict=True), zip(*cell_cols, strict=True), strict=True)
-    ):
-        r = _Row(form.name, table.source, number, dict(zip(names, row_cells, strict=True)), _RawView(raws, pos))
-        if pid_col is not None:
-            raw_pid = raws[pid_col]
-            r.patient_id = cells.clean_text(raw_pid) or None
-            if isinstance(raw_pid, float) and raw_pid.is_integer():
-                r.patient_id = str(int(raw_pid))
-        if not attention[k]:
-            rows.append(r)
-            continue
-        bad: set[str] = set()
-        for v in form.variables:
-            c = r.cells[v.name]
-            if c.issues:
-                bad.add(v.name)
-                r.cells[v.name] = Cell()  # the bad cell becomes missing
-            for issue in c.issues:
-                out.at(r, issue.severity, v.name, r.raw[v.name], issue.rule, issue.message)
-            if v.type == "ctcae_term" and c.status not in (None, "ctcae"):
+        column = by_position[index[v.name]] if v.name in index else (None,) * n_rows
+        raw_cols[v.name] = column
+        parsed[v.name] = _parse_column(v, column, d, table.date1904, memo)
+    pid_name = d.patient_id
+    if pid_name in parsed:
+        pid_memo = {} if pid_memo is None else pid_memo
+        _, pid_codes, pid_raws = parsed[pid_name]
+        pids = _uniq_array([_pid_text(r, pid_memo) for r in pid_raws])[pid_codes]
+    else:
+        pids = np.full(n_rows, None, dtype=object)
+
+    def emit(rows: np.ndarray, severity: str, v: Variable, rule: str, message: str, raw: bool = True) -> None:
+        for k in rows:
+            value = raw_cols[v.name][k] if raw else None
+            out.add(severity, source, int(numbers[k]), pids[k], v.name, value, rule, message)
+
+    present: dict[str, np.ndarray] = {}
+    issue: dict[str, np.ndarray] = {}
+    for v in form.variables:
+        uniq, codes, _ = parsed[v.name]
+        present_u = np.fromiter((c.present for c in uniq), dtype=bool, count=len(uniq))
+        issue_u = np.fromiter((bool(c.issues) for c in uniq), dtype=bool, count=len(uniq))
+        present[v.name] = present_u[codes]
+        issue[v.name] = issue_u[codes]
+        for k in np.flatnonzero(issue[v.name]):
+            for iss in uniq[codes[k]].issues:
+                emit((k,), iss.severity, v, iss.rule, iss.message)
+        if v.type == "ctcae_term":
+            notes: dict[int, tuple[str, str, str]] = {}
+            for u, c in enumerate(uniq):
+                if c.status in (None, "ctcae"):
+                    continue
                 if c.status == "unmapped":
-                    out.at(
-                        r, "warning", v.name, r.raw[v.name], "ae.term_unmapped",
-                        f"'{c.value}' is not a CTCAE v4.03 term and no mapping is known; accepted as reported",
-                    )
+                    notes[u] = ("warning", "ae.term_unmapped",
+                                f"'{c.value}' is not a CTCAE v4.03 term and no mapping is known; accepted as reported")
                 else:
-                    out.at(
-                        r, _TERM_STATUS_SEVERITY.get(c.status or "", "warning"), v.name, r.raw[v.name],
-                        "ae.term_not_ctcae",
-                        f"'{c.value}' is not a CTCAE v4.03 term; reported term kept, mapped to "
-                        f"{'nearest ' if c.status == 'nearest' else ''}CTCAE term '{c.mapped}'",
-                    )
-        for v in form.variables:
-            if v.name not in index or v.name in bad or r.cells[v.name].present:
-                continue
-            if v.required:
-                out.at(r, "error", v.name, None, "required", f"{v.name} ({v.label}) is required but missing")
-            elif v.required_if is not None and _condition_holds(v, r):
-                out.at(
-                    r, "error", v.name, None, "required_if",
-                    f"{v.name} ({v.label}) is required when {v.required_if.describe()}",
-                )
-        for v in form.variables:
-            cond = v.required_if
-            if cond is None or not r.cells[v.name].present or cond.field in bad or cond.field not in index:
-                continue
-            if not _condition_holds(v, r) and (cond.present is not None or r.cells[cond.field].present):
-                out.at(
-                    r, "warning", v.name, r.raw[v.name], "conditional.unexpected",
-                    f"{v.name} is given although it only applies when {cond.describe()}",
-                )
-        rows.append(r)
-    return rows
-
-
-def _columns(form: Form, rows: list[_Row]) -> dict[str, list[Any]]:
-    """The typed values of ``rows`` as lists keyed by DataFrame column (see :func:`frame_from_columns`)."""
-    out: dict[str, list[Any]] = {"_row": [r.row for r in rows], "_file": [r.file for r in rows]}
+                    notes[u] = (_TERM_STATUS_SEVERITY.get(c.status or "", "warning"), "ae.term_not_ctcae",
+                                f"'{c.value}' is not a CTCAE v4.03 term; reported term kept, mapped to "
+                                f"{'nearest ' if c.status == 'nearest' else ''}CTCAE term '{c.mapped}'")
+            if notes:
+                flagged = np.zeros(len(uniq), dtype=bool)
+                flagged[list(notes)] = True
+                for k in np.flatnonzero(flagged[codes]):
+                    severity, rule, msg = notes[int(codes[k])]
+                    emit((k,), severity, v, rule, msg)
     for v in form.variables:
-        cells_v = [r.cells[v.name] for r in rows]
-        out[v.name] = [c.value for c in cells_v]
-        if v.type == "mrd":
-            out[f"{v.name}_status"] = [c.status for c in cells_v]
-        elif v.type == "ctcae_term":
-            out[f"{v.name}_ctcae"] = [c.mapped for c in cells_v]
-            out[f"{v.name}_status"] = [c.status for c in cells_v]
-    return out
-
-
-def _check_keys(form: Form, rows: list[_Row], out: _Collector) -> None:
-    seen: dict[tuple[Any, ...], _Row] = {}
-    for r in rows:
-        parts = []
-        for k in form.key:
-            value = r.get(k)
-            parts.append(value.casefold() if isinstance(value, str) else value)
-        if any(p is None for p in parts):
+        if v.name not in index:
             continue
-        key = tuple(parts)
-        if key in seen:
-            desc = ", ".join(f"{k}={cell_text(r.get(k))}" for k in form.key)
-            out.at(
-                r, "error", form.key[-1], r.raw.get(form.key[-1]), "key.unique",
-                f"duplicate {desc} in form '{form.name}' (first given on row {seen[key].row}); "
-                "each combination must appear once",
-            )
-        else:
-            seen[key] = r
-
-
-def _fmt(d: dt.date) -> str:
-    return d.isoformat()
-
-
-def _cross_checks(forms: dict[str, list[_Row]], out: _Collector) -> None:
-    patients = {r.patient_id: r for r in forms.get("patients", []) if r.patient_id}
-    by_pid: dict[str, dict[str, list[_Row]]] = defaultdict(lambda: defaultdict(list))
-    for name, rows in forms.items():
-        for r in rows:
-            if r.patient_id:
-                by_pid[r.patient_id][name].append(r)
-
-    # references to patients (only when the patients form was read: otherwise form.missing says it all)
-    folded = {pid.casefold(): pid for pid in patients}
-    for name, rows in forms.items():
-        if name == "patients" or "patients" not in forms:
+        missing = ~present[v.name] & ~issue[v.name]
+        cond = v.required_if
+        holds = None if cond is None else _holds(cond, parsed[cond.field][0])[parsed[cond.field][1]]
+        if v.required:
+            emit(np.flatnonzero(missing), "error", v, "required", f"{v.name} ({v.label}) is required but missing",
+                 raw=False)
+        elif cond is not None and holds is not None:
+            emit(np.flatnonzero(missing & holds), "error", v, "required_if",
+                 f"{v.name} ({v.label}) is required when {cond.describe()}", raw=False)
+        if cond is None or holds is None or cond.field not in index:
             continue
-        for r in rows:
-            if r.patient_id and r.patient_id not in patients:
-                hint = ""
-                if r.patient_id.casefold() in folded:
-                    hint = f" (did you mean {folded[r.patient_id.casefold()]}? identifiers are case-sensitive)"
-                out.at(
-                    r, "error", "patient_id", r.raw.get("patient_id"), "reference",
-                    f"patient {r.patient_id} is not in the patients form{hint}",
-                )
-
-    for pid, p in patients.items():
-        rows = by_pid[pid]
-        if "outcomes" in forms and not rows["outcomes"]:
-            out.at(p, "error", "patient_id", None, "patient.outcomes",
-                   f"patient {pid} has no row in the outcomes form (exactly one is required)")
-        if "courses" in forms and not rows["courses"]:
-            out.at(p, "error", "patient_id", None, "patient.courses",
-                   f"patient {pid} has no blinatumomab course in the courses form (at least one is required)")
-
-        if "assessments" in forms and rows["courses"]:
-            if not any(a.get("timepoint") == "baseline" for a in rows["assessments"]):
-                out.at(p, "warning", "patient_id", None, "patient.baseline",
-                       f"patient {pid} has no baseline assessment (timepoint = baseline); the blast stratum "
-                       "and Table 1 baseline values cannot be derived")
-
-    for pid, rows in by_pid.items():
-        _patient_checks(pid, patients.get(pid), rows, out, have_courses="courses" in forms)
+        unexpected = present[v.name] & ~holds & ~issue[cond.field]
+        if cond.present is None:
+            unexpected &= present[cond.field]
+        emit(np.flatnonzero(unexpected), "warning", v, "conditional.unexpected",
+             f"{v.name} is given although it only applies when {cond.describe()}")
+    # a required variable's column missing altogether: no per-row finding (column.missing says it)
+    columns: dict[str, pd.Series] = {}
+    for v in form.variables:
+        uniq, codes, _ = parsed[v.name]
+        kinds = {"mrd": ["level", "object"], "ctcae_term": ["object"] * 3}.get(v.type, [v.type])
+        attrs = {"mrd": ["value", "status"], "ctcae_term": ["value", "mapped", "status"]}.get(v.type, ["value"])
+        for col, kind, attr in zip(variable_columns(v), kinds, attrs, strict=True):
+            columns[col] = _typed(kind, [getattr(c, attr) for c in uniq], codes)
+    columns["_row"] = pd.Series(numbers, dtype="int64")
+    columns["_file"] = pd.Series(np.full(n_rows, source, dtype=object), dtype="object")
+    frame = pd.DataFrame(columns, columns=form_columns(form))
+    return FormData(form, source, frame, pids, raw_cols)
 
 
-def _patient_checks(
-    pid: str, p: _Row | None, rows: dict[str, list[_Row]], out: _Collector, have_courses: bool = True
-) -> None:
-    courses = sorted(
-        (r for r in rows["courses"] if r.get("course") is not None), key=lambda r: (r.get("course"), r.row)
-    )
-    by_course: dict[int, _Row] = {}
-    for c in courses:
-        by_course.setdefault(c.get("course"), c)
+def _check_keys(form: Form, fd: FormData, out: _Collector) -> None:
+    df = fd.frame
+    if df.empty:
+        return
+    parts = {}
+    for k in form.key:
+        col = df[k]
+        if col.dtype == object:
+            codes, uniques = pd.factorize(col.to_numpy(dtype=object), use_na_sentinel=True)
+            folded = _uniq_array([x.casefold() if isinstance(x, str) else x for x in uniques] + [None])
+            col = pd.Series(folded[np.where(codes < 0, len(uniques), codes)], dtype=object)
+        parts[k] = col
+    kdf = pd.DataFrame(parts)
+    complete = kdf.notna().all(axis=1).to_numpy()
+    if not complete.any():
+        return
+    kdf = kdf[complete]
+    dup = kdf.duplicated(keep="first").to_numpy()
+    if not dup.any():
+        return
+    first = pd.Series(df["_row"].to_numpy()[complete], index=kdf.index).groupby(
+        [kdf[k] for k in form.key], sort=False).transform("first").to_numpy()
+    rows = np.flatnonzero(complete)
+    last = form.key[-1]
+    for j in np.flatnonzero(dup):
+        i = rows[j]
+        desc = ", ".join(f"{k}={cell_text(_python(df[k].iat[i]))}" for k in form.key)
+        out.add(
+            "error", fd.source, int(df["_row"].iat[i]), fd.pid[i], last, fd.raw[last][i], "key.unique",
+            f"duplicate {desc} in form '{form.name}' (first given on row {int(first[j])}); "
+            "each combination must appear once",
+        )
 
-    # numbering 1..n
-    numbers = sorted(by_course)
-    expected = 1
-    for n in numbers:
-        if n != expected:
-            missing = ", ".join(str(k) for k in range(expected, n))
-            out.at(by_course[n], "error", "course", n, "course.numbering",
-                   f"courses of patient {pid} must be numbered 1, 2, ... without gaps; "
-                   f"course {missing} is missing before course {n}")
-        expected = n + 1
 
-    for c in courses:
-        s, e = c.get("start_date"), c.get("end_date")
-        if s and e and e < s:
-            out.at(c, "error", "end_date", e, "course.dates",
-                   f"course {c.get('course')} ends ({_fmt(e)}) before it starts ({_fmt(s)})")
-    for prev, nxt in zip(numbers, numbers[1:], strict=False):
-        a, b = by_course[prev], by_course[nxt]
-        a_start, a_end, b_start = a.get("start_date"), a.get("end_date"), b.get("start_date")
-        if b_start is None:
-            continue
-        if a_start is not None and b_start <= a_start:
-            out.at(b, "error", "start_date", b_start, "course.order",
-                   f"course {nxt} starts ({_fmt(b_start)}) on or before course {prev} starts ({_fmt(a_start)})")
-        elif a_end is not None and b_start <= a_end:
-            out.at(b, "error", "start_date", b_start, "course.order",
-                   f"course {nxt} starts ({_fmt(b_start)}) before course {prev} ends ({_fmt(a_end)}); "
-                   "it must start after the previous course ends")
-
-    first = by_course.get(1) or (courses[0] if courses else None)
-    first_start: dt.date | None = first.get("start_date") if first else None
-    outcome = rows["outcomes"][0] if rows["outcomes"] else None
-    death = outcome.get("death_date") if outcome else None
-    lfu = outcome.get("last_followup_date") if outcome else None
-
-    if p is not None:
-        birth, diag = p.get("birth_date"), p.get("diagnosis_date")
-        if birth and diag and diag < birth:
-            out.at(p, "error", "diagnosis_date", diag, "chronology.birth_before_diagnosis",
-                   f"diagnosis ({_fmt(diag)}) is before birth ({_fmt(birth)})")
-        if diag and first_start and first_start < diag:
-            out.at(p, "error", "diagnosis_date", diag, "chronology.diagnosis_before_first_course",
-                   f"diagnosis ({_fmt(diag)}) is after the first blinatumomab course start ({_fmt(first_start)})")
-        if birth and first_start and first_start < birth:
-            out.at(p, "error", "birth_date", birth, "chronology.birth_before_diagnosis",
-                   f"birth ({_fmt(birth)}) is after the first blinatumomab course start ({_fmt(first_start)})")
-
-    # events: (row, field, date, description)
-    events: list[tuple[_Row, str, dt.date, str]] = []
-    for c in courses:
-        for fld, what in (("start_date", "starts"), ("end_date", "ends")):
-            if c.get(fld):
-                events.append((c, fld, c.get(fld), f"course {c.get('course')} {what}"))
-    for a in rows["assessments"]:
-        d, tp = a.get("assessment_date"), a.get("timepoint")
-        if d is None:
-            continue
-        if tp == "baseline":
-            if first_start and d > first_start:
-                out.at(a, "error", "assessment_date", d, "chronology.baseline_before_first_course",
-                       f"baseline assessment ({_fmt(d)}) is after the first course start ({_fmt(first_start)})")
-            elif first_start and (first_start - d).days > BASELINE_WINDOW_DAYS:
-                out.at(a, "warning", "assessment_date", d, "chronology.baseline_window",
-                       f"baseline assessment ({_fmt(d)}) is {(first_start - d).days} days before the first "
-                       f"course start ({_fmt(first_start)}); expected within {BASELINE_WINDOW_DAYS} days")
-        else:
-            if first_start and d < first_start:
-                out.at(a, "error", "assessment_date", d, "chronology.first_course_before_event",
-                       f"{tp} assessment ({_fmt(d)}) is before the first course start ({_fmt(first_start)})")
-            events.append((a, "assessment_date", d, f"{tp} assessment"))
-        if isinstance(tp, str) and tp.startswith("after_c"):
-            k = int(tp.removeprefix("after_c"))
-            if rows["courses"] and k not in by_course:
-                out.at(a, "error", "timepoint", tp, "assessment.course",
-                       f"assessment after course {k}, but patient {pid} has no course {k}")
-            elif k in by_course and by_course[k].get("start_date") and d < by_course[k].get("start_date"):
-                ks = by_course[k].get("start_date")
-                out.at(a, "error", "assessment_date", d, "chronology.course_before_assessment",
-                       f"assessment after course {k} ({_fmt(d)}) is before course {k} starts ({_fmt(ks)})")
-            elif k + 1 in by_course and by_course[k + 1].get("start_date") and d > by_course[k + 1].get(
-                "start_date"
-            ):
-                ns = by_course[k + 1].get("start_date")
-                out.at(a, "warning", "assessment_date", d, "chronology.assessment_after_next_course",
-                       f"assessment after course {k} ({_fmt(d)}) is after course {k + 1} starts ({_fmt(ns)}); "
-                       f"check the time point (after_c{k + 1}?)")
-    tox = outcome.get("tox_data_available") if outcome else None
-    for ae in rows["adverse_events"]:
-        if tox is False:
-            out.at(ae, "error", "patient_id", ae.raw.get("patient_id"), "ae.tox_data_unavailable",
-                   f"adverse event given for patient {pid}, whose outcomes row says tox_data_available = no")
-        k = ae.get("course")
-        if k is not None and have_courses and k not in by_course:
-            out.at(ae, "error", "course", k, "reference",
-                   f"adverse event in course {k}, but patient {pid} has no course {k} in the courses form")
-        if ae.get("grade") == 5 and death is None:
-            out.at(ae, "error", "grade", 5, "ae.grade5_without_death",
-                   f"grade 5 (fatal) adverse event, but patient {pid} has no death date")
-        onset = ae.get("onset_date")
-        if onset is None:
-            continue
-        if first_start and onset < first_start:
-            out.at(ae, "error", "onset_date", onset, "chronology.first_course_before_event",
-                   f"adverse event onset ({_fmt(onset)}) is before the first course start ({_fmt(first_start)})")
-        elif k in by_course and by_course[k].get("start_date") and onset < by_course[k].get("start_date"):
-            out.at(ae, "error", "onset_date", onset, "chronology.course_before_ae",
-                   f"adverse event onset ({_fmt(onset)}) is before course {k} starts "
-                   f"({_fmt(by_course[k].get('start_date'))})")
-        events.append((ae, "onset_date", onset, "adverse event onset"))
-
-    if outcome is not None:
-        for fld, what in (("hsct_date", "HSCT"), ("relapse_date", "relapse")):
-            d = outcome.get(fld)
-            if d is None:
-                continue
-            if first_start and d < first_start:
-                out.at(outcome, "error", fld, d, "chronology.first_course_before_event",
-                       f"{what} ({_fmt(d)}) is before the first blinatumomab course start ({_fmt(first_start)})")
-            events.append((outcome, fld, d, what))
-        if death is not None and first_start and death < first_start:
-            out.at(outcome, "error", "death_date", death, "chronology.first_course_before_event",
-                   f"death ({_fmt(death)}) is before the first blinatumomab course start ({_fmt(first_start)})")
-
-    for r, fld, d, what in events:
-        if death is not None and d > death:
-            out.at(r, "error", fld, d, "chronology.after_death",
-                   f"{what} on {_fmt(d)}, after death on {_fmt(death)}")
-        elif lfu is not None and d > lfu:
-            out.at(r, "error", fld, d, "chronology.after_last_followup",
-                   f"{what} on {_fmt(d)}, after the last follow-up on {_fmt(lfu)}")
-    if outcome is not None and death is not None and lfu is not None:
-        if lfu > death:
-            out.at(outcome, "warning", "last_followup_date", lfu, "chronology.followup_after_death",
-                   f"last follow-up ({_fmt(lfu)}) is later than death ({_fmt(death)}); "
-                   "for a patient who died it should be the death date")
-        elif death > lfu:
-            out.at(outcome, "error", "death_date", death, "chronology.after_last_followup",
-                   f"death on {_fmt(death)}, after the last follow-up on {_fmt(lfu)}; "
-                   "for a patient who died the last follow-up is the death date")
+def _python(value: Any) -> Any:
+    """A frame value as the cell parser gives it (a date, an int, ...)."""
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 @functools.cache
@@ -589,8 +420,8 @@ def resolve_cutoff(data_cutoff: dt.date | None = None) -> tuple[dt.date, str]:
     return today, f"today's date {today.isoformat()} (the protocol sets no data cut-off)"
 
 
-def _frame_rows(df: pd.DataFrame, mask: np.ndarray) -> list[tuple[int, Any, Any]]:
-    pids = df["patient_id"] if "patient_id" in df.columns else pd.Series([None] * len(df), index=df.index)
+def _frame_rows(df: pd.DataFrame, mask: np.ndarray, pid: str = "patient_id") -> list[tuple[int, Any, Any]]:
+    pids = df[pid] if pid in df.columns else pd.Series([None] * len(df), index=df.index)
     idx = np.flatnonzero(mask)
     return [(int(i), df["_row"].iat[i], pids.iat[i]) for i in idx]
 
@@ -630,7 +461,7 @@ def _frame_checks(
             col = df[v.name]
             if v.type == "date":
                 mask = (col > limit).to_numpy(dtype=bool, na_value=False)
-                for i, row, pid in _frame_rows(df, mask):
+                for i, row, pid in _frame_rows(df, mask, d.patient_id):
                     day = col.iat[i].date()
                     who = f"patient {pid}: " if pid else ""
                     out.add(
@@ -642,14 +473,14 @@ def _frame_checks(
                     df.loc[mask, v.name] = pd.NaT
             elif v.type in ("string", "ctcae_term") and v.pattern is None:  # a pattern already bars '=' etc.
                 mask, bad = _text_masks(col)
-                for i, row, pid in _frame_rows(df, mask):
+                for i, row, pid in _frame_rows(df, mask, d.patient_id):
                     text = col.iat[i]
                     out.add(
                         "warning", files.iat[i] or labels[form.name], int(row), pid, v.name, text, "text.formula",
                         f"{v.name} {text!r} starts with {text[0]!r}, which a spreadsheet may run as a formula; "
                         "exports write it as inert text, but check that it is the intended value",
                     )
-                for i, row, pid in _frame_rows(df, bad):
+                for i, row, pid in _frame_rows(df, bad, d.patient_id):
                     text = col.iat[i]
                     m = XML_ILLEGAL.search(text)
                     assert m is not None
@@ -676,24 +507,28 @@ def validate(
     out = _Collector()
     for note in raw.notes:
         out.add(note.severity, note.source, None, None, None, None, note.rule, note.message)
-    forms: dict[str, list[_Row]] = {}
+    forms: dict[str, FormData] = {}
+    memo: dict[tuple[str, bool], _TextCells] = {}
+    pid_memo: dict[str, str | None] = {}
     labels: dict[str, str] = {}
     frames = {}
     for form in d.forms:
         table = raw.tables.get(form.name)
         labels[form.name] = table.source if table is not None else _label(raw, form.name)
-        rows = _read_form(form, table, labels[form.name], d, out, raw.other_sheets)
-        if table is not None:
-            forms[form.name] = rows
-            _check_keys(form, rows, out)
-        if form.name == "patients" and table is not None and not rows:
+        fd = _read_form(form, table, labels[form.name], d, out, raw.other_sheets, memo, pid_memo)
+        if fd is not None:
+            forms[form.name] = fd
+            _check_keys(form, fd, out)
+            frames[form.name] = fd.frame
+        else:
+            frames[form.name] = frame_from_columns(form, {}, 0)
+        if form.name == d.meta.patient_form and fd is not None and fd.frame.empty:
             out.add("warning", labels[form.name], None, None, None, None, "form.empty",
-                    "the patients form has no data rows")
-        frames[form.name] = frame_from_columns(form, _columns(form, rows), len(rows))
-    _cross_checks(forms, out)
+                    f"the {form.name} form has no data rows")
+    run_checks(d, forms, out, default_window=BASELINE_WINDOW_DAYS)
     _frame_checks(d, frames, labels, cutoff, origin, out)
     findings = sorted(set(out.findings), key=Finding.sort_key)
-    return ValidationResult(Dataset(frames, raw.source), findings)
+    return ValidationResult(Dataset(frames, raw.source, d.meta.patient_form), findings)
 
 
 def load_dataset(
