@@ -35,18 +35,7 @@ SCREENING_COLUMNS: tuple[str, ...] = ("eligible", "exclusion_step", "exclusion_r
 
 def patient_keys(dictionary: DataDictionary) -> tuple[str, str, str | None]:
     """(patient form, patient id variable, centre variable or ``None``) of a dictionary."""
-    meta = dictionary.meta
-    form_name = getattr(meta, "patient_form", None) or "patients"
-    pid = getattr(meta, "patient_id", None) or "patient_id"
-    centre = getattr(meta, "centre", "centre")
-    try:
-        form = dictionary.form(form_name)
-    except KeyError:
-        raise ProtocolError(f"data dictionary: the patient form {form_name!r} is not one of its forms "
-                            f"({', '.join(dictionary.form_names)})") from None
-    if centre is not None and centre not in form.columns:
-        centre = None
-    return form_name, pid, centre
+    return dictionary.patient_form.name, dictionary.patient_id, dictionary.centre
 
 
 def _columns(form: Form) -> list[str]:
@@ -94,8 +83,7 @@ def resolve(dictionary: DataDictionary, protocol: Protocol) -> Plan:  # noqa: C9
     """Resolve ``protocol`` against ``dictionary``; raise :class:`ProtocolError` naming the first problem."""
     pform, pid, centre = patient_keys(dictionary)
     forms = {f.name: f for f in dictionary.forms}
-    one_row = tuple(f.name for f in dictionary.forms
-                    if tuple(f.key) == (pid,) and getattr(f, "rows_per_patient", "one") in ("one", "at_most_one"))
+    one_row = tuple(f.name for f in dictionary.forms if dictionary.is_patient_level(f.name))
     base: dict[str, tuple[str, str]] = {}
     for name in (pform, *[f for f in one_row if f != pform]):
         for col in _columns(forms[name]):
