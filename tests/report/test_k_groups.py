@@ -112,6 +112,9 @@ def test_k_sample_logrank_and_holm_pairwise(k_report):
                             order=list(ARMS[:k])).table
     for r in pw_s.itertuples():
         assert res_s["pairwise"][f"{r.group1}__{r.group2}"]["p_holm"] == pytest.approx(r.p_adjusted, rel=1e-10)
+    row = next(r for r in rep.table("logrank").rows if r.cells[0] == "Overall survival by arm (Figure 9)")
+    assert row.cells[4] == "\u2013" and res["z"] is None  # z belongs to two-group tests
+    assert row.cells[6].startswith(f"two-sided: the {k} groups differ")
     table = rep.table("logrank_pairwise")
     assert table.caption.startswith("Table 7b. ") and "Holm" in table.caption
     assert len(table.rows) == 3 * k * (k - 1) // 2  # three k-group comparisons

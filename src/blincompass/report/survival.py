@@ -331,7 +331,8 @@ def build_logrank_table(data: list[SurvivalData], protocol: Protocol, results: d
         put(results, f"{base}.strata", a.strata)
         fig = f" (Figure {lay.figure_number(a.figure)})" if a.figure else ""
         rows.append(Row(
-            (f"{a.title}{fig}", "; ".join(oe), f"{t.statistic:.3f}", str(t.df), fmt_num(t.z, 3), fmt_p(t.pvalue),
+            (f"{a.title}{fig}", "; ".join(oe), f"{t.statistic:.3f}", str(t.df),
+             DASH if t.z is None else fmt_num(t.z, 3), fmt_p(t.pvalue),
              words, fmt_p(t2.pvalue), a.strata or "none"),
             (None, f"{base}.observed.{t.groups[0]}", f"{base}.chisq", f"{base}.df", f"{base}.z", f"{base}.p",
              None, f"{base}.p_two_sided", None),
