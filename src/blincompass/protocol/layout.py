@@ -283,12 +283,14 @@ class Layout(_Frozen):
         return [s.id for s in self.sections]
 
     def section_title(self, id_: str, values: dict[str, Any]) -> str:
+        """The title of section ``id_`` with its placeholders filled from ``values``."""
         for s in self.sections:
             if s.id == id_ and s.title is not None:
                 return fill(s.title, values)
         return fill(SECTION_TITLES[id_], values)
 
     def table_title(self, id_: str, values: dict[str, Any]) -> str:
+        """The title of table ``id_`` (the caption without "Table N. "), placeholders filled."""
         entry = self.tables.get(id_)
         title = entry.title if entry is not None and entry.title is not None else TABLE_TITLES[id_][0]
         return fill(title, values)
@@ -303,13 +305,16 @@ class Layout(_Frozen):
         return None
 
     def text_of(self, key: str, values: dict[str, Any]) -> str:
+        """The fixed sentence ``key`` (:data:`TEXT_DEFAULTS` unless the layout gives it), placeholders filled."""
         return fill(self.text.get(key, TEXT_DEFAULTS[key]), values)
 
     def table_shown(self, id_: str) -> bool:
+        """Whether the report shows table ``id_`` (``[tables.<id>] show``)."""
         entry = self.tables.get(id_)
         return entry is None or entry.show
 
     def figure_number(self, fig_id: str) -> str:
+        """The printed number of the protocol's figure ``fig_id`` (default: the id itself)."""
         return self.figures.numbers.get(fig_id, fig_id)
 
 
