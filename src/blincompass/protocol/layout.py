@@ -12,6 +12,7 @@ report is built, written ``{name}`` (a literal brace is doubled: ``{{``); the na
 
 from __future__ import annotations
 
+import re
 import string
 import tomllib
 from importlib import resources
@@ -214,8 +215,9 @@ class FiguresLayout(_Frozen):
     def _unique(cls, v: dict[str, str]) -> dict[str, str]:
         seen: dict[str, str] = {}
         for fid, num in v.items():
-            if not num.strip():
-                raise ValueError(f"@{fid}@figure {fid!r}: the number is empty")
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", num):
+                raise ValueError(f"@{fid}@figure number {num!r}: letters, digits, '.', '_' and '-' only, starting "
+                                 "with a letter or digit (it names the figure files)")
             if num in seen:
                 raise ValueError(f"@{fid}@figure number {num!r} is given to figures {seen[num]!r} and {fid!r}; "
                                  "each figure needs its own number")
