@@ -48,8 +48,8 @@ def _num_key(x: float) -> str:
     return f"{x:g}".replace(".", "_")
 
 
-def _months(adsl: pd.DataFrame, col: str, per_month: float) -> pd.Series:
-    return (adsl[col] - adsl["first_dose_date"]).dt.days / per_month
+def _months(adsl: pd.DataFrame, col: str, per_month: float, origin: str) -> pd.Series:
+    return (adsl[col] - adsl[origin]).dt.days / per_month
 
 
 def _endpoint_frame(ctx: ReportContext, endpoint: str) -> pd.DataFrame:
@@ -178,7 +178,9 @@ def _timedep_blocks(ctx: ReportContext) -> list[Any]:
         if td.population:
             df = df[df[td.population].fillna(False).astype(bool)]
         exposed = df[td.exposure].fillna(False).astype(bool)
-        w = _months(df, td.exposure_date, per_month).where(exposed)
+        # the endpoint's time origin: its ADSL date variable, or the first dose (protocols with start = "first_dose")
+        origin = getattr(ctx.protocol.endpoint(td.endpoint), "origin", None) or "first_dose_date"
+        w = _months(df, td.exposure_date, per_month, origin).where(exposed)
         time, event = df["AVAL"].to_numpy(float), (df["CNSR"] == 0).to_numpy()
         # a transition recorded on the day of the event or after it cannot change the risk set
         wv = w.to_numpy(float)

@@ -41,8 +41,9 @@ _EVENT_WORDS = {"death": "deaths", "relapse": "relapses", "hsct": "HSCTs"}
 
 
 def event_words(protocol: Protocol, paramcd: str) -> str:
-    """The events of an endpoint in words, e.g. "relapses or deaths"."""
-    return " or ".join(_EVENT_WORDS.get(e, e) for e in protocol.endpoint(paramcd).events)
+    """The events of an endpoint in words, e.g. "relapses or deaths" (an event is named by its cause)."""
+    causes = [e if isinstance(e, str) else str(getattr(e, "cause", e)) for e in protocol.endpoint(paramcd).events]
+    return " or ".join(_EVENT_WORDS.get(c, c.replace("_", " ")) for c in causes)
 
 
 def month_key(t: float) -> str:
