@@ -76,7 +76,8 @@ TABLE_TITLES: dict[str, tuple[str, bool]] = {
     "logrank": ("Log-rank tests.", True),
     "logrank_pairwise": ("Pairwise log-rank tests of the comparisons of three or more groups "
                          "(Holm-adjusted p-values).", True),
-    "immortal_time": ("Comparisons by a status reached during follow-up: as published and immortal-time-safe",
+    "immortal_time": ("Comparisons by a status reached during follow-up: grouped by the later status and "
+                      "immortal-time-safe",
                       False),
     "permutation": ("Log-rank tests: asymptotic and permutation p-values", False),
     "published": ("Published vs recomputed numbers", False),
@@ -104,6 +105,7 @@ TEXT_DEFAULTS: dict[str, str] = {
         "had happened by then; the Mantel\u2013Byar test lets each patient move from the 'no' to the 'yes' "
         "group on the day it happens. Both answer the question the curves seem to ask."),
     "timedep_as_published": "Grouped by the later status, from day 1",
+    "timedep_as_published_short": "grouped by the later status",
     "competing_explanation": (
         "An endpoint that counts a competing event as an event of its own mixes two outcomes. The cumulative "
         "incidence treats the competing event as such (Aalen\u2013Johansen estimator); 1 \u2212 "

@@ -227,7 +227,8 @@ def _timedep_blocks(ctx: ReportContext) -> list[Any]:
         put(ctx.results, f"{base}.mantel_byar.p", mb.pvalue)
         if td.figure:
             figures.append(_simon_makuch_figure(ctx, td, time, event, wv, mb.pvalue))
-        summary.append(f"{td.title}: p = {_fmt_p(naive.pvalue)} as published, p = {_fmt_p(mb.pvalue)} when each "
+        naive_words = ctx.layout.text_of("timedep_as_published_short", ctx.values)
+        summary.append(f"{td.title}: p = {_fmt_p(naive.pvalue)} {naive_words}, p = {_fmt_p(mb.pvalue)} when each "
                        f"patient changes group on the day the status is reached (Mantel–Byar).")
         rows.append(Row((td.title, "Mantel–Byar (status changes on the day it happens)",
                          f"{mb.n_transitions} transitions", _fmt_p(mb.pvalue), f"chi-square {mb.statistic:.3f}"),
