@@ -50,6 +50,8 @@ def _protocol(k: int):
     competing = (CompetingAnalysis(id="cir_by_arm", title="Cumulative incidence of relapse by arm", endpoint="RFS",
                                    group="arm", order=ARMS[:k], labels=labels, causes={"relapse": 1, "death": 2},
                                    cause_of_interest="relapse"),)
+    # a stratified Gray test for a competing analysis that names strata (the field the package format adds)
+    competing += (competing[0].model_copy(update={"id": "cir_by_arm_strat", "strata": "stratum"}),)
     # time-dependent comparisons stay two-state (status reached or not): the protocol's own, without figures
     timedep = tuple(a.model_copy(update={"figure": None}) for a in base.analyses.timedep)
     analyses = base.analyses.model_copy(update={"survival": survival, "proportions": proportions,
@@ -112,6 +114,9 @@ def test_k_sample_logrank_and_holm_pairwise(k_report):
                             order=list(ARMS[:k])).table
     for r in pw_s.itertuples():
         assert res_s["pairwise"][f"{r.group1}__{r.group2}"]["p_holm"] == pytest.approx(r.p_adjusted, rel=1e-10)
+    row = next(r for r in rep.table("logrank").rows if r.cells[0] == "Overall survival by arm (Figure 9)")
+    assert row.cells[4] == "\u2013" and res["z"] is None  # z belongs to two-group tests
+    assert row.cells[6].startswith(f"two-sided: the {k} groups differ")
     table = rep.table("logrank_pairwise")
     assert table.caption.startswith("Table 7b. ") and "Holm" in table.caption
     assert len(table.rows) == 3 * k * (k - 1) // 2  # three k-group comparisons
@@ -145,6 +150,19 @@ def test_gray_k_sample_test(k_report):
     assert got["gray"]["df"] == ref.df == present - 1
     assert got["gray"]["statistic"] == pytest.approx(ref.statistic, rel=1e-10)
     assert got["gray"]["p"] == pytest.approx(ref.pvalue, rel=1e-10)
+
+
+def test_stratified_gray_test(k_report):
+    k, rep, derived, _, _ = k_report
+    tte, pats = _tte(derived, "RFS", "cr_c1")
+    keep = pats["stratum"].notna().to_numpy()
+    code = tte["EVNTDESC"].map({"relapse": 1, "death": 2}).where(tte["CNSR"] == 0, 0).fillna(0).astype(int)
+    ref = gray_test(tte["AVAL"].to_numpy(float)[keep], code.to_numpy()[keep], pats["arm"].to_numpy(object)[keep],
+                    cause=1, causes=[1, 2], strata=pats["stratum"].astype(str).to_numpy(object)[keep])
+    got = rep.results["methods"]["competing"]["cir_by_arm_strat"]["gray"]
+    assert got["strata"] == "stratum" and got["df"] == ref.df
+    assert got["statistic"] == pytest.approx(ref.statistic, rel=1e-10)
+    assert got["statistic"] != pytest.approx(rep.results["methods"]["competing"]["cir_by_arm"]["gray"]["statistic"])
 
 
 def test_permutation_skipped_with_the_reason_and_timedep_two_state(k_report):

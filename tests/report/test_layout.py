@@ -40,6 +40,8 @@ def _no_figures(proto):
      "layout.toml: tables.table2.number: table number '1' is given to tables 'table1' and 'table2'"),
     ("[figures]\nnumbers = { '1a' = '1', '1b' = '1' }",
      "layout.toml: figures.numbers.1b: figure number '1' is given to figures '1a' and '1b'"),
+    ("[figures]\nnumbers = { '1a' = '1/a' }", "layout.toml: figures.numbers.1a: figure number '1/a': letters, "
+                                              "digits, '.', '_' and '-' only"),
     ("[text]\nae_heading = 'During {drug}'",
      "layout.toml: text.ae_heading: unknown placeholder {drug} in 'During {drug}'; allowed: {study_name}, "
      "{study_title}, {treatment}, {index_event}, {n_screened}, {n_eligible}, {days_per_month}, {ctcae_version}"),

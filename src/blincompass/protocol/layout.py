@@ -12,6 +12,7 @@ report is built, written ``{name}`` (a literal brace is doubled: ``{{``); the na
 
 from __future__ import annotations
 
+import re
 import string
 import tomllib
 from importlib import resources
@@ -75,7 +76,8 @@ TABLE_TITLES: dict[str, tuple[str, bool]] = {
     "logrank": ("Log-rank tests.", True),
     "logrank_pairwise": ("Pairwise log-rank tests of the comparisons of three or more groups "
                          "(Holm-adjusted p-values).", True),
-    "immortal_time": ("Comparisons by a status reached during follow-up: as published and immortal-time-safe",
+    "immortal_time": ("Comparisons by a status reached during follow-up: grouped by the later status and "
+                      "immortal-time-safe",
                       False),
     "permutation": ("Log-rank tests: asymptotic and permutation p-values", False),
     "published": ("Published vs recomputed numbers", False),
@@ -103,6 +105,7 @@ TEXT_DEFAULTS: dict[str, str] = {
         "had happened by then; the Mantel\u2013Byar test lets each patient move from the 'no' to the 'yes' "
         "group on the day it happens. Both answer the question the curves seem to ask."),
     "timedep_as_published": "Grouped by the later status, from day 1",
+    "timedep_as_published_short": "grouped by the later status",
     "competing_explanation": (
         "An endpoint that counts a competing event as an event of its own mixes two outcomes. The cumulative "
         "incidence treats the competing event as such (Aalen\u2013Johansen estimator); 1 \u2212 "
@@ -214,8 +217,9 @@ class FiguresLayout(_Frozen):
     def _unique(cls, v: dict[str, str]) -> dict[str, str]:
         seen: dict[str, str] = {}
         for fid, num in v.items():
-            if not num.strip():
-                raise ValueError(f"@{fid}@figure {fid!r}: the number is empty")
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", num):
+                raise ValueError(f"@{fid}@figure number {num!r}: letters, digits, '.', '_' and '-' only, starting "
+                                 "with a letter or digit (it names the figure files)")
             if num in seen:
                 raise ValueError(f"@{fid}@figure number {num!r} is given to figures {seen[num]!r} and {fid!r}; "
                                  "each figure needs its own number")
@@ -283,12 +287,14 @@ class Layout(_Frozen):
         return [s.id for s in self.sections]
 
     def section_title(self, id_: str, values: dict[str, Any]) -> str:
+        """The title of section ``id_`` with its placeholders filled from ``values``."""
         for s in self.sections:
             if s.id == id_ and s.title is not None:
                 return fill(s.title, values)
         return fill(SECTION_TITLES[id_], values)
 
     def table_title(self, id_: str, values: dict[str, Any]) -> str:
+        """The title of table ``id_`` (the caption without "Table N. "), placeholders filled."""
         entry = self.tables.get(id_)
         title = entry.title if entry is not None and entry.title is not None else TABLE_TITLES[id_][0]
         return fill(title, values)
@@ -303,13 +309,16 @@ class Layout(_Frozen):
         return None
 
     def text_of(self, key: str, values: dict[str, Any]) -> str:
+        """The fixed sentence ``key`` (:data:`TEXT_DEFAULTS` unless the layout gives it), placeholders filled."""
         return fill(self.text.get(key, TEXT_DEFAULTS[key]), values)
 
     def table_shown(self, id_: str) -> bool:
+        """Whether the report shows table ``id_`` (``[tables.<id>] show``)."""
         entry = self.tables.get(id_)
         return entry is None or entry.show
 
     def figure_number(self, fig_id: str) -> str:
+        """The printed number of the protocol's figure ``fig_id`` (default: the id itself)."""
         return self.figures.numbers.get(fig_id, fig_id)
 
 

@@ -329,11 +329,12 @@ class CompetingAnalysis(_Grouped):
     """Cumulative incidence of one cause with competing causes (Aalen–Johansen; Gray's test by group).
 
     ``causes`` maps the endpoint's event descriptions (ADTTE ``EVNTDESC``, e.g. "relapse", "death") to
-    integer cause codes; censored records are code 0.
+    integer cause codes; censored records are code 0. ``strata`` (an ADSL column) stratifies Gray's test.
     """
 
     endpoint: str
     group: str
+    strata: str | None = None
     causes: dict[str, int]
     cause_of_interest: str
     times_months: tuple[float, ...] = (12.0, 24.0)

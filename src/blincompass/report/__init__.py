@@ -3,13 +3,15 @@
 Public API::
 
     build_report(dataset, protocol=None, *, derived=None, synthetic=None, ci_bands=False,
-                 extra_sections=(), progress=None) -> Report
+                 extra_sections=(), progress=None, findings=(), published=None, layout=None) -> Report
     write_report(report, out_dir, *, progress=None) -> list[Path]
     render_report(data, out_dir, *, protocol=None, synthetic=None, ci_bands=False,
-                  show_progress=None, extra_sections=()) -> RenderOutcome
+                  show_progress=None, extra_sections=(), published=None, layout=None) -> RenderOutcome
     register_section(id, build, *, after=None, before=None) -> SectionSpec
 
-See docs/report.md (sections, hook) and docs/results-schema.md (results.json keys).
+The wording (sections, numbers, titles, fixed sentences) comes from the study's layout
+(:mod:`blincompass.protocol.layout`). See docs/report.md (sections, layout, hook) and
+docs/results-schema.md (results.json keys).
 """
 
 from blincompass.report.build import (

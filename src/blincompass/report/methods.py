@@ -48,8 +48,8 @@ def _num_key(x: float) -> str:
     return f"{x:g}".replace(".", "_")
 
 
-def _months(adsl: pd.DataFrame, col: str, per_month: float) -> pd.Series:
-    return (adsl[col] - adsl["first_dose_date"]).dt.days / per_month
+def _months(adsl: pd.DataFrame, col: str, per_month: float, origin: str) -> pd.Series:
+    return (adsl[col] - adsl[origin]).dt.days / per_month
 
 
 def _endpoint_frame(ctx: ReportContext, endpoint: str) -> pd.DataFrame:
@@ -106,7 +106,8 @@ def _competing_blocks(ctx: ReportContext) -> list[Any]:
     blocks: list[Any] = []
     for c in ctx.protocol.analyses.competing:
         df = _endpoint_frame(ctx, c.endpoint)
-        for col in (c.population, c.group):
+        strata_col = getattr(c, "strata", None)  # a stratified Gray test, when the protocol's analysis has strata
+        for col in (c.population, c.group, strata_col):
             if col and col not in df.columns:
                 raise ValueError(f"analyses.competing {c.id}: {col!r} is not a patient-level column")
         if c.population:
@@ -115,6 +116,8 @@ def _competing_blocks(ctx: ReportContext) -> list[Any]:
             df = df[df[c.group].isin(list(c.order))]
         else:  # patients with a missing group are excluded, as in the other comparisons
             df = df[df[c.group].notna()]
+        if strata_col:  # and so are patients with a missing stratum
+            df = df[df[strata_col].notna()]
         if df.empty or df[c.group].nunique() < 2:
             blocks.append(Paragraph(f"{c.title}: not computable (fewer than two groups).", "note"))
             continue
@@ -126,8 +129,12 @@ def _competing_blocks(ctx: ReportContext) -> list[Any]:
                                   conf_type=ctx.protocol.analyses.settings.conf_type,
                                   conf_level=ctx.protocol.analyses.settings.conf_level)
         tp = ci.timepoints(list(c.times_months))
-        gray = gray_test(time, code.to_numpy(), grp, cause=cause, causes=sorted(set(c.causes.values())))
+        strata = df[strata_col].astype(str).to_numpy(object) if strata_col else None
+        gray = gray_test(time, code.to_numpy(), grp, cause=cause, causes=sorted(set(c.causes.values())),
+                         strata=strata)
         base = f"methods.competing.{c.id}"
+        if strata_col:
+            put(ctx.results, f"{base}.gray.strata", strata_col)
         put(ctx.results, f"{base}.gray.statistic", gray.statistic)
         put(ctx.results, f"{base}.gray.df", gray.df)
         put(ctx.results, f"{base}.gray.p", gray.pvalue)
@@ -160,7 +167,9 @@ def _competing_blocks(ctx: ReportContext) -> list[Any]:
         blocks += [
             Paragraph(ctx.layout.text_of("competing_explanation", ctx.values)),
             Table(f"cir_{c.id}", c.title, header, tuple(rows), sheet=f"cir_{c.id}"[:21],
-                  footnotes=(f"Gray's test for {c.cause_of_interest}: chi-square {gray.statistic:.3f} on "
+                  footnotes=(f"Gray's test for {c.cause_of_interest}"
+                             + (f" (stratified by {strata_col})" if strata_col else "")
+                             + f": chi-square {gray.statistic:.3f} on "
                              f"{gray.df} df, p = {_fmt_p(gray.pvalue)}. Competing: "
                              + ", ".join(k for k in c.causes if k != c.cause_of_interest)
                              + ". " + ctx.layout.text_of("competing_time_note", ctx.values),)),
@@ -178,7 +187,9 @@ def _timedep_blocks(ctx: ReportContext) -> list[Any]:
         if td.population:
             df = df[df[td.population].fillna(False).astype(bool)]
         exposed = df[td.exposure].fillna(False).astype(bool)
-        w = _months(df, td.exposure_date, per_month).where(exposed)
+        # the endpoint's time origin: its ADSL date variable, or the first dose (protocols with start = "first_dose")
+        origin = getattr(ctx.protocol.endpoint(td.endpoint), "origin", None) or "first_dose_date"
+        w = _months(df, td.exposure_date, per_month, origin).where(exposed)
         time, event = df["AVAL"].to_numpy(float), (df["CNSR"] == 0).to_numpy()
         # a transition recorded on the day of the event or after it cannot change the risk set
         wv = w.to_numpy(float)
@@ -216,7 +227,8 @@ def _timedep_blocks(ctx: ReportContext) -> list[Any]:
         put(ctx.results, f"{base}.mantel_byar.p", mb.pvalue)
         if td.figure:
             figures.append(_simon_makuch_figure(ctx, td, time, event, wv, mb.pvalue))
-        summary.append(f"{td.title}: p = {_fmt_p(naive.pvalue)} as published, p = {_fmt_p(mb.pvalue)} when each "
+        naive_words = ctx.layout.text_of("timedep_as_published_short", ctx.values)
+        summary.append(f"{td.title}: p = {_fmt_p(naive.pvalue)} {naive_words}, p = {_fmt_p(mb.pvalue)} when each "
                        f"patient changes group on the day the status is reached (Mantel–Byar).")
         rows.append(Row((td.title, "Mantel–Byar (status changes on the day it happens)",
                          f"{mb.n_transitions} transitions", _fmt_p(mb.pvalue), f"chi-square {mb.statistic:.3f}"),

@@ -41,8 +41,9 @@ _EVENT_WORDS = {"death": "deaths", "relapse": "relapses", "hsct": "HSCTs"}
 
 
 def event_words(protocol: Protocol, paramcd: str) -> str:
-    """The events of an endpoint in words, e.g. "relapses or deaths"."""
-    return " or ".join(e.words or _EVENT_WORDS.get(e.cause, e.cause) for e in protocol.endpoint(paramcd).events)
+    """The events of an endpoint in words, e.g. "relapses or deaths" (an event's ``words``, else its cause)."""
+    return " or ".join(e.words or _EVENT_WORDS.get(e.cause, e.cause.replace("_", " "))
+                       for e in protocol.endpoint(paramcd).events)
 
 
 def month_key(t: float) -> str:
@@ -331,7 +332,8 @@ def build_logrank_table(data: list[SurvivalData], protocol: Protocol, results: d
         put(results, f"{base}.strata", a.strata)
         fig = f" (Figure {lay.figure_number(a.figure)})" if a.figure else ""
         rows.append(Row(
-            (f"{a.title}{fig}", "; ".join(oe), f"{t.statistic:.3f}", str(t.df), fmt_num(t.z, 3), fmt_p(t.pvalue),
+            (f"{a.title}{fig}", "; ".join(oe), f"{t.statistic:.3f}", str(t.df),
+             DASH if t.z is None else fmt_num(t.z, 3), fmt_p(t.pvalue),
              words, fmt_p(t2.pvalue), a.strata or "none"),
             (None, f"{base}.observed.{t.groups[0]}", f"{base}.chisq", f"{base}.df", f"{base}.z", f"{base}.p",
              None, f"{base}.p_two_sided", None),
