@@ -166,3 +166,14 @@ def test_pairwise_bad_input():
         pairwise_logrank(T, E, G, p_adjust="fdr")
     with pytest.raises(ValueError, match="group: only one group"):
         pairwise_logrank(T, E, ["a"] * 4)
+
+
+def test_p_adjust_leaves_missing_p_values_out_as_r() -> None:
+    """R: p.adjust(c(0.01, NA, 0.04, 0.03), "holm") = 0.03 NA 0.06 0.06; "bonferroni" = 0.03 NA 0.12 0.09."""
+    from blincompass.stats.logrank import p_adjust
+
+    holm = p_adjust([0.01, float("nan"), 0.04, 0.03], "holm")
+    bonf = p_adjust([0.01, float("nan"), 0.04, 0.03], "bonferroni")
+    np.testing.assert_allclose(holm[[0, 2, 3]], [0.03, 0.06, 0.06], rtol=1e-12)
+    np.testing.assert_allclose(bonf[[0, 2, 3]], [0.03, 0.12, 0.09], rtol=1e-12)
+    assert np.isnan(holm[1]) and np.isnan(bonf[1])

@@ -22,7 +22,7 @@ from blincompass.stats import (
     median_follow_up,
     pairwise_logrank,
 )
-from blincompass.stats.logrank import PairwiseLogrankResult, p_adjust
+from blincompass.stats.logrank import PairwiseLogrankResult
 
 __all__ = [
     "GroupCurve",
@@ -155,15 +155,9 @@ def survival_data(adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Protocol, a
 
 def _holm_pairwise(t: np.ndarray, e: np.ndarray, g: np.ndarray, strata: np.ndarray | None, weights: Any,
                    order: list[str]) -> PairwiseLogrankResult:
-    """Pairwise log-rank tests with Holm's adjustment over the pairs that have a p-value: a pair without
-    events has none (NaN) and, as in R ``p.adjust``, does not count in the number of comparisons (the
-    adjustment of :func:`pairwise_logrank` itself would count it)."""
-    res = pairwise_logrank(t, e, g, strata=strata, weights=weights, p_adjust="none", order=order)
-    pv = res.table["pvalue"].to_numpy(float)
-    adj = np.full(pv.size, np.nan)
-    ok = np.isfinite(pv)
-    adj[ok] = p_adjust(pv[ok], "holm")
-    return PairwiseLogrankResult(table=res.table.assign(p_adjusted=adj), p_adjust="holm", weights=weights)
+    """Pairwise log-rank tests with Holm's adjustment over the pairs that have a p-value (a pair without
+    events has none and, as in R ``p.adjust``, does not count)."""
+    return pairwise_logrank(t, e, g, strata=strata, weights=weights, p_adjust="holm", order=order)
 
 
 def alternative_text(alternative: str, first: str, second: str, what: str) -> str:

@@ -505,20 +505,30 @@ def _integer_labels(group: object) -> tuple[NDArray[Any] | None, NDArray[Any] | 
 
 
 def p_adjust(pvalues: ArrayLike, method: str) -> F64:
-    """Holm or Bonferroni adjustment as R ``p.adjust`` (``"none"`` returns the input)."""
+    r"""Holm or Bonferroni adjustment as R ``p.adjust`` (``"none"`` returns the input).
+
+    Missing p-values (NaN, e.g. a pair without events) stay missing and do not count: with :math:`m` the
+    number of finite p-values, Bonferroni gives :math:`\min(1, m p)` and Holm, for the finite p-values in
+    increasing order :math:`p_{(1)} \le \dots \le p_{(m)}`,
+    :math:`\tilde p_{(j)} = \min\{1, \max_{i \le j} (m - i + 1) p_{(i)}\}` (Holm 1979, Scand J Stat 6:65-70).
+    """
     pv = np.asarray(pvalues, dtype=np.float64)
-    m = pv.size
+    if method not in ("holm", "bonferroni", "none"):
+        raise ValueError(f"p_adjust: {method!r} is not one of holm, bonferroni, none")
+    out = pv.copy()
+    ok = np.isfinite(pv)
+    m = int(ok.sum())
     if method == "none" or m == 0:
-        return pv.copy()
-    if method == "bonferroni":
-        return np.minimum(1.0, m * pv)
-    if method == "holm":
-        o = np.argsort(pv, kind="stable")
-        adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * pv[o]))
-        out = np.empty(m)
-        out[o] = adj
         return out
-    raise ValueError(f"p_adjust: {method!r} is not one of holm, bonferroni, none")
+    fin = pv[ok]
+    if method == "bonferroni":
+        out[ok] = np.minimum(1.0, m * fin)
+        return out
+    o = np.argsort(fin, kind="stable")
+    adj = np.empty(m)
+    adj[o] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * fin[o]))
+    out[ok] = adj
+    return out
 
 
 def pairwise_logrank(
