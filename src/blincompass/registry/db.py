@@ -213,6 +213,7 @@ def ensure_app_role(conn: sa.Connection, role: str = APP_ROLE, password: str | N
         "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
         "WHERE n.nspname = current_schema() AND p.proname LIKE 'blincompass\\_%' ORDER BY 1"))]
     for fn in functions:
+        execute(f"REVOKE ALL ON FUNCTION {fn} FROM PUBLIC")  # again: a restore without privileges resets it
         execute(f"GRANT EXECUTE ON FUNCTION {fn} TO {ident}")
     return run
 
