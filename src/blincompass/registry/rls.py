@@ -23,10 +23,12 @@ How it works
   coordinator every row                                  every row
   ========== =========================================== ===========================================
 
-  A form row belongs to the centre of its patient (``patients.centre``); an audit row to its ``centre``;
-  an import to the centre of the user who made it. New audit and import rows must carry the acting
+  A form row belongs to the centre of its patient (``patients.centre``); an audit row and a data query
+  (``queries``, when the web registry's tables exist) to their ``centre``; a query's message to its
+  query's; an import to the centre of the user who made it. Whoever may read a data query may raise or
+  answer one (a monitor too); only a coordinator deletes one. New audit and import rows must carry the acting
   user's name (nobody can append to the trail in another user's name); a monitor may append audit rows
-  (e.g. a data query) but change no form row.
+  and query messages but change no form row.
 * The tables' owner is not subject to the policies (no ``FORCE ROW LEVEL SECURITY``): migrations and
   backups (``pg_dump``) run as the owner. The application never connects as the owner
   (:func:`blincompass.registry.db.app_role_problem` refuses it, and any role with ``BYPASSRLS``).
@@ -39,6 +41,8 @@ from __future__ import annotations
 
 __all__ = [
     "CENTRE_FN",
+    "CENTRE_TABLES",
+    "OPTIONAL_TABLES",
     "CHILD_FORMS",
     "KEYS_TAKEN_FN",
     "ROLE_FN",
@@ -57,6 +61,9 @@ KEYS_TAKEN_FN = "blincompass_patient_keys_taken"
 #: Form tables keyed by ``patient_id`` whose centre is their patient's (dictionary 1.0; a migration that
 #: adds a form adds its policies with :func:`policy_sql`).
 CHILD_FORMS: tuple[str, ...] = ("courses", "assessments", "adverse_events", "outcomes")
+
+#: Tables protected when they exist: the web registry's data queries (migration 0003_web, before this one).
+OPTIONAL_TABLES: tuple[str, ...] = ("queries", "query_messages")
 
 _ROLE = f"(SELECT {ROLE_FN}())"
 _CENTRE = f"(SELECT {CENTRE_FN}())"  # a sub-select: evaluated once per statement, not once per row
@@ -99,10 +106,16 @@ def function_sql(schema: str) -> tuple[list[str], list[str]]:
     return up, down
 
 
+#: Tables whose rows carry their centre (``centre`` column): the patients, the audit trail, data queries.
+CENTRE_TABLES: tuple[str, ...] = ("patients", "audit", "queries")
+
+
 def _own_centre(table: str) -> str:
     """The condition 'this row belongs to the acting user's centre' for ``table``."""
-    if table in ("patients", "audit"):
+    if table in CENTRE_TABLES:
         return f"{table}.centre = {_CENTRE}"
+    if table == "query_messages":  # a message of a data query: the query's centre
+        return f"EXISTS (SELECT 1 FROM queries q WHERE q.id = query_messages.query_id AND q.centre = {_CENTRE})"
     if table == "imports":
         return f"imports.user_name IN (SELECT u.name FROM users u WHERE u.centre = {_CENTRE})"
     # a form row: its patient's centre
@@ -117,12 +130,19 @@ def policy_sql(table: str) -> tuple[list[str], list[str]]:
     write = f"{_ROLE} = 'coordinator' OR ({_ROLE} = 'centre' AND {own})"
     up = [f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
           f"CREATE POLICY {table}_read ON {table} FOR SELECT USING ({read})"]
-    if table in ("audit", "imports"):
+    if table in ("audit", "imports", "query_messages"):
         # append-only tables (triggers refuse UPDATE and DELETE): insert in one's own name only
         mine = f"{table}.user_name = nullif(current_setting('{SETTING}', true), '')"
-        appender = read if table == "audit" else write  # a monitor's data queries go to the trail
+        appender = write if table == "imports" else read  # a monitor's data queries go to the trail
         up.append(f"CREATE POLICY {table}_insert ON {table} FOR INSERT WITH CHECK ({mine} AND ({appender}))")
         names = ("read", "insert")
+    elif table == "queries":
+        # data queries: whoever sees the patient raises and answers them (a monitor too: the access layer
+        # decides who may do what); only a coordinator deletes one
+        up += [f"CREATE POLICY {table}_insert ON {table} FOR INSERT WITH CHECK ({read})",
+               f"CREATE POLICY {table}_update ON {table} FOR UPDATE USING ({read}) WITH CHECK ({read})",
+               f"CREATE POLICY {table}_delete ON {table} FOR DELETE USING ({_ROLE} = 'coordinator')"]
+        names = ("read", "insert", "update", "delete")
     else:
         up += [f"CREATE POLICY {table}_insert ON {table} FOR INSERT WITH CHECK ({write})",
                f"CREATE POLICY {table}_update ON {table} FOR UPDATE USING ({write}) WITH CHECK ({write})",
