@@ -500,19 +500,19 @@ app.add_typer(token_app, name="token")
 
 def _token_manager(reg, user: str | None):  # type: ignore[no-untyped-def]
     """(coordinator, None) when a user is named (authenticated, must be a coordinator), else (None, why the
-    caller is the database's local administrator); exit 2 when neither."""
-    from blincompass.registry.tokens import ENV_TOKEN, local_administrator
+    caller is the database's local administrator); exit 2 when neither, 1 for a centre user."""
+    from blincompass.registry import AccessDenied, UnknownUser
+    from blincompass.registry.tokens import ENV_TOKEN, AuthenticationError, authenticate_admin
 
-    if user or os.environ.get("BLINCOMPASS_USER") or os.environ.get(ENV_TOKEN):
-        name = _acting(reg, user)
+    claimed = user or os.environ.get("BLINCOMPASS_USER") or None
+    token = os.environ.get(ENV_TOKEN) or None
+    try:
         with _database_errors(reg):
-            return reg.as_user(name).user, None
-    with _database_errors(reg):
-        admin = local_administrator(reg.engine)
-    if admin is None:
-        raise _fail("managing API tokens needs a coordinator (--user NAME, proven by their token) or the "
-                    "database's administrator (the owner of the SQLite file, or the PostgreSQL owner role)", 2)
-    return None, admin
+            return authenticate_admin(reg, claimed, token, _token_prompt if _interactive() else None)
+    except AuthenticationError as exc:
+        raise _fail(f"not authenticated: {exc}; nothing was read or written", 2) from None
+    except (AccessDenied, UnknownUser) as exc:
+        raise _fail(str(exc)) from None
 
 
 @token_app.command("create")
@@ -525,7 +525,7 @@ def token_create_cmd(
     user: str | None = _USER,
 ) -> None:
     """Create a personal API token (printed once on standard output; only its hash is stored)."""
-    from blincompass.registry import UnknownUser
+    from blincompass.registry import AccessDenied, UnknownUser
     from blincompass.registry.tokens import AuthenticationError, create_token
 
     reg = _registry(db)
@@ -535,8 +535,8 @@ def token_create_cmd(
         with _database_errors(reg):
             token = create_token(reg, name, by=by, expires_days=expires_days, label=label, local_admin=admin)
     except AuthenticationError as exc:
-        raise _fail(f"access denied: {exc}") from None
-    except (UnknownUser, ValueError) as exc:
+        raise _fail(f"not authenticated: {exc}", 2) from None
+    except (AccessDenied, UnknownUser, ValueError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(token)
     typer.echo(f"API token {token.split('_')[1]} for user {name}: shown once, give it to them privately. "
@@ -551,7 +551,8 @@ def token_list_cmd(db: str | None = _DB, user: str | None = _USER) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from blincompass.registry.tokens import AuthenticationError, list_tokens
+    from blincompass.registry import AccessDenied
+    from blincompass.registry.tokens import list_tokens
 
     reg = _registry(db)
     _check_schema(reg, allow_owner=True)
@@ -559,8 +560,8 @@ def token_list_cmd(db: str | None = _DB, user: str | None = _USER) -> None:
     try:
         with _database_errors(reg):
             tokens = list_tokens(reg, by=by)
-    except AuthenticationError as exc:
-        raise _fail(f"access denied: {exc}") from None
+    except AccessDenied as exc:
+        raise _fail(str(exc)) from None
     table = Table(title=f"API tokens ({len(tokens)})", title_justify="left")
     for col in ("id", "user", "label", "created (UTC)", "by", "expires (UTC)"):
         table.add_column(col)
@@ -578,7 +579,8 @@ def token_revoke_cmd(
     user: str | None = _USER,
 ) -> None:
     """Revoke (delete) an API token."""
-    from blincompass.registry.tokens import AuthenticationError, revoke_token
+    from blincompass.registry import AccessDenied
+    from blincompass.registry.tokens import revoke_token
 
     reg = _registry(db)
     _check_schema(reg, allow_owner=True)
@@ -586,8 +588,8 @@ def token_revoke_cmd(
     try:
         with _database_errors(reg):
             done = revoke_token(reg, token_id, by=by)
-    except AuthenticationError as exc:
-        raise _fail(f"access denied: {exc}") from None
+    except AccessDenied as exc:
+        raise _fail(str(exc)) from None
     if not done:
         raise _fail(f"no API token {token_id}")
     typer.echo(f"API token {token_id} revoked")

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from blincompass.registry.access import Registry, RegistryError, User, utc_now
+from blincompass.registry.access import AccessDenied, Registry, RegistryError, User, utc_now
 
 __all__ = [
     "ENV_TOKEN",
@@ -44,6 +44,7 @@ __all__ = [
     "AuthenticationError",
     "TokenInfo",
     "authenticate",
+    "authenticate_admin",
     "create_token",
     "credentials_exist",
     "list_tokens",
@@ -88,7 +89,7 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 def _may_manage(registry: Registry, by: User | None) -> None:
     if by is not None and not by.is_coordinator:
-        raise AuthenticationError(f"user '{by.name}': only a coordinator manages API tokens")
+        raise AccessDenied(by.name, by.centre, None, "only a coordinator manages logins and API tokens")
 
 
 def create_token(
@@ -242,3 +243,26 @@ def authenticate(
             + (", or run the command as the owner of the database file" if registry.engine.dialect.name == "sqlite"
                else ", or connect with a personal PostgreSQL login of that name"))
     return registry.as_user(claimed).user
+
+
+def authenticate_admin(
+    registry: Registry, claimed: str | None, token: str | None, prompt: Callable[[], str] | None = None,
+) -> tuple[User | None, str | None]:
+    """Who administers logins from the command line (API tokens, web passwords).
+
+    With a user named (``claimed`` or ``token``): that user, authenticated by :func:`authenticate`, who must
+    be a coordinator (else :class:`AccessDenied`) -- ``(user, None)``. Without: the database's local
+    administrator (the SQLite file's owner, the PostgreSQL owner role) -- ``(None, description)``.
+    Otherwise :class:`AuthenticationError`.
+    """
+    if claimed is not None or token is not None:
+        user = authenticate(registry, claimed, token, prompt)
+        if not user.is_coordinator:
+            raise AccessDenied(user.name, user.centre, None, "only a coordinator manages logins and API tokens")
+        return user, None
+    admin = local_administrator(registry.engine)
+    if admin is None:
+        raise AuthenticationError(
+            "managing logins and API tokens needs a coordinator (--user NAME, proven by their token) or the "
+            "database's administrator (the owner of the SQLite file, or the PostgreSQL owner role)")
+    return None, admin
