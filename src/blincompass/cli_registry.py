@@ -34,7 +34,8 @@ app = typer.Typer(
 )
 
 _DB = typer.Option(None, "--db", help="Database URL or SQLite file (default: $BLINCOMPASS_DB or ./blincompass.db).")
-_USER = typer.Option(None, "--user", "-u", help="Acting user (default: $BLINCOMPASS_USER).")
+_USER = typer.Option(None, "--user", "-u", help="Acting user (default: $BLINCOMPASS_USER); on a registry with "
+                     "credentials proven by their API token in $BLINCOMPASS_TOKEN (or a prompt).")
 
 
 def _registry(db: str | None):  # type: ignore[no-untyped-def]
