@@ -114,13 +114,14 @@ def _own_centre(table: str) -> str:
     """The condition 'this row belongs to the acting user's centre' for ``table``."""
     if table in CENTRE_TABLES:
         return f"{table}.centre = {_CENTRE}"
+    # Uncorrelated IN sub-selects: PostgreSQL runs each once per statement and probes a hash of its result
+    # for every row (a correlated EXISTS would run once per row).
     if table == "query_messages":  # a message of a data query: the query's centre
-        return f"EXISTS (SELECT 1 FROM queries q WHERE q.id = query_messages.query_id AND q.centre = {_CENTRE})"
+        return f"query_messages.query_id IN (SELECT q.id FROM queries q WHERE q.centre = {_CENTRE})"
     if table == "imports":
         return f"imports.user_name IN (SELECT u.name FROM users u WHERE u.centre = {_CENTRE})"
     # a form row: its patient's centre
-    return (f"EXISTS (SELECT 1 FROM patients p WHERE p.patient_id = {table}.patient_id "
-            f"AND p.centre = {_CENTRE})")
+    return f"{table}.patient_id IN (SELECT p.patient_id FROM patients p WHERE p.centre = {_CENTRE})"
 
 
 def policy_sql(table: str) -> tuple[list[str], list[str]]:
