@@ -161,7 +161,8 @@ def ensure_app_role(conn: sa.Connection, role: str = APP_ROLE, password: str | N
 
     The role may read every registry table; insert, update and delete the forms' rows; insert centres and
     users; and only insert and read ``audit`` and ``imports`` (no UPDATE, DELETE or TRUNCATE). It owns
-    nothing, so it cannot disable, drop or replace the append-only triggers. With ``password`` the role can
+    nothing, so it cannot disable, drop or replace the append-only triggers, and it is subject to the
+    row-level security policies (it may execute their lookup functions). With ``password`` the role can
     log in (``LOGIN PASSWORD``); without, it is a group role to grant to personal logins
     (``GRANT blincompass_app TO anna``). Run by ``blincompass db init`` as the tables' owner, which needs
     the ``CREATEROLE`` attribute the first time (when the role does not exist yet).
@@ -223,7 +224,8 @@ def app_role_problem(engine: sa.Engine) -> str | None:
 
     The application must not connect as a superuser, as the owner of the audit trail, or as a role that
     may update, delete or truncate audit or import rows (it could rewrite the trail or disable its
-    triggers); it connects as the role ``db init`` creates (:func:`ensure_app_role`).
+    triggers), nor as a role that row-level security does not restrict (``BYPASSRLS``, or the owner of a
+    table under row-level security); it connects as the role ``db init`` creates (:func:`ensure_app_role`).
     """
     if engine.dialect.name != "postgresql":
         return None
