@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 import os
 import subprocess
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,9 +23,40 @@ from .conftest import PG_ENV, FixedClock, centre_folder
 SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "registry_backup.py"
 
 
-def script(*args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(SCRIPT), *(str(a) for a in args)], capture_output=True, text=True,
-                          check=False, env=os.environ.copy(), timeout=300)
+def _load_script():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("registry_backup", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_SCRIPT = _load_script()
+
+
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def script(*args: object) -> Ran:
+    """Run the script's main() in this process (as ``python tools/registry_backup.py ARGS`` would)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = _SCRIPT.main([str(a) for a in args])
+    return Ran(code, out.getvalue(), err.getvalue())
+
+
+def test_the_script_runs_on_its_own(tmp_path: Path) -> None:
+    reg = Registry(f"sqlite:///{tmp_path / 'registry.db'}")
+    reg.init()
+    reg.engine.dispose()
+    r = subprocess.run([sys.executable, str(SCRIPT), "backup", tmp_path / "registry.db", tmp_path / "b.db"],
+                       capture_output=True, text=True, check=False, env=os.environ.copy(), timeout=300)
+    assert r.returncode == 0 and r.stdout.startswith("backed up sqlite:///"), r.stderr
+    assert (tmp_path / "b.db").stat().st_size > 0
 
 
 def _fill(reg: Registry, tmp_path: Path) -> None:
