@@ -45,8 +45,9 @@ if [ "$(psql_admin "SELECT 1 FROM pg_roles WHERE rolname='${PG_USER}'")" != "1" 
     log "creating role ${PG_USER}"
     psql_admin "CREATE ROLE ${PG_USER} LOGIN PASSWORD '${PG_PASS}'"
 fi
-# The tables' owner creates the application role in `blincompass db init` (tests create one per test).
-psql_admin "ALTER ROLE ${PG_USER} CREATEROLE"
+# The tables' owner creates the application role in `blincompass db init` (tests create one per test);
+# CREATEDB lets the backup test restore into a fresh database.
+psql_admin "ALTER ROLE ${PG_USER} CREATEROLE CREATEDB"
 if [ "$(psql_admin "SELECT 1 FROM pg_database WHERE datname='${PG_DB}'")" != "1" ]; then
     log "creating database ${PG_DB}"
     psql_admin "CREATE DATABASE ${PG_DB} OWNER ${PG_USER}"

@@ -1,9 +1,12 @@
 """``blincompass db``: the registry database (init, centres and users, import, history, export).
 
 The database is ``--db URL`` (or a path to an SQLite file), else ``$BLINCOMPASS_DB``, else
-``blincompass.db`` in the working directory. The acting user is ``--user`` or ``$BLINCOMPASS_USER``.
-Exit codes: 0 done; 1 rejected (validation errors, access denied, unknown user); 2 unreadable input or
-unusable database.
+``blincompass.db`` in the working directory. The acting user is ``--user`` or ``$BLINCOMPASS_USER``; on a
+registry with credentials (API tokens or passwords) that name must be proven by the user's personal API
+token (``$BLINCOMPASS_TOKEN``, or a hidden prompt at a terminal) unless the caller administers the
+database locally (:mod:`blincompass.registry.tokens`).
+Exit codes: 0 done; 1 rejected (validation errors, access denied, unknown user); 2 unreadable input,
+unusable database or no proof of identity.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ app = typer.Typer(
 )
 
 _DB = typer.Option(None, "--db", help="Database URL or SQLite file (default: $BLINCOMPASS_DB or ./blincompass.db).")
-_USER = typer.Option(None, "--user", "-u", help="Acting user (default: $BLINCOMPASS_USER).")
+_USER = typer.Option(None, "--user", "-u", help="Acting user (default: $BLINCOMPASS_USER); on a registry with "
+                     "credentials proven by their API token in $BLINCOMPASS_TOKEN (or a prompt).")
 
 
 def _registry(db: str | None):  # type: ignore[no-untyped-def]
@@ -51,12 +55,46 @@ def _registry(db: str | None):  # type: ignore[no-untyped-def]
         raise _fail(f"cannot use database {shown}: {_driver_message(exc)}", 2) from None
 
 
-def _user(user: str | None) -> str:
-    name = user or os.environ.get("BLINCOMPASS_USER")
-    if not name:
+def _interactive() -> bool:
+    import sys
+
+    return sys.stdin.isatty()
+
+
+def _token_prompt() -> str:
+    return str(typer.prompt("API token (input hidden)", hide_input=True, err=True))
+
+
+def _acting(reg, user: str | None) -> str:  # type: ignore[no-untyped-def]
+    """The name of the user a command acts as: ``--user`` / ``$BLINCOMPASS_USER``, proven by an API token
+    (``$BLINCOMPASS_TOKEN`` or a prompt) on a registry with credentials (see
+    :func:`blincompass.registry.tokens.authenticate`). Exit 2 when it cannot be proven, 1 for no user or an
+    unknown one."""
+    from blincompass.registry import UnknownUser
+    from blincompass.registry.tokens import ENV_TOKEN, AuthenticationError, authenticate
+
+    claimed = user or os.environ.get("BLINCOMPASS_USER") or None
+    token = os.environ.get(ENV_TOKEN) or None
+    if claimed is None and token is None:
         typer.echo("no user: give --user NAME (or set BLINCOMPASS_USER)", err=True)
         raise typer.Exit(1)
-    return name
+    try:
+        with _database_errors(reg):
+            return authenticate(reg, claimed, token, _token_prompt if _interactive() else None).name
+    except AuthenticationError as exc:
+        raise _fail(f"not authenticated: {exc}; nothing was read or written", 2) from None
+    except UnknownUser as exc:
+        raise _fail(str(exc)) from None
+
+
+def _admin_by(reg, user: str | None) -> str | None:  # type: ignore[no-untyped-def]
+    """``by`` of centre and user management: the authenticated acting user, or ``None`` when no user is
+    named at all (the first centres and user of an empty registry)."""
+    from blincompass.registry.tokens import ENV_TOKEN
+
+    if not (user or os.environ.get("BLINCOMPASS_USER") or os.environ.get(ENV_TOKEN)):
+        return None
+    return _acting(reg, user)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -100,12 +138,15 @@ def _database_errors(reg) -> Iterator[None]:  # type: ignore[no-untyped-def]
                     "nothing was written", 2) from None
 
 
-def _check_schema(reg) -> None:  # type: ignore[no-untyped-def]
+def _check_schema(reg, allow_owner: bool = False) -> None:  # type: ignore[no-untyped-def]
     from blincompass.registry.db import app_role_problem, current_revision, head_revision
+    from blincompass.registry.tokens import local_administrator
 
     try:
         rev = current_revision(reg.engine)
         problem = app_role_problem(reg.engine) if rev is not None else None
+        if problem and allow_owner and local_administrator(reg.engine) is not None:
+            problem = None  # the owner role manages API tokens (e.g. when no coordinator has one)
     except Exception as exc:  # noqa: BLE001 - any driver error means the database cannot be used
         raise _fail(f"cannot open database {reg.url}: {_driver_message(exc)}", 2) from None
     if rev is None:
@@ -161,7 +202,7 @@ def add_centre_cmd(
     _check_schema(reg)
     try:
         with _database_errors(reg):
-            reg.add_centre(code, name, by=user or os.environ.get("BLINCOMPASS_USER"))
+            reg.add_centre(code, name, by=_admin_by(reg, user))
     except (RegistryError, ValueError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"centre {code} added")
@@ -184,8 +225,7 @@ def add_user_cmd(
     _check_schema(reg)
     try:
         with _database_errors(reg):
-            u = reg.add_user(name, "coordinator" if coordinator else "centre", centre,
-                             by=user or os.environ.get("BLINCOMPASS_USER"))
+            u = reg.add_user(name, "coordinator" if coordinator else "centre", centre, by=_admin_by(reg, user))
     except (RegistryError, ValueError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"user {u.name} added ({u.role}{', centre ' + u.centre if u.centre else ''})")
@@ -202,7 +242,7 @@ def users_cmd(db: str | None = _DB, user: str | None = _USER) -> None:
 
     reg = _registry(db)
     _check_schema(reg)
-    name = _user(user)
+    name = _acting(reg, user)
     try:
         with _database_errors(reg):
             users, centres = reg.as_user(name).users(), reg.centres()
@@ -248,9 +288,9 @@ def import_cmd(
     from blincompass.io.raw import InputReadError
     from blincompass.registry import AccessDenied, DatabaseDamaged, ImportRejected, UnknownUser
 
-    name = _user(user)
     reg = _registry(db)
     _check_schema(reg)
+    name = _acting(reg, user)
     console = Console(highlight=False, stderr=as_json)  # with --json, stdout carries the JSON alone
     try:
         scoped = reg.as_user(name)
@@ -308,9 +348,10 @@ def history_cmd(
 
     reg = _registry(db)
     _check_schema(reg)
+    name = _acting(reg, user)
     try:
         with _database_errors(reg):
-            entries = reg.as_user(_user(user)).history(patient)
+            entries = reg.as_user(name).history(patient)
     except (AccessDenied, UnknownUser) as exc:
         raise _fail(str(exc)) from None
     if as_json:
@@ -341,9 +382,10 @@ def imports_cmd(
 
     reg = _registry(db)
     _check_schema(reg)
+    name = _acting(reg, user)
     try:
         with _database_errors(reg):
-            log = reg.as_user(_user(user)).imports()
+            log = reg.as_user(name).imports()
     except (AccessDenied, UnknownUser) as exc:
         raise _fail(str(exc)) from None
     records = log.to_dict("records")
@@ -383,9 +425,10 @@ def update_cmd(
         raise _fail(f"no form {form!r}; forms: {', '.join(reg.dictionary.form_names)}") from None
     if len(key) != len(f.key):
         raise _fail(f"form {form} is keyed by {', '.join(f.key)}: give {len(f.key)} value(s)")
+    name = _acting(reg, user)
     try:
         with _database_errors(reg):
-            changed = reg.as_user(_user(user)).update_value(form, dict(zip(f.key, key, strict=True)), field,
+            changed = reg.as_user(name).update_value(form, dict(zip(f.key, key, strict=True)), field,
                                                             value)
     except (AccessDenied, UnknownUser, ImportRejected, LookupError, ValueError) as exc:
         raise _fail(f"REJECTED: {exc}") from None
@@ -403,9 +446,10 @@ def delete_patient_cmd(
 
     reg = _registry(db)
     _check_schema(reg)
+    name = _acting(reg, user)
     try:
         with _database_errors(reg):
-            n = reg.as_user(_user(user)).delete_patient(patient)
+            n = reg.as_user(name).delete_patient(patient)
     except (AccessDenied, UnknownUser, LookupError) as exc:
         raise _fail(f"REJECTED: {exc}") from None
     typer.echo(f"deleted {n} record(s) of {patient}")
@@ -434,9 +478,10 @@ def export_cmd(
         proto = load_protocol(protocol)
     except ProtocolError as exc:
         raise _fail(f"cannot use protocol: {exc}", 2) from None
+    name = _acting(reg, user)
     try:
         with _database_errors(reg):
-            written = export(reg.as_user(_user(user)), fmt, out, proto)
+            written = export(reg.as_user(name), fmt, out, proto)
     except (AccessDenied, UnknownUser) as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
@@ -444,6 +489,111 @@ def export_cmd(
     typer.echo(f"wrote {len(written)} file(s) to {out}")
     for p in written:
         typer.echo(f"  {p}")
+
+
+token_app = typer.Typer(
+    rich_markup_mode=None, name="token", no_args_is_help=True,
+    help="Personal API tokens: on a registry with tokens or passwords, --user needs the user's token "
+         "($BLINCOMPASS_TOKEN, or a hidden prompt).",
+)
+app.add_typer(token_app, name="token")
+
+
+def _token_manager(reg, user: str | None):  # type: ignore[no-untyped-def]
+    """(coordinator, None) when a user is named (authenticated, must be a coordinator), else (None, why the
+    caller is the database's local administrator); exit 2 when neither, 1 for a centre user."""
+    from blincompass.registry import AccessDenied, UnknownUser
+    from blincompass.registry.tokens import ENV_TOKEN, AuthenticationError, authenticate_admin
+
+    claimed = user or os.environ.get("BLINCOMPASS_USER") or None
+    token = os.environ.get(ENV_TOKEN) or None
+    try:
+        with _database_errors(reg):
+            return authenticate_admin(reg, claimed, token, _token_prompt if _interactive() else None)
+    except AuthenticationError as exc:
+        raise _fail(f"not authenticated: {exc}; nothing was read or written", 2) from None
+    except (AccessDenied, UnknownUser) as exc:
+        raise _fail(str(exc)) from None
+
+
+@token_app.command("create")
+def token_create_cmd(
+    name: str = typer.Argument(..., help="The registry user the token belongs to."),
+    expires_days: int | None = typer.Option(None, "--expires-days", help="Valid for this many days (default: "
+                                            "until revoked)."),
+    label: str | None = typer.Option(None, "--label", help="What the token is for (e.g. the laptop)."),
+    db: str | None = _DB,
+    user: str | None = _USER,
+) -> None:
+    """Create a personal API token (printed once on standard output; only its hash is stored)."""
+    from blincompass.registry import AccessDenied, UnknownUser
+    from blincompass.registry.tokens import AuthenticationError, create_token
+
+    reg = _registry(db)
+    _check_schema(reg, allow_owner=True)
+    by, admin = _token_manager(reg, user)
+    try:
+        with _database_errors(reg):
+            token = create_token(reg, name, by=by, expires_days=expires_days, label=label, local_admin=admin)
+    except AuthenticationError as exc:
+        raise _fail(f"not authenticated: {exc}", 2) from None
+    except (AccessDenied, UnknownUser, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(token)
+    typer.echo(f"API token {token.split('_')[1]} for user {name}: shown once, give it to them privately. "
+               "They keep it out of the shell history: read -rs BLINCOMPASS_TOKEN && export BLINCOMPASS_TOKEN",
+               err=True)
+
+
+@token_app.command("list")
+def token_list_cmd(db: str | None = _DB, user: str | None = _USER) -> None:
+    """List the API tokens (id, user, label, created, by, expiry; never the secrets)."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from blincompass.registry import AccessDenied
+    from blincompass.registry.tokens import list_tokens
+
+    reg = _registry(db)
+    _check_schema(reg, allow_owner=True)
+    by, _ = _token_manager(reg, user)
+    try:
+        with _database_errors(reg):
+            tokens = list_tokens(reg, by=by)
+    except AccessDenied as exc:
+        raise _fail(str(exc)) from None
+    table = Table(title=f"API tokens ({len(tokens)})", title_justify="left")
+    for col in ("id", "user", "label", "created (UTC)", "by", "expires (UTC)"):
+        table.add_column(col)
+    for t in tokens:
+        table.add_row(*(Text(c) for c in (
+            t.id, t.user, t.label or "", t.created_at.strftime("%Y-%m-%d %H:%M:%S"), t.created_by,
+            t.expires_at.strftime("%Y-%m-%d %H:%M:%S") if t.expires_at else "")))
+    Console(highlight=False, width=160).print(table)
+
+
+@token_app.command("revoke")
+def token_revoke_cmd(
+    token_id: str = typer.Argument(..., help="Token id (the 12 hex digits after blc_)."),
+    db: str | None = _DB,
+    user: str | None = _USER,
+) -> None:
+    """Revoke (delete) an API token."""
+    from blincompass.registry import AccessDenied
+    from blincompass.registry.tokens import revoke_token
+
+    reg = _registry(db)
+    _check_schema(reg, allow_owner=True)
+    by, _ = _token_manager(reg, user)
+    try:
+        with _database_errors(reg):
+            done = revoke_token(reg, token_id, by=by)
+    except AccessDenied as exc:
+        raise _fail(str(exc)) from None
+    if not done:
+        raise _fail(f"no API token {token_id}")
+    typer.echo(f"API token {token_id} revoked")
 
 
 def register(main: typer.Typer) -> None:

@@ -50,17 +50,25 @@ def report_cmd(
     usable_output(out)
     validation = None
     if db is not None:
-        from blincompass.registry import AccessDenied, Registry
+        import os
 
-        if user is None:
+        from blincompass.registry import AccessDenied, Registry
+        from blincompass.registry.tokens import ENV_TOKEN, AuthenticationError, authenticate
+
+        token = os.environ.get(ENV_TOKEN) or None
+        if user is None and token is None:
             typer.echo("--db needs --user (the report covers what that user may see)", err=True)
             raise typer.Exit(2)
         try:
             reg = Registry(db)
-            try:
-                validation = reg.as_user(user).read_result(data_cutoff=proto.study.data_cutoff)
+            try:  # on a registry with credentials the user is proven by their API token
+                acting = authenticate(reg, user, token).name
+                validation = reg.as_user(acting).read_result(data_cutoff=proto.study.data_cutoff)
             finally:
                 reg.engine.dispose()
+        except AuthenticationError as exc:
+            typer.echo(f"not authenticated: {exc}; nothing was read", err=True)
+            raise typer.Exit(2) from None
         except AccessDenied as exc:
             typer.echo(f"access denied: {exc}", err=True)
             raise typer.Exit(1) from None

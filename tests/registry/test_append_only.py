@@ -173,7 +173,8 @@ def test_postgresql_app_role_inserts_and_reads_but_cannot_rewrite_the_trail(pg_s
         with pytest.raises(sa.exc.ProgrammingError, match="(?i)permission denied|must be owner"), \
                 app_engine.begin() as conn:
             conn.execute(sa.text(statement))
-    with app_engine.connect() as conn:
+    with app_engine.connect() as conn:  # the coordinator sees the whole trail (row-level security)
+        conn.execute(sa.text("SELECT set_config('blincompass.user', 'coord', true)"))
         assert conn.execute(sa.text("SELECT count(*) FROM audit")).scalar_one() == n_audit
     assert dump_tables(owner_engine) == before
     app_engine.dispose()

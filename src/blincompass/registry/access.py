@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,14 @@ from blincompass.dictionary import DataDictionary, Form, load_dictionary
 from blincompass.io.convert import read_input
 from blincompass.io.dataset import Dataset
 from blincompass.io.raw import RawDataset, RawTable
-from blincompass.registry.db import create_engine, display_url, resolve_url, upgrade
+from blincompass.registry.db import (
+    create_engine,
+    display_url,
+    patient_keys_taken,
+    resolve_url,
+    set_acting_user,
+    upgrade,
+)
 from blincompass.registry.schema import PATIENT_KEY, ROLES, build_metadata, format_value, patient_key, row_from_frame
 from blincompass.validate.findings import Finding, ValidationResult
 from blincompass.validate.rules import validate
@@ -325,6 +333,25 @@ class ScopedRegistry:
         self._d = registry.dictionary
         self._t = registry.tables
 
+    # -- transactions --------------------------------------------------------------------------------
+    # Every database access of this class goes through these two. On PostgreSQL each transaction first
+    # names the acting user (SET LOCAL blincompass.user), and the Row-Level Security policies of migration
+    # 0004_rls restrict the rows to what that user may see -- a second wall behind the filters below.
+
+    @contextmanager
+    def begin(self) -> Iterator[sa.Connection]:
+        """A transaction (committed at the end, rolled back on an exception) acting as this user."""
+        with self.registry.engine.begin() as conn:
+            set_acting_user(conn, self.user.name)
+            yield conn
+
+    @contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        """A read-only use of the database acting as this user (its transaction is rolled back)."""
+        with self.registry.engine.connect() as conn:
+            set_acting_user(conn, self.user.name)
+            yield conn
+
     # -- scope -------------------------------------------------------------------------------------
 
     def _deny(self, patient_id: str | None, reason: str) -> AccessDenied:
@@ -385,7 +412,7 @@ class ScopedRegistry:
     ) -> ValidationResult:
         """The visible data as a validated data set (the same typing and checks as a file; dates checked
         against ``data_cutoff``, default: the day of the check)."""
-        with self.registry.engine.connect() as conn:
+        with self.connect() as conn:
             if patient_ids is not None:
                 for pid in patient_ids:
                     self._check_patient(conn, pid, "read")
@@ -401,7 +428,7 @@ class ScopedRegistry:
         return self.read_dataset([patient_id])
 
     def patient_ids(self) -> list[str]:
-        with self.registry.engine.connect() as conn:
+        with self.connect() as conn:
             return self._visible(conn)
 
     # -- importing ---------------------------------------------------------------------------------
@@ -437,7 +464,7 @@ class ScopedRegistry:
             raise ImportRejected(file_name, found)
         ds = result.dataset
         expected_centre = centre or (None if self.user.is_coordinator else self.user.centre)
-        with self.registry.engine.begin() as conn:
+        with self.begin() as conn:
             problems = self._check_centres(conn, ds, expected_centre)
             if problems:
                 raise ImportRejected(file_name, problems + found)
@@ -513,6 +540,9 @@ class ScopedRegistry:
         for i in range(0, len(wanted), 500):
             q = sa.select(t.c[PATIENT_KEY], t.c.patient_id, t.c.centre).where(t.c[PATIENT_KEY].in_(wanted[i:i + 500]))
             existing.update({r[0]: (r[1], r[2]) for r in conn.execute(q)})
+        # keys of patients hidden by Row-Level Security (PostgreSQL): another centre's, so not visible
+        for key in patient_keys_taken(conn, wanted):
+            existing.setdefault(key, ("", None))
         first_row: dict[str, tuple[str, int]] = {}
         for _, r in ds.patients.iterrows():
             pid, c, src, row = str(r["patient_id"]), r["centre"], r["_file"], int(r["_row"])
@@ -654,7 +684,7 @@ class ScopedRegistry:
         if field in f.key:
             raise ValueError(f"{form}.{field} is part of the key {list(f.key)}; delete and re-import the record")
         pid = str(key.get("patient_id", ""))
-        with self.registry.engine.begin() as conn:
+        with self.begin() as conn:
             centre = self._check_patient(conn, pid, f"update {form}.{field}")
             if field == "centre" and form == "patients" and not self.user.is_coordinator:
                 raise self._deny(pid, "moving a patient to another centre needs a coordinator")
@@ -695,7 +725,7 @@ class ScopedRegistry:
 
     def delete_patient(self, patient_id: str) -> int:
         """Delete every record of a patient (audited value by value); returns the number of rows."""
-        with self.registry.engine.begin() as conn:
+        with self.begin() as conn:
             centre = self._check_patient(conn, patient_id, "delete")
             rows = self._rows(conn, [patient_id])
             changes = []
@@ -723,7 +753,7 @@ class ScopedRegistry:
         q = sa.select(a).where(a.c.patient_id == patient_id).order_by(a.c.id)
         if not self.user.is_coordinator:
             q = q.where(a.c.centre == self.user.centre)
-        with self.registry.engine.connect() as conn:
+        with self.connect() as conn:
             rows = _read_rows(conn, q, "audit")
         return [
             AuditEntry(r["id"], _utc(r["at"]), r["user_name"], r["centre"], r["action"], r["form"], r["patient_id"],
@@ -738,7 +768,7 @@ class ScopedRegistry:
         q = sa.select(t).order_by(t.c.id)
         if not self.user.is_coordinator:
             q = q.where(t.c.user_name.in_(sa.select(u.c.name).where(u.c.centre == self.user.centre)))
-        with self.registry.engine.connect() as conn:
+        with self.connect() as conn:
             rows = _read_rows(conn, q, "imports")
         for r in rows:
             r["at"] = _utc(r["at"])

@@ -20,7 +20,9 @@ __all__ = [
     "display_url",
     "ensure_app_role",
     "no_replace_sql",
+    "patient_keys_taken",
     "resolve_url",
+    "set_acting_user",
     "upgrade",
 ]
 
@@ -117,6 +119,38 @@ def no_replace_sql(dialect: str, table: str) -> tuple[list[str], list[str]]:
     return up, [f"DROP TRIGGER IF EXISTS {table}_no_replace"]
 
 
+def set_acting_user(conn: sa.Connection, user: str | None) -> None:
+    """Name the acting registry user for the rest of the current transaction (PostgreSQL; no-op elsewhere).
+
+    Runs ``SELECT set_config('blincompass.user', user, true)`` -- ``true``: like ``SET LOCAL``, the setting
+    ends with the transaction, so a pooled connection never carries it into another request. The
+    Row-Level Security policies (:mod:`blincompass.registry.rls`) take the user's role and centre from
+    ``users`` by this name; with no (or an unknown) name no patient data is visible. Call it first in every
+    transaction that reads or writes patient data as a user: the access layer does
+    (``ScopedRegistry.begin()`` / ``ScopedRegistry.connect()``).
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    from blincompass.registry.rls import SETTING
+
+    conn.execute(sa.text("SELECT set_config(:k, :v, true)"), {"k": SETTING, "v": user or ""})
+
+
+def patient_keys_taken(conn: sa.Connection, keys: list[str]) -> set[str]:
+    """Which normalised patient keys are registered in any centre, including rows the acting user cannot
+    see under Row-Level Security (PostgreSQL; elsewhere the empty set -- every row is visible there).
+
+    It says only that a key is taken -- what the unique index on ``patients.patient_key`` would say by
+    refusing the insert -- so that the access layer can refuse a conflicting identifier with a finding
+    instead of a database error.
+    """
+    if conn.dialect.name != "postgresql" or not keys:
+        return set()
+    from blincompass.registry.rls import KEYS_TAKEN_FN
+
+    return set(conn.execute(sa.text(f"SELECT {KEYS_TAKEN_FN}(CAST(:k AS text[]))"), {"k": keys}).scalars())
+
+
 def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -127,7 +161,8 @@ def ensure_app_role(conn: sa.Connection, role: str = APP_ROLE, password: str | N
 
     The role may read every registry table; insert, update and delete the forms' rows; insert centres and
     users; and only insert and read ``audit`` and ``imports`` (no UPDATE, DELETE or TRUNCATE). It owns
-    nothing, so it cannot disable, drop or replace the append-only triggers. With ``password`` the role can
+    nothing, so it cannot disable, drop or replace the append-only triggers, and it is subject to the
+    row-level security policies (it may execute their lookup functions). With ``password`` the role can
     log in (``LOGIN PASSWORD``); without, it is a group role to grant to personal logins
     (``GRANT blincompass_app TO anna``). Run by ``blincompass db init`` as the tables' owner, which needs
     the ``CREATEROLE`` attribute the first time (when the role does not exist yet).
@@ -166,12 +201,21 @@ def ensure_app_role(conn: sa.Connection, role: str = APP_ROLE, password: str | N
         execute(f"REVOKE ALL ON TABLE {sch}.{_quote_ident(t)} FROM {ident}")
         if t in APPEND_ONLY_TABLES or t in ("centres", "users"):
             privileges = "SELECT, INSERT"
+        elif t == "api_tokens":
+            privileges = "SELECT, INSERT, DELETE"  # revoking a token deletes it
         elif t == "alembic_version":
             privileges = "SELECT"
         else:
             privileges = "SELECT, INSERT, UPDATE, DELETE"
         execute(f"GRANT {privileges} ON TABLE {sch}.{_quote_ident(t)} TO {ident}")
     execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {sch} TO {ident}")
+    # the Row-Level Security lookup functions (migration 0004_rls), not executable by PUBLIC
+    functions = [r[0] for r in conn.execute(sa.text(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = current_schema() AND p.proname LIKE 'blincompass\\_%' ORDER BY 1"))]
+    for fn in functions:
+        execute(f"REVOKE ALL ON FUNCTION {fn} FROM PUBLIC")  # again: a restore without privileges resets it
+        execute(f"GRANT EXECUTE ON FUNCTION {fn} TO {ident}")
     return run
 
 
@@ -180,15 +224,18 @@ def app_role_problem(engine: sa.Engine) -> str | None:
 
     The application must not connect as a superuser, as the owner of the audit trail, or as a role that
     may update, delete or truncate audit or import rows (it could rewrite the trail or disable its
-    triggers); it connects as the role ``db init`` creates (:func:`ensure_app_role`).
+    triggers), nor as a role that row-level security does not restrict (``BYPASSRLS``, or the owner of a
+    table under row-level security); it connects as the role ``db init`` creates (:func:`ensure_app_role`).
     """
     if engine.dialect.name != "postgresql":
         return None
     with engine.connect() as conn:
-        role, superuser = conn.execute(sa.text(
-            "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user")).one()
+        role, superuser, bypass = conn.execute(sa.text(
+            "SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")).one()
         if superuser:
             return f"role {role} is a superuser"
+        if bypass:  # it would not be subject to the Row-Level Security policies
+            return f"role {role} bypasses row-level security (BYPASSRLS)"
         for table in APPEND_ONLY_TABLES:
             owns = conn.execute(sa.text(
                 "SELECT pg_has_role(current_user, c.relowner, 'USAGE') FROM pg_class c "
@@ -199,6 +246,12 @@ def app_role_problem(engine: sa.Engine) -> str | None:
                 if conn.execute(sa.text("SELECT has_table_privilege(to_regclass(:t), :p)"),
                                 {"t": table, "p": privilege}).scalar_one():
                     return f"role {role} may {privilege} the table {table}"
+        # the owner of a protected table is not subject to its policies either
+        owned = conn.execute(sa.text(
+            "SELECT c.relname FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
+            "AND c.relrowsecurity AND pg_has_role(current_user, c.relowner, 'USAGE') ORDER BY 1")).first()
+        if owned is not None:
+            return f"role {role} owns the table {owned[0]}, which row-level security does not restrict for it"
     return None
 
 

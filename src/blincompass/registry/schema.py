@@ -12,8 +12,8 @@ order) and one typed column per dictionary variable:
 The form's key is a ``UNIQUE`` constraint; ``references`` become foreign keys (``patients.patient_id``,
 and ``courses.course`` as the composite ``(patient_id, course)``); ``patients.centre`` references
 ``centres``. Besides the forms: ``centres``, ``users`` (role ``centre`` or ``coordinator``), ``imports``
-(one row per applied import: file, sha256, user, UTC time, counts) and ``audit`` (append-only; one row
-per changed value).
+(one row per applied import: file, sha256, user, UTC time, counts), ``audit`` (append-only; one row
+per changed value) and ``api_tokens`` (personal API tokens of the command line, hashed).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ __all__ = [
 
 ROLES: tuple[str, str] = ("centre", "coordinator")
 AUDIT_ACTIONS: tuple[str, str, str] = ("insert", "update", "delete")
-META_TABLES: tuple[str, ...] = ("centres", "users", "imports", "audit")
+META_TABLES: tuple[str, ...] = ("centres", "users", "imports", "audit", "api_tokens")
 MRD_STATUSES: tuple[str, ...] = ("quantified", *MRD_CODES)
 
 NAMING = {
@@ -194,6 +194,17 @@ def build_metadata(dictionary: DataDictionary | None = None) -> sa.MetaData:
         sa.CheckConstraint(_in_list("action", AUDIT_ACTIONS), name="action"),
         sa.Index("ix_audit_patient_id", "patient_id"),
         comment="Audit trail: one row per changed value (append-only)",
+    )
+    sa.Table(
+        "api_tokens", md,
+        sa.Column("id", sa.String(12), primary_key=True),
+        sa.Column("user_name", sa.String(80), sa.ForeignKey("users.name"), nullable=False),
+        sa.Column("secret_sha256", sa.String(64), nullable=False),
+        sa.Column("label", sa.Text, nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(80), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        comment="Personal API tokens of the command line (SHA-256 of the secret only)",
     )
     for form in d.forms:
         _form_table(md, form, d)
