@@ -149,6 +149,12 @@ def _err(rule: str, message: str) -> Cell:
     return Cell(issues=(CellIssue("error", rule, message),))
 
 
+def date_window(var: Variable, meta: Meta) -> tuple[dt.date, dt.date]:
+    """The plausible dates of a date variable: its ``earliest`` / ``latest``, else the dictionary's
+    ``meta.earliest_date`` / ``meta.latest_date``."""
+    return var.earliest or meta.earliest_date, var.latest or meta.latest_date
+
+
 @functools.lru_cache(maxsize=64)
 def _folded(tokens: tuple[str, ...]) -> frozenset[str]:
     return frozenset(t.casefold() for t in tokens)
@@ -416,8 +422,7 @@ def parse_cell(
         d = parse_date(raw, date1904=date1904, dayfirst=dayfirst)
         if isinstance(d, str):
             return _err("type.date", f"{d}; expected {EXPECTED['date']}")
-        lo = var.earliest or meta.earliest_date
-        hi = var.latest or meta.latest_date
+        lo, hi = date_window(var, meta)
         if not lo <= d <= hi:
             return _err(
                 "range",

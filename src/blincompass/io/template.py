@@ -35,6 +35,7 @@ from blincompass.dictionary import (
     load_dictionary,
     reported_terms,
 )
+from blincompass.io import cells
 from blincompass.io.ooxml import deterministic_zip
 from blincompass.io.outpath import atomic_write_bytes
 from blincompass.io.safe import escape_text, write_cell
@@ -195,7 +196,7 @@ def _form_sheet(
                 dv.errorStyle = "warning"
                 dv.error = f"Expected one of: {', '.join(values)[:200]}"
         elif var.type == "date":
-            lo, hi = var.earliest or d.meta.earliest_date, var.latest or d.meta.latest_date
+            lo, hi = cells.date_window(var, d.meta)
             dv = DataValidation(
                 type="date",
                 operator="between",

@@ -5,7 +5,7 @@ Rule identifiers (stable; used in findings, tests and documentation):
 Structure
     ``file.encoding`` (warning) CSV not in UTF-8, read with a fallback encoding.
     ``form.missing`` (error) no sheet / CSV for a form.
-    ``form.empty`` (warning) patients form has no row.
+    ``form.empty`` (warning) the patient form has no row.
     ``form.ambiguous`` (error) two sheets / CSV files whose names differ only in case name the same form.
     ``column.missing`` (error for a required or conditionally required variable, warning otherwise).
     ``column.unknown`` (warning) a column that is not in the dictionary (ignored).
@@ -28,18 +28,18 @@ Cells
     return, which a spreadsheet could run as a formula (exports write it as inert text).
 Keys and references
     ``key.unique`` (error) duplicate key within a form.
-    ``reference`` (error) patient_id not in patients; AE course not in that patient's courses.
-    ``patient.outcomes`` (error) a patient without an outcomes row (every patient needs exactly one:
-    it holds the last follow-up that every survival analysis needs).
-    ``patient.courses`` (error) a patient without any course (the study population is patients treated
-    with blinatumomab, and OS/RFS start at the first course).
+    ``reference`` (error) a row whose patient identifier is not in the patient form (meta.patient_form);
+    a ``reference`` check of the dictionary (e.g. an AE course that is not in that patient's courses).
+    ``patient.<form>`` (error) a patient without a row in a form whose rows_per_patient is "one" or
+    "at_least_one" (BLIN-COMPASS: ``patient.outcomes``, ``patient.courses``), or with a second row in a
+    one-row form keyed by more than the patient identifier.
+Cross-form checks of the dictionary (``[[checks]]``; :mod:`blincompass.validate.checks`)
+    Each declared check reports under its own rule identifier. The BLIN-COMPASS dictionary declares:
     ``patient.baseline`` (warning) a treated patient without a baseline assessment.
-Courses and assessments
     ``course.numbering`` (error) courses of a patient not numbered 1..n without gaps.
     ``course.dates`` (error) end date before start date.
     ``course.order`` (error) course k+1 does not start after course k ends.
     ``assessment.course`` (error) an after_cK assessment for a course K the patient did not receive.
-Chronology
     ``chronology.birth_before_diagnosis``, ``chronology.diagnosis_before_first_course`` (error).
     ``chronology.baseline_before_first_course`` (error) baseline assessment after the first course start.
     ``chronology.baseline_window`` (warning) baseline more than ``BASELINE_WINDOW_DAYS`` before course 1.
