@@ -11,9 +11,11 @@ order) and one typed column per dictionary variable:
 
 The form's key is a ``UNIQUE`` constraint; ``references`` become foreign keys (``patients.patient_id``,
 and ``courses.course`` as the composite ``(patient_id, course)``); ``patients.centre`` references
-``centres``. Besides the forms: ``centres``, ``users`` (role ``centre`` or ``coordinator``), ``imports``
-(one row per applied import: file, sha256, user, UTC time, counts) and ``audit`` (append-only; one row
-per changed value).
+``centres``. Besides the forms: ``centres``, ``users`` (role ``centre``, ``monitor`` or ``coordinator``),
+``imports`` (one row per applied import: file, sha256, user, UTC time, counts), ``audit`` (append-only; one
+row per changed value), the web application's ``web_credentials`` and ``web_sessions``
+(:mod:`blincompass.registry.auth`), and the data queries ``queries`` / ``query_messages``
+(:mod:`blincompass.registry.queries`).
 """
 
 from __future__ import annotations
@@ -38,9 +40,12 @@ __all__ = [
     "row_from_frame",
 ]
 
-ROLES: tuple[str, str] = ("centre", "coordinator")
+#: A centre's data manager, a monitor (reads every centre, raises data queries, changes nothing), the
+#: coordinating centre.
+ROLES: tuple[str, ...] = ("centre", "monitor", "coordinator")
 AUDIT_ACTIONS: tuple[str, str, str] = ("insert", "update", "delete")
-META_TABLES: tuple[str, ...] = ("centres", "users", "imports", "audit")
+META_TABLES: tuple[str, ...] = ("centres", "users", "imports", "audit", "web_credentials", "web_sessions",
+                                 "queries", "query_messages")
 MRD_STATUSES: tuple[str, ...] = ("quantified", *MRD_CODES)
 
 NAMING = {
@@ -156,8 +161,8 @@ def build_metadata(dictionary: DataDictionary | None = None) -> sa.MetaData:
         sa.Column("role", sa.String(12), nullable=False),
         sa.Column("centre", sa.Text, sa.ForeignKey("centres.code"), nullable=True),
         sa.CheckConstraint(_in_list("role", ROLES), name="role"),
-        sa.CheckConstraint("role = 'coordinator' OR centre IS NOT NULL", name="centre_user_has_centre"),
-        comment="Registry users: a centre's data manager, or the coordinating centre",
+        sa.CheckConstraint("role <> 'centre' OR centre IS NOT NULL", name="centre_user_has_centre"),
+        comment="Registry users: a centre's data manager, a monitor, or the coordinating centre",
     )
     sa.Table(
         "imports", md,
@@ -197,6 +202,11 @@ def build_metadata(dictionary: DataDictionary | None = None) -> sa.MetaData:
     )
     for form in d.forms:
         _form_table(md, form, d)
+    from blincompass.registry.auth import add_auth_tables
+    from blincompass.registry.queries import add_query_tables
+
+    add_auth_tables(md)
+    add_query_tables(md)
     return md
 
 
