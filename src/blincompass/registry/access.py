@@ -419,6 +419,15 @@ class ScopedRegistry:
         with self.registry.engine.connect() as conn:
             return self._visible(conn)
 
+    def patient_centres(self) -> list[tuple[str, str]]:
+        """``(patient_id, centre)`` of every visible patient, in insertion order (a list page's rows)."""
+        t = self._t["patients"]
+        q = sa.select(t.c.patient_id, t.c.centre).order_by(t.c.id)
+        if not self.user.reads_all:
+            q = q.where(t.c.centre == self.user.centre)
+        with self.registry.engine.connect() as conn:
+            return [(str(r[0]), str(r[1])) for r in conn.execute(q)]
+
     # -- importing ---------------------------------------------------------------------------------
 
     def import_raw(
