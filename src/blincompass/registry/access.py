@@ -419,6 +419,15 @@ class ScopedRegistry:
         with self.registry.engine.connect() as conn:
             return self._visible(conn)
 
+    def patient_version(self, patient_id: str) -> int:
+        """The id of the newest audit entry of a visible patient (every change of a patient's records writes
+        one, so an unchanged number means unchanged records: a cache key); ``PatientNotFound`` otherwise."""
+        a = self._t["audit"]
+        with self.registry.engine.connect() as conn:
+            self._check_patient(conn, patient_id, "read")
+            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(a.c.id), 0))
+                                    .where(a.c.patient_id == patient_id)).scalar_one())
+
     def patient_centres(self) -> list[tuple[str, str]]:
         """``(patient_id, centre)`` of every visible patient, in insertion order (a list page's rows)."""
         t = self._t["patients"]

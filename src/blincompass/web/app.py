@@ -112,6 +112,7 @@ def create_app(config: WebConfig) -> Any:
     env = _env()
     work = config.work_dir or Path(tempfile.mkdtemp(prefix="blincompass-web-"))
     report_lock = threading.Lock()
+    cache = wf.PatientCache()
     static_css = (Path(__file__).parent / "static" / "style.css").read_bytes()
 
     def render(ctx: Ctx, name: str, code: int = 200, **values: Any) -> HTMLResponse:
@@ -308,7 +309,7 @@ def create_app(config: WebConfig) -> Any:
     def patient(ctx: Ctx) -> Response:
         s = ctx.need_user()
         pid = ctx.request.path_params["pid"]
-        result = s.read_result([pid])
+        result = cache.result(s, pid)
         records = {}
         for form in d.forms:
             frame = result.dataset.forms[form.name]
@@ -337,7 +338,7 @@ def create_app(config: WebConfig) -> Any:
             f = d.form(form_name)
         except KeyError:
             raise HTTPError(404, f"no form {form_name}") from None
-        records = wf.patient_records(s, pid)  # PatientNotFound for another centre's patient
+        records = wf.patient_records(s, pid, cache)  # PatientNotFound for another centre's patient
         orig = _original_key(ctx, form_name, pid)
         errors: dict[str, list[str]] = {}
         other: list[Any] = []
@@ -358,14 +359,14 @@ def create_app(config: WebConfig) -> Any:
                 if form_name == "patients":
                     s.delete_patient(pid)
                     return redirect("/patients?deleted=" + quote(pid, safe=""))
-                out = wf.delete_record(s, pid, form_name, orig)
+                out = wf.delete_record(s, pid, form_name, orig, cache)
             else:
                 posted = _values(ctx, form_name)
                 posted["patient_id"] = pid
                 if orig is not None:  # the key of a saved record is not changed here
                     posted.update({k: orig[k] for k in f.key})
                 values = posted
-                out = wf.save_record(s, pid, form_name, orig, posted)
+                out = wf.save_record(s, pid, form_name, orig, posted, cache)
             if out.ok:
                 return redirect(f"/patients/{quote(pid, safe='')}?saved=1#{form_name}")
             errors = {k: [x.message for x in v] for k, v in out.field_errors.items()}
@@ -378,10 +379,12 @@ def create_app(config: WebConfig) -> Any:
     def audit_page(ctx: Ctx) -> Response:
         s = ctx.need_user()
         pid = ctx.request.path_params["pid"]
-        s.read_result([pid]) if pid in set(s.patient_ids()) else None
+        try:
+            s.patient_version(pid)
+        except PatientNotFound:
+            if not s.history(pid):  # a deleted patient's trail stays readable; an unknown id is not found
+                raise
         entries = s.history(pid)
-        if not entries and pid not in set(s.patient_ids()):
-            raise HTTPError(404, f"no patient {pid}")
         msgs = rq.query_messages_for_patient(s, pid)
         by_audit = {m.audit_id: q.id for q, m in msgs if m.audit_id is not None}
         return render(ctx, "audit.html", pid=pid, entries=entries, by_audit=by_audit, msgs=msgs)
@@ -442,7 +445,7 @@ def create_app(config: WebConfig) -> Any:
         q = rq.get_query(s, qid)
         current = None
         try:
-            recs = wf.patient_records(s, q.patient_id)[q.form]
+            recs = wf.patient_records(s, q.patient_id, cache)[q.form]
             f = d.form(q.form)
             for r in recs:
                 if ", ".join(f"{k}={r[k]}" for k in f.key) == q.record_key:

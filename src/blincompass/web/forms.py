@@ -10,8 +10,10 @@ centre checks, one transaction, every changed value audited -- and each finding 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,9 +22,9 @@ from blincompass.dictionary import MRD_CODES, DataDictionary, Form, Variable
 from blincompass.io.raw import RawDataset, RawTable
 from blincompass.registry.access import ImportRejected, ScopedRegistry
 from blincompass.registry.schema import format_value
-from blincompass.validate.findings import Finding
+from blincompass.validate.findings import Finding, ValidationResult
 
-__all__ = ["NEW_PATIENT_FORMS", "FieldSpec", "SaveOutcome", "create_patient", "delete_record", "field_specs",
+__all__ = ["NEW_PATIENT_FORMS", "FieldSpec", "PatientCache", "SaveOutcome", "create_patient", "delete_record", "field_specs",
            "key_of", "patient_records", "save_record"]
 
 #: Source label of the records sent by a web form (findings name it as their file).
@@ -105,9 +107,44 @@ def _texts(form: Form, row: Any) -> tuple[str, ...]:
     return tuple(format_value(v, row) for v in form.variables)
 
 
-def patient_records(scoped: ScopedRegistry, patient_id: str) -> dict[str, list[dict[str, str]]]:
+class PatientCache:
+    """Validated records of recently read patients, keyed by patient and version.
+
+    The version is the patient's newest audit id (:meth:`ScopedRegistry.patient_version`, which also checks
+    that the user may see the patient): every change of a patient's records is audited, so a cached result
+    with the current version is the result a fresh read would give. A page view then costs a few indexed
+    queries instead of a validation of the patient's records. The version is read before the records, so a
+    change in between only makes the next read miss.
+    """
+
+    def __init__(self, size: int = 2048) -> None:
+        self._data: OrderedDict[tuple[str, dt.date | None], tuple[int, ValidationResult]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.size = size
+
+    def result(self, scoped: ScopedRegistry, patient_id: str, data_cutoff: dt.date | None = None) -> ValidationResult:
+        """The patient's validated records (``PatientNotFound`` for a patient the user cannot see)."""
+        version = scoped.patient_version(patient_id)
+        key = (patient_id, data_cutoff or dt.date.today())
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is not None and hit[0] == version:
+                self._data.move_to_end(key)
+                return hit[1]
+        result = scoped.read_result([patient_id], data_cutoff=data_cutoff)
+        with self._lock:
+            self._data[key] = (version, result)
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+        return result
+
+
+def patient_records(
+    scoped: ScopedRegistry, patient_id: str, cache: PatientCache | None = None,
+) -> dict[str, list[dict[str, str]]]:
     """Every record of a patient as template text, per form (raises ``PatientNotFound``)."""
-    ds = scoped.read_dataset([patient_id])
+    ds = cache.result(scoped, patient_id).dataset if cache is not None else scoped.read_dataset([patient_id])
     out: dict[str, list[dict[str, str]]] = {}
     for form in scoped.registry.dictionary.forms:
         frame = ds.forms[form.name]
@@ -133,13 +170,10 @@ _TARGET_ROW = 10_000_000  # row number given to the record being saved, to find 
 
 
 def _save(scoped: ScopedRegistry, patient_id: str, form_name: str, original_key: Mapping[str, str] | None,
-          values: Mapping[str, str] | None, *, new_patient: bool = False) -> SaveOutcome:
+          values: Mapping[str, str] | None, cache: PatientCache | None) -> SaveOutcome:
     d: DataDictionary = scoped.registry.dictionary
     target = d.form(form_name)
-    if new_patient:
-        records: dict[str, list[dict[str, str]]] = {f.name: [] for f in d.forms}
-    else:
-        records = patient_records(scoped, patient_id)
+    records = patient_records(scoped, patient_id, cache)
     tables: dict[str, RawTable] = {}
     found = original_key is None
     for form in d.forms:
@@ -180,16 +214,12 @@ def _save(scoped: ScopedRegistry, patient_id: str, form_name: str, original_key:
 
 
 def save_record(scoped: ScopedRegistry, patient_id: str, form_name: str, original_key: Mapping[str, str] | None,
-                values: Mapping[str, str], *, new_patient: bool = False) -> SaveOutcome:
-    """Save one record of a patient (``original_key`` ``None``: a new record; ``new_patient``: the patients
-    row of a patient not yet registered). One transaction through the access layer, validated and audited;
-    raises ``PatientNotFound`` for a patient the user cannot see, ``AccessDenied`` outside their centre."""
+                values: Mapping[str, str], cache: PatientCache | None = None) -> SaveOutcome:
+    """Save one record of a patient (``original_key`` ``None``: a new record). One transaction through the
+    access layer, validated and audited; raises ``PatientNotFound`` for a patient the user cannot see,
+    ``AccessDenied`` outside their centre."""
     with _patient_lock(patient_id):
-        if new_patient and patient_id in set(scoped.patient_ids()):
-            return SaveOutcome(False, {"patient_id": [Finding(
-                "error", SOURCE, None, patient_id, "patient_id", patient_id, "patient.exists",
-                f"patient {patient_id} is already registered; open it from the patient list")]})
-        return _save(scoped, patient_id, form_name, original_key, values, new_patient=new_patient)
+        return _save(scoped, patient_id, form_name, original_key, values, cache)
 
 
 #: Forms entered on the new-patient page: a patient needs its patients row, a first course and its outcome.
@@ -234,10 +264,11 @@ def create_patient(scoped: ScopedRegistry, patient_id: str, values: Mapping[str,
 
 def delete_record(
     scoped: ScopedRegistry, patient_id: str, form_name: str, original_key: Mapping[str, str],
+    cache: PatientCache | None = None,
 ) -> SaveOutcome:
     """Delete one record of a repeating form (the patient's remaining records are validated again)."""
     if form_name == "patients":
         raise ValueError("a patient is deleted as a whole")
     with _patient_lock(patient_id):
-        return _save(scoped, patient_id, form_name, original_key, None)
+        return _save(scoped, patient_id, form_name, original_key, None, cache)
 
