@@ -4,8 +4,9 @@ The server runs as ``blincompass serve`` in its own process on a free 127.0.0.1 
 a fresh schema of the PostgreSQL server given by ``--pg URL`` / ``$BLINCOMPASS_TEST_PG``). Each user is a
 centre data manager with a patient of their own; once every user has logged in (logins are timed apart),
 each makes ``--requests`` requests in a fixed, seeded order, pausing ``--think`` seconds on average (uniform
-+-50 %) before each, as a person reading the page would: patient page (35 %), patient list (20 %), a record's form (15 %), the query list
-(10 %) and saves of a record (20 %; each save changes one value, so it writes exactly one audit entry).
++-50 %) before each, as a person reading the page would: patient page (35 %), patient list (20 %), a
+record's form (15 %), the query list (10 %) and saves of a record (20 %; each save changes one value, so
+it writes exactly one audit entry).
 
 Printed: p50 / p95 / max latency of page views and of saves, errors (any unexpected status or failed request),
 and the proof that nothing was lost: the audit entries written equal the saves made, and every patient's

@@ -24,8 +24,8 @@ from blincompass.registry.access import ImportRejected, ScopedRegistry
 from blincompass.registry.schema import format_value
 from blincompass.validate.findings import Finding, ValidationResult
 
-__all__ = ["NEW_PATIENT_FORMS", "FieldSpec", "PatientCache", "SaveOutcome", "create_patient", "delete_record", "field_specs",
-           "key_of", "patient_records", "save_record"]
+__all__ = ["NEW_PATIENT_FORMS", "FieldSpec", "PatientCache", "SaveOutcome", "create_patient", "delete_record",
+           "field_specs", "key_of", "patient_records", "save_record"]
 
 #: Source label of the records sent by a web form (findings name it as their file).
 SOURCE = "web form"
