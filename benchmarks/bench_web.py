@@ -46,7 +46,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _setup(url: str, n_users: int) -> list[tuple[str, str]]:
+def _setup(url: str, n_users: int, app_role: str | None = None) -> list[tuple[str, str]]:
     """Centres C1-C3, the example patients, one cloned patient and one data manager per user."""
     import pandas as pd
 
@@ -56,7 +56,7 @@ def _setup(url: str, n_users: int) -> list[tuple[str, str]]:
     from blincompass.registry.auth import set_password
 
     reg = Registry(url)
-    reg.init()
+    reg.init(app_role=app_role, app_password=PASSWORD if app_role else None)
     for c in ("C1", "C2", "C3"):
         reg.add_centre(c)
     reg.add_user("coord", "coordinator")
@@ -103,6 +103,7 @@ def _user_run(base: str, name: str, pid: str, n: int, seed: int, think: float, s
     errors: list[str] = []
     last_value = None
     n_saves = 0
+    token = ""
     with httpx.Client(base_url=base, timeout=60, follow_redirects=False) as c:
         try:
             r = c.get("/login")
@@ -115,10 +116,12 @@ def _user_run(base: str, name: str, pid: str, n: int, seed: int, think: float, s
             token = _csrf(r.text)
         except httpx.HTTPError as exc:
             errors.append(f"{name} login {exc!r}")
-        start.wait()  # every user is logged in: the measured phase starts together
-        if errors:
-            out["errors"].extend(errors)
-            return
+        cookies = c.cookies
+    start.wait()  # every user is logged in: the measured phase starts together (on fresh connections)
+    if errors:
+        out["errors"].extend(errors)
+        return
+    with httpx.Client(base_url=base, timeout=60, follow_redirects=False, cookies=cookies) as c:
         course = f"/patients/{pid}/courses"
         for i in range(n):
             if think:
@@ -173,11 +176,15 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
-def run(backend: str, url: str, n_users: int, n_requests: int, think: float) -> bool:
-    users = _setup(url, n_users)
+def run(backend: str, url: str, n_users: int, n_requests: int, think: float, app_role: str | None = None) -> bool:
+    users = _setup(url, n_users, app_role)
+    serve_url = url
+    if app_role is not None:  # the server connects as the application role, as in production
+        serve_url = sa.make_url(url).set(username=app_role, password=PASSWORD).render_as_string(hide_password=False)
     port = _free_port()
     env = dict(os.environ)
-    cmd = [sys.executable, "-c", "from blincompass.cli import app; app()", "serve", "--db", url, "--port", str(port)]
+    cmd = [sys.executable, "-c", "from blincompass.cli import app; app()", "serve", "--db", serve_url,
+           "--port", str(port)]
     server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -268,11 +275,14 @@ def main() -> int:
                 conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
             sep = "&" if "?" in args.pg else "?"
             url = f"{args.pg}{sep}options=-csearch_path%3D{schema}"
+            role = f"{schema}_app"
             try:
-                ok &= run("postgresql", url, args.users, args.requests, args.think)
+                ok &= run("postgresql", url, args.users, args.requests, args.think, app_role=role)
             finally:
                 with admin.begin() as conn:
                     conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+                    if conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first():
+                        conn.execute(sa.text(f"DROP ROLE {role}"))
                 admin.dispose()
     return 0 if ok else 1
 
