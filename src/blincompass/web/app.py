@@ -696,7 +696,7 @@ def _store_upload(up: UploadFile, folder: Path) -> Path:
         path = folder / safe
         path.write_bytes(data)
         return path
-    out = folder / (Path(safe).stem or "upload")
+    out = folder / safe  # a folder named as the zip file, so that the import log names the upload
     out.mkdir()
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         infos = [i for i in z.infolist() if not i.is_dir()]
