@@ -114,3 +114,23 @@ def test_report_run_from_the_registry_and_download(site: Site, client) -> None: 
     assert html.status_code == 200 and "attachment" in html.headers["content-disposition"]
     assert b"<html" in html.content[:2000].lower()
     assert coord.get(index[0].rsplit("/", 1)[0] + "/../../etc/passwd").status_code == 404
+
+
+def test_two_people_editing_one_patient_do_not_undo_each_other(site: Site, client) -> None:  # type: ignore[no-untyped-def]
+    from blincompass.web.forms import patient_records
+
+    a, b = client("u1"), client("coord")
+    form_a = a.get("/patients/C1-002/outcomes?key.patient_id=C1-002").text
+    form_b = b.get("/patients/C1-002/outcomes?key.patient_id=C1-002").text
+    version = re.search(r'name="version" value="(\d+)"', form_a).group(1)
+    assert version == re.search(r'name="version" value="(\d+)"', form_b).group(1)
+    values = dict(patient_records(site.registry.as_user("coord"), "C1-002")["outcomes"][0])
+    values.update({"key.patient_id": "C1-002", "version": version, "action": "save"})
+    r = a.post("/patients/C1-002/outcomes", dict(values, last_followup_date="2021-01-15"))
+    assert r.status_code == 303
+    before = site.data_dump()
+    r = b.post("/patients/C1-002/outcomes", dict(values, last_followup_date="2021-02-15"))
+    assert r.status_code == 422 and "changed by someone else" in r.text
+    assert site.data_dump() == before
+    stored = site.registry.as_user("coord").read_dataset(["C1-002"]).forms["outcomes"].iloc[0]["last_followup_date"]
+    assert stored.date().isoformat() == "2021-01-15"

@@ -322,6 +322,10 @@ def create_app(config: WebConfig) -> Any:
                       one_row={f.name: tuple(f.key) == ("patient_id",) for f in d.forms},
                       now=dt.datetime.now(dt.UTC))
 
+    def posted_version(ctx: Ctx) -> int | None:
+        v = field(ctx, "version")
+        return int(v) if v.isdigit() else None
+
     def _original_key(ctx: Ctx, form_name: str, pid: str) -> dict[str, str] | None:
         f = d.form(form_name)
         if field(ctx, "new") == "1":
@@ -359,19 +363,20 @@ def create_app(config: WebConfig) -> Any:
                 if form_name == "patients":
                     s.delete_patient(pid)
                     return redirect("/patients?deleted=" + quote(pid, safe=""))
-                out = wf.delete_record(s, pid, form_name, orig, cache)
+                out = wf.delete_record(s, pid, form_name, orig, cache, version=posted_version(ctx))
             else:
                 posted = _values(ctx, form_name)
                 posted["patient_id"] = pid
                 if orig is not None:  # the key of a saved record is not changed here
                     posted.update({k: orig[k] for k in f.key})
                 values = posted
-                out = wf.save_record(s, pid, form_name, orig, posted, cache)
+                out = wf.save_record(s, pid, form_name, orig, posted, cache, version=posted_version(ctx))
             if out.ok:
                 return redirect(f"/patients/{quote(pid, safe='')}?saved=1#{form_name}")
             errors = {k: [x.message for x in v] for k, v in out.field_errors.items()}
             other = out.other
         return render(ctx, "record.html", code=422 if errors or other else 200, pid=pid, form=f,
+                      version=field(ctx, "version") or str(s.patient_version(pid)),
                       specs=wf.field_specs(f), values=values, orig=orig, errors=errors, other=other,
                       centres=centres_for(s), can_write=s.user.can_write,
                       one_row=tuple(f.key) == ("patient_id",))

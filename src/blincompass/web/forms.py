@@ -213,13 +213,25 @@ def _save(scoped: ScopedRegistry, patient_id: str, form_name: str, original_key:
     return SaveOutcome(True, values_changed=result.values_changed)
 
 
+def _changed_since(scoped: ScopedRegistry, patient_id: str, version: int | None) -> SaveOutcome | None:
+    if version is None or scoped.patient_version(patient_id) == version:
+        return None
+    return SaveOutcome(False, other=[Finding(
+        "error", SOURCE, None, patient_id, None, None, "patient.changed",
+        f"the records of patient {patient_id} were changed by someone else after this form was opened; "
+        "nothing was saved: open the form again to see the current values")])
+
+
 def save_record(scoped: ScopedRegistry, patient_id: str, form_name: str, original_key: Mapping[str, str] | None,
-                values: Mapping[str, str], cache: PatientCache | None = None) -> SaveOutcome:
+                values: Mapping[str, str], cache: PatientCache | None = None, *,
+                version: int | None = None) -> SaveOutcome:
     """Save one record of a patient (``original_key`` ``None``: a new record). One transaction through the
     access layer, validated and audited; raises ``PatientNotFound`` for a patient the user cannot see,
-    ``AccessDenied`` outside their centre."""
+    ``AccessDenied`` outside their centre. ``version``: the patient's version when the form was shown; a
+    save over a newer version is refused (two people editing one patient do not undo each other)."""
     with _patient_lock(patient_id):
-        return _save(scoped, patient_id, form_name, original_key, values, cache)
+        return _changed_since(scoped, patient_id, version) or _save(
+            scoped, patient_id, form_name, original_key, values, cache)
 
 
 #: Forms entered on the new-patient page: a patient needs its patients row, a first course and its outcome.
@@ -264,11 +276,12 @@ def create_patient(scoped: ScopedRegistry, patient_id: str, values: Mapping[str,
 
 def delete_record(
     scoped: ScopedRegistry, patient_id: str, form_name: str, original_key: Mapping[str, str],
-    cache: PatientCache | None = None,
+    cache: PatientCache | None = None, *, version: int | None = None,
 ) -> SaveOutcome:
     """Delete one record of a repeating form (the patient's remaining records are validated again)."""
     if form_name == "patients":
         raise ValueError("a patient is deleted as a whole")
     with _patient_lock(patient_id):
-        return _save(scoped, patient_id, form_name, original_key, None, cache)
+        return _changed_since(scoped, patient_id, version) or _save(
+            scoped, patient_id, form_name, original_key, None, cache)
 
