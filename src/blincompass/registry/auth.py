@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -117,11 +118,15 @@ def _hasher() -> Any:
 
 
 _DUMMY_HASH: str | None = None
+#: Argon2 computations running at once in this process (each takes 64 MiB): a burst of login attempts
+#: queues here instead of exhausting the memory.
+_ARGON2_SLOTS = threading.BoundedSemaphore(4)
 
 
 def hash_password(password: str) -> str:
     """The Argon2id hash of ``password`` (PHC string format, salt included)."""
-    return str(_hasher().hash(password))
+    with _ARGON2_SLOTS:
+        return str(_hasher().hash(password))
 
 
 def verify_password(password_hash: str, password: str) -> bool:
@@ -129,7 +134,8 @@ def verify_password(password_hash: str, password: str) -> bool:
     from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
     try:
-        return bool(_hasher().verify(password_hash, password))
+        with _ARGON2_SLOTS:
+            return bool(_hasher().verify(password_hash, password))
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
@@ -302,7 +308,9 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def create_session(reg: Registry, user_name: str | None = None, *, now: dt.datetime | None = None) -> tuple[str, Session]:
+def create_session(
+    reg: Registry, user_name: str | None = None, *, now: dt.datetime | None = None,
+) -> tuple[str, Session]:
     """A new session; returns the token for the cookie (only its hash is stored) and the session."""
     now = now or _now()
     token = secrets.token_urlsafe(32)
