@@ -224,6 +224,7 @@ def create_app(config: WebConfig) -> Any:
                                 "locked for a while after repeated failures.")
         token, ctx.session = auth.rotate_session(reg, ctx.session, user.name)
         ctx.new_cookie = token
+        auth.purge_sessions(reg)  # expired sessions (pre-login ones included) do not pile up
         return redirect(_safe_next(field(ctx, "next")) or "/patients")
 
     def logout(ctx: Ctx) -> Response:
