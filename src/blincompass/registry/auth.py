@@ -7,7 +7,8 @@
   Every failure -- unknown name, wrong password, wrong or missing code, locked account -- gives the same
   answer (``None``), and an unknown name costs the same Argon2 verification as a known one, so that the
   answer reveals nothing about which names exist.
-* Sessions live in the database (``web_sessions``): the browser holds a random 256-bit token, the table
+* Sessions live in the database (``web_sessions``; both tables are defined in
+  :mod:`blincompass.registry.schema`): the browser holds a random 256-bit token, the table
   only its SHA-256. A session ends after :data:`IDLE_SECONDS` without a request or :data:`ABSOLUTE_SECONDS`
   after it began; logging out deletes it. Every session carries its own CSRF token. Logging in always
   creates a new session (the pre-login one is deleted): a session id planted before login is useless.
@@ -38,7 +39,6 @@ __all__ = [
     "MIN_PASSWORD_LENGTH",
     "AuthError",
     "Session",
-    "add_auth_tables",
     "authenticate",
     "change_password",
     "create_session",
@@ -75,30 +75,6 @@ _TOUCH_SECONDS = 60  # last_seen is written at most once a minute per session
 
 class AuthError(ValueError):
     """A credential change that cannot be made (weak password, wrong current password, bad code)."""
-
-
-def add_auth_tables(md: sa.MetaData) -> None:
-    """Add ``web_credentials`` and ``web_sessions`` to the registry schema."""
-    sa.Table(
-        "web_credentials", md,
-        sa.Column("user_name", sa.String(80), sa.ForeignKey("users.name"), primary_key=True),
-        sa.Column("password_hash", sa.Text, nullable=False),
-        sa.Column("totp_secret", sa.String(64), nullable=True),
-        sa.Column("failed_count", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
-        comment="Web logins: Argon2id password hash, optional TOTP secret, failed-login counter",
-    )
-    sa.Table(
-        "web_sessions", md,
-        sa.Column("id_hash", sa.String(64), primary_key=True),
-        sa.Column("user_name", sa.String(80), sa.ForeignKey("users.name"), nullable=True),
-        sa.Column("csrf_token", sa.String(64), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Index("ix_web_sessions_user_name", "user_name"),
-        comment="Web sessions (server side; the browser holds a token whose SHA-256 is id_hash)",
-    )
 
 
 def _now() -> dt.datetime:

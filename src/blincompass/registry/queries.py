@@ -6,7 +6,8 @@ with the corrected value, which is written through :meth:`ScopedRegistry.update_
 audited) in the same transaction as the answer. The monitor then closes the query, or reopens it with a
 further comment. Status: ``open`` -> ``answered`` -> ``closed`` (or back to ``open``).
 
-Every message is a row of ``query_messages``, which is append-only like the audit trail (triggers refuse
+The tables ``queries`` and ``query_messages`` are defined in :mod:`blincompass.registry.schema`. Every
+message is a row of ``query_messages``, which is append-only like the audit trail (triggers refuse
 UPDATE and DELETE); a correction's message holds the id of its audit entry, so the patient's audit page
 shows which query changed a value. A centre user sees only the queries of their centre's patients: for
 another centre's query every function answers as for an unknown id (:class:`QueryNotFound`).
@@ -30,7 +31,6 @@ __all__ = [
     "Query",
     "QueryMessage",
     "QueryNotFound",
-    "add_query_tables",
     "answer_query",
     "close_query",
     "get_query",
@@ -48,41 +48,6 @@ MAX_COMMENT = 4000
 
 class QueryNotFound(LookupError):
     """No query of that id that the user may see (the same answer for an unknown id and another centre's)."""
-
-
-def add_query_tables(md: sa.MetaData) -> None:
-    """Add ``queries`` and ``query_messages`` to the registry schema."""
-    sa.Table(
-        "queries", md,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("patient_id", sa.String(40), nullable=False),
-        sa.Column("centre", sa.Text, nullable=False),
-        sa.Column("form", sa.String(40), nullable=False),
-        sa.Column("record_key", sa.Text, nullable=False),
-        sa.Column("field", sa.String(80), nullable=False),
-        sa.Column("status", sa.String(10), nullable=False),
-        sa.Column("opened_by", sa.String(80), sa.ForeignKey("users.name"), nullable=False),
-        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.CheckConstraint("status IN ('open', 'answered', 'closed')", name="status"),
-        sa.Index("ix_queries_patient_id", "patient_id"),
-        comment="Data queries: one field of one record of one patient",
-    )
-    sa.Table(
-        "query_messages", md,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("query_id", sa.Integer, sa.ForeignKey("queries.id"), nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("user_name", sa.String(80), nullable=False),
-        sa.Column("kind", sa.String(12), nullable=False),
-        sa.Column("text", sa.Text, nullable=False),
-        sa.Column("old_value", sa.Text, nullable=True),
-        sa.Column("new_value", sa.Text, nullable=True),
-        sa.Column("audit_id", sa.Integer, sa.ForeignKey("audit.id"), nullable=True),
-        sa.CheckConstraint("kind IN ('open', 'answer', 'correction', 'close', 'reopen')", name="kind"),
-        sa.Index("ix_query_messages_query_id", "query_id"),
-        comment="The thread of each data query (append-only)",
-    )
 
 
 @dataclass(frozen=True)

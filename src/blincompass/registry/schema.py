@@ -31,6 +31,8 @@ from blincompass.io.dataset import format_value  # the same text as Dataset.to_c
 
 __all__ = [
     "AUDIT_ACTIONS",
+    "add_auth_tables",
+    "add_query_tables",
     "META_TABLES",
     "ROLES",
     "build_metadata",
@@ -202,12 +204,69 @@ def build_metadata(dictionary: DataDictionary | None = None) -> sa.MetaData:
     )
     for form in d.forms:
         _form_table(md, form, d)
-    from blincompass.registry.auth import add_auth_tables
-    from blincompass.registry.queries import add_query_tables
-
     add_auth_tables(md)
     add_query_tables(md)
     return md
+
+
+def add_auth_tables(md: sa.MetaData) -> None:
+    """Add ``web_credentials`` and ``web_sessions`` to the registry schema."""
+    sa.Table(
+        "web_credentials", md,
+        sa.Column("user_name", sa.String(80), sa.ForeignKey("users.name"), primary_key=True),
+        sa.Column("password_hash", sa.Text, nullable=False),
+        sa.Column("totp_secret", sa.String(64), nullable=True),
+        sa.Column("failed_count", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        comment="Web logins: Argon2id password hash, optional TOTP secret, failed-login counter",
+    )
+    sa.Table(
+        "web_sessions", md,
+        sa.Column("id_hash", sa.String(64), primary_key=True),
+        sa.Column("user_name", sa.String(80), sa.ForeignKey("users.name"), nullable=True),
+        sa.Column("csrf_token", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Index("ix_web_sessions_user_name", "user_name"),
+        comment="Web sessions (server side; the browser holds a token whose SHA-256 is id_hash)",
+    )
+
+
+def add_query_tables(md: sa.MetaData) -> None:
+    """Add ``queries`` and ``query_messages`` to the registry schema."""
+    sa.Table(
+        "queries", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("patient_id", sa.String(40), nullable=False),
+        sa.Column("centre", sa.Text, nullable=False),
+        sa.Column("form", sa.String(40), nullable=False),
+        sa.Column("record_key", sa.Text, nullable=False),
+        sa.Column("field", sa.String(80), nullable=False),
+        sa.Column("status", sa.String(10), nullable=False),
+        sa.Column("opened_by", sa.String(80), sa.ForeignKey("users.name"), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("status IN ('open', 'answered', 'closed')", name="status"),
+        sa.Index("ix_queries_patient_id", "patient_id"),
+        comment="Data queries: one field of one record of one patient",
+    )
+    sa.Table(
+        "query_messages", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("query_id", sa.Integer, sa.ForeignKey("queries.id"), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("user_name", sa.String(80), nullable=False),
+        sa.Column("kind", sa.String(12), nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("old_value", sa.Text, nullable=True),
+        sa.Column("new_value", sa.Text, nullable=True),
+        sa.Column("audit_id", sa.Integer, sa.ForeignKey("audit.id"), nullable=True),
+        sa.CheckConstraint("kind IN ('open', 'answer', 'correction', 'close', 'reopen')", name="kind"),
+        sa.Index("ix_query_messages_query_id", "query_id"),
+        comment="The thread of each data query (append-only)",
+    )
+
 
 
 # --------------------------------------------------------------------------------------------------
