@@ -32,7 +32,8 @@ def _modules_after(args: list[str]) -> set[str]:
 @pytest.mark.parametrize(
     "args",
     [["--version"], ["--help"], ["stats", "km", "--help"], ["db", "import", "--help"], ["validate", "--help"],
-     ["report", "--help"], ["demo", "--help"], ["federate", "summarise", "--help"], ["federate", "pool", "--help"]],
+     ["report", "--help"], ["demo", "--help"], ["federate", "summarise", "--help"], ["federate", "pool", "--help"],
+     ["serve", "--help"], ["web-user", "--help"]],
 )
 def test_help_and_version_import_no_heavy_library(args: list[str]) -> None:
     loaded = _modules_after(args)

@@ -40,8 +40,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "synth": MODELS | {"io"},
     "study": MODELS | {"io"},
     "federate": MODELS | {"blincompass", "io", "validate", "derive", "stats", "study"},
+    "web": MODELS | {"io", "validate", "registry", "exports", "report"},
     "cli": MODELS | {"blincompass", "io", "validate", "derive", "stats", "report", "registry", "exports",
-                     "synth", "study", "federate"},
+                     "synth", "study", "federate", "web"},
 }
 
 

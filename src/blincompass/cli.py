@@ -53,3 +53,6 @@ cli_study.register(app)
 from blincompass import cli_federate  # noqa: E402
 
 cli_federate.register(app)
+from blincompass import cli_web  # noqa: E402
+
+cli_web.register(app)

@@ -206,6 +206,12 @@ def demo_cmd(
         f"{pub.get('n_reproduced', '?')} of {pub.get('n_numbers', '?')}."
     )
     _console().print(f"Report: {(out / 'report' / 'index.html').resolve()}")
+    from blincompass.web.demo import DEMO_PASSWORD, build_demo_registry
+
+    users = build_demo_registry(data_dir, out / "registry.db")
+    _console().print(f"Web registry: blincompass serve --db {(out / 'registry.db').resolve()}  then open "
+                     f"http://127.0.0.1:8000/ (demo users {', '.join(u for u, _, _ in users)}; password "
+                     f"{DEMO_PASSWORD})", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

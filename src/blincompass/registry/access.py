@@ -138,7 +138,8 @@ class ImportRejected(RegistryError, ValueError):
 
 @dataclass(frozen=True)
 class User:
-    """A registry user: a centre's data manager (``role='centre'``) or the coordinating centre."""
+    """A registry user: a centre's data manager (``role='centre'``), a monitor (reads every centre, changes
+    nothing) or the coordinating centre."""
 
     name: str
     role: str
@@ -147,6 +148,16 @@ class User:
     @property
     def is_coordinator(self) -> bool:
         return self.role == "coordinator"
+
+    @property
+    def reads_all(self) -> bool:
+        """A coordinator or a monitor: reads every centre (a monitor changes nothing)."""
+        return self.role in ("coordinator", "monitor")
+
+    @property
+    def can_write(self) -> bool:
+        """A centre's data manager (their centre) or a coordinator; a monitor only reads."""
+        return self.role in ("centre", "coordinator")
 
 
 @dataclass(frozen=True)
@@ -280,7 +291,7 @@ class Registry:
             conn.execute(t.insert().values(code=code, name=name or code))
 
     def add_user(self, name: str, role: str, centre: str | None = None, *, by: str | None = None) -> User:
-        """Register a user: ``role`` 'centre' (then ``centre`` is required) or 'coordinator'."""
+        """Register a user: ``role`` 'centre' (then ``centre`` is required), 'monitor' or 'coordinator'."""
         if role not in ROLES:
             raise ValueError(f"role: {role!r} is not one of {', '.join(ROLES)}")
         if role == "centre" and not centre:
@@ -365,14 +376,18 @@ class ScopedRegistry:
         centre = self._patient_centre(conn, patient_id)
         # a centre user gets one answer for an unknown identifier and for another centre's: nothing about
         # other centres' identifiers can be learnt from it
-        if centre is None or (not self.user.is_coordinator and centre != self.user.centre):
+        if centre is None or (not self.user.reads_all and centre != self.user.centre):
             raise PatientNotFound(self.user.name, self.user.centre, patient_id, action)
         return centre
+
+    def _require_write(self, patient_id: str | None, action: str) -> None:
+        if not self.user.can_write:
+            raise self._deny(patient_id, f"{action}: a monitor reads and raises queries but changes no data")
 
     def _visible(self, conn: sa.Connection) -> list[str]:
         t = self._t["patients"]
         q = sa.select(t.c.patient_id).order_by(t.c.id)
-        if not self.user.is_coordinator:
+        if not self.user.reads_all:
             q = q.where(t.c.centre == self.user.centre)
         return list(conn.execute(q).scalars())
 
@@ -387,7 +402,7 @@ class ScopedRegistry:
 
     def _rows(self, conn: sa.Connection, patient_ids: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}
-        scope = None if self.user.is_coordinator else self._visible(conn)
+        scope = None if self.user.reads_all else self._visible(conn)
         for form in self._d.forms:
             t = self._t[form.name]
             q = sa.select(t).order_by(t.c.id)
@@ -431,6 +446,24 @@ class ScopedRegistry:
         with self.connect() as conn:
             return self._visible(conn)
 
+    def patient_version(self, patient_id: str) -> int:
+        """The id of the newest audit entry of a visible patient (every change of a patient's records writes
+        one, so an unchanged number means unchanged records: a cache key); ``PatientNotFound`` otherwise."""
+        a = self._t["audit"]
+        with self.connect() as conn:
+            self._check_patient(conn, patient_id, "read")
+            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(a.c.id), 0))
+                                    .where(a.c.patient_id == patient_id)).scalar_one())
+
+    def patient_centres(self) -> list[tuple[str, str]]:
+        """``(patient_id, centre)`` of every visible patient, in insertion order (a list page's rows)."""
+        t = self._t["patients"]
+        q = sa.select(t.c.patient_id, t.c.centre).order_by(t.c.id)
+        if not self.user.reads_all:
+            q = q.where(t.c.centre == self.user.centre)
+        with self.connect() as conn:
+            return [(str(r[0]), str(r[1])) for r in conn.execute(q)]
+
     # -- importing ---------------------------------------------------------------------------------
 
     def import_raw(
@@ -442,6 +475,7 @@ class ScopedRegistry:
         fmt: str = "template",
         centre: str | None = None,
         findings: Iterable[Finding] = (),
+        log_import: bool = True,
     ) -> ImportResult:
         """Validate ``raw`` and apply it in one transaction (all or nothing).
 
@@ -455,7 +489,11 @@ class ScopedRegistry:
         the file or to a registered one -- ``patient.conflict``, which for a centre user says only that the
         id "conflicts with an existing record" when that record is not theirs) or :class:`AccessDenied` (a
         centre user importing a row of another centre).
+
+        ``log_import=False`` (a record saved from a form of the web application): the change is audited
+        value by value as usual but not entered in the import log (its audit rows carry no import id).
         """
+        self._require_write(None, f"import {file_name}")
         if not self.user.is_coordinator and centre is not None and centre != self.user.centre:
             raise self._deny(None, f"import {file_name} for centre {centre}")
         result = validate(raw, self._d)
@@ -477,6 +515,10 @@ class ScopedRegistry:
             imp = self._t["imports"]
             counts = {a: sum(c.action == a for c in changes) for a in ("insert", "update", "delete")}
             n_values = sum(len(c.audit) for c in changes)
+            if not log_import:
+                self._apply(conn, changes, now, None, None)
+                return ImportResult(None, file_name, sha256, n_patients, n_rows, counts["insert"],
+                                    counts["update"], counts["delete"], unchanged, n_values, tuple(found))
             import_id = conn.execute(
                 imp.insert().values(
                     at=now, user_name=self.user.name, centre=centre, file_name=file_name, sha256=sha256,
@@ -673,12 +715,18 @@ class ScopedRegistry:
 
     # -- single changes ----------------------------------------------------------------------------
 
-    def update_value(self, form: str, key: Mapping[str, Any], field: str, value: Any) -> bool:
+    def update_value(
+        self, form: str, key: Mapping[str, Any], field: str, value: Any, *,
+        within: Callable[[sa.Connection], None] | None = None,
+    ) -> bool:
         """Set one value of one record (``value`` as a template cell: text, number, date, ...).
 
         The patient's records with the new value are validated first; an error raises
         :class:`ImportRejected` and nothing changes. Returns ``False`` when the value was already set.
+        ``within`` is called with the connection inside the same transaction, after the change (e.g. to
+        record the data query that the change answers); it is called when nothing changed too.
         """
+        self._require_write(str(key.get("patient_id", "")), f"update {form}.{field}")
         f = self._d.form(form)
         var = f.variable(field)
         if field in f.key:
@@ -711,6 +759,8 @@ class ScopedRegistry:
             old = rows[form][match]
             before, after = format_value(var, old), format_value(var, new)
             if before == after:
+                if within is not None:
+                    within(conn)
                 return False
             if field == "centre" and not self.registry._centre_exists(conn, str(new["centre"])):
                 raise ImportRejected(f"update of {form} {pid}", [Finding(
@@ -721,10 +771,13 @@ class ScopedRegistry:
                          row_id=old["id"], audit=[(field, before or None, after or None)])
             ch.values["__centre__"] = new["centre"] if field == "centre" else centre
             self._apply(conn, [ch], self.registry.clock(), None, None)
+            if within is not None:
+                within(conn)
         return True
 
     def delete_patient(self, patient_id: str) -> int:
         """Delete every record of a patient (audited value by value); returns the number of rows."""
+        self._require_write(patient_id, "delete")
         with self.begin() as conn:
             centre = self._check_patient(conn, patient_id, "delete")
             rows = self._rows(conn, [patient_id])
@@ -751,7 +804,7 @@ class ScopedRegistry:
         """
         a = self._t["audit"]
         q = sa.select(a).where(a.c.patient_id == patient_id).order_by(a.c.id)
-        if not self.user.is_coordinator:
+        if not self.user.reads_all:
             q = q.where(a.c.centre == self.user.centre)
         with self.connect() as conn:
             rows = _read_rows(conn, q, "audit")
@@ -766,7 +819,7 @@ class ScopedRegistry:
         t = self._t["imports"]
         u = self._t["users"]
         q = sa.select(t).order_by(t.c.id)
-        if not self.user.is_coordinator:
+        if not self.user.reads_all:
             q = q.where(t.c.user_name.in_(sa.select(u.c.name).where(u.c.centre == self.user.centre)))
         with self.connect() as conn:
             rows = _read_rows(conn, q, "imports")

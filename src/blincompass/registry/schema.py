@@ -11,9 +11,11 @@ order) and one typed column per dictionary variable:
 
 The form's key is a ``UNIQUE`` constraint; ``references`` become foreign keys (``patients.patient_id``,
 and ``courses.course`` as the composite ``(patient_id, course)``); ``patients.centre`` references
-``centres``. Besides the forms: ``centres``, ``users`` (role ``centre`` or ``coordinator``), ``imports``
-(one row per applied import: file, sha256, user, UTC time, counts), ``audit`` (append-only; one row
-per changed value) and ``api_tokens`` (personal API tokens of the command line, hashed).
+``centres``. Besides the forms: ``centres``, ``users`` (role ``centre``, ``monitor`` or ``coordinator``),
+``imports`` (one row per applied import: file, sha256, user, UTC time, counts), ``audit`` (append-only; one
+row per changed value), ``api_tokens`` (personal API tokens of the command line, hashed), the web
+application's ``web_credentials`` and ``web_sessions`` (:mod:`blincompass.registry.auth`), and the data
+queries ``queries`` / ``query_messages`` (:mod:`blincompass.registry.queries`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from blincompass.io.dataset import format_value  # the same text as Dataset.to_c
 
 __all__ = [
     "AUDIT_ACTIONS",
+    "add_auth_tables",
+    "add_query_tables",
     "META_TABLES",
     "ROLES",
     "build_metadata",
@@ -38,9 +42,12 @@ __all__ = [
     "row_from_frame",
 ]
 
-ROLES: tuple[str, str] = ("centre", "coordinator")
+#: A centre's data manager, a monitor (reads every centre, raises data queries, changes nothing), the
+#: coordinating centre.
+ROLES: tuple[str, ...] = ("centre", "monitor", "coordinator")
 AUDIT_ACTIONS: tuple[str, str, str] = ("insert", "update", "delete")
-META_TABLES: tuple[str, ...] = ("centres", "users", "imports", "audit", "api_tokens")
+META_TABLES: tuple[str, ...] = ("centres", "users", "imports", "audit", "api_tokens", "web_credentials",
+                                 "web_sessions", "queries", "query_messages")
 MRD_STATUSES: tuple[str, ...] = ("quantified", *MRD_CODES)
 
 NAMING = {
@@ -156,8 +163,8 @@ def build_metadata(dictionary: DataDictionary | None = None) -> sa.MetaData:
         sa.Column("role", sa.String(12), nullable=False),
         sa.Column("centre", sa.Text, sa.ForeignKey("centres.code"), nullable=True),
         sa.CheckConstraint(_in_list("role", ROLES), name="role"),
-        sa.CheckConstraint("role = 'coordinator' OR centre IS NOT NULL", name="centre_user_has_centre"),
-        comment="Registry users: a centre's data manager, or the coordinating centre",
+        sa.CheckConstraint("role <> 'centre' OR centre IS NOT NULL", name="centre_user_has_centre"),
+        comment="Registry users: a centre's data manager, a monitor, or the coordinating centre",
     )
     sa.Table(
         "imports", md,
@@ -208,7 +215,69 @@ def build_metadata(dictionary: DataDictionary | None = None) -> sa.MetaData:
     )
     for form in d.forms:
         _form_table(md, form, d)
+    add_auth_tables(md)
+    add_query_tables(md)
     return md
+
+
+def add_auth_tables(md: sa.MetaData) -> None:
+    """Add ``web_credentials`` and ``web_sessions`` to the registry schema."""
+    sa.Table(
+        "web_credentials", md,
+        sa.Column("user_name", sa.String(80), sa.ForeignKey("users.name"), primary_key=True),
+        sa.Column("password_hash", sa.Text, nullable=False),
+        sa.Column("totp_secret", sa.String(64), nullable=True),
+        sa.Column("failed_count", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        comment="Web logins: Argon2id password hash, optional TOTP secret, failed-login counter",
+    )
+    sa.Table(
+        "web_sessions", md,
+        sa.Column("id_hash", sa.String(64), primary_key=True),
+        sa.Column("user_name", sa.String(80), sa.ForeignKey("users.name"), nullable=True),
+        sa.Column("csrf_token", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Index("ix_web_sessions_user_name", "user_name"),
+        comment="Web sessions (server side; the browser holds a token whose SHA-256 is id_hash)",
+    )
+
+
+def add_query_tables(md: sa.MetaData) -> None:
+    """Add ``queries`` and ``query_messages`` to the registry schema."""
+    sa.Table(
+        "queries", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("patient_id", sa.String(40), nullable=False),
+        sa.Column("centre", sa.Text, nullable=False),
+        sa.Column("form", sa.String(40), nullable=False),
+        sa.Column("record_key", sa.Text, nullable=False),
+        sa.Column("field", sa.String(80), nullable=False),
+        sa.Column("status", sa.String(10), nullable=False),
+        sa.Column("opened_by", sa.String(80), sa.ForeignKey("users.name"), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("status IN ('open', 'answered', 'closed')", name="status"),
+        sa.Index("ix_queries_patient_id", "patient_id"),
+        comment="Data queries: one field of one record of one patient",
+    )
+    sa.Table(
+        "query_messages", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("query_id", sa.Integer, sa.ForeignKey("queries.id"), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("user_name", sa.String(80), nullable=False),
+        sa.Column("kind", sa.String(12), nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("old_value", sa.Text, nullable=True),
+        sa.Column("new_value", sa.Text, nullable=True),
+        sa.Column("audit_id", sa.Integer, sa.ForeignKey("audit.id"), nullable=True),
+        sa.CheckConstraint("kind IN ('open', 'answer', 'correction', 'close', 'reopen')", name="kind"),
+        sa.Index("ix_query_messages_query_id", "query_id"),
+        comment="The thread of each data query (append-only)",
+    )
+
 
 
 # --------------------------------------------------------------------------------------------------

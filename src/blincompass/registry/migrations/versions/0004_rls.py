@@ -18,7 +18,7 @@ from alembic import op
 from blincompass.registry.rls import CHILD_FORMS, OPTIONAL_TABLES, function_sql, policy_sql
 
 revision = '0004_rls'
-down_revision = '0002'
+down_revision = '0003_web'
 branch_labels = None
 depends_on = None
 

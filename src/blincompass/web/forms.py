@@ -1,0 +1,287 @@
+"""Web forms generated from the data dictionary, and record saves through the registry's access layer.
+
+Every form of the dictionary becomes an HTML form: coded variables as selects showing the labels, yes/no as
+a select, dates as date inputs, numbers as text inputs with their unit and range beside them, MRD as a level
+or one of its codes; ``required`` and ``required_if`` are shown beside the field. Nothing is checked in the
+browser: a save sends the patient's records, with the record changed, through
+:meth:`ScopedRegistry.import_raw` -- the validator of ``blincompass validate`` and the access layer's
+centre checks, one transaction, every changed value audited -- and each finding is shown at its field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from blincompass.dictionary import MRD_CODES, DataDictionary, Form, Variable
+from blincompass.io.raw import RawDataset, RawTable
+from blincompass.registry.access import ImportRejected, ScopedRegistry
+from blincompass.registry.schema import format_value
+from blincompass.validate.findings import Finding, ValidationResult
+
+__all__ = ["NEW_PATIENT_FORMS", "FieldSpec", "PatientCache", "SaveOutcome", "create_patient", "delete_record",
+           "field_specs", "key_of", "patient_records", "save_record"]
+
+#: Source label of the records sent by a web form (findings name it as their file).
+SOURCE = "web form"
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _patient_lock(patient_id: str) -> threading.Lock:
+    """One lock per patient: the saves of one server process for one patient never interleave (a save
+    reads the patient's records and writes them back; without it two saves could undo each other)."""
+    with _locks_guard:
+        return _locks.setdefault(patient_id.casefold(), threading.Lock())
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How one variable is shown and entered."""
+
+    name: str
+    label: str
+    widget: str  # select | date | text
+    options: tuple[tuple[str, str], ...] = ()
+    hint: str = ""
+    required: bool = False
+    required_if: str = ""
+    is_key: bool = False
+
+
+def field_specs(form: Form) -> list[FieldSpec]:
+    """The fields of ``form`` in dictionary order."""
+    out = []
+    for v in form.variables:
+        out.append(_spec(form, v))
+    return out
+
+
+def _range(v: Variable) -> str:
+    parts = []
+    if v.min is not None or v.max is not None:
+        lo = "" if v.min is None else f"{v.min:g}"
+        hi = "" if v.max is None else f"{v.max:g}"
+        parts.append(f"range {lo}\u2013{hi}")
+    if v.unit:
+        parts.append(v.unit)
+    return ", ".join(parts)
+
+
+def _spec(form: Form, v: Variable) -> FieldSpec:
+    req_if = v.required_if.describe() if v.required_if is not None else ""
+    common = dict(name=v.name, label=v.label, required=v.required, required_if=req_if, is_key=v.name in form.key)
+    if v.type == "code":
+        opts = tuple((c.code, c.label) for c in v.codes)
+        if v.allow_unknown and "unknown" not in {c for c, _ in opts}:
+            opts += (("unknown", "Unknown"),)
+        return FieldSpec(widget="select", options=opts, **common)
+    if v.type == "boolean":
+        return FieldSpec(widget="select", options=(("yes", "Yes"), ("no", "No")), **common)
+    if v.type == "date" and not v.allow_unknown:
+        return FieldSpec(widget="date", hint="date", **common)
+    if v.type in ("integer", "number"):
+        hint = ("whole number" if v.type == "integer" else "number")
+        extra = _range(v)
+        hint = f"{hint}, {extra}" if extra else hint
+        if v.allow_unknown:
+            hint += ", or unknown"
+        return FieldSpec(widget="text", hint=hint, **common)
+    if v.type == "mrd":
+        codes = ", ".join(f"{c} ({label.lower()})" for c, label in MRD_CODES.items())
+        return FieldSpec(widget="text", hint=f"level between 0 and 1 (e.g. 0.0012), or {codes}", **common)
+    if v.type == "ctcae_term":
+        return FieldSpec(widget="text", hint="CTCAE v4.03 term, or the term as reported", **common)
+    hint = ""
+    if v.pattern:
+        hint = "letters, digits, '.', '_', '-' (at most 40)" if v.name == "patient_id" else ""
+    return FieldSpec(widget="text", hint=hint, **common)
+
+
+def _texts(form: Form, row: Any) -> tuple[str, ...]:
+    return tuple(format_value(v, row) for v in form.variables)
+
+
+class PatientCache:
+    """Validated records of recently read patients, keyed by patient and version.
+
+    The version is the patient's newest audit id (:meth:`ScopedRegistry.patient_version`, which also checks
+    that the user may see the patient): every change of a patient's records is audited, so a cached result
+    with the current version is the result a fresh read would give. A page view then costs a few indexed
+    queries instead of a validation of the patient's records. The version is read before the records, so a
+    change in between only makes the next read miss.
+    """
+
+    def __init__(self, size: int = 2048) -> None:
+        self._data: OrderedDict[tuple[str, dt.date | None], tuple[int, ValidationResult]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.size = size
+
+    def result(self, scoped: ScopedRegistry, patient_id: str, data_cutoff: dt.date | None = None) -> ValidationResult:
+        """The patient's validated records (``PatientNotFound`` for a patient the user cannot see)."""
+        version = scoped.patient_version(patient_id)
+        key = (patient_id, data_cutoff or dt.date.today())
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is not None and hit[0] == version:
+                self._data.move_to_end(key)
+                return hit[1]
+        result = scoped.read_result([patient_id], data_cutoff=data_cutoff)
+        with self._lock:
+            self._data[key] = (version, result)
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+        return result
+
+
+def patient_records(
+    scoped: ScopedRegistry, patient_id: str, cache: PatientCache | None = None,
+) -> dict[str, list[dict[str, str]]]:
+    """Every record of a patient as template text, per form (raises ``PatientNotFound``)."""
+    ds = cache.result(scoped, patient_id).dataset if cache is not None else scoped.read_dataset([patient_id])
+    out: dict[str, list[dict[str, str]]] = {}
+    for form in scoped.registry.dictionary.forms:
+        frame = ds.forms[form.name]
+        out[form.name] = [dict(zip(form.columns, _texts(form, r), strict=True)) for _, r in frame.iterrows()]
+    return out
+
+
+def key_of(form: Form, values: Mapping[str, str]) -> dict[str, str]:
+    return {k: str(values.get(k, "")) for k in form.key}
+
+
+@dataclass
+class SaveOutcome:
+    """What a save did: ``ok``; the findings at the saved record's fields; the other findings."""
+
+    ok: bool
+    field_errors: dict[str, list[Finding]] = field(default_factory=dict)
+    other: list[Finding] = field(default_factory=list)
+    values_changed: int = 0
+
+
+_TARGET_ROW = 10_000_000  # row number given to the record being saved, to find its findings
+
+
+def _save(scoped: ScopedRegistry, patient_id: str, form_name: str, original_key: Mapping[str, str] | None,
+          values: Mapping[str, str] | None, cache: PatientCache | None) -> SaveOutcome:
+    d: DataDictionary = scoped.registry.dictionary
+    target = d.form(form_name)
+    records = patient_records(scoped, patient_id, cache)
+    tables: dict[str, RawTable] = {}
+    found = original_key is None
+    for form in d.forms:
+        rows: list[tuple[int, tuple[str, ...]]] = []
+        for i, rec in enumerate(records[form.name], start=2):
+            if form.name == form_name and original_key is not None and key_of(form, rec) == dict(original_key):
+                found = True
+                if values is None:
+                    continue  # deleted
+                rows.append((_TARGET_ROW, tuple(str(values.get(c, "")) for c in form.columns)))
+                continue
+            rows.append((i, tuple(rec[c] for c in form.columns)))
+        if form.name == form_name and original_key is None and values is not None:
+            rows.append((_TARGET_ROW, tuple(str(values.get(c, "")) for c in form.columns)))
+        tables[form.name] = RawTable(form.name, f"{SOURCE}[{form.name}]", tuple(form.columns), tuple(rows))
+    if not found:
+        raise LookupError(f"{form_name}: no such record of patient {patient_id}")
+    h = hashlib.sha256()
+    for t in tables.values():
+        for _, cells in t.rows:
+            h.update("\x1f".join(cells).encode() + b"\n")
+    raw = RawDataset(SOURCE, tables)
+    try:
+        result = scoped.import_raw(raw, file_name=f"{SOURCE}: {form_name} of {patient_id}", sha256=h.hexdigest(),
+                                   fmt="web", log_import=False)
+    except ImportRejected as exc:
+        out = SaveOutcome(False)
+        label = f"{SOURCE}[{target.name}]"
+        for f in exc.findings:
+            if f.severity != "error":
+                continue
+            if f.file == label and f.row == _TARGET_ROW and f.field:
+                out.field_errors.setdefault(f.field, []).append(f)
+            else:
+                out.other.append(f)
+        return out
+    return SaveOutcome(True, values_changed=result.values_changed)
+
+
+def _changed_since(scoped: ScopedRegistry, patient_id: str, version: int | None) -> SaveOutcome | None:
+    if version is None or scoped.patient_version(patient_id) == version:
+        return None
+    return SaveOutcome(False, other=[Finding(
+        "error", SOURCE, None, patient_id, None, None, "patient.changed",
+        f"the records of patient {patient_id} were changed by someone else after this form was opened; "
+        "nothing was saved: open the form again to see the current values")])
+
+
+def save_record(scoped: ScopedRegistry, patient_id: str, form_name: str, original_key: Mapping[str, str] | None,
+                values: Mapping[str, str], cache: PatientCache | None = None, *,
+                version: int | None = None) -> SaveOutcome:
+    """Save one record of a patient (``original_key`` ``None``: a new record). One transaction through the
+    access layer, validated and audited; raises ``PatientNotFound`` for a patient the user cannot see,
+    ``AccessDenied`` outside their centre. ``version``: the patient's version when the form was shown; a
+    save over a newer version is refused (two people editing one patient do not undo each other)."""
+    with _patient_lock(patient_id):
+        return _changed_since(scoped, patient_id, version) or _save(
+            scoped, patient_id, form_name, original_key, values, cache)
+
+
+#: Forms entered on the new-patient page: a patient needs its patients row, a first course and its outcome.
+NEW_PATIENT_FORMS: tuple[str, ...] = ("patients", "courses", "outcomes")
+
+
+def create_patient(scoped: ScopedRegistry, patient_id: str, values: Mapping[str, Mapping[str, str]]) -> SaveOutcome:
+    """Register a new patient from the rows of :data:`NEW_PATIENT_FORMS` (``values[form][field]``), in one
+    transaction. Field errors are keyed ``form.field``."""
+    d = scoped.registry.dictionary
+    with _patient_lock(patient_id):
+        if patient_id in set(scoped.patient_ids()):
+            return SaveOutcome(False, {"patients.patient_id": [Finding(
+                "error", SOURCE, None, patient_id, "patient_id", patient_id, "patient.exists",
+                f"patient {patient_id} is already registered; open it from the patient list")]})
+        tables = {}
+        for form in d.forms:
+            rows: tuple[tuple[int, tuple[str, ...]], ...] = ()
+            if form.name in values:
+                row = dict(values[form.name])
+                row["patient_id"] = patient_id
+                rows = ((_TARGET_ROW, tuple(str(row.get(c, "")) for c in form.columns)),)
+            tables[form.name] = RawTable(form.name, f"{SOURCE}[{form.name}]", tuple(form.columns), rows)
+        raw = RawDataset(SOURCE, tables)
+        h = hashlib.sha256(repr(sorted((k, sorted(v.items())) for k, v in values.items())).encode())
+        try:
+            result = scoped.import_raw(raw, file_name=f"{SOURCE}: new patient {patient_id}", sha256=h.hexdigest(),
+                                       fmt="web", log_import=False)
+        except ImportRejected as exc:
+            out = SaveOutcome(False)
+            for f in exc.findings:
+                if f.severity != "error":
+                    continue
+                form_name = f.file[len(SOURCE) + 1:-1] if f.file.startswith(SOURCE + "[") else ""
+                if form_name and f.row == _TARGET_ROW and f.field:
+                    out.field_errors.setdefault(f"{form_name}.{f.field}", []).append(f)
+                else:
+                    out.other.append(f)
+            return out
+        return SaveOutcome(True, values_changed=result.values_changed)
+
+
+def delete_record(
+    scoped: ScopedRegistry, patient_id: str, form_name: str, original_key: Mapping[str, str],
+    cache: PatientCache | None = None, *, version: int | None = None,
+) -> SaveOutcome:
+    """Delete one record of a repeating form (the patient's remaining records are validated again)."""
+    if form_name == "patients":
+        raise ValueError("a patient is deleted as a whole")
+    with _patient_lock(patient_id):
+        return _changed_since(scoped, patient_id, version) or _save(
+            scoped, patient_id, form_name, original_key, None, cache)
+
