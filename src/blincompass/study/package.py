@@ -81,7 +81,9 @@ def _dictionary(label: str, data: bytes) -> DataDictionary:
     except tomllib.TOMLDecodeError as exc:
         raise StudyError(f"{label}: not valid TOML ({exc})") from None
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
+        from blincompass.dictionary.model import dictionary_problems
+
+        problems = "; ".join(p.removeprefix("(top): ") for p in dictionary_problems(exc).splitlines())
         raise StudyError(f"{label}: {problems}") from None
 
 
