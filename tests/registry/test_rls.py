@@ -251,9 +251,13 @@ def test_the_application_never_runs_as_the_owner(pg: Setup) -> None:
         assert conn.execute(sa.text("SELECT count(*) FROM patients")).scalar_one() == 8
 
 
+_Q = ("INSERT INTO queries (patient_id, centre, form, record_key, field, status, opened_by, opened_at, "
+      "updated_at) VALUES ")
+_M = "INSERT INTO query_messages (query_id, at, user_name, kind, text) VALUES "
+
+
 def test_the_web_registrys_data_queries_are_protected_when_present(tmp_path: Path) -> None:
-    """Migration 0004_rls protects ``queries`` and ``query_messages`` when an earlier migration (the web
-    registry's 0003_web) created them; here minimal stand-ins are created at revision 0002."""
+    """Migration 0004_rls protects the web registry's ``queries`` and ``query_messages`` (made by 0003_web)."""
     url = os.environ.get(PG_ENV)
     if not url:
         pytest.skip(f"PostgreSQL tests need {PG_ENV} (see .ci/postgres.sh)")
@@ -268,19 +272,14 @@ def test_the_web_registrys_data_queries_are_protected_when_present(tmp_path: Pat
     owner = create_engine(base, poolclass=sa.pool.NullPool)
     app = create_engine(base.set(username=role, password="pw"), poolclass=sa.pool.NullPool)
     try:
-        upgrade(owner, "0002")
+        upgrade(owner, "0003_web")
         with owner.begin() as conn:
-            conn.execute(sa.text("CREATE TABLE queries (id serial PRIMARY KEY, patient_id text NOT NULL, "
-                                 "centre text NOT NULL, field text)"))
-            conn.execute(sa.text("CREATE TABLE query_messages (id serial PRIMARY KEY, query_id int NOT NULL "
-                                 "REFERENCES queries(id), user_name text NOT NULL, text text)"))
             conn.execute(sa.text("INSERT INTO centres VALUES ('C1', 'C1'), ('C2', 'C2')"))
             conn.execute(sa.text("INSERT INTO users VALUES ('coord', 'coordinator', NULL), ('u1', 'centre', 'C1'), "
                                  "('u2', 'centre', 'C2')"))
-            conn.execute(sa.text("INSERT INTO queries (patient_id, centre, field) VALUES ('C1-001', 'C1', 'sex'), "
-                                 "('C2-003', 'C2', 'sex')"))
-            conn.execute(sa.text("INSERT INTO query_messages (query_id, user_name, text) VALUES (1, 'coord', 'a'), "
-                                 "(2, 'coord', 'b')"))
+            conn.execute(sa.text(_Q + "('C1-001', 'C1', 'patients', 'C1-001', 'sex', 'open', 'coord', now(), now()), "
+                                 "('C2-003', 'C2', 'patients', 'C2-003', 'sex', 'open', 'coord', now(), now())"))
+            conn.execute(sa.text(_M + "(1, now(), 'coord', 'open', 'a'), (2, now(), 'coord', 'open', 'b')"))
         upgrade(owner, app_role=role, app_password="pw")
         for user, expected in (("u1", [1]), ("u2", [2]), ("coord", [1, 2]), (None, [])):
             with app.connect() as conn:
@@ -290,11 +289,11 @@ def test_the_web_registrys_data_queries_are_protected_when_present(tmp_path: Pat
                     "SELECT query_id FROM query_messages ORDER BY id")).scalars().all() == expected
         with app.begin() as conn:  # u1 answers their own centre's query, in their own name
             set_acting_user(conn, "u1")
-            conn.execute(sa.text("INSERT INTO query_messages (query_id, user_name, text) VALUES (1, 'u1', 'ok')"))
+            conn.execute(sa.text(_M + "(1, now(), 'u1', 'answer', 'ok')"))
             assert conn.execute(sa.text("UPDATE queries SET field = 'x' WHERE id = 2")).rowcount == 0
-        for statement in ("INSERT INTO query_messages (query_id, user_name, text) VALUES (2, 'u1', 'x')",
-                          "INSERT INTO query_messages (query_id, user_name, text) VALUES (1, 'coord', 'x')",
-                          "INSERT INTO queries (patient_id, centre, field) VALUES ('C2-003', 'C2', 'sex')"):
+        for statement in (_M + "(2, now(), 'u1', 'answer', 'x')",
+                          _M + "(1, now(), 'coord', 'answer', 'x')",
+                          _Q + "('C2-003', 'C2', 'patients', 'C2-003', 'sex', 'open', 'u1', now(), now())"):
             with pytest.raises(sa.exc.ProgrammingError, match="row-level security"), app.begin() as conn:
                 set_acting_user(conn, "u1")
                 conn.execute(sa.text(statement))
