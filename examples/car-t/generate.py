@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python examples/car-t/generate.py
+    python examples/car-t/generate.py [OUT_DIR]      # default: examples/car-t/data
 
 The cohort is invented. Its rates follow published paediatric and young-adult CD19 CAR-T series
 (see README.md): complete remission at day 28 in about 85 %, CRS in about 60 % (grade >= 3 about 15 %,
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,14 +39,14 @@ def _bool(b: bool) -> str:
     return "yes" if b else "no"
 
 
-def _write(name: str, header: list[str], rows: list[list[object]]) -> None:
-    with open(OUT / f"{name}.csv", "w", encoding="utf-8", newline="") as fh:
+def _write(out: Path, name: str, header: list[str], rows: list[list[object]]) -> None:
+    with open(out / f"{name}.csv", "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(header)
         w.writerows(rows)
 
 
-def main() -> None:
+def main(out: Path = OUT) -> None:
     rng = np.random.default_rng(SEED)
     days = lambda x: dt.timedelta(days=int(round(x)))  # noqa: E731
 
@@ -195,17 +196,17 @@ def main() -> None:
         outcomes.append([pid, _date(relapse), relapse_cd19, _date(hsct), _date(death), death_cause,
                          _date(end), _date(recovery)])
 
-    OUT.mkdir(parents=True, exist_ok=True)
-    _write("patients", ["patient_id", "centre", "sex", "birth_date", "diagnosis_date", "diagnosis",
+    out.mkdir(parents=True, exist_ok=True)
+    _write(out, "patients", ["patient_id", "centre", "sex", "birth_date", "diagnosis_date", "diagnosis",
                         "disease_group", "prior_lines", "prior_hsct", "prior_blinatumomab"], patients)
-    _write("infusions", ["patient_id", "infusion_number", "product", "apheresis_date", "infusion_date",
+    _write(out, "infusions", ["patient_id", "infusion_number", "product", "apheresis_date", "infusion_date",
                          "dose", "bridging"], infusions)
-    _write("toxicities", ["patient_id", "toxicity", "grade", "onset_date", "tocilizumab", "icu"], toxicities)
-    _write("assessments", ["patient_id", "timepoint", "assessment_date", "response", "mrd", "bcell_aplasia"],
+    _write(out, "toxicities", ["patient_id", "toxicity", "grade", "onset_date", "tocilizumab", "icu"], toxicities)
+    _write(out, "assessments", ["patient_id", "timepoint", "assessment_date", "response", "mrd", "bcell_aplasia"],
            assessments)
-    _write("outcomes", ["patient_id", "relapse_date", "relapse_cd19", "hsct_date", "death_date", "death_cause",
+    _write(out, "outcomes", ["patient_id", "relapse_date", "relapse_cd19", "hsct_date", "death_date", "death_cause",
                         "last_contact_date", "bcell_recovery_date"], outcomes)
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT)

@@ -2,7 +2,7 @@
 
 Run once from the repository root (needs ``lifelines``, e.g. ``pip install lifelines``)::
 
-    python examples/gbsg2/prepare.py
+    python examples/gbsg2/prepare.py [OUT_DIR]      # default: examples/gbsg2/data
 
 The CSV files in ``data/`` are committed, so the example runs without lifelines and without a download.
 Source: ``lifelines.datasets.load_lymph_node()`` (686 patients; the Hosmer, Lemeshow & May version of the
@@ -14,6 +14,7 @@ forms keep a date only when its event happened and carry the last contact separa
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 
 from lifelines.datasets import load_lymph_node
@@ -26,7 +27,7 @@ def _iso(ddmmyyyy: str) -> str:
     return f"{y}-{m}-{d}"
 
 
-def main() -> None:
+def main(out: Path = OUT) -> None:
     df = load_lymph_node()
     patients = []
     outcomes = []
@@ -40,17 +41,17 @@ def main() -> None:
         recurrence = _iso(r["recdate"]) if int(r["censrec"]) == 1 else ""
         death = _iso(r["deathdate"]) if int(r["censdead"]) == 1 else ""
         outcomes.append([patient, recurrence, death, _iso(r["deathdate"])])
-    OUT.mkdir(parents=True, exist_ok=True)
-    with open(OUT / "patients.csv", "w", encoding="utf-8", newline="") as fh:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "patients.csv", "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["patient_id", "diagnosis_date", "age", "menopausal_status", "hormone_therapy", "tumour_size",
                     "tumour_grade", "positive_nodes", "progesterone_receptor", "oestrogen_receptor"])
         w.writerows(patients)
-    with open(OUT / "outcomes.csv", "w", encoding="utf-8", newline="") as fh:
+    with open(out / "outcomes.csv", "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["patient_id", "recurrence_date", "death_date", "last_contact_date"])
         w.writerows(outcomes)
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT)
