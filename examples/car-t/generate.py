@@ -4,11 +4,10 @@ Run from the repository root::
 
     python examples/car-t/generate.py [OUT_DIR]      # default: examples/car-t/data
 
-The cohort is invented. Its rates follow published paediatric and young-adult CD19 CAR-T series
-(see README.md): complete remission at day 28 in about 85 %, CRS in about 60 % (grade >= 3 about 15 %,
-ASTCT consensus grades), ICANS in about 25 % (grade >= 3 about 8 %), one-year overall survival about
-75 % and event-free survival about 50 %, roughly half of the relapses CD19-negative (more often after
-prior blinatumomab).
+The cohort is invented. Its rates aim at published paediatric and young-adult CD19 CAR-T series (see
+README.md for the references and the targets): CR or CRi at day 28 in about 85 %, CRS in about 60 %
+(ASTCT consensus grades 1-4), ICANS in about 20 %, one-year overall survival about 75 % and event-free
+survival about 50 %, about half of the relapses CD19-negative (more often after prior blinatumomab).
 """
 
 from __future__ import annotations
