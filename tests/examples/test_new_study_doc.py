@@ -1,0 +1,115 @@
+"""docs/new-study.md stays true: its snippets are the CAR-T example's package, its messages the validator's."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import tomllib
+from pathlib import Path
+
+from blincompass.dictionary import load_dictionary
+from blincompass.validate.rules import load_dataset
+
+from ._derive import EXAMPLES, ROOT
+
+DOC = ROOT / "docs" / "new-study.md"
+CAR_T = EXAMPLES / "car-t"
+
+
+def _blocks() -> list[dict]:
+    text = DOC.read_text(encoding="utf-8")
+    return [tomllib.loads(b) for b in re.findall(r"```toml\n(.*?)```", text, flags=re.S)]
+
+
+def _subset(doc: dict, real: dict, skip: tuple[str, ...] = ()) -> None:
+    for k, v in doc.items():
+        if k not in skip:
+            assert real.get(k) == v, (doc.get("name") or doc.get("id") or doc.get("paramcd"), k)
+
+
+def test_snippets_are_the_car_t_package():
+    protocol = tomllib.loads((CAR_T / "protocol.toml").read_text(encoding="utf-8"))
+    dictionary = tomllib.loads((CAR_T / "dictionary.toml").read_text(encoding="utf-8"))
+    blocks = _blocks()
+    assert len(blocks) >= 7
+    seen = 0
+    for b in blocks:
+        for d in b.get("derived", []):
+            _subset(d, next(x for x in protocol["derived"] if x["name"] == d["name"]))
+            seen += 1
+        for c in b.get("eligibility", {}).get("criteria", []):
+            _subset(c, next(x for x in protocol["eligibility"]["criteria"] if x["id"] == c["id"]))
+            seen += 1
+        for e in b.get("endpoints", []):
+            _subset(e, next(x for x in protocol["endpoints"] if x["paramcd"] == e["paramcd"]), skip=("definition",))
+            seen += 1
+        for kind, items in b.get("analyses", {}).items():
+            if kind == "settings":
+                _subset(items, protocol["analyses"]["settings"])
+                continue
+            for a in items:
+                _subset(a, next(x for x in protocol["analyses"][kind] if x["id"] == a["id"]))
+                seen += 1
+        if "study" in b:
+            _subset(b["study"], protocol["study"], skip=("title", "reference"))
+        if "meta" in b:
+            _subset(b["meta"], dictionary["meta"])
+        for form in b.get("forms", []):
+            real = next(f for f in dictionary["forms"] if f["name"] == form["name"])
+            assert form["key"] == real["key"]
+            for v in form.get("variables", []):
+                _subset(v, next(x for x in real["variables"] if x["name"] == v["name"]))
+                seen += 1
+    assert seen >= 15
+
+
+def test_quoted_data_messages_are_the_validators(tmp_path: Path):
+    data = tmp_path / "data"
+    shutil.copytree(CAR_T / "data", data)
+
+    def edit(name: str, change) -> None:
+        path = data / f"{name}.csv"
+        lines = path.read_text(encoding="utf-8").splitlines()
+        change(lines)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def toxicities(lines: list[str]) -> None:
+        cells = lines[1].split(",")
+        cells[2] = "5"
+        lines[1] = ",".join(cells)
+
+    def patients(lines: list[str]) -> None:
+        cells = lines[1].split(",")
+        cells[3], cells[6] = "31/02/2010", "relapsed"
+        lines[1] = ",".join(cells)
+
+    def outcomes(lines: list[str]) -> None:
+        i = next(i for i, line in enumerate(lines[1:], 1) if line.split(",")[1])
+        cells = lines[i].split(",")
+        cells[2] = ""
+        lines[i] = ",".join(cells)
+
+    def infusions(lines: list[str]) -> None:
+        lines[0] = lines[0].replace(",dose,", ",dose_mg,")
+
+    for name, change in (("toxicities", toxicities), ("patients", patients), ("outcomes", outcomes),
+                         ("infusions", infusions)):
+        edit(name, change)
+    res = load_dataset(data, load_dictionary(CAR_T / "dictionary.toml"), data_cutoff=dt.date(2024, 6, 30))
+    messages = {f.message for f in res.findings}
+    doc = DOC.read_text(encoding="utf-8")
+    quoted = [
+        "5 is outside the allowed range 1 to 4",
+        "'31/02/2010' is not a valid date: February 2010 has 28 days; expected a date as yyyy-mm-dd or dd/mm/yyyy",
+        "relapse_cd19 (CD19 expression of the relapse) is required when relapse_date is given",
+        "column 'dose_mg' is not a variable of form 'infusions'; it is ignored",
+        "column 'dose' (Dose of CAR-positive viable T cells, required) is missing from form 'infusions'",
+    ]
+    for m in quoted:
+        assert f"`{m}`" in doc, m
+        assert m in messages, m
+    code = next(m for m in messages if m.startswith("'relapsed' is not an allowed value"))
+    assert code.startswith(
+        "'relapsed' is not an allowed value; expected one of: primary_refractory (Primary refractory)"
+    )
