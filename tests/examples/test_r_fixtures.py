@@ -134,6 +134,15 @@ def test_kaplan_meier_and_logrank_match_r(name, case):
         np.testing.assert_allclose([lr.statistic, lr.pvalue], [r["chisq"], r["p"]], **TOL)
         np.testing.assert_allclose(lr.observed.to_numpy(), r["observed"], **TOL)
         np.testing.assert_allclose(lr.expected.to_numpy(), r["expected"], **TOL)
+    if len(case["groups"]) > 2:
+        ok = group.notna().to_numpy()
+        pw = logrank.pairwise_logrank(tte["time"].to_numpy()[ok], event[ok], group.to_numpy()[ok],
+                                      order=case["groups"], p_adjust="holm").table
+        r = case["pairwise"]
+        assert pw["group1"].tolist() == r["group1"] and pw["group2"].tolist() == r["group2"]
+        np.testing.assert_allclose(pw["statistic"].to_numpy(), r["chisq"], **TOL)
+        np.testing.assert_allclose(pw["pvalue"].to_numpy(), r["p"], **TOL)
+        np.testing.assert_allclose(pw["p_adjusted"].to_numpy(), r["p_holm"], **TOL)
 
 
 COMPETING = _cases("competing")
