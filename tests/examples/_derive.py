@@ -46,12 +46,14 @@ def endpoint(
     events: dict[str, str],
     censor: str,
     censor_at: tuple[str, ...] = (),
+    landmark: float | None = None,
 ) -> pd.DataFrame:
     """ADTTE rows of one endpoint, as SCHEMA.md defines it.
 
     The earliest event date wins (ties: the first listed); the patient is censored at the earliest
     ``censor_at`` date when it comes strictly before every event, otherwise at ``censor``. Time in months
-    (days / 30.4375); ``cause`` is missing for a censored patient.
+    (days / 30.4375); ``cause`` is missing for a censored patient. With ``landmark`` (months) only the
+    patients still event-free and followed after origin + landmark remain, timed from there.
     """
     d = adsl.loc[keep].reset_index(drop=True)
     ev_date = pd.Series(pd.NaT, index=d.index, dtype="datetime64[ns]")
@@ -69,11 +71,15 @@ def endpoint(
     cens = ca.notna() & (ev_date.isna() | (ca < ev_date))
     end = ev_date.where(ev_date.notna() & ~cens, ca.where(cens, d[censor]))
     ev_cause[cens] = None
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "patient_id": d["patient_id"],
         "time": (end - d[origin]).dt.days.to_numpy(dtype=float) / DAYS_PER_MONTH,
         "cause": ev_cause,
     })
+    if landmark is not None:
+        out = out[out["time"] > landmark].reset_index(drop=True)
+        out["time"] -= landmark
+    return out
 
 
 def _eligibility(criteria: dict[str, pd.Series]) -> tuple[pd.Series, dict[str, int]]:
@@ -146,6 +152,7 @@ def car_t() -> dict[str, object]:
         "CIR19N": endpoint(adsl, cr, origin, {"cd19neg_relapse": "cd19neg_relapse_date",
                                               "cd19pos_relapse": "cd19pos_relapse_date",
                                               "death": "death_date"}, censor, censor_at=("hsct_date",)),
+        "OSLM": endpoint(adsl, eligible, origin, {"death": "death_date"}, censor, landmark=1.5),
         "BCAL": endpoint(adsl, bca, origin, {"bcell_recovery": "bcell_recovery_date"}, censor,
                          censor_at=("relapse_date", "hsct_date")),
     }

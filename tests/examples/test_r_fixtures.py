@@ -85,7 +85,8 @@ def test_population_and_eligibility_match_r(name):
 def test_adtte_matches_r_patient_by_patient(name):
     fx, d = fixture(name), derived(name)
     endpoints = {e["paramcd"]: e for e in protocol(name)["endpoints"]}
-    assert set(fx["adtte"]) == set(d["adtte"]) == set(endpoints)
+    assert list(fx["adtte"]) == list(endpoints)  # the protocol's order
+    assert set(d["adtte"]) == set(endpoints)
     for paramcd, r in fx["adtte"].items():
         tte = d["adtte"][paramcd]
         assert tte["patient_id"].tolist() == r["patient_id"], paramcd
