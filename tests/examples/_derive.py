@@ -52,8 +52,8 @@ def endpoint(
 
     The earliest event date wins (ties: the first listed); the patient is censored at the earliest
     ``censor_at`` date when it comes strictly before every event, otherwise at ``censor``. Time in months
-    (days / 30.4375); ``cause`` is missing for a censored patient. With ``landmark`` (months) only the
-    patients still event-free and followed after origin + landmark remain, timed from there.
+    (days / 30.4375); ``cause`` is missing for a censored patient. With ``landmark`` (months) time starts
+    at origin + round(landmark x 30.4375) days, for the patients still event-free and followed after that day.
     """
     d = adsl.loc[keep].reset_index(drop=True)
     ev_date = pd.Series(pd.NaT, index=d.index, dtype="datetime64[ns]")
@@ -71,14 +71,13 @@ def endpoint(
     cens = ca.notna() & (ev_date.isna() | (ca < ev_date))
     end = ev_date.where(ev_date.notna() & ~cens, ca.where(cens, d[censor]))
     ev_cause[cens] = None
-    out = pd.DataFrame({
-        "patient_id": d["patient_id"],
-        "time": (end - d[origin]).dt.days.to_numpy(dtype=float) / DAYS_PER_MONTH,
-        "cause": ev_cause,
-    })
+    days = (end - d[origin]).dt.days.to_numpy(dtype=float)
+    out = pd.DataFrame({"patient_id": d["patient_id"], "time": days / DAYS_PER_MONTH, "cause": ev_cause})
     if landmark is not None:
-        out = out[out["time"] > landmark].reset_index(drop=True)
-        out["time"] -= landmark
+        lm_days = round(landmark * DAYS_PER_MONTH)
+        keep_lm = days > lm_days
+        out = out[keep_lm].reset_index(drop=True)
+        out["time"] = (days[keep_lm] - lm_days) / DAYS_PER_MONTH
     return out
 
 

@@ -20,7 +20,6 @@ from blincompass.validate.rules import load_dataset
 from ._derive import EXAMPLES
 
 FOLDERS = ["car-t", "gbsg2"]
-FORMAT2 = "study package format 2 not yet merged"
 runner = CliRunner()
 
 
@@ -103,15 +102,26 @@ def test_gbsg2_prepare_writes_the_committed_csv(tmp_path: Path):
     _same_files(tmp_path, EXAMPLES / "gbsg2" / "data")
 
 
-@pytest.mark.xfail(strict=False, reason=FORMAT2)
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_cli_validate_with_the_study_package(folder):
     res = runner.invoke(app, ["validate", "--study", str(EXAMPLES / folder), str(EXAMPLES / folder / "data")])
     assert res.exit_code == 0, res.output
+    assert "OK: 0 error(s), 0 warning(s), 0 note(s)" in res.output
 
 
-@pytest.mark.xfail(strict=False, reason=FORMAT2)
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_cli_study_check(folder):
     res = runner.invoke(app, ["study", "check", str(EXAMPLES / folder)])
     assert res.exit_code == 0, res.output
+    files = "dictionary.toml, layout.toml, protocol.toml"
+    assert f"files: {files}" in res.output
+
+
+def test_cli_validate_reports_broken_data_with_exit_1(tmp_path: Path):
+    data = tmp_path / "data"
+    shutil.copytree(EXAMPLES / "car-t" / "data", data)
+    tox = data / "toxicities.csv"
+    tox.write_text(tox.read_text(encoding="utf-8").replace(",crs,2,", ",crs,5,", 1), encoding="utf-8")
+    res = runner.invoke(app, ["validate", "--study", str(EXAMPLES / "car-t"), str(data)])
+    assert res.exit_code == 1, res.output
+    assert "5 is outside the allowed range 1 to 4" in res.output
