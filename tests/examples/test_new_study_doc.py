@@ -8,6 +8,10 @@ import shutil
 import tomllib
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
+from blincompass.cli import app
 from blincompass.dictionary import load_dictionary
 from blincompass.validate.rules import load_dataset
 
@@ -113,3 +117,33 @@ def test_quoted_data_messages_are_the_validators(tmp_path: Path):
     assert code.startswith(
         "'relapsed' is not an allowed value; expected one of: primary_refractory (Primary refractory)"
     )
+
+
+PACKAGE_MISTAKES = [
+    ('origin = "infusion_date"', 'origin = "infusion_dt"',
+     "endpoint OS.origin: 'infusion_dt' is not a patient-level variable; available: age_group, age_infusion, "),
+    ('outcome = "cr_d28"\ngroup = "disease_group"', 'outcome = "cr_d28"\ngroup = "disease_grp"',
+     "analyses cr_by_disease_group.group: 'disease_grp' is not a patient-level variable; available: "),
+    ("where = \"toxicity == 'crs'\"", "where = \"syndrome == 'crs'\"",
+     "derived crs_grade.where: 'syndrome' is not a column of form toxicities; its columns are: patient_id, "
+     "toxicity, grade, onset_date, tocilizumab, icu"),
+    ('expr = "coalesce(crs_grade, 0) >= 3"', 'expr = "crs_grade >= 3 and"',
+     "derived severe_crs.expr: expression 'crs_grade >= 3 and' is not valid: invalid syntax"),
+    ('kind = "date_diff"\nfrom = "apheresis_date"', 'kind = "date_dif"\nfrom = "apheresis_date"',
+     "derived.5.kind: Input should be 'copy', 'date_diff', 'first', 'last', 'min', 'max', 'sum', 'count', 'any', "
+     "'expr', 'case', 'cut', 'label' or 'function'"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "message"), PACKAGE_MISTAKES, ids=[m[2][:30] for m in PACKAGE_MISTAKES])
+def test_quoted_package_messages_are_study_checks(tmp_path: Path, old: str, new: str, message: str):
+    pkg = tmp_path / "car-t"
+    shutil.copytree(CAR_T, pkg, ignore=shutil.ignore_patterns("data", "*.py"))
+    text = (pkg / "protocol.toml").read_text(encoding="utf-8")
+    assert old in text
+    (pkg / "protocol.toml").write_text(text.replace(old, new, 1), encoding="utf-8")
+    res = CliRunner().invoke(app, ["study", "check", str(pkg)])
+    assert res.exit_code == 2
+    assert message in " ".join(res.output.split())
+    doc = " ".join(DOC.read_text(encoding="utf-8").split())
+    assert message.split(": available")[0].split(" its columns")[0] in doc
