@@ -3,6 +3,7 @@ and the committed CSV files are what the committed scripts write."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import importlib.util
 import shutil
@@ -125,3 +126,50 @@ def test_cli_validate_reports_broken_data_with_exit_1(tmp_path: Path):
     res = runner.invoke(app, ["validate", "--study", str(EXAMPLES / "car-t"), str(data)])
     assert res.exit_code == 1, res.output
     assert "5 is outside the allowed range 1 to 4" in res.output
+
+
+def _edit_csv(path: Path, change) -> None:
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    change(rows)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(rows)
+
+
+def test_car_t_chronology_checks(tmp_path: Path):
+    data = tmp_path / "data"
+    shutil.copytree(EXAMPLES / "car-t" / "data", data)
+
+    def outcomes(rows):
+        h = rows[0]
+        r = next(r for r in rows[1:] if r[h.index("death_date")] and r[h.index("relapse_date")])
+        r[h.index("relapse_date")] = "2024-06-29"  # after death
+
+    def infusions(rows):
+        rows[1][3] = "2024-01-01"  # apheresis after the infusion
+        next(r for r in rows[1:] if r[1] == "2")[1] = "3"  # numbering gap
+
+    _edit_csv(data / "outcomes.csv", outcomes)
+    _edit_csv(data / "infusions.csv", infusions)
+    rules = sorted((f.file, f.rule, f.severity) for f in _load("car-t", data).findings)
+    assert rules == [
+        ("infusions.csv", "chronology.apheresis_before_infusion", "error"),
+        ("infusions.csv", "infusion.numbering", "error"),
+        ("outcomes.csv", "chronology.after_death", "error"),
+    ]
+
+
+def test_gbsg2_chronology_checks(tmp_path: Path):
+    data = tmp_path / "data"
+    shutil.copytree(EXAMPLES / "gbsg2" / "data", data)
+
+    def outcomes(rows):
+        rows[1][1] = "1983-04-15"  # recurrence before diagnosis (1984-08-17)
+        rows[2][2], rows[2][3] = "1991-01-01", "1990-10-22"  # death after the last contact
+
+    _edit_csv(data / "outcomes.csv", outcomes)
+    found = sorted((f.row, f.field, f.rule) for f in _load("gbsg2", data).findings)
+    assert found == [
+        (2, "recurrence_date", "chronology.diagnosis_before_event"),
+        (3, "death_date", "chronology.after_last_contact"),
+    ]
