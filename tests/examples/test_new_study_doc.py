@@ -59,6 +59,10 @@ def test_snippets_are_the_car_t_package():
             _subset(b["study"], protocol["study"], skip=("title", "reference"))
         if "meta" in b:
             _subset(b["meta"], dictionary["meta"])
+        for check in b.get("checks", []):
+            _subset(check, next(x for x in dictionary["checks"] if x["rule"] == check["rule"]
+                                and x["form"] == check["form"] and x.get("later") == check["later"]))
+            seen += 1
         for form in b.get("forms", []):
             real = next(f for f in dictionary["forms"] if f["name"] == form["name"])
             assert form["key"] == real["key"]

@@ -151,7 +151,11 @@ def test_car_t_chronology_checks(tmp_path: Path):
 
     _edit_csv(data / "outcomes.csv", outcomes)
     _edit_csv(data / "infusions.csv", infusions)
-    rules = sorted((f.file, f.rule, f.severity) for f in _load("car-t", data).findings)
+    findings = _load("car-t", data).findings
+    message = next(f.message for f in findings if f.rule == "chronology.after_death")
+    assert message == "relapse on 2024-06-29, after death on 2023-05-10"
+    assert f"`{message}`" in (EXAMPLES.parent / "docs" / "new-study.md").read_text(encoding="utf-8")
+    rules = sorted((f.file, f.rule, f.severity) for f in findings)
     assert rules == [
         ("infusions.csv", "chronology.apheresis_before_infusion", "error"),
         ("infusions.csv", "infusion.numbering", "error"),
