@@ -115,8 +115,6 @@ def test_report_numbers_equal_r(report):
         _check_competing(results, case)
 
 
-@pytest.mark.xfail(strict=False, reason="results.json methods.competing keys a yes/no group 'True'/'False'; "
-                   "docs/results-schema.md says 'true'/'false'")
 def test_report_competing_boolean_groups(report):
     name, out = report
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))

@@ -251,6 +251,8 @@ def code_labels(dictionary: DataDictionary, protocol: Protocol, plan: Plan, name
     if d is not None:
         pairs = list(protocol.levels(name))
     source = plan.source.get(name) or (plan.base.get(name) if d is None else None)
+    if d is not None and d.kind in ("first", "last", "min", "max") and d.form and d.value:
+        source = (d.form, d.value)  # the value of a form's coded column keeps its codes
     if not pairs and source is not None:
         form, col = source
         try:
@@ -264,7 +266,8 @@ def code_labels(dictionary: DataDictionary, protocol: Protocol, plan: Plan, name
 
 def with_code_labels(dictionary: DataDictionary, protocol: Protocol, plan: Plan | None = None) -> Protocol:
     """``protocol`` with every analysis's missing group labels taken from the codes of its group variable
-    (labels the protocol gives are kept)."""
+    (labels the protocol gives are kept), and, for a group variable cut into levels, the groups in the
+    order of the levels when the analysis gives no ``order``."""
     plan = plan or resolve(dictionary, protocol)
     a = protocol.analyses
 
@@ -274,8 +277,14 @@ def with_code_labels(dictionary: DataDictionary, protocol: Protocol, plan: Plan 
             group = getattr(an, "group", None)
             if group:
                 labels = {**code_labels(dictionary, protocol, plan, group), **an.labels}
+                update: dict[str, object] = {}
                 if labels != an.labels:
-                    an = an.model_copy(update={"labels": labels})
+                    update["labels"] = labels
+                d = protocol.derivation(group)
+                if an.order is None and d is not None and d.kind == "cut":
+                    update["order"] = tuple(lv.id for lv in d.levels)
+                if update:
+                    an = an.model_copy(update=update)
             out.append(an)
         return tuple(out)
 

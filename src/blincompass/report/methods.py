@@ -141,19 +141,20 @@ def _competing_blocks(ctx: ReportContext) -> list[Any]:
         rows = []
         for gval in (c.order or sorted(set(grp), key=str)):
             label = c.group_label(gval)
+            gkey = str(gval).lower() if isinstance(gval, (bool, np.bool_)) else str(gval)  # results keys
             n = int((grp == gval).sum())
             n_ev = int(((grp == gval) & (code.to_numpy() == cause)).sum())
             n_comp = int(((grp == gval) & (code.to_numpy() != cause) & (code.to_numpy() != 0)).sum())
             cells = [label, str(n), str(n_ev), str(n_comp)]
-            keys: list[str | None] = [None, f"{base}.{gval}.n", f"{base}.{gval}.events", f"{base}.{gval}.competing"]
-            put(ctx.results, f"{base}.{gval}.n", n)
-            put(ctx.results, f"{base}.{gval}.events", n_ev)
-            put(ctx.results, f"{base}.{gval}.competing", n_comp)
+            keys: list[str | None] = [None, f"{base}.{gkey}.n", f"{base}.{gkey}.events", f"{base}.{gkey}.competing"]
+            put(ctx.results, f"{base}.{gkey}.n", n)
+            put(ctx.results, f"{base}.{gkey}.events", n_ev)
+            put(ctx.results, f"{base}.{gkey}.competing", n_comp)
             for m in c.times_months:
                 sel = tp[(tp["group"] == gval) & (tp["cause"] == cause) & (tp["time"] == m)]
                 nan = float("nan")  # a group of the protocol's order without patients
                 r = sel.iloc[0] if len(sel) else {"est": nan, "lower": nan, "upper": nan}
-                k = f"{base}.{gval}.at_{_num_key(m)}m"
+                k = f"{base}.{gkey}.at_{_num_key(m)}m"
                 put(ctx.results, f"{k}.estimate", r["est"])
                 put(ctx.results, f"{k}.lower", r["lower"])
                 put(ctx.results, f"{k}.upper", r["upper"])
@@ -161,7 +162,10 @@ def _competing_blocks(ctx: ReportContext) -> list[Any]:
                              f"{100 * r['est']:.1f} % ({100 * r['lower']:.1f}–{100 * r['upper']:.1f})")
                 keys.append(f"{k}.estimate")
             rows.append(Row(tuple(cells), tuple(keys)))
-        header = ((HeaderCell("Group"), HeaderCell("n"), HeaderCell(f"{c.cause_of_interest.capitalize()}s"),
+        words = next((e.words for e in ctx.protocol.endpoint(c.endpoint).events
+                       if e.cause == c.cause_of_interest and e.words), None)
+        what = words[:1].upper() + words[1:] if words else f"{c.cause_of_interest.capitalize()}s"
+        header = ((HeaderCell("Group"), HeaderCell("n"), HeaderCell(what),
                    HeaderCell("Competing events"),
                    *[HeaderCell(f"CIF at {m:g} months (95 % CI)") for m in c.times_months]),)
         blocks += [

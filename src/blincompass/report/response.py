@@ -65,9 +65,11 @@ def build_response_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[s
         (HeaderCell("Outcome"), *[HeaderCell(f"{label} (n = {len(d)})", 2) for _, label, d in groups]),
         (HeaderCell(""), *[HeaderCell(x) for _ in groups for x in ("n/N", pct_head)]),
     )
+    progression = any(d.kind == "function" and "progressed" in d.args for d in protocol.derived)
     foot = (
         f"Exact (Clopper{DASH}Pearson) {100 * level:g}% confidence intervals. N: evaluable patients (missing "
-        "assessments excluded); a course stopped for disease progression counts as no response.",
+        "assessments excluded)" + ("; a course stopped for disease progression counts as no response."
+                                   if progression else "."),
         *_rule_notes(protocol),
     )
     return Table(

@@ -31,7 +31,7 @@ eligibility, endpoints, analyses, report content). `data/` holds MADE-UP example
     blincompass report --study {folder} {folder}/data -o {folder}/report
 
 Replace the example data with the study's own (one CSV file per form, or a workbook with one sheet per form:
-`blincompass template --study {folder} -o template.xlsx` writes an empty one) and adapt the two files.
+`blincompass template --study {folder} template.xlsx` writes an empty one) and adapt the two files.
 """
 
 
