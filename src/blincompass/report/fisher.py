@@ -125,7 +125,9 @@ def build_fisher_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[str
         second = r["labels"][1] if len(r["labels"]) > 1 else ""
         decl = protocol.derivation(a.outcome)
         what = decl.label if decl is not None and decl.label else a.outcome
-        words = fisher_alternative_text(a.alternative, first, second, what[:1].lower() + what[1:])
+        acronym = len(what) > 1 and what[1].isupper()  # "ICANS ...", "CR after ...": keep as written
+        words = fisher_alternative_text(a.alternative, first, second,
+                                        what if acronym else what[:1].lower() + what[1:])
         put(results, f"{base}.alternative", a.alternative)
         put(results, f"{base}.alternative_text", words)
         put(results, f"{base}.sided", "two" if a.alternative == "two-sided" else "one")
