@@ -42,7 +42,13 @@ def report_cmd(
     from blincompass.derive import DerivationError
     from blincompass.io.raw import InputReadError
     from blincompass.report import render_report
+    from blincompass.report.provenance import run_datetime
 
+    try:  # the run date of the provenance block; checked before any work
+        run_datetime()
+    except ValueError as exc:
+        typer.echo(f"cannot build the report: {exc}", err=True)
+        raise typer.Exit(2) from None
     pkg = resolve_study(study, protocol)
     proto = pkg.protocol
     if protocol is not None:  # the package as used: its protocol replaced by --protocol
