@@ -117,17 +117,18 @@ def sheet_name(table: Table, synthetic: bool, used: set[str]) -> str:
     number, title = (m.group(1), m.group(2)) if m else ("", table.caption)
     words = [w for w in re.split(r"\s+", title) if w and not re.fullmatch(r"[\d.,%()]+", w)]
     prefix = "SYNTHETIC " if synthetic else ""
-    name = prefix + number
+    parts = [number] if number else []
     for w in words:
         w = "".join(c for c in w if c not in _INVALID).strip(".,;'")
         if not w:
             continue
-        candidate = f"{name} {w}" if name.strip() else prefix + w
-        if len(candidate) > 31:
+        if len(prefix + " ".join([*parts, w])) > 31:
+            if not parts:  # one long word: cut it
+                parts.append(w[: 31 - len(prefix)])
             break
-        name = candidate
-    name = name.strip() or (prefix + "Table").strip()
-    name = name[:31].strip("'")
+        parts.append(w)
+    name = (prefix + " ".join(parts)).strip() or (prefix + "Table").strip()
+    name = name[:31].strip("'").strip()
     base, i = name, 2
     while name in used:
         suffix = f" {i}"
