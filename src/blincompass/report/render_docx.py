@@ -211,9 +211,9 @@ def _three_lines(table: object, widths_cm: list[float], n_header: int, header: t
             col += span
 
 
-def _table(doc: object, t: Table, widths: list[float]) -> None:
+def _table(doc: object, t: Table, widths: list[float], seq: dict[str, int]) -> None:
     cap = doc.add_paragraph(style="Caption")  # type: ignore[attr-defined]
-    _caption(cap, t.caption)
+    _caption(cap, t.caption, seq)
     cap.paragraph_format.keep_with_next = True
     ncols = t.n_columns
     table = doc.add_table(rows=len(t.header) + len(t.rows), cols=ncols)  # type: ignore[attr-defined]
@@ -251,7 +251,6 @@ def _table(doc: object, t: Table, widths: list[float]) -> None:
 
 #: "Table 2b. ..." / "Figure S1. ...": the kind, a letter prefix (its own sequence), the number, a suffix.
 _CAPTION = re.compile(r"^(Table|Figure) ([A-Z]*)(\d+)([a-z]*)([.:]\s)")
-_SEQ_STATE: dict[str, int] = {}
 
 
 def _field(paragraph: object, instruction: str, shown: str, size: float | None = None) -> None:
@@ -264,10 +263,9 @@ def _field(paragraph: object, instruction: str, shown: str, size: float | None =
         if child is not None:
             r._r.append(child)
 
-    for kind in ("begin",):
-        el = OxmlElement("w:fldChar")
-        el.set(qn("w:fldCharType"), kind)
-        run(el)
+    begin = OxmlElement("w:fldChar")
+    begin.set(qn("w:fldCharType"), "begin")
+    run(begin)
     instr = OxmlElement("w:instrText")
     instr.set(qn("xml:space"), "preserve")
     instr.text = f" {instruction} "
@@ -281,7 +279,7 @@ def _field(paragraph: object, instruction: str, shown: str, size: float | None =
     run(end)
 
 
-def _caption(paragraph: object, caption: str) -> None:
+def _caption(paragraph: object, caption: str, seq_state: dict[str, int]) -> None:
     """A caption whose number is a Word SEQ field ("Table {SEQ Table}"), so Word can renumber, showing the
     report's own number. Letter-suffixed numbers repeat the previous value (``\\c``: "2b" after "2"),
     a letter prefix is a sequence of its own ("S1": ``SEQ TableS``), and a number that does not follow on
@@ -293,24 +291,24 @@ def _caption(paragraph: object, caption: str) -> None:
     kind, prefix, number, suffix, sep = m.groups()
     seq = kind + prefix
     value = int(number)
-    last = _SEQ_STATE.get(seq, 0)
+    last = seq_state.get(seq, 0)
     if value == last and suffix:
         instruction = f"SEQ {seq} \\c \\* ARABIC"
     elif value == last + 1:
         instruction = f"SEQ {seq} \\* ARABIC"
     else:
         instruction = f"SEQ {seq} \\r {value} \\* ARABIC"
-    _SEQ_STATE[seq] = value
+    seq_state[seq] = value
     paragraph.add_run(f"{kind} {prefix}")  # type: ignore[attr-defined]
     _field(paragraph, instruction, number)
     paragraph.add_run(suffix + sep + caption[m.end():])  # type: ignore[attr-defined]
 
 
-def _figure(doc: object, f: Figure, width_cm: float) -> None:
+def _figure(doc: object, f: Figure, width_cm: float, seq: dict[str, int]) -> None:
     doc.add_picture(io.BytesIO(f.png), width=Cm(width_cm))  # type: ignore[attr-defined]
     doc.paragraphs[-1].alignment = WD_ALIGN_PARAGRAPH.CENTER  # type: ignore[attr-defined]
     cap = doc.add_paragraph(style="Caption")  # type: ignore[attr-defined]
-    _caption(cap, f.caption)
+    _caption(cap, f.caption, seq)
     cap.paragraph_format.space_after = Pt(12)
 
 
@@ -364,7 +362,7 @@ def render_docx(report: Report) -> bytes:
     column widths fitted to their text; captions numbered by SEQ fields; page numbers in the footer; the
     provenance block at the end; document properties from the study and the provenance run date.
     """
-    _SEQ_STATE.clear()
+    seq: dict[str, int] = {}  # last value of each caption sequence
     doc = Document()
     sec = doc.sections[0]
     _page(sec, "portrait")
@@ -399,9 +397,9 @@ def render_docx(report: Report) -> bytes:
             if orient is not None:
                 ensure(orient)
             if isinstance(b, Table):
-                _table(doc, b, widths[id(b)][1])
+                _table(doc, b, widths[id(b)][1], seq)
             elif isinstance(b, Figure):
-                _figure(doc, b, min(USABLE[state["orient"]], 17.0 * _png_width(b.png) / 1920.0))
+                _figure(doc, b, min(USABLE[state["orient"]], 17.0 * _png_width(b.png) / 1920.0), seq)
             elif isinstance(b, Paragraph):
                 p = doc.add_paragraph()
                 run = p.add_run(b.text)
