@@ -240,10 +240,14 @@ def _table(doc: object, t: Table, widths: list[float], seq: dict[str, int]) -> N
             _cell_text(row_cells[k], text, bold=bold and (k == 0 or r.kind == "total"),
                        align=t.alignment(k), indent=r.level if k == 0 else 0)
     _three_lines(table, widths, len(t.header), t.header)
+    if t.footnotes:  # the last row stays on the page of the footnotes: they never stand alone
+        for para in table._tbl.tr_lst[-1].iter(qn("w:p")):  # type: ignore[attr-defined]
+            para.get_or_add_pPr().keepNext_val = True
     for i, f in enumerate(t.footnotes):  # small text directly under the table
         p = doc.add_paragraph()  # type: ignore[attr-defined]
         p.paragraph_format.space_before = Pt(3 if i == 0 else 0)
         p.paragraph_format.space_after = Pt(0)
+        p.paragraph_format.keep_with_next = i < len(t.footnotes) - 1
         run = p.add_run(f)
         run.font.size = Pt(7.5)
     doc.add_paragraph()  # type: ignore[attr-defined]
