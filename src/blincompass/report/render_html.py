@@ -108,7 +108,9 @@ def _table(t: Table) -> str:
            f"<figcaption>{escape(t.caption)}</figcaption>"]
     if wide:
         out.append('<p class="scroll-hint" aria-hidden="true">Wide table: swipe sideways for more columns \u2192</p>')
-    out += ['<div class="table-wrap" tabindex="0"><table>', "<thead>"]
+    # a focusable, labelled region: keyboard users can scroll a wide table too
+    out += [f'<div class="table-wrap" tabindex="0" role="region" aria-label="{escape(t.caption)}"><table>',
+            "<thead>"]
     for hrow in t.header:
         cells = "".join(
             f'<th scope="col"{f" colspan={c.span}" if c.span > 1 else ""}>{escape(c.text)}</th>' for c in hrow
