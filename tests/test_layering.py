@@ -25,6 +25,7 @@ MODELS = frozenset({"dictionary", "protocol", "expr"})
 #: io -> validate -> derive -> stats -> report; stats takes arrays and imports nothing of the project;
 #: the registry stores data sets beside the pipeline (io, validate) and never derives; ``exports``
 #: composes registry, derive and io for ``blincompass db export``; the CLI sits on top of everything.
+#: The top-level package (``blincompass``) holds only the version, which report and federate record.
 ALLOWED: dict[str, frozenset[str]] = {
     "blincompass": frozenset(),
     "expr": frozenset(),
@@ -34,7 +35,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "io": MODELS,
     "validate": MODELS | {"io"},
     "derive": MODELS | {"io", "validate"},
-    "report": MODELS | {"io", "validate", "derive", "stats"},
+    "report": MODELS | {"blincompass", "io", "validate", "derive", "stats"},
     "registry": MODELS | {"io", "validate"},
     "exports": MODELS | {"io", "validate", "derive", "registry"},
     "synth": MODELS | {"io"},

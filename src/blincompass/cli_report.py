@@ -42,9 +42,19 @@ def report_cmd(
     from blincompass.derive import DerivationError
     from blincompass.io.raw import InputReadError
     from blincompass.report import render_report
+    from blincompass.report.provenance import run_datetime
 
+    try:  # the run date of the provenance block; checked before any work
+        run_datetime()
+    except ValueError as exc:
+        typer.echo(f"cannot build the report: {exc}", err=True)
+        raise typer.Exit(2) from None
     pkg = resolve_study(study, protocol)
     proto = pkg.protocol
+    if protocol is not None:  # the package as used: its protocol replaced by --protocol
+        from dataclasses import replace
+
+        pkg = replace(pkg, files={**pkg.files, "protocol.toml": protocol.read_bytes()})
     if published is None and pkg.root is not None:  # a package's own published numbers, or none
         published = pkg.root / "published.toml" if "published.toml" in pkg.files else False
     usable_output(out)
@@ -90,7 +100,8 @@ def report_cmd(
     try:
         outcome = render_report(data, out, protocol=proto, synthetic=synthetic, ci_bands=ci_bands,
                                 show_progress=progress, published=published, validation=validation,
-                                dictionary=pkg.dictionary, layout=pkg.layout)
+                                dictionary=pkg.dictionary, layout=pkg.layout,
+                                study_sha256=pkg.sha256)
     except DerivationError as exc:
         typer.echo(f"cannot derive: {exc}", err=True)
         raise typer.Exit(2) from None

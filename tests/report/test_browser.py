@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import subprocess
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -51,8 +52,60 @@ def _run(args: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120, check=False)
 
 
-def _probe(out_dir: Path, tmp: Path, size: str) -> dict:
-    html = (out_dir / "index.html").read_text("utf-8").replace("</body>", PROBE + "</body>")
+#: Headless Chromium does not make windows narrower than 500 px; a phone's 375 px viewport is an iframe that
+#: wide. The probe finds, in the framed report, the widest table with a p column, whether it overflows its
+#: wrapper and shows the scroll hint, and where the p column and the first column are before and after the
+#: wrapper is scrolled to bring the p column next to the first column.
+SCROLL_PAGE = """<!DOCTYPE html><html><body style="margin:0">
+<iframe id="phone" style="width:375px;height:812px;border:0" srcdoc="SRCDOC"></iframe>
+<script>
+document.getElementById("phone").addEventListener("load", function () {
+  var win = this.contentWindow, doc = this.contentDocument;
+  function box(el) { var r = el.getBoundingClientRect(); return {l: r.left, r: r.right, w: r.width}; }
+  var best = null;
+  Array.prototype.forEach.call(doc.querySelectorAll(".table-wrap"), function (wrap) {
+    var head = wrap.querySelector("thead tr:last-child");
+    if (!head) return;
+    var idx = -1;
+    Array.prototype.forEach.call(head.cells, function (c, i) {
+      if (idx < 0 && /^p\\b/.test(c.textContent.trim())) idx = i;
+    });
+    if (idx < 0) return;
+    if (best === null || wrap.scrollWidth > best.wrap.scrollWidth) best = {wrap: wrap, idx: idx};
+  });
+  var out = {found: best !== null, innerWidth: win.innerWidth,
+             pageOverflow: doc.documentElement.scrollWidth - win.innerWidth};
+  if (best) {
+    var wrap = best.wrap, table = wrap.querySelector("table");
+    var row = Array.prototype.find.call(table.tBodies[0].rows, function (r) { return r.cells.length > best.idx; });
+    var pCell = row.cells[best.idx], first = row.cells[0];
+    var fig = wrap.closest("figure"), hint = fig.querySelector(".scroll-hint");
+    out.id = fig.id;
+    out.overflow = wrap.scrollWidth - wrap.clientWidth;
+    out.hint = hint !== null && win.getComputedStyle(hint).display !== "none" && box(hint).w > 0;
+    out.shadow = win.getComputedStyle(wrap).backgroundAttachment;
+    out.wrapBefore = box(wrap); out.pBefore = box(pCell); out.firstBefore = box(first);
+    // scroll until the p column's left edge meets the sticky first column's right edge
+    wrap.scrollLeft = out.pBefore.l - out.firstBefore.r;
+    out.scrolled = wrap.scrollLeft;
+    out.wrapAfter = box(wrap); out.pAfter = box(pCell); out.firstAfter = box(first);
+    out.pText = pCell.textContent;
+  }
+  var pre = document.createElement("pre");
+  pre.id = "probe";
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script></body></html>
+"""
+
+
+def _probe(out_dir: Path, tmp: Path, size: str, phone: bool = False) -> dict:
+    html = (out_dir / "index.html").read_text("utf-8")
+    if phone:
+        html = SCROLL_PAGE.replace("SRCDOC", escape(html, quote=True))
+    else:
+        html = html.replace("</body>", PROBE + "</body>")
     page = tmp / f"probe-{size.replace(',', 'x')}.html"  # index.html is self-contained: any folder works
     page.write_text(html, encoding="utf-8")
     res = _run([f"--window-size={size}", "--virtual-time-budget=10000", "--dump-dom", page.as_uri()], tmp)
@@ -79,6 +132,27 @@ def test_phone_width_has_no_page_overflow(out_dir, tmp_path):
     # wide tables scroll inside their wrappers; the page itself does not scroll sideways
     assert got["scrollWidth"] <= got["innerWidth"] + 1, got["scrollWidth"]
     assert all(i["ok"] and i["w"] <= got["innerWidth"] for i in got["imgs"])
+
+
+def test_phone_scrolls_wide_table_to_p_column(out_dir, tmp_path):
+    """At a 375 px wide window the widest table with a p column overflows its wrapper with a visible cue
+    (hint and scroll shadows); scrolled sideways, the p column is fully in view and the first column
+    (row labels) still is, at the wrapper's left edge, beside it."""
+    got = _probe(out_dir, tmp_path, "800,900", phone=True)
+    assert got["found"], got
+    assert got["innerWidth"] == 375, got["innerWidth"]
+    assert got["pageOverflow"] <= 1, got  # the page itself does not scroll sideways
+    assert got["overflow"] > 50, got  # the table is wider than the phone: it must scroll
+    assert got["pBefore"]["l"] >= got["wrapBefore"]["r"], got  # the p column starts out of view ...
+    assert got["hint"], got  # ... and the reader is told
+    assert "local" in got["shadow"], got["shadow"]
+    assert got["scrolled"] > 0
+    wrap, p, first = got["wrapAfter"], got["pAfter"], got["firstAfter"]
+    assert wrap["l"] - 1 <= p["l"] and p["r"] <= wrap["r"] + 1, got  # p column reachable
+    assert abs(first["l"] - wrap["l"]) <= 2, got  # first column stuck at the left edge
+    assert first["r"] <= p["l"] + 1, got  # and not covering the p column
+    assert first == got["firstBefore"], got
+    assert got["pText"].strip() and got["pText"].strip()[0].isdigit()
 
 
 def test_prints_one_section_per_page(out_dir, report, tmp_path):

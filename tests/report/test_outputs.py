@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from blincompass.cli import app
 from blincompass.report import build_report, detect_synthetic, results_json, write_report
 from blincompass.report.model import flatten, get
-from blincompass.report.render_docx import FIXED_DATE
+from blincompass.report.render_docx import document_date
 from tests.report.cohort import report_cohort
 from tests.report.conftest import PROTOCOL
 
@@ -59,7 +59,9 @@ def test_same_input_gives_identical_bytes(out_dir, tmp_path):
 # ---------------------------------------------------------------------------------------------- results.json
 def test_results_json(out_dir, results):
     data = json.loads((out_dir / "results.json").read_text("utf-8"))
+    provenance = data.pop("provenance")
     assert data == json.loads(json.dumps(results))
+    assert provenance["study"] == "BLIN-COMPASS" and len(provenance["data_sha256"]) == 64
     assert data["synthetic"] is False
     assert data["schema"] == "blincompass.report.results/1"
     flat = flatten(data)
@@ -117,23 +119,43 @@ def test_docx_tables_and_figures(out_dir, report):
     assert any(t.startswith("Table 1. ") for t in texts)
     assert len(d.inline_shapes) == len(FIGS)
     cp = d.core_properties
-    assert cp.created.replace(tzinfo=None) == FIXED_DATE and cp.modified.replace(tzinfo=None) == FIXED_DATE
+    stamp = document_date(report)
+    assert stamp == report.provenance.timestamp
+    assert cp.created.replace(tzinfo=None) == stamp and cp.modified.replace(tzinfo=None) == stamp
+    assert cp.author == "BLIN-COMPASS"
     assert cp.revision == 1
 
 
 # ---------------------------------------------------------------------------------------------- xlsx
 def test_xlsx(out_dir, report):
     wb = openpyxl.load_workbook(out_dir / "tables.xlsx")
-    assert wb.sheetnames == [t.sheet for t in report.tables] + ["Results"]
-    ws = wb["Table 1"]
+    assert len(wb.sheetnames) == len(report.tables) + 2
+    assert wb.sheetnames[0] == "README" and wb.sheetnames[-1] == "Results"
+    assert all(len(n) <= 31 for n in wb.sheetnames) and len(set(wb.sheetnames)) == len(wb.sheetnames)
+    assert "Table 1 Characteristics of the" in wb.sheetnames  # the count in the title ("6") is left out
+    assert not any(t.id in wb.sheetnames for t in report.tables if "_" in t.id)  # no internal ids
+    ws = wb["Table 1 Characteristics of the"]
     assert ws["A1"].value.startswith("Table 1.") and ws["A1"].font.bold
     assert ws["A3"].value == "Characteristic" and ws["A3"].font.bold
-    rows = {r[0]: r[1] for r in ws.iter_rows(min_row=4, values_only=True) if r[0]}
-    assert rows["Male"] == "4 (66.7)"
+    # "n (%)" and "median (IQR)" cells split over three columns named by their parts
+    assert [ws["B4"].value, ws["C4"].value, ws["D4"].value] == ["n / estimate", "% / lower", "upper"]
+    rows: dict[str, tuple] = {}
+    for r in ws.iter_rows(min_row=5, values_only=True):
+        if r[0]:
+            rows.setdefault(r[0], r[1:4])
+    assert rows["Total patients"][0] == 6
+    assert rows["Male"][:2] == (4, 0.667)
+    assert rows["Median (IQR), years"] == (6.0, 4.6, 6.0)
+    male = next(r for r in ws.iter_rows(min_row=5) if r[0].value == "Male")
+    assert male[1].number_format == "0" and male[2].number_format == "0.0%"
+    readme = {r[0]: r[1] for r in wb["README"].iter_rows(values_only=True) if r[0]}
+    assert readme["Table 1 Characteristics of the"].startswith("Table 1.")
+    assert readme["Input data SHA-256"] == report.provenance.data_sha256
+    assert readme["Software"].startswith("blincompass ")
     res = {r[0]: r[1] for r in wb["Results"].iter_rows(min_row=2, values_only=True)}
     assert res["table1.sex.M.n"] == 4
     assert res["table2.n_events"] == 7
-    assert wb.properties.created.year == 2000 and wb.properties.modified.year == 2000
+    assert wb.properties.created == document_date(report) == wb.properties.modified
 
 
 # ---------------------------------------------------------------------------------------------- html

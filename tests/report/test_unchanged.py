@@ -56,12 +56,26 @@ def _image_dependent(key: str) -> bool:
     return key.startswith("figures/") or key in ("index.html", "report.docx")
 
 
+#: The provenance block's run date and commit, fixed so that the fingerprints do not depend on the day or on
+#: the checkout's commit.
+PROVENANCE_ENV = {"SOURCE_DATE_EPOCH": "1767225600", "BLINCOMPASS_COMMIT": "fingerprint"}
+
+
 @pytest.fixture(scope="module")
-def fingerprints(out_dir, tmp_path_factory) -> dict[str, dict[str, str]]:
+def fingerprints(dataset, derived, tmp_path_factory) -> dict[str, dict[str, str]]:
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in PROVENANCE_ENV.items():
+            mp.setenv(key, value)
+        return _fingerprints(dataset, derived, tmp_path_factory)
+
+
+def _fingerprints(dataset, derived, tmp_path_factory) -> dict[str, dict[str, str]]:
     from blincompass.synth.twin import write_twin
 
     out: dict[str, dict[str, str]] = {}
-    out["cohort"] = fingerprint(out_dir)  # the shared report of the test cohort (conftest.py), as written
+    cohort = tmp_path_factory.mktemp("cohort_report")
+    write_report(build_report(dataset, load_protocol(), derived=derived, synthetic=False), cohort)
+    out["cohort"] = fingerprint(cohort)
     folder = tmp_path_factory.mktemp("twin_data")
     write_twin(folder, seed=0)
     validation = load_dataset(folder)

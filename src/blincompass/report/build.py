@@ -13,6 +13,7 @@ from blincompass.protocol import Protocol, load_protocol
 from blincompass.protocol.layout import TABLE_IDS, Layout
 from blincompass.report.model import Report, ReportContext, Section, Table, clean_value, put
 from blincompass.report.progress import ReportProgress
+from blincompass.report.provenance import make_provenance
 from blincompass.report.render_docx import render_docx
 from blincompass.report.render_html import render_html
 from blincompass.report.render_xlsx import render_xlsx
@@ -111,6 +112,7 @@ def build_report(
     published: str | Path | bool | None = None,
     dictionary: Any = None,
     layout: Layout | None = None,
+    study_sha256: str | None = None,
 ) -> Report:
     """Compute every section of the report from a typed data set.
 
@@ -123,6 +125,8 @@ def build_report(
     ``None`` (default) adds the built-in ones to synthetic data sets when the layout says
     ``[published] synthetic_twin = true``. ``layout`` (the study package's layout; ``None``: the built-in
     study's) gives the sections, their order, table and figure numbers, titles and fixed sentences.
+    ``study_sha256`` (the study package's :attr:`~blincompass.study.StudyPackage.sha256`) enters the
+    report's provenance block with the software version, source commit, data hash and run date.
     """
     layout = layout_or_default(layout)
     protocol = protocol or load_protocol()
@@ -155,13 +159,18 @@ def build_report(
     subtitle = f"{protocol.study.title}. Data set: {source or 'unnamed'}; " \
                f"{derived.screening.n_eligible} eligible of {derived.screening.n_screened} patients."
     sections = _number_tables(sections, layout)
+    provenance = make_provenance(dataset, protocol.study.name, protocol.study.title, study_sha256)
     return Report(title=title, subtitle=subtitle, synthetic=bool(synthetic), sections=tuple(sections),
-                  results=results)
+                  results=results, provenance=provenance)
 
 
 def results_json(report: Report) -> str:
-    """results.json text: the nested results, insertion order, 2-space indent, UTF-8, final newline."""
-    return json.dumps(clean_value(report.results), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    """results.json text: the nested results, insertion order, then the report's ``provenance`` (when
+    known); 2-space indent, UTF-8, final newline."""
+    data = clean_value(report.results)
+    if report.provenance is not None:
+        data["provenance"] = clean_value(report.provenance.as_dict())
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -234,6 +243,7 @@ def render_report(
     derived: Any = None,
     dictionary: Any = None,
     layout: Layout | None = None,
+    study_sha256: str | None = None,
 ) -> RenderOutcome:
     """Validate ``data``, build the report and write it into ``out_dir``.
 
@@ -241,7 +251,8 @@ def render_report(
     source). ``show_progress=None`` shows a progress bar only when stdout is a terminal. ``validation``:
     an already validated data set (e.g. read from the registry) used instead of reading ``data``;
     ``derived``: its analysis tables when already derived under ``protocol``; ``layout``: the study
-    package's report layout (``None``: the built-in study's).
+    package's report layout (``None``: the built-in study's); ``study_sha256``: the study package's hash,
+    recorded in the report's provenance.
     """
     proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
     with ReportProgress(2, enabled=show_progress) as prog:
@@ -258,6 +269,7 @@ def render_report(
         prog.advance("derived")
         report = build_report(dataset, proto, derived=derived, synthetic=synthetic, ci_bands=ci_bands,
                               extra_sections=extra_sections, progress=prog, findings=validation.findings,
-                              published=published, dictionary=dictionary, layout=layout)
+                              published=published, dictionary=dictionary, layout=layout,
+                              study_sha256=study_sha256)
         written = write_report(report, out_dir, progress=prog)
     return RenderOutcome(True, list(validation.findings), written, report)

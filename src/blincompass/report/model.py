@@ -170,6 +170,9 @@ class Report:
     synthetic: bool
     sections: tuple[Section, ...]
     results: dict[str, Any]
+    #: What made the report (:class:`blincompass.report.provenance.Provenance`); ``None`` when unknown
+    #: (a report assembled by hand), then renderers print no provenance block.
+    provenance: Any = None
 
     def section(self, id_: str) -> Section:
         for s in self.sections:

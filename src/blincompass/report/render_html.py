@@ -28,7 +28,26 @@ p.note { color: var(--muted); font-size: .9rem; }
 p.warning { color: var(--warn); font-weight: 700; border: 2px solid var(--warn); padding: .5rem .75rem; }
 figure.table { margin: 1rem 0 1.5rem; }
 figure.table figcaption, figure.plot figcaption { font-weight: 600; margin: .25rem 0 .5rem; }
-.table-wrap { overflow-x: auto; -webkit-overflow-scrolling: touch; border: 1px solid var(--line); }
+/* Wide tables scroll inside their wrapper. Scroll shadows (background-attachment: local covers): a shadow
+   shows at an edge only while more columns lie beyond it, so a phone reader sees that the table goes on. */
+.table-wrap { overflow-x: auto; -webkit-overflow-scrolling: touch; border: 1px solid var(--line);
+  background: linear-gradient(to right, #fff 30%, rgba(255,255,255,0)) left center / 2.5rem 100% no-repeat local,
+              linear-gradient(to left, #fff 30%, rgba(255,255,255,0)) right center / 2.5rem 100% no-repeat local,
+              radial-gradient(farthest-side at 0 50%, rgba(0,0,0,.28), rgba(0,0,0,0))
+                left center / .9rem 100% no-repeat scroll,
+              radial-gradient(farthest-side at 100% 50%, rgba(0,0,0,.28), rgba(0,0,0,0))
+                right center / .9rem 100% no-repeat scroll; background-color: #fff; }
+.scroll-hint { display: none; font-size: .8rem; color: var(--muted); margin: 0 0 .25rem; }
+/* The first column (row labels) stays in view while the rest scrolls. */
+td:first-child, th:first-child { position: sticky; left: 0; z-index: 1; background: #fff;
+  box-shadow: 1px 0 0 var(--line); }
+th:first-child { background: var(--head); }
+tr.heading td:first-child { background: #fafafa; }
+td[colspan]:first-child { position: static; box-shadow: none; }
+footer.provenance { margin: 2rem 0 1rem; padding-top: .5rem; border-top: 1px solid var(--line);
+  font-size: .8rem; color: var(--muted); }
+footer.provenance dl { display: grid; grid-template-columns: max-content 1fr; gap: .1rem .75rem; margin: .25rem 0; }
+footer.provenance dt { font-weight: 600; } footer.provenance dd { margin: 0; overflow-wrap: anywhere; }
 table { border-collapse: collapse; width: 100%; font-size: .88rem; font-variant-numeric: tabular-nums; }
 th, td { border-bottom: 1px solid var(--line); padding: .3rem .5rem; text-align: right; vertical-align: top; }
 th { background: var(--head); text-align: center; min-width: 3.5rem; }
@@ -44,14 +63,17 @@ figure.plot .files { font-size: .8rem; }
 @media (max-width: 640px) {
   body { font-size: 15px; } main { padding: .5rem; } table { font-size: .8rem; }
   th, td { padding: .25rem .35rem; }
-  td:first-child { min-width: 11rem; }
+  td:first-child { min-width: 9rem; max-width: 11rem; }
+  .wide .scroll-hint { display: block; }
 }
 @media print {
   body { font-size: 10pt; } main { max-width: none; padding: 0; }
   nav.toc { display: none; }
   section { page-break-before: always; break-before: page; }
   section:first-of-type { page-break-before: avoid; break-before: avoid; }
-  .table-wrap { overflow: visible; border: none; }
+  .table-wrap { overflow: visible; border: none; background: none; }
+  .scroll-hint { display: none !important; }
+  td:first-child, th:first-child { position: static; box-shadow: none; }
   figure.table, figure.plot { page-break-inside: avoid; break-inside: avoid; }
   .synthetic-banner { position: static; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
   a { color: inherit; text-decoration: none; }
@@ -59,9 +81,36 @@ figure.plot .files { font-size: .8rem; }
 """
 
 
+#: Above this estimated width (in characters of the longest text per column, summed), a table is "wide": on a
+#: phone it gets a visible "scroll" hint above it besides the scroll shadows.
+WIDE_CHARS = 40
+
+
+def _width_chars(t: Table) -> int:
+    """Estimated width of a table in characters: the first column's longest label (capped, it wraps) plus
+    each other column's longest cell."""
+    widths = [0] * t.n_columns
+    for r in t.rows:
+        if Table.spans_row(r):
+            continue
+        for i, c in enumerate(r.cells[: t.n_columns]):
+            widths[i] = max(widths[i], len(c))
+    if t.header:
+        for i, hc in enumerate(t.header[-1][: t.n_columns]):
+            if hc.span == 1:
+                widths[i] = max(widths[i], min(len(hc.text), 12))
+    return min(widths[0], 18) + sum(widths[1:]) if widths else 0
+
+
 def _table(t: Table) -> str:
-    out = [f'<figure class="table" id="{escape(t.id)}"><figcaption>{escape(t.caption)}</figcaption>',
-           '<div class="table-wrap"><table>', "<thead>"]
+    wide = _width_chars(t) > WIDE_CHARS
+    out = [f'<figure class="table{" wide" if wide else ""}" id="{escape(t.id)}">'
+           f"<figcaption>{escape(t.caption)}</figcaption>"]
+    if wide:
+        out.append('<p class="scroll-hint" aria-hidden="true">Wide table: swipe sideways for more columns \u2192</p>')
+    # a focusable, labelled region: keyboard users can scroll a wide table too
+    out += [f'<div class="table-wrap" tabindex="0" role="region" aria-label="{escape(t.caption)}"><table>',
+            "<thead>"]
     for hrow in t.header:
         cells = "".join(
             f'<th scope="col"{f" colspan={c.span}" if c.span > 1 else ""}>{escape(c.text)}</th>' for c in hrow
@@ -112,6 +161,13 @@ def _section(s: Section) -> str:
     return "\n".join(parts)
 
 
+def _provenance(report: Report) -> str:
+    if report.provenance is None:
+        return ""
+    items = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in report.provenance.lines())
+    return f'<footer class="provenance" id="provenance"><strong>Provenance</strong><dl>{items}</dl></footer>\n'
+
+
 def render_html(report: Report) -> str:
     """The whole report as one HTML document (no external resources; figure files linked as extras)."""
     title = escape(report.title)
@@ -127,5 +183,5 @@ def render_html(report: Report) -> str:
         f"<title>{page_title}</title><style>{CSS}</style></head><body>\n"
         f"{banner}<main><header class=\"report\"><h1>{title}</h1><p>{escape(report.subtitle)}</p></header>\n"
         f'<nav class="toc" aria-label="Contents"><strong>Contents</strong><ol>{toc}</ol></nav>\n'
-        f"{body}\n</main></body></html>\n"
+        f"{body}\n{_provenance(report)}</main></body></html>\n"
     )
