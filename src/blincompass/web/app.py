@@ -68,7 +68,7 @@ class WebConfig:
 
     registry: Registry
     protocol: Any = None  # the study's protocol (report, data cut-off)
-    study_label: str = "built-in BLIN-COMPASS study"
+    study_label: str = "built-in study"
     secure_cookies: bool | None = None  # None: Secure when the request came over https
     work_dir: Path | None = None  # report runs; default: a temporary folder
 
@@ -288,23 +288,24 @@ def create_app(config: WebConfig) -> Any:
         s = ctx.need_user()
         if not s.user.can_write:
             raise HTTPError(403, "a monitor does not enter data")
-        values = {f: {} for f in wf.NEW_PATIENT_FORMS}
+        new_forms = wf.new_patient_forms(d)
+        values = {f: {} for f in new_forms}
         errors: dict[str, Any] = {}
         other: list[Any] = []
         if ctx.request.method == "POST":
-            values = {f: _values(ctx, f, f + ".") for f in wf.NEW_PATIENT_FORMS}
-            pid = values["patients"]["patient_id"]
+            values = {f: _values(ctx, f, f + ".") for f in new_forms}
+            pid = values[d.patient_form.name].get(d.patient_id, "")
             if not pid:
-                errors = {"patients.patient_id": ["a patient identifier is required"]}
+                errors = {f"{d.patient_form.name}.{d.patient_id}": ["a patient identifier is required"]}
             else:
                 out = wf.create_patient(s, pid, values)
                 if out.ok:
                     return redirect(f"/patients/{quote(pid, safe='')}?saved=1")
                 errors = {k: [f.message for f in v] for k, v in out.field_errors.items()}
                 other = out.other
-        specs = {f: wf.field_specs(d.form(f)) for f in wf.NEW_PATIENT_FORMS}
+        specs = {f: wf.field_specs(d.form(f)) for f in new_forms}
         return render(ctx, "new_patient.html", code=422 if errors or other else 200, specs=specs, values=values,
-                      errors=errors, other=other, forms=[d.form(f) for f in wf.NEW_PATIENT_FORMS],
+                      errors=errors, other=other, forms=[d.form(f) for f in new_forms],
                       centres=centres_for(s))
 
     def patient(ctx: Ctx) -> Response:

@@ -53,11 +53,12 @@ def dashboard_numbers(scoped: ScopedRegistry, protocol: Any = None) -> Dashboard
         known = [c for c in known if c == scoped.user.centre]
     centres = sorted(set(known) | set(centre_of.values()))
     patients = {c: sum(1 for v in centre_of.values() if v == c) for c in centres}
-    gv = d.form("patients").variable(GROUP_VARIABLE)
-    groups = [(c.code, c.label) for c in gv.codes]
+    pform = d.patient_form
+    gv = pform.variable(GROUP_VARIABLE) if GROUP_VARIABLE in pform.columns else None
+    groups = [(c.code, c.label) for c in gv.codes] if gv is not None else []
     by_group = {c: {g: 0 for g, _ in groups} for c in centres}
     for _, r in pats.iterrows():
-        g = r[GROUP_VARIABLE]
+        g = r[GROUP_VARIABLE] if gv is not None else None
         if not _missing(g):
             by_group[str(r["centre"])][str(g)] = by_group[str(r["centre"])].get(str(g), 0) + 1
     completeness: dict[str, dict[str, tuple[int, int]]] = {}

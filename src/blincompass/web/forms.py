@@ -234,7 +234,14 @@ def save_record(scoped: ScopedRegistry, patient_id: str, form_name: str, origina
             scoped, patient_id, form_name, original_key, values, cache)
 
 
-#: Forms entered on the new-patient page: a patient needs its patients row, a first course and its outcome.
+def new_patient_forms(d: DataDictionary) -> tuple[str, ...]:
+    """Forms entered on the new-patient page: the patient form and every form each patient must have a row
+    in (``rows_per_patient`` "one" or "at_least_one"), in dictionary order."""
+    pf = d.patient_form.name
+    return (pf, *[f.name for f in d.forms if f.name != pf and d.rows_per_patient(f.name) in ("one", "at_least_one")])
+
+
+#: The new-patient forms of the built-in study (patient, first course, outcome).
 NEW_PATIENT_FORMS: tuple[str, ...] = ("patients", "courses", "outcomes")
 
 
