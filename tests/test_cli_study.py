@@ -197,3 +197,10 @@ def test_package_mistakes_exit_2_with_one_message(tmp_path: Path) -> None:
             assert message in res.output, res.output
             assert "Traceback" not in res.output
         assert not (tmp_path / "r").exists()
+
+
+def test_help_lists_commands_in_the_order_of_a_study() -> None:
+    out = runner.invoke(app, ["--help"]).output
+    names = [line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.strip()]
+    assert names[:6] == ["template", "dictionary", "validate", "screen", "derive", "report"]
+    assert names.index("study") < names.index("db") < names.index("federate")

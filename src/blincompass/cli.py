@@ -56,3 +56,11 @@ cli_federate.register(app)
 from blincompass import cli_web  # noqa: E402
 
 cli_web.register(app)
+
+#: The order ``blincompass --help`` lists commands in: as a study goes (set up the study, collect, check,
+#: derive, report), then the registry and its web application, then the tools. Groups follow commands.
+COMMAND_ORDER: tuple[str, ...] = ("template", "dictionary", "validate", "screen", "derive", "report", "serve",
+                                  "web-user", "demo", "synth")
+GROUP_ORDER: tuple[str, ...] = ("study", "db", "stats", "federate")
+app.registered_commands.sort(key=lambda c: COMMAND_ORDER.index(c.name) if c.name in COMMAND_ORDER else 99)
+app.registered_groups.sort(key=lambda g: GROUP_ORDER.index(g.name) if g.name in GROUP_ORDER else 99)
