@@ -104,3 +104,4 @@ def test_entry_curve_at_risk():
                     km_spss=km, entry=np.array([0.0, 1.0, 3.0]))
     # t=0: rows starting at 0; t=2: entry < 2 <= time -> rows 1 and 2; t=4: rows 2 and 3
     assert [c.at_risk(t) for t in (0.0, 2.0, 4.0, 6.0)] == [1, 2, 2, 0]
+

@@ -179,3 +179,24 @@ def test_twin_workbook_bytes_do_not_depend_on_the_clock(tmp_path):
         assert {i.date_time for i in z.infolist()} == {FIXED_ZIP_TIME}
         core = z.read("docProps/core.xml").decode()
     assert set(re.findall(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", core)) == {"2020-01-01T00:00:00Z"}
+
+
+def test_permutation_p_without_an_extreme_relabelling_is_its_floor(tmp_path_factory) -> None:
+    """A Monte Carlo permutation p with no relabelling as extreme prints as <= 1/(B + 1), without a standard error."""
+    from blincompass.report import build_report
+
+    _, res, derived, _ = _build(tmp_path_factory, 0)
+    report = build_report(res.dataset, PROTOCOL, derived=derived, synthetic=True, published=False)
+    results = report.results
+    cells = [r.cells for s in report.sections for b in s.blocks if getattr(b, "id", "") == "permutation"
+             for r in b.rows]
+    floors = 0
+    for key, entry in results["methods"]["permutation"].items():
+        if entry["method"] == "monte-carlo" and entry["n_extreme"] == 0:
+            b = entry["n_resamples"]
+            assert entry["permutation_p"] == pytest.approx(1 / (b + 1))
+            assert any(c[3] == f"≤ 1/{b + 1} (none of B = {b} as extreme)" for c in cells), key
+            floors += 1
+        elif entry["method"] == "monte-carlo":
+            assert entry["n_extreme"] == round(entry["permutation_p"] * (entry["n_resamples"] + 1)) - 1
+    assert floors >= 1  # OS by CR after course 1: no relabelling is as extreme

@@ -94,8 +94,13 @@ def _permutation_rows(ctx: ReportContext) -> list[Row]:
         put(ctx.results, f"{base}.method", perm.method)
         put(ctx.results, f"{base}.n_resamples", perm.n_resamples)
         put(ctx.results, f"{base}.mc_se", perm.mc_se)
-        mc = "" if perm.method == "exact" else f" ± {perm.mc_se:.4f}"
-        rows.append(Row((a.title, a.alternative, _fmt_p(asym.pvalue), f"{_fmt_p(perm.pvalue)}{mc}",
+        put(ctx.results, f"{base}.n_extreme", perm.n_extreme)
+        if perm.method != "exact" and perm.n_extreme == 0:
+            # no relabelling as extreme: the estimate is its floor 1/(B + 1), and a standard error says nothing
+            p_text = f"≤ 1/{perm.n_resamples + 1} (none of B = {perm.n_resamples} as extreme)"
+        else:
+            p_text = _fmt_p(perm.pvalue) + ("" if perm.method == "exact" else f" ± {perm.mc_se:.4f}")
+        rows.append(Row((a.title, a.alternative, _fmt_p(asym.pvalue), p_text,
                          f"{perm.method} ({perm.n_resamples} relabellings)" if perm.method != "exact"
                          else f"exact ({perm.n_combinations} relabellings)"),
                         (None, None, f"{base}.asymptotic_p", f"{base}.permutation_p", None)))
