@@ -83,8 +83,9 @@ def _typed(values: pd.Series, type_: str | None) -> pd.Series:
 
 
 class _Computer:
-    def __init__(self, dataset: Any, protocol: Protocol, plan: Plan) -> None:
+    def __init__(self, dataset: Any, protocol: Protocol, plan: Plan, dictionary: DataDictionary) -> None:
         self.protocol = protocol
+        self.dictionary = dictionary
         self.plan = plan
         self.forms: dict[str, pd.DataFrame] = dataset.forms
         pid = plan.patient_id
@@ -228,7 +229,7 @@ class _Computer:
         pairs: list[tuple[Any, str]] = self.protocol.levels(name) if source is not None else []
         if not pairs and name in self.plan.base:
             form, col = self.plan.base[name]
-            var = self._dictionary.form(form).variable(col)
+            var = self.dictionary.form(form).variable(col)
             pairs = [(c, var.code_label(c)) for c in var.code_values]
         labels = {str(c).lower() if isinstance(c, bool) else str(c): lab for c, lab in pairs}
 
@@ -238,8 +239,6 @@ class _Computer:
             return labels.get(str(v).lower() if isinstance(v, (bool, np.bool_)) else str(v))
 
         return pd.Series([one(v) for v in x.astype(object)], index=x.index)
-
-    _dictionary: DataDictionary
 
 
 def patient_variables(dataset: Any, protocol: Protocol, dictionary: DataDictionary,
@@ -251,8 +250,7 @@ def patient_variables(dataset: Any, protocol: Protocol, dictionary: DataDictiona
     when a derivation cannot be computed on these data.
     """
     plan = plan or resolve(dictionary, protocol)
-    c = _Computer(dataset, protocol, plan)
-    c._dictionary = dictionary
+    c = _Computer(dataset, protocol, plan, dictionary)
     for d in plan.order:
         try:
             c.ns[d.name] = c.compute(d)

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from blincompass.expr import ExpressionError, compile_expression
 
-__all__ = ["CaseRule", "CodeLabel", "DERIVED_KINDS", "Derived", "Level", "expression_names"]
+__all__ = ["CaseRule", "CodeLabel", "DERIVED_KINDS", "Derived", "Interval", "expression_names"]
 
 DERIVED_KINDS = ("copy", "date_diff", "first", "last", "min", "max", "sum", "count", "any", "expr", "case",
                  "cut", "label", "function")
@@ -54,8 +54,9 @@ def expression_names(text: str) -> frozenset[str]:
     return compile_expression(text).names
 
 
-class Level(_Frozen):
-    """A level of a ``cut`` variable: an interval with its id and label."""
+class Interval(_Frozen):
+    """A labelled interval on a numeric variable (bounds: below / at_most / above / at_least): a level of a
+    ``cut`` variable, a category of a continuous Table 1 row."""
 
     id: str
     label: str
@@ -112,7 +113,7 @@ class Derived(_Frozen):
     else_: Any = Field(default=None, alias="else")
     else_expr: str | None = None
     variable: str | None = None
-    levels: tuple[Level, ...] = ()
+    levels: tuple[Interval, ...] = ()
     function: str | None = None
     args: dict[str, Any] = Field(default_factory=dict)
     when: str | None = None

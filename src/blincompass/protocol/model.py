@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from blincompass.expr import ExpressionError, compile_expression
-from blincompass.protocol.derived import Derived
+from blincompass.protocol.derived import Derived, Interval
 from blincompass.protocol.functions import check_function_args
 
 __all__ = [
@@ -142,25 +142,6 @@ class Eligibility(_Frozen):
         if len(set(ids)) != len(ids):
             raise ValueError(f"eligibility: duplicate criterion ids {ids}")
         return self
-
-
-class Interval(_Frozen):
-    """A labelled interval on a numeric variable (bounds: below / at_most / above / at_least)."""
-
-    id: str
-    label: str
-    below: float | None = None
-    at_most: float | None = None
-    above: float | None = None
-    at_least: float | None = None
-
-    def contains(self, x: float) -> bool:
-        return (
-            (self.below is None or x < self.below)
-            and (self.at_most is None or x <= self.at_most)
-            and (self.above is None or x > self.above)
-            and (self.at_least is None or x >= self.at_least)
-        )
 
 
 class EndpointEvent(_Frozen):
