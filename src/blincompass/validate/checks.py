@@ -719,9 +719,9 @@ def timepoint_course(
             ])
             at_k = _first_of(keys, crows, keys[mc:mc + len(idx)])  # the first row of each number, in file order
             at_next = _first_of(keys, crows, keys[mc + len(idx):])
-            starts = _dates(eng._raw_column(courses, start).vals)
-            sk = np.where(at_k >= 0, starts[np.maximum(at_k, 0)], np.datetime64("NaT", "ns"))
-            sn = np.where(at_next >= 0, starts[np.maximum(at_next, 0)], np.datetime64("NaT", "ns"))
+            starts = np.append(_dates(eng._raw_column(courses, start).vals), np.datetime64("NaT", "ns"))
+            sk = starts[at_k]  # (-1: the trailing NaT)
+            sn = starts[at_next]
         else:
             has_courses = np.zeros(len(idx), dtype=bool)
             at_k = at_next = np.full(len(idx), -1, dtype=np.int64)
