@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import random
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import pandas as pd
 
 from blincompass.dictionary import MRD_CODES, DataDictionary, Form, Variable
 from blincompass.io.dataset import Dataset
@@ -216,7 +220,7 @@ def _as_read(scoped: ScopedRegistry, raw: RawDataset, result: ValidationResult) 
                 return None
         labels[table.source] = f"{url}[{form.name}]"
         frame = frame.copy()
-        frame["_file"] = labels[table.source]
+        frame["_file"] = pd.Series([labels[table.source]] * len(frame), index=frame.index, dtype=object)
         frames[form.name] = frame
     findings = []
     for f in result.findings:
@@ -296,7 +300,23 @@ def save_record(scoped: ScopedRegistry, patient_id: str, form_name: str, origina
     ``AccessDenied`` outside their centre. ``version``: the patient's version when the form was shown; a
     save over a newer version is refused (two people editing one patient do not undo each other)."""
     with _patient_lock(patient_id):
-        return _save(scoped, patient_id, form_name, original_key, values, cache, version)
+        return _retried(lambda: _save(scoped, patient_id, form_name, original_key, values, cache, version), version)
+
+
+def _retried(save: Any, version: int | None) -> SaveOutcome:
+    """A save without the version its form showed (``version`` ``None``) is built on the records as they
+    are; when another server process changes the patient between reading them and writing, it is built
+    again (a few times) instead of being refused."""
+    out: SaveOutcome = save()
+    for attempt in range(_RETRIES if version is None else 0):
+        if out.ok or [f.rule for f in out.other] != ["patient.changed"]:
+            break
+        time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # the other writer's save is done by then, mostly
+        out = save()
+    return out
+
+
+_RETRIES = 8
 
 
 def new_patient_forms(d: DataDictionary) -> tuple[str, ...]:
@@ -358,5 +378,5 @@ def delete_record(
     if form_name == "patients":
         raise ValueError("a patient is deleted as a whole")
     with _patient_lock(patient_id):
-        return _save(scoped, patient_id, form_name, original_key, None, cache, version)
+        return _retried(lambda: _save(scoped, patient_id, form_name, original_key, None, cache, version), version)
 
