@@ -96,7 +96,9 @@ def test_the_page_after_a_save_shows_the_saves_validation(url, monkeypatch) -> N
     shown = cache.result(s, PID)
     assert len(reads) == n  # the save's own validation, not a new read
     assert "text.formula" in {f.rule for f in shown.findings}
-    _same(shown, read(s, [PID]))
+    fresh = read(s, [PID])
+    _same(shown, fresh)
+    assert cache.records(s, PID)[2] == wf._records(reg.dictionary, fresh.dataset)  # the page's texts too
     # a value the registry stores differently from the text sent (YES -> yes): read again after the save
     out = _course(s, cache, interrupted="YES", interruption_reason="fever")
     assert out.ok

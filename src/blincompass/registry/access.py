@@ -205,6 +205,8 @@ class ImportResult:
     #: import (its newest audit id, read inside the import's transaction)
     result: ValidationResult | None = field(default=None, compare=False, repr=False)
     versions: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    #: with ``keep_result``: the stored text of every row of the validated data set, per form
+    stored: dict[str, list[tuple[str, ...]]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def changed(self) -> bool:
@@ -599,11 +601,12 @@ class ScopedRegistry:
             problems = self._check_centres(conn, ds, expected_centre)
             if problems:
                 raise ImportRejected(file_name, problems + found)
-            changes, n_rows, unchanged = self._plan(conn, ds)
+            changes, n_rows, unchanged, stored = self._plan(conn, ds)
             n_patients = len(ds.patients)
             if not changes:
                 return ImportResult(None, file_name, sha256, n_patients, n_rows, 0, 0, 0, unchanged, 0,
-                                    tuple(found), kept, self._versions(conn, pids) if track else {})
+                                    tuple(found), kept, self._versions(conn, pids) if track else {},
+                                    stored if keep_result else {})
             now = self.registry.clock()
             imp = self._t["imports"]
             counts = {a: sum(c.action == a for c in changes) for a in ("insert", "update", "delete")}
@@ -612,7 +615,7 @@ class ScopedRegistry:
                 self._apply(conn, changes, now, None, None)
                 return ImportResult(None, file_name, sha256, n_patients, n_rows, counts["insert"],
                                     counts["update"], counts["delete"], unchanged, n_values, tuple(found), kept,
-                                    self._versions(conn, pids) if track else {})
+                                    self._versions(conn, pids) if track else {}, stored if keep_result else {})
             import_id = conn.execute(
                 imp.insert().values(
                     at=now, user_name=self.user.name, centre=centre, file_name=file_name, sha256=sha256,
@@ -623,7 +626,8 @@ class ScopedRegistry:
             self._apply(conn, changes, now, import_id, sha256)
             versions = self._versions(conn, pids) if track else {}
         return ImportResult(import_id, file_name, sha256, n_patients, n_rows, counts["insert"], counts["update"],
-                            counts["delete"], unchanged, n_values, tuple(found), kept, versions)
+                            counts["delete"], unchanged, n_values, tuple(found), kept, versions,
+                            stored if keep_result else {})
 
     def import_dataset(
         self, dataset: Dataset, *, file_name: str | None = None, centre: str | None = None
@@ -722,15 +726,21 @@ class ScopedRegistry:
                                         f"centre {c} is not registered (blincompass db add-centre {c})"))
         return problems
 
-    def _plan(self, conn: sa.Connection, ds: Dataset) -> tuple[list[_Change], int, int]:
+    def _plan(
+        self, conn: sa.Connection, ds: Dataset,
+    ) -> tuple[list[_Change], int, int, dict[str, list[tuple[str, ...]]]]:
+        """The changes that store ``ds``; the number of rows and of unchanged rows; the stored text of every
+        row of ``ds`` per form (its values as the registry will read them back)."""
         pids = [str(p) for p in ds.patients["patient_id"]]
         centre_of = dict(zip(ds.patients["patient_id"], ds.patients["centre"], strict=True))
         upserts: list[_Change] = []
         deletes: list[_Change] = []
         n_rows = 0
         unchanged = 0
+        stored: dict[str, list[tuple[str, ...]]] = {}
         for form in self._d.forms:
             t = self._t[form.name]
+            texts = stored[form.name] = []
             existing = {
                 tuple(r[k] for k in form.key): r
                 for r in _read_rows(conn, sa.select(t).where(t.c.patient_id.in_(pids)).order_by(t.c.id), form.name)
@@ -741,21 +751,22 @@ class ScopedRegistry:
             for _, frow in ds.forms[form.name].iterrows():
                 n_rows += 1
                 new = row_from_frame(form, frow)
+                after_texts = tuple(format_value(v, new) for v in form.variables)
+                texts.append(after_texts)
                 key = tuple(new[k] for k in form.key)
                 seen.add(key)
                 pid = str(new["patient_id"])
                 old = existing.get(key)
                 if old is None:
                     ch = _Change("insert", form.name, pid, {k: new[k] for k in form.key}, new)
-                    for v in form.variables:
-                        text = format_value(v, new)
+                    for v, text in zip(form.variables, after_texts, strict=True):
                         if text != "":
                             ch.audit.append((v.name, None, text))
                     upserts.append(ch)
                     continue
                 ch = _Change("update", form.name, pid, {k: new[k] for k in form.key}, {}, row_id=old["id"])
-                for v in form.variables:
-                    before, after = format_value(v, old), format_value(v, new)
+                for v, after in zip(form.variables, after_texts, strict=True):
+                    before = format_value(v, old)
                     if before != after:
                         ch.audit.append((v.name, before or None, after or None))
                         for col in ([v.name, f"{v.name}_status"] if v.type == "mrd" else [v.name]):
@@ -779,7 +790,7 @@ class ScopedRegistry:
         order = {name: i for i, name in enumerate(t.name for t in self.registry.metadata.sorted_tables)}
         deletes.sort(key=lambda c: -order[c.form])
         upserts.sort(key=lambda c: order[c.form])
-        return deletes + upserts, n_rows, unchanged
+        return deletes + upserts, n_rows, unchanged, stored
 
     def _apply(
         self, conn: sa.Connection, changes: list[_Change], now: dt.datetime, import_id: int | None,

@@ -26,7 +26,7 @@ from blincompass.dictionary import MRD_CODES, DataDictionary, Form, Variable
 from blincompass.io.dataset import Dataset
 from blincompass.io.raw import RawDataset, RawTable
 from blincompass.registry.access import ImportRejected, PatientChanged, ScopedRegistry
-from blincompass.registry.schema import format_value, row_from_frame
+from blincompass.registry.schema import format_value
 from blincompass.validate.findings import Finding, ValidationResult
 
 __all__ = ["NEW_PATIENT_FORMS", "FieldSpec", "PatientCache", "SaveOutcome", "create_patient", "delete_record",
@@ -124,7 +124,8 @@ class PatientCache:
     """
 
     def __init__(self, size: int = 2048) -> None:
-        self._data: OrderedDict[tuple[str, dt.date | None], tuple[int, ValidationResult]] = OrderedDict()
+        # (patient, cut-off day) -> [version, result, the records as text per form (made on first use)]
+        self._data: OrderedDict[tuple[str, dt.date | None], list[Any]] = OrderedDict()
         self._lock = threading.Lock()
         self.size = size
 
@@ -136,6 +137,19 @@ class PatientCache:
         self, scoped: ScopedRegistry, patient_id: str, data_cutoff: dt.date | None = None,
     ) -> tuple[int, ValidationResult]:
         """The patient's version and validated records at that version."""
+        version, result, _ = self._entry(scoped, patient_id, data_cutoff)
+        return version, result
+
+    def records(self, scoped: ScopedRegistry, patient_id: str) -> tuple[int, ValidationResult,
+                                                                            dict[str, list[dict[str, str]]]]:
+        """The patient's version, validated records and those records as template text per form (made once
+        per version)."""
+        entry = self._entry(scoped, patient_id, None)
+        if entry[2] is None:
+            entry[2] = _records(scoped.registry.dictionary, entry[1].dataset)
+        return entry[0], entry[1], entry[2]
+
+    def _entry(self, scoped: ScopedRegistry, patient_id: str, data_cutoff: dt.date | None) -> list[Any]:
         version = scoped.patient_version(patient_id)
         key = (patient_id, data_cutoff or dt.date.today())
         with self._lock:
@@ -144,24 +158,28 @@ class PatientCache:
                 self._data.move_to_end(key)
                 return hit
         result = scoped.read_result([patient_id], data_cutoff=data_cutoff)
-        self.put(patient_id, key[1], version, result)
-        return version, result
+        return self.put(patient_id, key[1], version, result)
 
-    def put(self, patient_id: str, day: dt.date, version: int, result: ValidationResult) -> None:
-        """Keep ``result`` as the patient's records at ``version``, validated with the data cut-off ``day``."""
+    def put(self, patient_id: str, day: dt.date, version: int, result: ValidationResult,
+            records: dict[str, list[dict[str, str]]] | None = None) -> list[Any]:
+        """Keep ``result`` as the patient's records at ``version``, validated with the data cut-off ``day``
+        (``records``: the same records as text, when known)."""
+        entry = [version, result, records]
         with self._lock:
-            self._data[(patient_id, day)] = (version, result)
+            self._data[(patient_id, day)] = entry
             self._data.move_to_end((patient_id, day))
             while len(self._data) > self.size:
                 self._data.popitem(last=False)
+        return entry
 
 
 def patient_records(
     scoped: ScopedRegistry, patient_id: str, cache: PatientCache | None = None,
 ) -> dict[str, list[dict[str, str]]]:
     """Every record of a patient as template text, per form (raises ``PatientNotFound``)."""
-    ds = cache.result(scoped, patient_id).dataset if cache is not None else scoped.read_dataset([patient_id])
-    return _records(scoped.registry.dictionary, ds)
+    if cache is not None:
+        return cache.records(scoped, patient_id)[2]
+    return _records(scoped.registry.dictionary, scoped.read_dataset([patient_id]))
 
 
 def _records(d: DataDictionary, ds: Dataset) -> dict[str, list[dict[str, str]]]:
@@ -196,7 +214,8 @@ def _changed(patient_id: str) -> SaveOutcome:
         "nothing was saved: open the form again to see the current values")])
 
 
-def _as_read(scoped: ScopedRegistry, raw: RawDataset, result: ValidationResult) -> ValidationResult | None:
+def _as_read(scoped: ScopedRegistry, raw: RawDataset, result: ValidationResult,
+             stored: dict[str, list[tuple[str, ...]]]) -> ValidationResult | None:
     """The validation of a saved patient's records as :meth:`ScopedRegistry.read_result` would give it after
     the save -- or ``None`` when it might differ.
 
@@ -204,6 +223,7 @@ def _as_read(scoped: ScopedRegistry, raw: RawDataset, result: ValidationResult) 
     ``web form[form]``). A read validates the stored texts, in the same order, labelled ``URL[form]``.
     When every stored text equals the text sent (nothing was normalised, e.g. ``YES`` -> ``yes``) the two
     validations see the same cells, so they differ only in the source label; it is replaced here.
+    ``stored``: the stored text of every row (:attr:`ImportResult.stored`).
     """
     d = scoped.registry.dictionary
     url = scoped.registry.url
@@ -212,12 +232,8 @@ def _as_read(scoped: ScopedRegistry, raw: RawDataset, result: ValidationResult) 
     for form in d.forms:
         frame = result.dataset.forms[form.name]
         table = raw.tables[form.name]
-        if len(frame) != len(table.rows):
+        if stored.get(form.name) != [cells for _, cells in table.rows]:
             return None
-        for (_, cells), (_, r) in zip(table.rows, frame.iterrows(), strict=True):
-            stored = row_from_frame(form, r)
-            if tuple(format_value(v, stored) for v in form.variables) != cells:
-                return None
         labels[table.source] = f"{url}[{form.name}]"
         frame = frame.copy()
         frame["_file"] = pd.Series([labels[table.source]] * len(frame), index=frame.index, dtype=object)
@@ -238,10 +254,9 @@ def _save(scoped: ScopedRegistry, patient_id: str, form_name: str, original_key:
     target = d.form(form_name)
     cache = cache if cache is not None else PatientCache(size=1)
     day = dt.date.today()
-    base, current = cache.versioned(scoped, patient_id)  # PatientNotFound for a patient the user cannot see
+    base, _, records = cache.records(scoped, patient_id)  # PatientNotFound for a patient the user cannot see
     if version is not None and version != base:
         return _changed(patient_id)
-    records = _records(d, current.dataset)
     tables: dict[str, RawTable] = {}
     found = original_key is None
     target_row = None
@@ -286,7 +301,7 @@ def _save(scoped: ScopedRegistry, patient_id: str, form_name: str, original_key:
         return out
     # the next page view of the patient reuses this validation instead of validating the records again
     if result.result is not None and patient_id in result.versions and dt.date.today() == day:
-        reread = _as_read(scoped, raw, result.result)
+        reread = _as_read(scoped, raw, result.result, result.stored)
         if reread is not None:
             cache.put(patient_id, day, result.versions[patient_id], reread)
     return SaveOutcome(True, values_changed=result.values_changed)
