@@ -34,6 +34,11 @@ from blincompass.stats.permutation import ExactStratified2x2Result as ExactStrat
 from blincompass.stats.permutation import PermutationLogrankResult as PermutationLogrankResult
 from blincompass.stats.permutation import exact_stratified_2x2 as exact_stratified_2x2
 from blincompass.stats.permutation import permutation_logrank as permutation_logrank
+from blincompass.stats.rmst import RMSTDifferenceResult as RMSTDifferenceResult
+from blincompass.stats.rmst import RMSTResult as RMSTResult
+from blincompass.stats.rmst import common_horizon as common_horizon
+from blincompass.stats.rmst import rmst as rmst
+from blincompass.stats.rmst import rmst_difference as rmst_difference
 from blincompass.stats.timedep import CountingProcessData as CountingProcessData
 from blincompass.stats.timedep import LandmarkResult as LandmarkResult
 from blincompass.stats.timedep import MantelByarResult as MantelByarResult
