@@ -150,7 +150,8 @@ numbers = { "1a" = "5" }
     assert rep.table("survival").caption == "Survival analyses."
     assert rep.table("followup").caption == "Table 1. Follow-up (months from the first dose of drug X)."
     assert "time from the first dose of drug X in months" in rep.table("survival").footnotes[0]
-    assert rep.table("survival").rows[0].cells[0] == "Overall survival, all patients (Figure 5)"
+    assert rep.table("survival").rows[0].cells[0] == (
+        "Overall survival, all patients (Figure 5); restricted mean up to \u03c4 = 24.0 months")
     (fig,) = rep.figures
     assert (fig.id, fig.stem) == ("1a", "figure_5") and fig.caption.startswith("Figure 5. Kaplan")
     from blincompass.report.figures import draw_km_figure, figure_groups

@@ -76,6 +76,7 @@ TABLE_TITLES: dict[str, tuple[str, bool]] = {
     "logrank": ("Log-rank tests.", True),
     "logrank_pairwise": ("Pairwise log-rank tests of the comparisons of three or more groups "
                          "(Holm-adjusted p-values).", True),
+    "rmst": ("Restricted mean survival time over a common horizon \u03c4: groups and their difference.", True),
     "immortal_time": ("Comparisons by a status reached during follow-up: grouped by the later status and "
                       "immortal-time-safe",
                       False),

@@ -41,6 +41,7 @@ from blincompass.report.survival import (
     build_followup_table,
     build_logrank_table,
     build_pairwise_table,
+    build_rmst_table,
     build_survival_table,
     survival_data,
 )
@@ -204,6 +205,9 @@ def _tests_section(ctx: ReportContext) -> Section:
     pairwise = build_pairwise_table(data, ctx.results, lay, v)
     if pairwise is not None:
         blocks.append(pairwise)
+    rmst_table = build_rmst_table(data, ctx.protocol, ctx.results, lay, v)
+    if rmst_table is not None:
+        blocks.append(rmst_table)
     return Section("tests", lay.section_title("tests", v), tuple(blocks))
 
 

@@ -24,6 +24,7 @@ from blincompass.stats.km import KaplanMeierResult as KaplanMeierResult
 from blincompass.stats.km import MedianCI as MedianCI
 from blincompass.stats.km import QuantileResult as QuantileResult
 from blincompass.stats.km import SurvivalAt as SurvivalAt
+from blincompass.stats.km import bound_interval as bound_interval
 from blincompass.stats.km import kaplan_meier as kaplan_meier
 from blincompass.stats.km import median_follow_up as median_follow_up
 from blincompass.stats.logrank import LogrankResult as LogrankResult
