@@ -22,8 +22,9 @@ import pandas as pd
 
 from blincompass.protocol import SurvivalAnalysis
 from blincompass.report.figures import RC_PARAMS, draw_km_figure, figure_bytes
+from blincompass.report.fmt import EM_DASH
 from blincompass.report.model import Figure, HeaderCell, Paragraph, ReportContext, Row, Section, Table, put
-from blincompass.report.survival import GroupCurve, SurvivalData
+from blincompass.report.survival import GroupCurve, SurvivalData, estimated_at, post_baseline_note
 from blincompass.stats import (
     cox_time_dependent,
     cumulative_incidence,
@@ -59,8 +60,20 @@ def _endpoint_frame(ctx: ReportContext, endpoint: str) -> pd.DataFrame:
     return t.join(adsl, how="left")
 
 
-def _permutation_rows(ctx: ReportContext) -> list[Row]:
+def _sided_words(alternative: str, first: str) -> str:
+    """A log-rank alternative in short words: "one-sided (H1: fewer events in <first>)", "two-sided"."""
+    if alternative == "less":
+        return f"one-sided (H1: fewer events in {first})"
+    if alternative == "greater":
+        return f"one-sided (H1: more events in {first})"
+    return "two-sided"
+
+
+def _permutation_rows(ctx: ReportContext, disagree: list[str] | None = None) -> list[Row]:
+    """Rows of the permutation table; comparisons whose asymptotic and permutation p fall on different
+    sides of the protocol's ``alpha`` are appended to ``disagree`` as sentences."""
     cfg = ctx.protocol.analyses.permutation
+    alpha = ctx.protocol.analyses.settings.alpha
     rows = []
     for a in ctx.protocol.analyses.survival:
         if not a.group:
@@ -74,12 +87,13 @@ def _permutation_rows(ctx: ReportContext) -> list[Row]:
         g = df[a.group].astype(object).to_numpy()
         levels = list(a.order) if a.order else sorted(set(g), key=str)
         present = [v for v in levels if any(x == v and isinstance(x, bool) == isinstance(v, bool) for x in g)]
+        sided = _sided_words(a.alternative, a.group_label(present[0]) if present else "")
         if len(present) < 2 or not (df["CNSR"] == 0).any():
-            rows.append(Row((a.title, a.alternative, "n/a", "n/a", "not computable: a group is empty or no events")))
+            rows.append(Row((a.title, sided, EM_DASH, EM_DASH, "not computable: a group is empty or no events")))
             continue
         n_groups = len(present)
         if n_groups > 2:
-            rows.append(Row((a.title, a.alternative, "n/a", "n/a",
+            rows.append(Row((a.title, "two-sided", EM_DASH, EM_DASH,
                              f"not computed: the permutation test compares two groups, this comparison has "
                              f"{n_groups}")))
             continue
@@ -95,14 +109,21 @@ def _permutation_rows(ctx: ReportContext) -> list[Row]:
         put(ctx.results, f"{base}.n_resamples", perm.n_resamples)
         put(ctx.results, f"{base}.mc_se", perm.mc_se)
         put(ctx.results, f"{base}.n_extreme", perm.n_extreme)
+        put(ctx.results, f"{base}.sided", "two" if a.alternative == "two-sided" else "one")
         if perm.method != "exact" and perm.n_extreme == 0:
             # no relabelling as extreme: the estimate is its floor 1/(B + 1), and a standard error says nothing
             p_text = f"≤ 1/{perm.n_resamples + 1} (none of B = {perm.n_resamples} as extreme)"
         else:
             p_text = _fmt_p(perm.pvalue) + ("" if perm.method == "exact" else f" ± {perm.mc_se:.4f}")
-        rows.append(Row((a.title, a.alternative, _fmt_p(asym.pvalue), p_text,
-                         f"{perm.method} ({perm.n_resamples} relabellings)" if perm.method != "exact"
-                         else f"exact ({perm.n_combinations} relabellings)"),
+        differs = bool((asym.pvalue < alpha) != (perm.pvalue < alpha))
+        put(ctx.results, f"{base}.conclusions_differ", differs)
+        if differs and disagree is not None:
+            disagree.append(f"{a.title}: asymptotic p = {_fmt_p(asym.pvalue)}, permutation p = "
+                            f"{_fmt_p(perm.pvalue)} ({sided.split(' (')[0]}; significance level {alpha:g})")
+        rows.append(Row((a.title, sided, _fmt_p(asym.pvalue), p_text,
+                         f"Monte Carlo, B = {perm.n_resamples} random relabellings (seed {cfg.seed})"
+                         if perm.method != "exact"
+                         else f"exact, all {perm.n_combinations} relabellings"),
                         (None, None, f"{base}.asymptotic_p", f"{base}.permutation_p", None)))
     return rows
 
@@ -143,6 +164,11 @@ def _competing_blocks(ctx: ReportContext) -> list[Any]:
         put(ctx.results, f"{base}.gray.statistic", gray.statistic)
         put(ctx.results, f"{base}.gray.df", gray.df)
         put(ctx.results, f"{base}.gray.p", gray.pvalue)
+        put(ctx.results, f"{base}.gray.sided", "two")
+        codes = code.to_numpy()
+        n_competing = int(((codes != cause) & (codes != 0)).sum())
+        put(ctx.results, f"{base}.competing_events", n_competing)
+        not_estimated: list[str] = []
         rows = []
         for gval in (c.order or sorted(set(grp), key=str)):
             label = c.group_label(gval)
@@ -155,16 +181,32 @@ def _competing_blocks(ctx: ReportContext) -> list[Any]:
             put(ctx.results, f"{base}.{gkey}.n", n)
             put(ctx.results, f"{base}.{gkey}.events", n_ev)
             put(ctx.results, f"{base}.{gkey}.competing", n_comp)
+            in_group = grp == gval
+            gtime, gevent = time[in_group], codes[in_group] != 0
             for m in c.times_months:
                 sel = tp[(tp["group"] == gval) & (tp["cause"] == cause) & (tp["time"] == m)]
                 nan = float("nan")  # a group of the protocol's order without patients
                 r = sel.iloc[0] if len(sel) else {"est": nan, "lower": nan, "upper": nan}
                 k = f"{base}.{gkey}.at_{_num_key(m)}m"
-                put(ctx.results, f"{k}.estimate", r["est"])
-                put(ctx.results, f"{k}.lower", r["lower"])
-                put(ctx.results, f"{k}.upper", r["upper"])
-                cells.append("n/a" if not np.isfinite(r["est"]) else
-                             f"{100 * r['est']:.1f} % ({100 * r['lower']:.1f}–{100 * r['upper']:.1f})")
+                # as the survival table: no estimate past the group's last observation (unless every
+                # patient had an event by then, so the incidence is final)
+                beyond = not estimated_at(gtime, gevent, m)
+                if beyond or not np.isfinite(r["est"]):
+                    why = (f"not estimated: the last observation is at {float(gtime.max()):.1f} months, before "
+                           f"{m:g} months" if gtime.size else "no patients in the group")
+                    put(ctx.results, f"{k}.estimate", None)
+                    put(ctx.results, f"{k}.lower", None)
+                    put(ctx.results, f"{k}.upper", None)
+                    put(ctx.results, f"{k}.note", why)
+                    cells.append(EM_DASH)
+                    if gtime.size:
+                        not_estimated.append(f"{label} at {m:g} months (last observation "
+                                             f"{float(gtime.max()):.1f} months)")
+                else:
+                    put(ctx.results, f"{k}.estimate", r["est"])
+                    put(ctx.results, f"{k}.lower", r["lower"])
+                    put(ctx.results, f"{k}.upper", r["upper"])
+                    cells.append(f"{100 * r['est']:.1f} % ({100 * r['lower']:.1f}–{100 * r['upper']:.1f})")
                 keys.append(f"{k}.estimate")
             rows.append(Row(tuple(cells), tuple(keys)))
         words = next((e.words for e in ctx.protocol.endpoint(c.endpoint).events
@@ -173,15 +215,26 @@ def _competing_blocks(ctx: ReportContext) -> list[Any]:
         header = ((HeaderCell("Group"), HeaderCell("n"), HeaderCell(what),
                    HeaderCell("Competing events"),
                    *[HeaderCell(f"CIF at {m:g} months (95 % CI)") for m in c.times_months]),)
+        competing_words = ctx.layout.text_of("competing_present" if n_competing else "competing_absent",
+                                             ctx.values)
+        alts = {a.alternative for a in ctx.protocol.analyses.survival if a.group}
+        others = (" (unlike the one-sided log-rank p-values of the protocol's comparisons)"
+                  if alts and "two-sided" not in alts else "")
+        foot = [f"Gray's test for {c.cause_of_interest}"
+                + (f" (stratified by {strata_col})" if strata_col else "")
+                + f": chi-square {gray.statistic:.3f} on {gray.df} df, two-sided p = {_fmt_p(gray.pvalue)}; "
+                f"Gray's test has no one-sided form{others}. Competing: "
+                + ", ".join(k for k in c.causes if k != c.cause_of_interest)
+                + f" ({n_competing} competing event{'s' if n_competing != 1 else ''} in this analysis). "
+                + competing_words]
+        if not_estimated:
+            foot.append(f"{EM_DASH}: not estimated, because the group's last observation (event or censoring) "
+                        "comes before that time: " + "; ".join(not_estimated) + ".")
+        foot.append(ctx.layout.text_of("competing_time_note", ctx.values))
         blocks += [
-            Paragraph(ctx.layout.text_of("competing_explanation", ctx.values)),
+            Paragraph(ctx.layout.text_of("competing_explanation", ctx.values) + " " + competing_words),
             Table(f"cir_{c.id}", c.title, header, tuple(rows), sheet=f"cir_{c.id}"[:21],
-                  footnotes=(f"Gray's test for {c.cause_of_interest}"
-                             + (f" (stratified by {strata_col})" if strata_col else "")
-                             + f": chi-square {gray.statistic:.3f} on "
-                             f"{gray.df} df, p = {_fmt_p(gray.pvalue)}. Competing: "
-                             + ", ".join(k for k in c.causes if k != c.cause_of_interest)
-                             + ". " + ctx.layout.text_of("competing_time_note", ctx.values),)),
+                  footnotes=tuple(foot)),
         ]
     return blocks
 
@@ -237,8 +290,10 @@ def _timedep_blocks(ctx: ReportContext) -> list[Any]:
         if td.figure:
             figures.append(_simon_makuch_figure(ctx, td, time, event, wv, mb.pvalue))
         naive_words = ctx.layout.text_of("timedep_as_published_short", ctx.values)
-        summary.append(f"{td.title}: p = {_fmt_p(naive.pvalue)} {naive_words}, p = {_fmt_p(mb.pvalue)} when each "
-                       f"patient changes group on the day the status is reached (Mantel–Byar).")
+        sided = "two-sided" if td.alternative == "two-sided" else "one-sided"
+        summary.append(f"{td.title}: {sided} p = {_fmt_p(naive.pvalue)} {naive_words}, {sided} p = "
+                       f"{_fmt_p(mb.pvalue)} when each patient changes group on the day the status is reached "
+                       f"(Mantel–Byar).")
         rows.append(Row((td.title, "Mantel–Byar (status changes on the day it happens)",
                          f"{mb.n_transitions} transitions", _fmt_p(mb.pvalue), f"chi-square {mb.statistic:.3f}"),
                         (None, None, None, f"{base}.mantel_byar.p", None)))
@@ -252,9 +307,11 @@ def _timedep_blocks(ctx: ReportContext) -> list[Any]:
                          _fmt_p(hr["p"]) + " (two-sided Wald)",
                          f"HR {hr['exp_coef']:.2f} (95 % CI {hr['lower']:.2f}–{hr['upper']:.2f})"),
                         (None, None, None, f"{base}.cox_td.p", f"{base}.cox_td.hr")))
-    header = ((HeaderCell("Comparison"), HeaderCell("Analysis"), HeaderCell("Exposed / not"),
-               HeaderCell("p"), HeaderCell("Detail")),)
     alt = {td.alternative for td in ctx.protocol.analyses.timedep}
+    p_head = ("p (one-sided unless stated)" if "two-sided" not in alt else
+              "p (two-sided unless stated)" if alt == {"two-sided"} else "p (sidedness in the footnote)")
+    header = ((HeaderCell("Comparison"), HeaderCell("Analysis"), HeaderCell("Exposed / not"),
+               HeaderCell(p_head), HeaderCell("Detail")),)
     note = ("p-values of log-rank and Mantel–Byar tests are one-sided (H1: the exposed group has fewer events) "
             if alt == {"less"} else "p-values follow each analysis's alternative in the protocol. ")
     return [Paragraph(ctx.layout.text_of("immortal_time_explanation", ctx.values)),
@@ -275,19 +332,32 @@ def methods_section(ctx: ReportContext) -> Section | None:
         blocks += _timedep_blocks(ctx)
     if a.competing:
         blocks += _competing_blocks(ctx)
-    perm = _permutation_rows(ctx)
+    disagree: list[str] = []
+    perm = _permutation_rows(ctx, disagree)
     if perm:
         cfg = a.permutation
-        header = ((HeaderCell("Comparison"), HeaderCell("Alternative"), HeaderCell("Asymptotic p"),
-                   HeaderCell("Permutation p"), HeaderCell("Method")),)
+        header = ((HeaderCell("Comparison"), HeaderCell("Sidedness (alternative)"),
+                   HeaderCell("Asymptotic p (log-rank)"), HeaderCell("Permutation p"), HeaderCell("Method")),)
+        foot: tuple[str, ...] = (
+            "Both p-values of a row have the sidedness of its second column. Monte Carlo: p = (1 + number of "
+            f"relabellings at least as extreme) / (B + 1) with B = {cfg.n_resamples} relabellings (seed "
+            f"{cfg.seed}), given with its Monte Carlo standard error; when no relabelling is as extreme, p is "
+            f"at most its floor 1/(B + 1) = 1/{cfg.n_resamples + 1}.",)
+        caveat = post_baseline_note(ctx.protocol, [s for s in a.survival if s.group], ctx.layout, ctx.values)
+        if caveat:
+            foot += (caveat,)
         blocks += [
             Paragraph(ctx.layout.text_of("permutation_intro", ctx.values) + " The "
                       "permutation test relabels the groups (within strata) and recomputes the statistic: "
-                      "exactly over every relabelling when there are few enough, otherwise by Monte Carlo "
-                      f"(seed {cfg.seed}, p = (1 + #extreme) / (B + 1) with its Monte Carlo standard error)."),
+                      "exactly over every relabelling when there are few enough, otherwise by Monte Carlo over "
+                      f"B = {cfg.n_resamples} random relabellings (seed {cfg.seed}, p = (1 + #extreme) / (B + 1) "
+                      "with its Monte Carlo standard error)."),
             Table("permutation", ctx.layout.table_title("permutation", ctx.values), header,
-                  tuple(perm), sheet="permutation", align=("l", "l", "r", "r", "l")),
+                  tuple(perm), sheet="permutation", align=("l", "l", "r", "r", "l"), footnotes=foot),
         ]
+        if disagree:
+            blocks.append(Paragraph(ctx.layout.text_of("permutation_disagrees", ctx.values) + " "
+                                    + "; ".join(disagree) + "."))
     return Section("methods", ctx.layout.section_title("methods", ctx.values), tuple(blocks))
 
 

@@ -10,10 +10,11 @@ import pandas as pd
 
 from blincompass.protocol import Protocol, SurvivalAnalysis
 from blincompass.protocol.layout import Layout
+from blincompass.protocol.model import TimeDependentAnalysis
 from blincompass.report.fmt import DASH, EM_DASH, MINUS, fmt_ci, fmt_num, fmt_p
 from blincompass.report.model import HeaderCell, Row, Table, put
 from blincompass.report.table1 import apply_distinct, code_key, eligible, norm_series, norm_value
-from blincompass.report.wording import resolve
+from blincompass.report.wording import resolve, sided_header
 from blincompass.stats import (
     KaplanMeierResult,
     LogrankResult,
@@ -40,6 +41,8 @@ __all__ = [
     "build_survival_table",
     "estimated_at",
     "event_words",
+    "is_post_baseline",
+    "post_baseline_note",
     "month_key",
     "rmst_horizon",
     "survival_data",
@@ -214,6 +217,43 @@ def _holm_pairwise(t: np.ndarray, e: np.ndarray, g: np.ndarray, strata: np.ndarr
     """Pairwise log-rank tests with Holm's adjustment over the pairs that have a p-value (a pair without
     events has none and, as in R ``p.adjust``, does not count)."""
     return pairwise_logrank(t, e, g, strata=strata, weights=weights, p_adjust="holm", order=order)
+
+
+def safe_analysis(protocol: Protocol, a: SurvivalAnalysis) -> TimeDependentAnalysis | None:
+    """The protocol's immortal-time-safe analysis of a comparison: the ``[[analyses.timedep]]`` entry whose
+    exposure is the comparison's group (same endpoint preferred)."""
+    cands = [td for td in protocol.analyses.timedep if a.group and td.exposure == a.group]
+    same = [td for td in cands if td.endpoint == a.endpoint and td.population == a.population]
+    same = same or [td for td in cands if td.endpoint == a.endpoint]
+    return (same or cands or [None])[0]
+
+
+def is_post_baseline(protocol: Protocol, a: SurvivalAnalysis) -> bool:
+    """Whether a comparison's groups are a status reached after the time origin: declared
+    (``post_baseline = true``) or the exposure of a time-dependent analysis of the protocol."""
+    return bool(a.group) and (a.post_baseline or safe_analysis(protocol, a) is not None)
+
+
+def post_baseline_note(protocol: Protocol, analyses: list[SurvivalAnalysis], layout: Layout | None = None,
+                       values: dict[str, Any] | None = None) -> str | None:
+    """The caveat of the comparisons among ``analyses`` grouped by a post-baseline status (``None`` when
+    there is none): the layout's ``post_baseline_caveat``, the comparisons concerned, and where the
+    immortal-time-safe analyses of each are (landmark, Mantel–Byar, time-dependent Cox, Simon–Makuch)."""
+    lay, v = resolve(protocol, None, layout, values)
+    hit = [a for a in analyses if is_post_baseline(protocol, a)]
+    if not hit:
+        return None
+    parts = []
+    for a in hit:
+        td = safe_analysis(protocol, a)
+        if td is None:
+            parts.append(f"{a.title} (the protocol asks for no immortal-time-safe analysis of it)")
+            continue
+        lm = ", ".join(f"{m:g}" for m in td.landmarks_months)
+        fig = f", Simon{DASH}Makuch curves in Figure {lay.figure_number(td.figure)}" if td.figure else ""
+        parts.append(f"{a.title} (immortal-time-safe: landmark analyses at {lm} months, the Mantel{DASH}Byar test, "
+                     f"a Cox model with a time-dependent covariate{fig}; methodological notes, '{td.title}')")
+    return lay.text_of("post_baseline_caveat", v) + " Comparisons concerned: " + "; ".join(parts) + "."
 
 
 def alternative_text(alternative: str, first: str, second: str, what: str) -> str:
@@ -452,6 +492,10 @@ def build_rmst_table(data: list[SurvivalData], protocol: Protocol, results: dict
         "Difference of independent estimates: SE = \u221a(SE\u2081\u00b2 + SE\u2082\u00b2), normal-theory CI, "
         "z = difference / SE, two-sided p (the log-rank p-values are one-sided where the protocol says so).",
     )
+    caveat = post_baseline_note(protocol, [sd.analysis for sd in data if sd.rmst_comparison() is not None],
+                                lay, v)
+    if caveat:
+        foot += (caveat,)
     return Table(id="rmst", caption=lay.table_title("rmst", v), header=header, rows=tuple(rows),
                  footnotes=foot, sheet="Restricted means", align=("l", "r", "r", "r", "r", "r"))
 
@@ -468,6 +512,7 @@ def build_logrank_table(data: list[SurvivalData], protocol: Protocol, results: d
     """
     lay, v = resolve(protocol, None, layout, values)
     rows: list[Row] = []
+    alts: list[str] = []
     for sd in data:
         a = sd.analysis
         if not a.group:
@@ -505,6 +550,8 @@ def build_logrank_table(data: list[SurvivalData], protocol: Protocol, results: d
         put(results, f"{base}.p_one_sided", None if t.alternative == "two-sided" else t.pvalue)
         put(results, f"{base}.p_two_sided", t2.pvalue)
         put(results, f"{base}.strata", a.strata)
+        put(results, f"{base}.post_baseline", is_post_baseline(protocol, a))
+        alts.append(t.alternative)
         fig = f" (Figure {lay.figure_number(a.figure)})" if a.figure else ""
         rows.append(Row(
             (f"{a.title}{fig}", "; ".join(oe), f"{t.statistic:.3f}", str(t.df),
@@ -515,11 +562,16 @@ def build_logrank_table(data: list[SurvivalData], protocol: Protocol, results: d
             0,
         ))
     header = ((HeaderCell("Comparison"), HeaderCell("Observed / expected events"), HeaderCell("Chi-square"),
-               HeaderCell("df"), HeaderCell("z (first group)"), HeaderCell("p (protocol)"),
+               HeaderCell("df"), HeaderCell("z (first group)"),
+               HeaderCell(sided_header(alts, "p, protocol's alternative")),
                HeaderCell("Alternative (protocol)"), HeaderCell("p (two-sided)"), HeaderCell("Strata")),)
-    foot = ("Log-rank (Mantel" + DASH + "Cox) tests. z = (O " + DASH + " E) / sqrt(V) of the first group; a "
-            "one-sided p is the normal tail of z in the direction the protocol states; the two-sided p is from "
-            "the chi-square statistic.",)
+    foot: tuple[str, ...] = (
+        "Log-rank (Mantel" + DASH + "Cox) tests. z = (O " + DASH + " E) / sqrt(V) of the first group; a "
+        "one-sided p is the normal tail of z in the direction the protocol states; the two-sided p is from "
+        "the chi-square statistic.",)
+    caveat = post_baseline_note(protocol, [sd.analysis for sd in data], lay, v)
+    if caveat:
+        foot += (caveat,)
     return Table(id="logrank", caption=lay.table_title("logrank", v), header=header, rows=tuple(rows),
                  footnotes=foot, sheet="Log-rank tests", align=("l", "l", "r", "r", "r", "r", "l", "r", "l"))
 
