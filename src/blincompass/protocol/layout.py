@@ -55,6 +55,7 @@ SECTION_TITLES: dict[str, str] = {
     "methods": "Methodological notes",
     "figures": "Figures",
     "published": "Published vs recomputed",
+    "statistics": "Statistical methods and references",
 }
 SECTION_IDS: tuple[str, ...] = tuple(SECTION_TITLES)
 

@@ -36,7 +36,7 @@ from blincompass.stats import (
     simon_makuch,
 )
 
-__all__ = ["methods_section"]
+__all__ = ["REFERENCES", "methods_section", "methods_text", "software_versions", "statistical_methods_section"]
 
 def _fmt_p(p: float | None) -> str:
     if p is None or not np.isfinite(p):
@@ -401,3 +401,216 @@ def _simon_makuch_figure(ctx: ReportContext, td: Any, time: np.ndarray, event: n
                f"{'one' if td.alternative != 'two-sided' else 'two'}-sided p = {_fmt_p(mb_p)}.")
     return Figure(id=td.figure, caption=caption, stem=f"figure_{number}", alt=f"Figure {number}: "
                   f"Simon–Makuch curves, {td.title}", png=png, svg=svg, pdf=pdf)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Statistical methods paragraph and numbered references
+# ------------------------------------------------------------------------------------------------------
+
+#: Bibliographic entries the methods paragraph cites, by key (Vancouver-like style). Only the entries a
+#: report's analyses use are listed, numbered in order of first citation.
+REFERENCES: dict[str, str] = {
+    "kaplan_meier": "Kaplan EL, Meier P. Nonparametric estimation from incomplete observations. J Am Stat Assoc. "
+                    "1958;53:457\u2013481.",
+    "greenwood": "Greenwood M. The natural duration of cancer. Reports on Public Health and Medical Subjects, "
+                 "no. 33. London: His Majesty's Stationery Office; 1926.",
+    "kalbfleisch_prentice": "Kalbfleisch JD, Prentice RL. The Statistical Analysis of Failure Time Data. 2nd ed. "
+                            "Hoboken: Wiley; 2002.",
+    "brookmeyer_crowley": "Brookmeyer R, Crowley J. A confidence interval for the median survival time. "
+                          "Biometrics. 1982;38:29\u201341.",
+    "spss": "IBM Corp. IBM SPSS Statistics Algorithms: Kaplan-Meier survival analysis (KM). Armonk, NY: IBM Corp.",
+    "mandelkern": "Mandelkern M. Setting confidence intervals for bounded parameters. Stat Sci. "
+                  "2002;17:149\u2013172.",
+    "schemper_smith": "Schemper M, Smith TL. A note on quantifying follow-up in studies of failure time. Control "
+                      "Clin Trials. 1996;17:343\u2013346.",
+    "mantel": "Mantel N. Evaluation of survival data and two new rank order statistics arising in its "
+              "consideration. Cancer Chemother Rep. 1966;50:163\u2013170.",
+    "peto_peto": "Peto R, Peto J. Asymptotically efficient rank invariant test procedures. J R Stat Soc Ser A. "
+                 "1972;135:185\u2013207.",
+    "holm": "Holm S. A simple sequentially rejective multiple test procedure. Scand J Stat. 1979;6:65\u201370.",
+    "klein_moeschberger": "Klein JP, Moeschberger ML. Survival Analysis: Techniques for Censored and Truncated "
+                          "Data. 2nd ed. New York: Springer; 2003.",
+    "royston_parmar": "Royston P, Parmar MKB. Restricted mean survival time: an alternative to the hazard ratio "
+                      "for the design and analysis of randomized trials with a time-to-event outcome. BMC Med "
+                      "Res Methodol. 2013;13:152.",
+    "uno": "Uno H, Claggett B, Tian L, et al. Moving beyond the hazard ratio in quantifying the between-group "
+           "difference in survival analysis. J Clin Oncol. 2014;32:2380\u20132385.",
+    "anderson": "Anderson JR, Cain KC, Gelber RD. Analysis of survival by tumor response. J Clin Oncol. "
+                "1983;1:710\u2013719.",
+    "mantel_byar": "Mantel N, Byar DP. Evaluation of response-time data involving transient states: an "
+                   "illustration using heart-transplant data. J Am Stat Assoc. 1974;69:81\u201386.",
+    "simon_makuch": "Simon R, Makuch RW. A non-parametric graphical representation of the relationship between "
+                    "survival and the occurrence of an event: application to responder versus non-responder "
+                    "bias. Stat Med. 1984;3:35\u201344.",
+    "cox": "Cox DR. Regression models and life-tables. J R Stat Soc Ser B. 1972;34:187\u2013220.",
+    "efron": "Efron B. The efficiency of Cox's likelihood function for censored data. J Am Stat Assoc. "
+             "1977;72:557\u2013565.",
+    "aalen_johansen": "Aalen OO, Johansen S. An empirical transition matrix for non-homogeneous Markov chains "
+                      "based on censored observations. Scand J Stat. 1978;5:141\u2013150.",
+    "gray": "Gray RJ. A class of K-sample tests for comparing the cumulative incidence of a competing risk. "
+            "Ann Stat. 1988;16:1141\u20131154.",
+    "clopper_pearson": "Clopper CJ, Pearson ES. The use of confidence or fiducial limits illustrated in the case "
+                       "of the binomial. Biometrika. 1934;26:404\u2013413.",
+    "fisher": "Fisher RA. Statistical Methods for Research Workers. 5th ed. Edinburgh: Oliver and Boyd; 1934.",
+    "agresti": "Agresti A. Categorical Data Analysis. 3rd ed. Hoboken: Wiley; 2013.",
+    "heinze": "Heinze G, Gnant M, Schemper M. Exact log-rank tests for unequal follow-up. Biometrics. "
+              "2003;59:1151\u20131157.",
+    "phipson_smyth": "Phipson B, Smyth GK. Permutation p-values should never be zero: calculating exact "
+                     "p-values when permutations are randomly drawn. Stat Appl Genet Mol Biol. 2010;9:Article 39.",
+    "r_survival": "Therneau TM. A Package for Survival Analysis in R. R package survival.",
+    "r_cmprsk": "Gray B. cmprsk: Subdistribution Analysis of Competing Risks. R package.",
+}
+
+_CONF_WORDS = {"log-log": "log\u2013log", "log": "log", "plain": "linear (plain)"}
+_WEIGHT_WORDS = {"gehan-breslow": "Gehan\u2013Breslow", "tarone-ware": "Tarone\u2013Ware",
+                 "peto-peto": "Peto\u2013Peto"}
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of the software the methods paragraph names: blincompass, Python, numpy, scipy."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from blincompass import __version__
+
+    out = {"blincompass": __version__, "Python": platform.python_version()}
+    for name in ("numpy", "scipy"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover - both are dependencies
+            out[name] = "unknown"
+    return out
+
+
+class _Citations:
+    """Numbers references in order of first citation."""
+
+    def __init__(self) -> None:
+        self.order: list[str] = []
+
+    def __call__(self, *keys: str) -> str:
+        nums = []
+        for k in keys:
+            if k not in self.order:
+                self.order.append(k)
+            nums.append(self.order.index(k) + 1)
+        return "[" + ", ".join(str(n) for n in nums) + "]"
+
+
+def _join(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def methods_text(ctx: ReportContext) -> tuple[list[str], list[str]]:
+    """The statistical methods paragraph(s) of the analyses this report ran (read from ``ctx.results``,
+    so only what was computed is described) and the numbered reference list they cite."""
+    prot = ctx.protocol
+    s = prot.analyses.settings
+    r = ctx.results
+    cite = _Citations()
+    lvl = f"{100 * s.conf_level:g}%"
+    paras: list[str] = []
+    tests = r.get("tests", {})
+    survival = r.get("survival", {})
+    methods = r.get("methods", {})
+
+    first: list[str] = []
+    if survival:
+        first.append(
+            f"Time-to-event endpoints were measured from {ctx.layout.names.index_event} in months (days / "
+            f"{prot.time.days_per_month:g}). Survival curves were estimated by the Kaplan\u2013Meier method "
+            f"{cite('kaplan_meier')} with Greenwood's variance {cite('greenwood')} and {lvl} pointwise "
+            f"confidence intervals on the {_CONF_WORDS.get(s.conf_type, s.conf_type)} scale "
+            f"{cite('kalbfleisch_prentice')}. Median survival is given with the Brookmeyer\u2013Crowley "
+            f"confidence interval {cite('brookmeyer_crowley')}"
+            + (f" and with the interval SPSS prints (median \u00b1 z SE) {cite('spss')}, bounded to 0 and the "
+               f"largest observed time {cite('mandelkern')}" if "spss" in s.median_ci else "")
+            + ". Survival at fixed times is not given past a group's last observation. Follow-up was "
+            f"summarised by the reverse Kaplan\u2013Meier method {cite('schemper_smith')}.")
+    logrank = [v for v in tests.values() if v.get("test") not in (None, "Fisher exact")]
+    if logrank:
+        one = [v for v in logrank if v.get("sided") == "one"]
+        words = ("The log-rank test " + cite("mantel", "peto_peto") + " compared groups"
+                 + (", one-sided in the direction the protocol states for each comparison (stated with each p) "
+                    "and two-sided otherwise" if one else ", two-sided") + ".")
+        if any(v.get("strata") for v in logrank):
+            words += " Stratified tests sum the observed minus expected events and their variances over strata."
+        weights = sorted({v["test"] for v in logrank if v.get("test") in _WEIGHT_WORDS})
+        if weights:
+            words += f" Weighted versions: {_join([_WEIGHT_WORDS[w] for w in weights])}."
+        if any("k_groups" in v for v in logrank):
+            words += (" With three or more groups the k-sample test was followed by pairwise tests with Holm's "
+                      f"adjustment {cite('holm')}.")
+        if any("rmst" in v for v in tests.values()):
+            words += (" Restricted mean survival times were compared over one horizon \u03c4 per comparison, "
+                      "the smallest of the groups' last observation times, as the difference of the groups' "
+                      f"estimates with variance the sum of their variances "
+                      f"{cite('klein_moeschberger', 'royston_parmar', 'uno')} (two-sided).")
+        first.append(words)
+    if first:
+        paras.append(" ".join(first))
+    second: list[str] = []
+    if "response" in r and prot.report.response:
+        second.append(f"Proportions are given with exact Clopper\u2013Pearson {lvl} confidence intervals "
+                      f"{cite('clopper_pearson')}.")
+    fisher = [v for v in tests.values() if v.get("test") == "Fisher exact"]
+    if fisher:
+        words = (f"Proportions were compared by Fisher's exact test {cite('fisher')}"
+                 + (", one-sided where the protocol states a direction" if any(v.get("sided") == "one"
+                                                                              for v in fisher) else "")
+                 + f", with the conditional maximum-likelihood odds ratio and its exact interval {cite('agresti')}")
+        if any("k_groups" in v for v in fisher):
+            words += "; with three or more groups, Fisher's exact test of the k \u00d7 2 table and Pearson's " \
+                     "chi-square test"
+        second.append(words + ".")
+    if second:
+        paras.append(" ".join(second))
+    third: list[str] = []
+    timedep = methods.get("timedep", {})
+    if timedep:
+        words = ("Comparisons by a status reached during follow-up were repeated without immortal-time bias: "
+                 f"landmark analyses {cite('anderson')}, the Mantel\u2013Byar test {cite('mantel_byar')}")
+        if any(td.figure for td in prot.analyses.timedep):
+            words += f", Simon\u2013Makuch curves {cite('simon_makuch')}"
+        words += (f" and a Cox model with the status as a time-dependent covariate {cite('cox')} (Efron's "
+                  f"method for ties {cite('efron')}; two-sided Wald test).")
+        third.append(words)
+    competing = methods.get("competing", {})
+    if competing:
+        third.append("Cumulative incidences with competing events were estimated by the Aalen\u2013Johansen "
+                     f"estimator {cite('aalen_johansen')} and compared by Gray's test {cite('gray')} "
+                     "(two-sided).")
+    perm = methods.get("permutation", {})
+    if perm:
+        ns = sorted({int(v["n_resamples"]) for v in perm.values() if v.get("n_resamples")})
+        b = f" over B = {_join([str(n) for n in ns])} random relabellings (seed {prot.analyses.permutation.seed})" \
+            if ns else ""
+        third.append("Because the chi-square approximation of the log-rank test can be poor with few patients, "
+                     f"permutation p-values {cite('heinze')} were computed{b}, as (1 + number at least as "
+                     f"extreme) / (B + 1) {cite('phipson_smyth')}, or exactly over every relabelling when few "
+                     "enough.")
+    if third:
+        paras.append(" ".join(third))
+    v = software_versions()
+    paras.append(f"Analyses were run with blincompass {v['blincompass']} (Python {v['Python']}, numpy "
+                 f"{v['numpy']}, scipy {v['scipy']}); its estimators are tested number by number against the R "
+                 f"package survival {cite('r_survival')}"
+                 + (f" and, for competing risks, cmprsk {cite('r_cmprsk')}" if competing else "") + ".")
+    refs = [f"[{i}] {REFERENCES[k]}" for i, k in enumerate(cite.order, 1)]
+    return paras, refs
+
+
+def statistical_methods_section(ctx: ReportContext) -> Section | None:
+    """The "Statistical methods and references" section: a methods paragraph to paste, generated from the
+    analyses the report ran, with software versions, and the numbered references it cites
+    (``statistics.text``, ``statistics.references``, ``statistics.software`` in results.json)."""
+    paras, refs = methods_text(ctx)
+    if not refs:
+        return None
+    put(ctx.results, "statistics.text", paras)
+    put(ctx.results, "statistics.references", refs)
+    put(ctx.results, "statistics.software", software_versions())
+    blocks: list[Any] = [Paragraph(p) for p in paras]
+    blocks.append(Paragraph("References", "text"))
+    blocks += [Paragraph(x, "note") for x in refs]
+    return Section("statistics", ctx.layout.section_title("statistics", ctx.values), tuple(blocks))

@@ -33,7 +33,7 @@ from blincompass.protocol.layout import Layout
 from blincompass.report.adverse import build_ae_by_course, build_ae_patients, build_table2
 from blincompass.report.figures import figure_groups, km_figure
 from blincompass.report.fisher import build_fisher_table
-from blincompass.report.methods import methods_section
+from blincompass.report.methods import methods_section, statistical_methods_section
 from blincompass.report.model import HeaderCell, Paragraph, ReportContext, Row, Section, Table, put
 from blincompass.report.response import build_response_table
 from blincompass.report.survival import (
@@ -243,6 +243,7 @@ DEFAULT_SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec("tests", _tests_section),
     SectionSpec("methods", methods_section),
     SectionSpec("figures", _figures_section),
+    SectionSpec("statistics", statistical_methods_section),
 )
 
 _REGISTERED: dict[str, SectionSpec] = {}
