@@ -73,7 +73,7 @@ def test_study_check_exits_2_on_a_layout_mistake(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert res.output.strip().splitlines() == [
         f"cannot use study package: {root / 'layout.toml'}: sections.0.id: unknown section 'appendix'; allowed: "
-        "data, screening, baseline, safety, response, survival, tests, methods, figures, published"]
+        "data, screening, baseline, safety, response, survival, tests, methods, figures, published, statistics"]
     assert "Traceback" not in res.output
 
 
