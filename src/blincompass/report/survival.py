@@ -416,7 +416,8 @@ def build_survival_table(data: list[SurvivalData], protocol: Protocol, results: 
         "estimate). Pointwise survival CIs use the " + s.conf_type + " transformation.",
         "SPSS median CI bounded to the observed range: a limit below 0 is set to 0 (a survival time is not "
         "negative) and a limit beyond the group's largest observed time is set to that time (the curve is not "
-        "estimated past it)" + (". Bounded here: " + "; ".join(bounded) if bounded else "; no limit needed it")
+        "estimated past it, so such an upper limit reads 'at least the end of follow-up')"
+        + (". Bounded here: " + "; ".join(bounded) if bounded else "; no limit needed it")
         + ".",
     ]
     if not_estimated:

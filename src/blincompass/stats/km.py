@@ -360,9 +360,12 @@ def bound_interval(
 
     The report uses ``low = 0`` (a survival time is not negative, so no value below 0 is in the parameter
     space; the smallest observed time is *not* used, since the true median may lie below it) and
-    ``high`` = the largest observed time (the Kaplan–Meier curve is not estimated past it). Truncating an
-    interval to the parameter space keeps its coverage, since only impossible values are removed
-    (Mandelkern 2002). A missing limit (``None``, not estimable) stays missing.
+    ``high`` = the largest observed time (the Kaplan–Meier curve is not estimated past it). Truncating the
+    lower limit at 0 keeps the interval's coverage, since only impossible values are removed (an interval
+    cut to the parameter space, Mandelkern 2002). The upper limit is different: times past the largest
+    observation are possible but the data say nothing about them, so an upper limit set to ``high`` reads
+    "at least the end of follow-up" (the Brookmeyer–Crowley interval reports it as not estimable). A
+    missing limit (``None``, not estimable) stays missing.
 
     Returns
     -------
