@@ -9,6 +9,10 @@ with competing events (Gray's k-sample test), and permutation p-values beside th
 (two groups; a comparison of more groups is listed with the reason it is not permuted). What to run lives
 in the protocol (``[analyses.permutation]``, ``[[analyses.competing]]``, ``[[analyses.timedep]]``); the
 wording in the study's layout.
+
+The module also builds the "Statistical methods and references" section (:func:`statistical_methods_section`):
+a methods paragraph generated from the analyses the report ran, with software versions, citing the numbered
+entries of :data:`REFERENCES`.
 """
 
 from __future__ import annotations
