@@ -96,7 +96,8 @@ def test_docx_tables_and_figures(out_dir, report):
     assert len(d.tables) == len(report.tables)
     tabs = _docx_tables(out_dir / "report.docx")
     t1 = tabs["Characteristic"]
-    assert t1[0] == ["Characteristic", "n (%)"]
+    assert t1[0][:2] == ["Characteristic", "All patients (n = 6)"]
+    assert t1[0][-2:] == ["p", "Test"]
     body: dict[str, str] = {}
     for r in t1[1:]:
         body.setdefault(r[0], r[1])

@@ -521,12 +521,14 @@ class ReportSpec(_Frozen):
     ``quantile_method`` is the numpy quantile definition for medians/IQRs of Table 1 ("weibull" =
     (n + 1)p, SPSS's default HAVERAGE; "linear" = R type 7). ``at_risk_step_months`` spaces the x ticks
     and numbers-at-risk columns of the survival figures; ``censor_marker`` marks censored times ("+" or
-    "|").
+    "|"). ``table1_group`` splits Table 1 by a patient-level column (its levels or codes as columns, an
+    overall column first, a p-value per characteristic); ``None``: one column.
     """
 
     quantile_method: Literal["weibull", "linear", "hazen", "median_unbiased"] = "weibull"
     at_risk_step_months: float = Field(default=12.0, gt=0)
     censor_marker: Literal["+", "|"] = "+"
+    table1_group: str | None = None
     table1: tuple[Table1Row, ...] = ()
     table2: Table2Spec = Field(default_factory=Table2Spec)
     response: tuple[ResponseItem, ...] = ()

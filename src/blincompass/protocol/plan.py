@@ -215,6 +215,8 @@ def resolve(dictionary: DataDictionary, protocol: Protocol) -> Plan:  # noqa: C9
             value = getattr(t, key, None)
             if value:
                 need(value, f"analyses {t.id}.{key}", cols)
+    if protocol.report.table1_group:
+        need(protocol.report.table1_group, "report.table1_group", cols)
     for row in protocol.report.table1:
         if row.variable:
             need(row.variable, f"report.table1 {row.id}.variable", cols)

