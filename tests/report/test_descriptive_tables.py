@@ -115,3 +115,58 @@ def test_table1_without_group_has_one_column(twin_data):
     table = build_table1(twin_data[1].adsl, proto, {})
     assert [h.text for h in table.header[0]] == ["Characteristic", "n (%)"]
     assert _row(table, "Male").cells == ("Male", "22 (56.4)")
+
+
+# ---------------------------------------------------------------------------------------------- Table 2
+@pytest.fixture(scope="module")
+def safety(twin_data):
+    from blincompass.report.adverse import build_ae_by_course, build_ae_patients, build_table2
+
+    _, derived, adae = twin_data
+    results: dict = {}
+    t2 = build_table2(adae, derived.adsl, PROTOCOL, results)
+    t2b = build_ae_patients(adae, derived.adsl, results, protocol=PROTOCOL)
+    t2c = build_ae_by_course(adae, derived.adsl, results, protocol=PROTOCOL)
+    return (t2, t2b, t2c), results
+
+
+def test_table2_patients_over_the_patients_with_toxicity_data(safety):
+    (t2, _, _), res = safety
+    t = res["table2"]
+    assert (t["n_eligible"], t["n_toxicity_data"], t["n_events"]) == (39, 36, 46)
+    assert t["patients_with_ae"]["n"] == 22
+    assert t["patients_with_ae"]["pct"] == pytest.approx(100 * 22 / 36)
+    # worst grade per patient partitions the patients with an event
+    tot = t["total"]
+    assert sum(tot[k]["patients"] for k in ("g1_2", "g3", "g4", "unknown")) == tot["total"]["patients"] == 22
+    # neurotoxicity: 14 patients (the publication's "Fourteen patients (36 %)" is of 39), 18 events
+    neuro = t["groups"]["neurotoxicity"]
+    assert (neuro["total"]["patients"], neuro["total"]["n"]) == (14, 18)
+    assert neuro["total"]["patients_pct"] == pytest.approx(100 * 14 / 36)
+    assert t["terms"]["fever"]["total"]["patients"] == 11
+    assert "% of the 36 patients with toxicity data (of 39 eligible)" in t2.footnotes[0]
+    assert t2.header[1][0].text == "% of 36 patients with toxicity data / of 46 events"
+
+
+def test_table2b_denominators(safety):
+    (_, t2b, _), res = safety
+    p = res["ae_patients"]
+    assert (p["any_ae"]["n"], p["any_ae"]["denominator"]) == (22, 36)
+    assert (p["tox_missing"]["n"], p["tox_missing"]["denominator"]) == (3, 39)
+    assert next(r for r in t2b.rows if r.cells[0] == "At least one adverse event").cells[1:] == ("22/36", "61.1")
+
+
+def test_both_courses_of_exactly_two_courses_as_the_publication(safety, twin_data):
+    (_, _, t2c), res = safety
+    b = res["ae_by_course"]["both_courses"]
+    assert (b["n"], b["denominator"], b["rule"]) == (4, 18, "exactly_two")
+    assert round(b["pct"], 1) == 22.2
+    assert t2c.rows[-1].cells[1:3] == ("18", "4 (22.2)")
+    assert "exactly two courses (18)" in t2c.footnotes[-1]
+    from blincompass.report.adverse import build_ae_by_course
+
+    _, derived, adae = twin_data
+    other: dict = {}
+    build_ae_by_course(adae, derived.adsl, other, protocol=PROTOCOL, both_courses_of="two_or_more")
+    assert (other["ae_by_course"]["both_courses"]["n"], other["ae_by_course"]["both_courses"]["denominator"]) == (
+        4, 22)

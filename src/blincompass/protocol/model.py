@@ -473,6 +473,9 @@ class Table2Spec(_Frozen):
 
     ctcae_version: Literal["4.03", "5.0"] = "4.03"
     rows: tuple[Table2Row, ...] = ()
+    #: Denominator of "adverse events in both course 1 and course 2": the patients who received exactly two
+    #: courses, or two or more.
+    both_courses_of: Literal["exactly_two", "two_or_more"] = "exactly_two"
 
     @model_validator(mode="after")
     def _unique(self) -> Table2Spec:

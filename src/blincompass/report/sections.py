@@ -173,8 +173,8 @@ def _safety_section(ctx: ReportContext) -> Section | None:
     lay, v = ctx.layout, ctx.values
     return Section("safety", lay.section_title("safety", v), (
         build_table2(ctx.adae, adsl, ctx.protocol, ctx.results, lay, v),
-        build_ae_patients(ctx.adae, adsl, ctx.results, lay, v),
-        build_ae_by_course(ctx.adae, adsl, ctx.results, lay, v),
+        build_ae_patients(ctx.adae, adsl, ctx.results, lay, v, protocol=ctx.protocol),
+        build_ae_by_course(ctx.adae, adsl, ctx.results, lay, v, protocol=ctx.protocol),
     ))
 
 
