@@ -117,7 +117,7 @@ def build_table2(adae: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol, res
     put(results, "table2.n_eligible", n_elig)
     put(results, "table2.n_toxicity_data", n_tox)
     n_pat = int(adae["USUBJID"].nunique()) if n_events else 0
-    k_pat = put(results, "table2.patients_with_ae.n", n_pat)
+    put(results, "table2.patients_with_ae.n", n_pat)
     put(results, "table2.patients_with_ae.pct", 100.0 * n_pat / n_tox if n_tox else None)
 
     def cells(base: str, events: pd.DataFrame) -> tuple[list[str], list[str | None]]:
