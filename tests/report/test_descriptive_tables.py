@@ -170,3 +170,44 @@ def test_both_courses_of_exactly_two_courses_as_the_publication(safety, twin_dat
     build_ae_by_course(adae, derived.adsl, other, protocol=PROTOCOL, both_courses_of="two_or_more")
     assert (other["ae_by_course"]["both_courses"]["n"], other["ae_by_course"]["both_courses"]["denominator"]) == (
         4, 22)
+
+
+# ---------------------------------------------------------------------------------------------- Table 3
+@pytest.fixture(scope="module")
+def response(twin_data):
+    from blincompass.report.response import build_response_table
+
+    results: dict = {}
+    return build_response_table(twin_data[1].adsl, PROTOCOL, results), results
+
+
+def test_response_notes_give_both_definitions(response):
+    table, res = response
+    r = res["response"]
+    assert (r["non_responders"]["all"]["n"], r["non_responders"]["all"]["denominator"]) == (12, 39)
+    assert (r["non_responders"]["alternative"]["n"], r["non_responders"]["alternative"]["denominator"]) == (10, 39)
+    assert (r["early_relapse"]["all"]["n"], r["early_relapse"]["alternative"]["n"]) == (4, 3)
+    notes = " ".join(table.footnotes)
+    assert "(12 of 39;" in notes and "10 of 39 with its definition on these data" in notes
+    assert "4 of 29 by the definition above" in notes and "3 of 29 with its definition" in notes
+
+
+def test_response_labels_in_plain_words(response):
+    table, _ = response
+    labels = [r.cells[0] for r in table.rows]
+    assert "Complete remission (CR, <5 % blasts) after course 1 (<5 % blasts: CR maintained)" in labels
+    assert "MRD method that decided: PCR" in labels
+    assert not any("deciding" in label for label in labels)
+    notes = " ".join(table.footnotes)
+    assert "mrd negative" not in notes.lower().replace("mrd negativity", "")
+    assert "<5 % blasts: MRD negativity (in complete remission); \u22655 % blasts: complete remission" in notes
+    assert table.header[1][2].text == "% (95 % CI)"
+
+
+def test_layout_response_note_placeholders_are_checked():
+    from blincompass.protocol.layout import LayoutError, parse_layout
+
+    lay = parse_layout('[response.x]\nnote = "{alt_n} of {alt_N}"\nstratum_labels = { a = "A" }', "layout.toml")
+    assert lay.response["x"].stratum_labels == {"a": "A"}
+    with pytest.raises(LayoutError, match=r"response\.x\.note: .*unknown placeholder \{m\}"):
+        parse_layout('[response.x]\nnote = "{m}"', "layout.toml")

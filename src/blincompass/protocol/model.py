@@ -497,16 +497,34 @@ class Table2Spec(_Frozen):
         return None
 
 
+class AlternativeDefinition(_Frozen):
+    """Another definition of a response row (e.g. one a paper used), counted for the row's note only."""
+
+    yes: str
+    evaluable: str = ""
+
+    @field_validator("yes", "evaluable")
+    @classmethod
+    def _condition(cls, value: str) -> str:
+        try:
+            compile_expression(value)
+        except ExpressionError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
 class ResponseItem(_Frozen):
     """One row of the response table: patients for whom ``yes`` holds among those for whom ``evaluable``
     holds (conditions in the language of blincompass.expr on the eligible patients' ADSL rows; a missing
-    value makes a condition false)."""
+    value makes a condition false). ``alternative``: another definition of the row, counted for its note
+    (``{alt_n}``/``{alt_N}`` of the layout's ``[response.<id>] note``)."""
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     label: str
     yes: str
     evaluable: str = ""
     level: int = Field(default=0, ge=0, le=2)
+    alternative: AlternativeDefinition | None = None
 
     @field_validator("yes", "evaluable")
     @classmethod

@@ -238,7 +238,9 @@ def resolve(dictionary: DataDictionary, protocol: Protocol) -> Plan:  # noqa: C9
             for key in sub.where:
                 need(key, f"report.table1 {row.id}.subrows {sub.id}.where", cols)
     for item in protocol.report.response:
-        for text, what in ((item.yes, "yes"), (item.evaluable, "evaluable")):
+        alt = item.alternative
+        for text, what in ((item.yes, "yes"), (item.evaluable, "evaluable"),
+                           *(((alt.yes, "alternative.yes"), (alt.evaluable, "alternative.evaluable")) if alt else ())):
             for n in sorted(compile_expression(text).names):
                 need(n, f"report.response {item.id}.{what}", cols)
     return Plan(pform, pid, centre, one_row, base, tuple(order), tuple(adsl), source)
