@@ -211,3 +211,72 @@ def test_layout_response_note_placeholders_are_checked():
     assert lay.response["x"].stratum_labels == {"a": "A"}
     with pytest.raises(LayoutError, match=r"response\.x\.note: .*unknown placeholder \{m\}"):
         parse_layout('[response.x]\nnote = "{m}"', "layout.toml")
+
+
+# ---------------------------------------------------------------------------------------------- centres
+@pytest.fixture(scope="module")
+def centres(twin_data):
+    from blincompass.report.centres import build_centre_table
+    from blincompass.report.survival import build_followup_table
+
+    dataset, derived, _ = twin_data
+    results: dict = {}
+    table = build_centre_table(dataset, derived.adsl, derived.adtte, PROTOCOL, results)
+    build_followup_table(derived.adsl, derived.adtte, PROTOCOL, results)
+    return table, results
+
+
+def test_centre_table_lists_every_centre_and_sums_to_the_cohort(centres, twin_data):
+    table, res = centres
+    c = res["centres"]
+    names = sorted(set(twin_data[0].patients["centre"]))
+    assert [r.cells[0] for r in table.rows] == [*names, "All centres"]
+    per = [c[n.lower().replace("-", "_")] if n.lower().replace("-", "_") in c else c[n] for n in names]
+    assert sum(p["eligible"] for p in per) == c["total"]["eligible"] == 39
+    assert sum(p["groups"]["low"] for p in per) == 26 and sum(p["groups"]["high"] for p in per) == 13
+    assert min(p["eligible"] for p in per) == 3  # the smallest centre is shown, not suppressed
+    assert table.header[1][3].text == "<5 % blasts"
+
+
+def test_centre_follow_up_is_the_reverse_km_median(centres):
+    _, res = centres
+    assert res["centres"]["endpoint"] == "OS"
+    assert res["centres"]["total"]["followup"]["median"] == res["followup"]["reverse_km"]["median"]
+
+
+def test_completeness_counts_required_and_conditional_values():
+    import pandas as pd
+
+    from blincompass.dictionary import load_dictionary
+    from blincompass.report.centres import completeness
+
+    form = load_dictionary().form("outcomes")
+    frame = pd.DataFrame({
+        "patient_id": ["A", "B"], "tox_data_available": [True, True],
+        "hsct_date": [pd.Timestamp("2020-01-01"), pd.NaT], "hsct_bridging": [None, None],
+        "relapse_date": [pd.NaT, pd.NaT], "relapse_site": [None, None], "relapse_cd19_negative": [None, None],
+        "death_date": [pd.NaT, pd.NaT], "death_cause": [None, None],
+        "last_followup_date": [pd.Timestamp("2021-01-01"), pd.Timestamp("2021-02-01")],
+    })
+    # required: patient_id, tox_data_available, last_followup_date on 2 rows = 6 cells, all known; the
+    # transplant's bridging is expected on row A only (its condition: an HSCT date) and is missing
+    known, expected = completeness(frame, form)
+    assert (known, expected) == (6, 7)
+
+
+def test_completeness_reads_mrd_not_done_as_unknown():
+    import pandas as pd
+
+    from blincompass.dictionary import load_dictionary
+    from blincompass.report.centres import completeness
+
+    form = load_dictionary().form("assessments")
+    frame = pd.DataFrame({
+        "patient_id": ["A"] * 3, "assessment_date": [pd.Timestamp("2020-01-01")] * 3,
+        "timepoint": ["baseline", "after_c1", "after_c2"], "bm_blasts": [1.0, 0.0, 0.0],
+        "pcr_mrd": [0.01, float("nan"), float("nan")], "pcr_mrd_status": ["quantified", "NEG", "ND"],
+        "fc_mrd": [float("nan")] * 3, "fc_mrd_status": ["ND", "ND", "PNQ"], "cd19_blasts": [None] * 3,
+    })
+    known, expected = completeness(frame, form)
+    assert expected == 6 * 3  # six required variables
+    assert known == 4 * 3 + 2 + 1  # PCR: a level and NEG known, ND not; FC: PNQ known
