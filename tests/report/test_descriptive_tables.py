@@ -280,3 +280,27 @@ def test_completeness_reads_mrd_not_done_as_unknown():
     known, expected = completeness(frame, form)
     assert expected == 6 * 3  # six required variables
     assert known == 4 * 3 + 2 + 1  # PCR: a level and NEG known, ND not; FC: PNQ known
+
+
+def test_xlsx_keeps_group_counts_as_counts(table1, centres):
+    """A group named with a percentage ("<5 % blasts") does not make its column a percentage."""
+    import io
+
+    import openpyxl
+
+    from blincompass.report.model import Report, Section
+    from blincompass.report.render_xlsx import render_xlsx
+
+    rep = Report("t", "", False, (Section("s", "S", (table1[0], centres[0])),), {})
+    wb = openpyxl.load_workbook(io.BytesIO(render_xlsx(rep)))
+    t1 = next(wb[n] for n in wb.sheetnames if "Table 1" in n or n.startswith("table1") or "Characteristics" in n)
+    total = next(r for r in t1.iter_rows(values_only=True) if r[0] == "Total patients")
+    assert [v for v in total if isinstance(v, int | float)] == [39, 26, 13]
+    sex = next(r for r in t1.iter_rows() if r[0].value == "Sex")
+    p = [c for c in sex if isinstance(c.value, float)]
+    assert len(p) == 1 and p[0].number_format == "0.000"
+    assert sex[-1].value in ("a", "b", "c")
+    sheet = next(wb[n] for n in wb.sheetnames if n not in (t1.title, "README", "Results") and "Results" not in n
+                 and "README" not in n)
+    last = [r for r in sheet.iter_rows(values_only=True) if r[0] == "All centres"][0]
+    assert last[1:5] == (39, 39, 26, 13)
