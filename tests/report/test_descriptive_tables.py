@@ -87,8 +87,12 @@ def test_table1_rank_sum_for_continuous_rows(table1, twin_data):
     x = elig.loc[elig["stratum"] == "low", "age_first_dose"]
     y = elig.loc[elig["stratum"] == "high", "age_first_dose"]
     t = res["table1"]["age_treatment"]["test"]
+    want = rank_sum_test(x, y)
     assert t["name"] == "rank-sum"
-    assert t["p"] == rank_sum_test(x, y).pvalue
+    assert (t["p"], t["method"], t["statistic"]) == (want.pvalue, want.method, want.statistic)
+    letter = _row(table1[0], "Age at treatment").cells[-1]
+    words = "exact p-value" if want.method == "exact" else "normal approximation with tie and continuity"
+    assert f"{letter}: Wilcoxon rank-sum test, {words}" in " ".join(table1[0].footnotes)
 
 
 def test_table1_grouping_row_is_not_tested(table1):

@@ -131,14 +131,27 @@ class _Pop:
         return f"table1.{row_id}" if self.gid is None else f"table1.{row_id}.by_group.{self.gid}"
 
 
-#: Footnote text of each test of Table 1 by group (the letter is given in order of first use).
+#: Footnote text of each test of Table 1 by group (the letter is given in order of first use), keyed by
+#: :func:`_test_kind`.
 TEST_WORDS: dict[str, str] = {
     "chi-square": "Pearson's chi-square test without continuity correction (every expected count \u2265 5)",
     "fisher": "Fisher's exact test (an expected count < 5)",
-    "rank-sum": "Wilcoxon rank-sum test (exact p-value when there are no ties and fewer than 50 patients per "
-                "group, otherwise the normal approximation with tie and continuity correction)",
+    "fisher-monte-carlo": "Fisher's exact test (an expected count < 5), p-value by Monte Carlo (too many tables "
+                          "to enumerate; the protocol's permutation seed and number of resamples)",
+    "rank-sum-exact": "Wilcoxon rank-sum test, exact p-value (no ties, fewer than 50 patients per group)",
+    "rank-sum-normal": "Wilcoxon rank-sum test, normal approximation with tie and continuity correction (tied "
+                       "values, or 50 or more patients in a group)",
     "kruskal-wallis": "Kruskal\u2013Wallis test (chi-square approximation with tie correction)",
 }
+
+
+def _test_kind(test: GroupComparison) -> str:
+    """The :data:`TEST_WORDS` key of a test: its name, with the method where it changes the p-value."""
+    if test.test == "rank-sum":
+        return f"rank-sum-{test.method}"
+    if test.test == "fisher" and test.method == "monte-carlo":
+        return "fisher-monte-carlo"
+    return test.test
 
 
 def _block(spec: Table1Row, pops: list[_Pop], protocol: Protocol, results: dict[str, Any],
@@ -307,7 +320,6 @@ def build_table1(adsl: pd.DataFrame, protocol: Protocol, results: dict[str, Any]
         heads += [HeaderCell("p"), HeaderCell("Test")]
     grouped = len(pops) > 1
     letters: dict[str, str] = {}
-    fisher_mc = False
     rows: list[Row] = []
     for spec in protocol.report.table1:
         base = f"table1.{spec.id}"
@@ -330,8 +342,7 @@ def build_table1(adsl: pd.DataFrame, protocol: Protocol, results: dict[str, Any]
         keys_extra: tuple[str | None, str | None] = (None, None)
         test = None if spec.variable == column else _block_test(spec, samples[1:], codes, protocol)
         if test is not None:
-            letter = letters.setdefault(test.test, "abcdefgh"[len(letters)])
-            fisher_mc = fisher_mc or test.method == "monte-carlo"
+            letter = letters.setdefault(_test_kind(test), "abcdefgh"[len(letters)])
             k_p = put(results, f"{base}.test.p", test.pvalue)
             put(results, f"{base}.test.name", test.test)
             put(results, f"{base}.test.method", test.method)
@@ -355,9 +366,7 @@ def build_table1(adsl: pd.DataFrame, protocol: Protocol, results: dict[str, Any]
     if grouped:
         foot.append("p: two-sided, comparing the groups on the categories of the row (combined rows and sub-rows "
                     "are not tested) or on the values of a continuous characteristic; missing values are left "
-                    "out. " + " ".join(f"{letter}: {TEST_WORDS[name]}." for name, letter in letters.items())
-                    + (" Fisher's test by Monte Carlo (the protocol's permutation seed and resamples) where the "
-                       "tables were too many to enumerate." if fisher_mc else ""))
+                    "out. " + " ".join(f"{letter}: {TEST_WORDS[name]}." for name, letter in letters.items()))
         if n_no_group:
             foot.append(f"{n_no_group} patient(s) without a group value are counted in the first column only.")
     notes = tuple(f"{s.label}: {s.note}" for s in protocol.report.table1 if s.note)
