@@ -49,7 +49,8 @@ def test_three_line_tables_with_fitted_widths(out_dir, report):
         assert grid[0] == max(grid) or model.alignment(grid.index(max(grid))) == "left", model.id
     table2 = report.tables.index(report.table("table2"))
     grid = [int(g.get(qn("w:w"))) for g in d.tables[table2]._tbl.tblGrid.findall(qn("w:gridCol"))]
-    assert grid[0] > 3 * max(grid[1:])  # the label column is wide, the n and % columns narrow
+    # the label column is the widest; the patients and events columns ("n (%)") stay narrow
+    assert grid[0] > 1.5 * max(grid[1:])
 
 
 def test_column_widths_choose_orientation():

@@ -189,7 +189,9 @@ order = ["1b"]
     rep = build_report(dataset, proto, derived=derived, synthetic=False, layout=layout)
     ids = [s.id for s in rep.sections]
     assert "safety" not in ids and "table2" in rep.results  # hidden, still computed
-    assert rep.table("response").caption.startswith("Table 4. ")  # S1, S2 -> 1, 2; Table 1 -> 3; response 4
+    # S1, S2 -> 1, 2; Table 1 -> 3; the per-centre table -> 4; response 5
+    assert rep.table("centres").caption.startswith("Table 4. ")
+    assert rep.table("response").caption.startswith("Table 5. ")
     assert [f.id for f in rep.figures] == ["1b"]
     with pytest.raises(LayoutError, match=r"figures\.order: figure '1b' is listed twice"):
         parse_layout("[figures]\norder = ['1b', '1b']", "layout.toml")

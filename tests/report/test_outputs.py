@@ -96,7 +96,8 @@ def test_docx_tables_and_figures(out_dir, report):
     assert len(d.tables) == len(report.tables)
     tabs = _docx_tables(out_dir / "report.docx")
     t1 = tabs["Characteristic"]
-    assert t1[0] == ["Characteristic", "n (%)"]
+    assert t1[0][:2] == ["Characteristic", "All patients (n = 6)"]
+    assert t1[0][-2:] == ["p", "Test"]
     body: dict[str, str] = {}
     for r in t1[1:]:
         body.setdefault(r[0], r[1])
@@ -106,9 +107,9 @@ def test_docx_tables_and_figures(out_dir, report):
     t2 = tabs["Toxicities during blinatumomab"]
     # merged grade headers repeat their text across the merged cells
     assert t2[0][1] == t2[0][2] == "Grade 1\u20132"
-    assert t2[1][1:3] == ["n", "%"]
-    total = next(r for r in t2 if r[0] == "Total adverse events")
-    assert total[-2:] == ["7", "100.0%"]
+    assert t2[1][1:3] == ["Patients, n (%)", "Events, n (%)"]
+    total = next(r for r in t2 if r[0] == "Any adverse event")
+    assert total[-2:] == ["4 (80.0)", "7 (100.0)"]
     # header rows repeat on each page
     tr = d.tables[0].rows[0]._tr
     assert tr.trPr is not None and tr.trPr.find(

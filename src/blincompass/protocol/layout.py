@@ -25,6 +25,7 @@ __all__ = [
     "FIGURE_PLACEHOLDERS",
     "GENERIC",
     "PLACEHOLDERS",
+    "RESPONSE_PLACEHOLDERS",
     "SECTION_IDS",
     "SECTION_TITLES",
     "TABLE_IDS",
@@ -84,6 +85,7 @@ TABLE_TITLES: dict[str, tuple[str, bool]] = {
     "permutation": ("Log-rank tests: asymptotic and permutation p-values", False),
     "published": ("Published vs recomputed numbers", False),
     "published_tests": ("Reported tests re-run from their printed counts", False),
+    "centres": ("Patients, follow-up and data completeness by centre.", True),
 }
 TABLE_IDS: tuple[str, ...] = tuple(TABLE_TITLES)
 
@@ -149,6 +151,13 @@ PLACEHOLDERS: dict[str, str] = {
     "days_per_month": "days per month of the protocol's [time]",
     "ctcae_version": "CTCAE version of the protocol's adverse-event table",
 }
+#: Further names of the response table's notes (``[response.<item>] note``).
+RESPONSE_PLACEHOLDERS: dict[str, str] = {
+    "n": "patients counted by the row (all patients column)",
+    "N": "its denominator",
+    "alt_n": "patients counted by the protocol's alternative definition of the row (report.response alternative)",
+    "alt_N": "the denominator of the alternative definition",
+}
 #: Further names of the figure axis labels.
 FIGURE_PLACEHOLDERS: dict[str, str] = {"endpoint": "the endpoint's name (its param without the unit)"}
 
@@ -209,6 +218,20 @@ class TableEntry(_Frozen):
         return None if v is None else _check_text(v, PLACEHOLDERS)
 
 
+class ResponseEntry(_Frozen):
+    """Wording of one row of the response table (keyed by the protocol's ``[[report.response]]`` id): a row
+    label per stratum (``stratum_labels``, keyed by stratum value, e.g. ``{ low = "CR maintained" }``) and a
+    note printed under the table (``note``; may use {n}, {N}, {alt_n}, {alt_N})."""
+
+    stratum_labels: dict[str, str] = Field(default_factory=dict)
+    note: str | None = None
+
+    @field_validator("note")
+    @classmethod
+    def _text(cls, v: str | None) -> str | None:
+        return None if v is None else _check_text(v, PLACEHOLDERS | RESPONSE_PLACEHOLDERS)
+
+
 class FiguresLayout(_Frozen):
     """Axis labels of the survival figures, the printed number of each protocol figure id, and which
     figures the figures section shows in which order (``None``: all, in protocol order)."""
@@ -265,6 +288,7 @@ class Layout(_Frozen):
     figures: FiguresLayout = Field(default_factory=FiguresLayout)
     text: dict[str, str] = Field(default_factory=dict)
     published: PublishedLayout = Field(default_factory=PublishedLayout)
+    response: dict[str, ResponseEntry] = Field(default_factory=dict)
 
     @field_validator("tables")
     @classmethod

@@ -488,6 +488,9 @@ class Table2Spec(_Frozen):
 
     ctcae_version: Literal["4.03", "5.0"] = "4.03"
     rows: tuple[Table2Row, ...] = ()
+    #: Denominator of "adverse events in both course 1 and course 2": the patients who received exactly two
+    #: courses, or two or more.
+    both_courses_of: Literal["exactly_two", "two_or_more"] = "exactly_two"
 
     @model_validator(mode="after")
     def _unique(self) -> Table2Spec:
@@ -509,16 +512,34 @@ class Table2Spec(_Frozen):
         return None
 
 
+class AlternativeDefinition(_Frozen):
+    """Another definition of a response row (e.g. one a paper used), counted for the row's note only."""
+
+    yes: str
+    evaluable: str = ""
+
+    @field_validator("yes", "evaluable")
+    @classmethod
+    def _condition(cls, value: str) -> str:
+        try:
+            compile_expression(value)
+        except ExpressionError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
 class ResponseItem(_Frozen):
     """One row of the response table: patients for whom ``yes`` holds among those for whom ``evaluable``
     holds (conditions in the language of blincompass.expr on the eligible patients' ADSL rows; a missing
-    value makes a condition false)."""
+    value makes a condition false). ``alternative``: another definition of the row, counted for its note
+    (``{alt_n}``/``{alt_N}`` of the layout's ``[response.<id>] note``)."""
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     label: str
     yes: str
     evaluable: str = ""
     level: int = Field(default=0, ge=0, le=2)
+    alternative: AlternativeDefinition | None = None
 
     @field_validator("yes", "evaluable")
     @classmethod
@@ -536,12 +557,14 @@ class ReportSpec(_Frozen):
     ``quantile_method`` is the numpy quantile definition for medians/IQRs of Table 1 ("weibull" =
     (n + 1)p, SPSS's default HAVERAGE; "linear" = R type 7). ``at_risk_step_months`` spaces the x ticks
     and numbers-at-risk columns of the survival figures; ``censor_marker`` marks censored times ("+" or
-    "|").
+    "|"). ``table1_group`` splits Table 1 by a patient-level column (its levels or codes as columns, an
+    overall column first, a p-value per characteristic); ``None``: one column.
     """
 
     quantile_method: Literal["weibull", "linear", "hazen", "median_unbiased"] = "weibull"
     at_risk_step_months: float = Field(default=12.0, gt=0)
     censor_marker: Literal["+", "|"] = "+"
+    table1_group: str | None = None
     table1: tuple[Table1Row, ...] = ()
     table2: Table2Spec = Field(default_factory=Table2Spec)
     response: tuple[ResponseItem, ...] = ()

@@ -215,6 +215,8 @@ def resolve(dictionary: DataDictionary, protocol: Protocol) -> Plan:  # noqa: C9
             value = getattr(t, key, None)
             if value:
                 need(value, f"analyses {t.id}.{key}", cols)
+    if protocol.report.table1_group:
+        need(protocol.report.table1_group, "report.table1_group", cols)
     for row in protocol.report.table1:
         if row.variable:
             need(row.variable, f"report.table1 {row.id}.variable", cols)
@@ -236,7 +238,9 @@ def resolve(dictionary: DataDictionary, protocol: Protocol) -> Plan:  # noqa: C9
             for key in sub.where:
                 need(key, f"report.table1 {row.id}.subrows {sub.id}.where", cols)
     for item in protocol.report.response:
-        for text, what in ((item.yes, "yes"), (item.evaluable, "evaluable")):
+        alt = item.alternative
+        for text, what in ((item.yes, "yes"), (item.evaluable, "evaluable"),
+                           *(((alt.yes, "alternative.yes"), (alt.evaluable, "alternative.evaluable")) if alt else ())):
             for n in sorted(compile_expression(text).names):
                 need(n, f"report.response {item.id}.{what}", cols)
     return Plan(pform, pid, centre, one_row, base, tuple(order), tuple(adsl), source)

@@ -140,8 +140,9 @@ def sheet_name(table: Table, synthetic: bool, used: set[str]) -> str:
 
 def _percent_header(text: str) -> bool:
     """A header naming a percentage as its quantity ("%", "% of eligible", "Survival at 12 months, %
-    (95% CI)"); not "n (%)" (there the cells say which number is the percentage)."""
-    text = _PCT_HEADER.sub("", text)
+    (95% CI)"); not "n (%)" (there the cells say which number is the percentage), nor a number with its
+    percent sign naming a group ("<5 % blasts (n = 26)")."""
+    text = re.sub(r"\d\s?%", "", _PCT_HEADER.sub("", text))
     return bool(re.search(r"(^|[\s,])%", text)) and not re.search(r"n\s?\(%\)", text)
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from blincompass.protocol.layout import Layout
 from blincompass.report.adverse import build_ae_by_course, build_ae_patients, build_table2
+from blincompass.report.centres import build_centre_table
 from blincompass.report.figures import figure_groups, km_figure
 from blincompass.report.fisher import build_fisher_table
 from blincompass.report.methods import methods_section, statistical_methods_section
@@ -162,9 +163,14 @@ def _screening_section(ctx: ReportContext) -> Section:
 
 
 def _baseline_section(ctx: ReportContext) -> Section:
-    return Section("baseline", ctx.layout.section_title("baseline", ctx.values),
-                   (build_table1(ctx.derived.adsl, ctx.protocol, ctx.results, ctx.layout, ctx.values,
-                                 getattr(ctx.derived, "dictionary", None)),))
+    d = ctx.derived
+    dictionary = getattr(d, "dictionary", None)
+    blocks: list[Table] = [build_table1(d.adsl, ctx.protocol, ctx.results, ctx.layout, ctx.values, dictionary)]
+    centres = build_centre_table(ctx.dataset, d.adsl, d.adtte, ctx.protocol, ctx.results, ctx.layout, ctx.values,
+                                 dictionary)
+    if centres is not None:
+        blocks.append(centres)
+    return Section("baseline", ctx.layout.section_title("baseline", ctx.values), tuple(blocks))
 
 
 def _safety_section(ctx: ReportContext) -> Section | None:
@@ -174,8 +180,8 @@ def _safety_section(ctx: ReportContext) -> Section | None:
     lay, v = ctx.layout, ctx.values
     return Section("safety", lay.section_title("safety", v), (
         build_table2(ctx.adae, adsl, ctx.protocol, ctx.results, lay, v),
-        build_ae_patients(ctx.adae, adsl, ctx.results, lay, v),
-        build_ae_by_course(ctx.adae, adsl, ctx.results, lay, v),
+        build_ae_patients(ctx.adae, adsl, ctx.results, lay, v, protocol=ctx.protocol),
+        build_ae_by_course(ctx.adae, adsl, ctx.results, lay, v, protocol=ctx.protocol),
     ))
 
 
