@@ -151,7 +151,8 @@ numbers = { "1a" = "5" }
     assert rep.table("followup").caption == "Table 1. Follow-up (months from the first dose of drug X)."
     assert "time from the first dose of drug X in months" in rep.table("survival").footnotes[0]
     assert rep.table("survival").rows[0].cells[0] == "Overall survival, all patients (Figure 5)"
-    (fig,) = rep.figures
+    assert [f.id for f in rep.figures] == ["1a", "consort", "cif_cir_by_stratum"]  # flow and CIF by default
+    fig = rep.figures[0]
     assert (fig.id, fig.stem) == ("1a", "figure_5") and fig.caption.startswith("Figure 5. Kaplan")
     from blincompass.report.figures import draw_km_figure, figure_groups
 

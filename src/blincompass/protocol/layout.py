@@ -274,6 +274,7 @@ class FiguresLayout(_Frozen):
     widths: dict[str, Literal["single", "double"]] = Field(default_factory=dict)
     captions: dict[str, str] = Field(default_factory=dict)
     consort: bool = True
+    consort_group: str | None = None
     cif: bool = True
     swimmer: SwimmerLayout | None = None
     forest: ForestLayout | None = None
@@ -291,7 +292,7 @@ class FiguresLayout(_Frozen):
     def width_in(self, fig_id: str, n_panels: int = 1) -> float:
         """Width of figure ``fig_id`` in inches: ``widths`` (default: single column for one panel, double
         for more)."""
-        kind = self.widths.get(fig_id, "single" if n_panels <= 1 else "double")
+        kind = self.widths.get(fig_id, "single" if n_panels <= 1 and fig_id not in EXTRA_FIGURES else "double")
         return (self.single_column_mm if kind == "single" else self.double_column_mm) / 25.4
 
     @field_validator("order")

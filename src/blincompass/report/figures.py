@@ -392,6 +392,20 @@ def draw_km_figure(fig_id: str, panels: Sequence[SurvivalData], protocol: Protoc
                            synthetic=synthetic, results=results)
 
 
+def protocol_order(protocol: Protocol, column: str | None, values: Any) -> list[Any]:
+    """``values`` of a patient-level column in the order the protocol's analyses grouped by it give (the
+    first survival or competing analysis with an ``order``), the rest sorted after them."""
+    vals = list(values)
+    order: tuple[Any, ...] = ()
+    for a in (*protocol.analyses.survival, *protocol.analyses.competing):
+        if column and getattr(a, "group", None) == column and getattr(a, "order", None):
+            order = tuple(a.order)
+            break
+    known = [o for o in order if any(str(o) == str(v) for v in vals)]
+    known = [next(v for v in vals if str(v) == str(o)) for o in known]
+    return known + sorted((v for v in vals if all(str(v) != str(k) for k in known)), key=str)
+
+
 def render(fig: MplFigure) -> tuple[bytes, bytes, bytes]:
     """PNG, SVG and PDF bytes of a figure drawn by this package (report style)."""
     with matplotlib.rc_context(RC_PARAMS):
