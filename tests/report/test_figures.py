@@ -79,8 +79,8 @@ def test_figure_files_are_deterministic(survival):
     assert b"CreationDate" not in a.pdf and b"<dc:date>" not in a.svg
     plain = km_figure("1c", panels["1c"], PROTOCOL, synthetic=False, ci_bands=True)
     assert plain.png != a.png  # the synthetic corner label is drawn
-    # 300 dpi: the figure is 12.8 in wide for two panels
-    assert int.from_bytes(a.png[16:20], "big") == round(12.8 * 300)
+    # 300 dpi: two panels take a double journal column (174 mm)
+    assert int.from_bytes(a.png[16:20], "big") == round(174 / 25.4 * 300)
     assert "(a) Overall survival by bone-marrow blasts" in a.caption and "one-sided p = " in a.caption
 
 

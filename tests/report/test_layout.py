@@ -152,7 +152,8 @@ numbers = { "1a" = "5" }
     assert "time from the first dose of drug X in months" in rep.table("survival").footnotes[0]
     assert rep.table("survival").rows[0].cells[0] == (
         "Overall survival, all patients (Figure 5); restricted mean up to \u03c4 = 24.0 months")
-    (fig,) = rep.figures
+    assert [f.id for f in rep.figures] == ["1a", "consort", "cif_cir_by_stratum"]  # flow and CIF by default
+    fig = rep.figures[0]
     assert (fig.id, fig.stem) == ("1a", "figure_5") and fig.caption.startswith("Figure 5. Kaplan")
     from blincompass.report.figures import draw_km_figure, figure_groups
 
@@ -161,7 +162,7 @@ numbers = { "1a" = "5" }
                                                                               "n_eligible": 6})
     assert panel.ax.get_xlabel() == "Months since the first dose"
     assert panel.ax.get_ylabel() == "Overall survival (%)"
-    assert fig_._suptitle.get_text() == "Figure 5"
+    assert fig_._suptitle is None  # no title inside the image: the caption carries it
 
 
 def _survival(proto, derived):

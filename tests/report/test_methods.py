@@ -96,12 +96,14 @@ def test_simon_makuch_figure(ctx):
 
 
 def test_entry_curve_at_risk():
-    from blincompass.report.methods import _EntryCurve
-    from blincompass.stats import kaplan_meier
+    from blincompass.protocol.layout import load_layout
+    from blincompass.report.figures import simon_makuch_panel
+    from blincompass.stats import simon_makuch
 
-    km = kaplan_meier([2.0, 5.0, 4.0], [1, 0, 1], entry=[0.0, 1.0, 3.0])
-    c = _EntryCurve(id="x", label="x", time=np.array([2.0, 5.0, 4.0]), event=np.array([1, 0, 1], bool), km=km,
-                    km_spss=km, entry=np.array([0.0, 1.0, 3.0]))
-    # t=0: rows starting at 0; t=2: entry < 2 <= time -> rows 1 and 2; t=4: rows 2 and 3
-    assert [c.at_risk(t) for t in (0.0, 2.0, 4.0, 6.0)] == [1, 2, 2, 0]
+    # patient 0 moves at 1, patient 2 at 3: at risk in each state on (start, stop]
+    sm = simon_makuch([2.0, 5.0, 4.0], [1, 0, 1], [np.nan, 1.0, 3.0])
+    after, before = simon_makuch_panel(sm, ("after", "before"), "t", "OS", PROTOCOL, load_layout(),
+                                       {"index_event": "x"}).curves
+    assert [before.at_risk(t) for t in (0.0, 1.0, 2.0, 3.0, 4.0)] == [3, 3, 2, 1, 0]
+    assert [after.at_risk(t) for t in (0.0, 1.0, 2.0, 4.0, 6.0)] == [0, 0, 1, 2, 0]
 

@@ -78,6 +78,12 @@ def test_stratified_logrank_matches_stats(derived):
 
 def test_protocol_without_figures_builds_quickly(dataset, derived):
     rep = build_report(dataset, _no_figures(PROTOCOL), derived=derived)
+    # no survival figure; the layout's own figures (flow, cumulative incidence, swimmer, forest) remain
+    assert [f.id for f in rep.figures] == ["consort", "cif_cir_by_stratum", "swimmer", "forest"]
+    from blincompass.protocol.layout import parse_layout
+
+    plain = parse_layout("[figures]\nconsort = false\ncif = false\n", "layout.toml")
+    rep = build_report(dataset, _no_figures(PROTOCOL), derived=derived, layout=plain)
     assert "figures" not in [s.id for s in rep.sections]
 
 
@@ -99,7 +105,10 @@ def test_stale_figures_removed(tmp_path, dataset, derived):
     (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "figure_9z.png").write_bytes(b"old")
     (tmp_path / "figures" / "notes.txt").write_text("kept")
-    rep = build_report(dataset, _no_figures(PROTOCOL), derived=derived)
+    from blincompass.protocol.layout import parse_layout
+
+    plain = parse_layout("[figures]\nconsort = false\ncif = false\n", "layout.toml")
+    rep = build_report(dataset, _no_figures(PROTOCOL), derived=derived, layout=plain)
     write_report(rep, tmp_path)
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["notes.txt"]
 

@@ -17,11 +17,12 @@ import string
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 __all__ = [
+    "EXTRA_FIGURES",
     "FIGURE_PLACEHOLDERS",
     "GENERIC",
     "PLACEHOLDERS",
@@ -232,15 +233,111 @@ class ResponseEntry(_Frozen):
         return None if v is None else _check_text(v, PLACEHOLDERS | RESPONSE_PLACEHOLDERS)
 
 
+#: Figures the report draws besides the protocol's survival figures: id -> default caption (without
+#: "Figure N. "). A cumulative-incidence figure is drawn for each ``[[analyses.competing]]`` entry, with id
+#: ``cif_<analysis id>``.
+EXTRA_FIGURES: dict[str, str] = {
+    "consort": "Flow of patients: screened, excluded with the reasons, and analysed, by group.",
+    "swimmer": "Course of every patient from {index_event}.",
+    "forest": "Univariable Cox hazard ratios with 95 % confidence intervals.",
+}
+
+
+class SwimmerEvent(_Frozen):
+    """One kind of event of the swimmer plot: a date column of the patient-level table (ADSL), drawn when
+    the date is known and (optionally) the column ``when`` is true or equals ``value``."""
+
+    date: str
+    label: str
+    marker: Literal["o", "s", "D", "^", "v", "X", "*", "P", "d", "|"] = "o"
+    when: str | None = None
+    value: str | None = None
+    filled: bool = True
+
+
+class SwimmerInterval(_Frozen):
+    """Spans drawn along each patient's lane from a form with one row per span (e.g. treatment courses)."""
+
+    form: str
+    start: str
+    end: str
+    label: str
+
+
+class SwimmerLayout(_Frozen):
+    """What the swimmer plot draws: one lane per patient from ``origin`` to ``end`` (ADSL date columns),
+    grouped and coloured by ``group`` (with ``group_label`` naming each lane group), spans from a form, and
+    events; lanes are ordered by group (protocol order of its values, else sorted), then by follow-up, then
+    by patient id. ``ongoing`` is the legend text of the arrow ending a lane without an ``end_event``."""
+
+    origin: str
+    end: str
+    group: str | None = None
+    group_label: str | None = None
+    intervals: tuple[SwimmerInterval, ...] = ()
+    events: tuple[SwimmerEvent, ...] = ()
+    end_event: str | None = None
+    ongoing: str = "Alive at last follow-up"
+
+
+class ForestCovariate(_Frozen):
+    """A covariate of the forest plot: a patient-level column (boolean, numeric or categorical), its label,
+    the reference level of a categorical one (default: the first value in sorted order) and the unit of a
+    numeric one ("per <unit>")."""
+
+    column: str
+    label: str
+    reference: str | None = None
+    unit: str | None = None
+    levels: dict[str, str] = Field(default_factory=dict)
+
+
+class ForestLayout(_Frozen):
+    """The forest plot of univariable Cox hazard ratios: the endpoint (PARAMCD), the population (a boolean
+    patient-level column, optional) and the covariates."""
+
+    endpoint: str
+    population: str | None = None
+    covariates: tuple[ForestCovariate, ...]
+
+
 class FiguresLayout(_Frozen):
-    """Axis labels of the survival figures, the printed number of each protocol figure id, and which
-    figures the figures section shows in which order (``None``: all, in protocol order)."""
+    """Axis labels of the survival figures, the printed number of each figure id, which figures the
+    figures section shows in which order (``None``: all, in protocol order, then the others), their
+    widths (a journal's single or double column), captions of the figures besides the protocol's, whether
+    titles are drawn inside the images, and the swimmer and forest plots."""
 
     x_label: str = "Months from {index_event}"
     y_label: str = "{endpoint} (%)"
     at_risk: str = "Number at risk"
     numbers: dict[str, str] = Field(default_factory=dict)
     order: tuple[str, ...] | None = None
+    titles: bool = False
+    single_column_mm: float = Field(default=85.0, ge=50.0, le=120.0)
+    double_column_mm: float = Field(default=174.0, ge=120.0, le=200.0)
+    widths: dict[str, Literal["single", "double"]] = Field(default_factory=dict)
+    captions: dict[str, str] = Field(default_factory=dict)
+    consort: bool = True
+    consort_group: str | None = None
+    cif: bool = True
+    swimmer: SwimmerLayout | None = None
+    forest: ForestLayout | None = None
+
+    @field_validator("captions")
+    @classmethod
+    def _captions(cls, v: dict[str, str]) -> dict[str, str]:
+        for k, text in v.items():
+            try:
+                _check_text(text, PLACEHOLDERS)
+            except ValueError as exc:
+                raise ValueError(f"@{k}@{exc}") from None
+        return v
+
+    def width_in(self, fig_id: str, n_panels: int = 1) -> float:
+        """Width of figure ``fig_id`` in inches: ``widths`` (default: single column for one panel, double
+        for more)."""
+        kind = self.widths.get(fig_id, "single" if n_panels <= 1 and fig_id not in EXTRA_FIGURES else "double")
+        return (self.single_column_mm if kind == "single" else self.double_column_mm) / 25.4
 
     @field_validator("order")
     @classmethod

@@ -17,18 +17,15 @@ entries of :data:`REFERENCES`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-import matplotlib
 import numpy as np
 import pandas as pd
 
-from blincompass.protocol import SurvivalAnalysis
-from blincompass.report.figures import RC_PARAMS, draw_km_figure, figure_bytes
+from blincompass.report.figures import simon_makuch_figure
 from blincompass.report.fmt import EM_DASH
 from blincompass.report.model import Figure, HeaderCell, Paragraph, ReportContext, Row, Section, Table, put
-from blincompass.report.survival import GroupCurve, SurvivalData, estimated_at, post_baseline_note
+from blincompass.report.survival import estimated_at, post_baseline_note
 from blincompass.stats import (
     cox_time_dependent,
     cumulative_incidence,
@@ -365,46 +362,18 @@ def methods_section(ctx: ReportContext) -> Section | None:
     return Section("methods", ctx.layout.section_title("methods", ctx.values), tuple(blocks))
 
 
-@dataclass(frozen=True)
-class _EntryCurve(GroupCurve):
-    """A curve on counting-process rows: at risk at ``t`` are the rows with ``entry < t <= time`` (at
-    ``t = 0``, the rows that start at 0)."""
-
-    entry: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-    def at_risk(self, t: float) -> int:
-        started = (self.entry < t) | ((t == 0) & (self.entry == 0))
-        return int((started & (self.time >= t)).sum())
-
-
 def _simon_makuch_figure(ctx: ReportContext, td: Any, time: np.ndarray, event: np.ndarray, wv: np.ndarray,
                          mb_p: float) -> Figure:
     """Simon–Makuch curves: each patient is in the "false" curve until the status is reached, then in the
     "true" curve (delayed entry), so nobody's waiting time is credited to the "true" group."""
     sm = simon_makuch(time, event, wv, conf_type=ctx.protocol.analyses.settings.conf_type,
                       conf_level=ctx.protocol.analyses.settings.conf_level)
-    rows = sm.data
-    curves = []
-    for flag, km in ((True, sm.exposed), (False, sm.unexposed)):
-        part = rows[rows["exposed"] == int(flag)]
-        curves.append(_EntryCurve(id=str(flag).lower(), label=td.labels.get(str(flag).lower(), str(flag)),
-                                  time=part["stop"].to_numpy(float), event=part["event"].to_numpy(bool),
-                                  km=km, km_spss=km, entry=part["start"].to_numpy(float)))
-    analysis = SurvivalAnalysis(id=td.id, title=f"{td.title} (Simon–Makuch)", endpoint=td.endpoint,
-                                figure=td.figure)
-    sd = SurvivalData(analysis=analysis, pooled=None, groups=tuple(curves), test=None, test_two_sided=None,
-                      n_excluded=0)
-    with matplotlib.rc_context(RC_PARAMS):
-        fig, _ = draw_km_figure(td.figure, [sd], ctx.protocol, synthetic=ctx.synthetic, layout=ctx.layout,
-                                values=ctx.values)
-        png, svg, pdf = figure_bytes(fig)
-    number = ctx.layout.figure_number(td.figure)
-    caption = (f"Figure {number}. Simon–Makuch curves, {td.title}. Patients count in "
-               f"'{curves[1].label}' until the day of the status change and in '{curves[0].label}' from then on; "
-               f"numbers at risk beneath the panel count patients in each state. Mantel–Byar "
-               f"{'one' if td.alternative != 'two-sided' else 'two'}-sided p = {_fmt_p(mb_p)}.")
-    return Figure(id=td.figure, caption=caption, stem=f"figure_{number}", alt=f"Figure {number}: "
-                  f"Simon–Makuch curves, {td.title}", png=png, svg=svg, pdf=pdf)
+    labels = (td.labels.get("true", "True"), td.labels.get("false", "False"))
+    sided = "one" if td.alternative != "two-sided" else "two"
+    return simon_makuch_figure(td.figure, sm, labels, td.title, td.endpoint, ctx.protocol, layout=ctx.layout,
+                               values=ctx.values, synthetic=ctx.synthetic,
+                               note=f"Mantel\u2013Byar test, {sided}-sided: p = {_fmt_p(mb_p)}",
+                               caption_tail=f" Mantel\u2013Byar {sided}-sided p = {_fmt_p(mb_p)}.")
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from blincompass.report.centres import build_centre_table
 from blincompass.report.figures import figure_groups, km_figure
 from blincompass.report.fisher import build_fisher_table
 from blincompass.report.methods import methods_section, statistical_methods_section
-from blincompass.report.model import HeaderCell, Paragraph, ReportContext, Row, Section, Table, put
+from blincompass.report.model import Figure, HeaderCell, Paragraph, ReportContext, Row, Section, Table, put
 from blincompass.report.response import build_response_table
 from blincompass.report.survival import (
     SurvivalData,
@@ -217,19 +217,38 @@ def _tests_section(ctx: ReportContext) -> Section:
     return Section("tests", lay.section_title("tests", v), tuple(blocks))
 
 
-def _ordered(groups: list[tuple[str, list[SurvivalData]]],
-             order: tuple[str, ...] | None) -> list[tuple[str, list[SurvivalData]]]:
-    """The figures the layout lists, in its order (``None``: all, in protocol order)."""
-    if order is None:
-        return groups
-    by_id = dict(groups)
-    return [(fid, by_id[fid]) for fid in order if fid in by_id]
+def _extra_figures(ctx: ReportContext) -> list[tuple[str, Callable[[], list[Figure]]]]:
+    """The figures besides the protocol's survival figures, each with the function drawing it (called only
+    when the layout shows it): cumulative incidence per competing-risks analysis, CONSORT flow, swimmer
+    plot and forest plot (the last two when the layout declares them)."""
+    from blincompass.report import figure_cif, figure_consort, figure_forest, figure_swimmer
+
+    figs = ctx.layout.figures
+    out: list[tuple[str, Callable[[], list[Figure]]]] = []
+    if figs.consort:
+        out.append(("consort", lambda: figure_consort.consort_figures(ctx)))
+    if figs.cif:
+        for c in ctx.protocol.analyses.competing:
+            out.append((f"cif_{c.id}", lambda c=c: figure_cif.cif_figures(ctx, [c])))
+    if figs.swimmer is not None:
+        out.append(("swimmer", lambda: figure_swimmer.swimmer_figures(ctx)))
+    if figs.forest is not None:
+        out.append(("forest", lambda: figure_forest.forest_figures(ctx)))
+    return out
 
 
 def _figures_section(ctx: ReportContext) -> Section | None:
-    figs = [km_figure(fid, panels, ctx.protocol, synthetic=ctx.synthetic, ci_bands=ctx.ci_bands,
-                      results=ctx.results, layout=ctx.layout, values=ctx.values)
-            for fid, panels in _ordered(figure_groups(survival_results(ctx)), ctx.layout.figures.order)]
+    order = ctx.layout.figures.order
+    km = dict(figure_groups(survival_results(ctx)))
+    extra = dict(_extra_figures(ctx))
+    ids = list(order) if order is not None else [*km, *extra]
+    figs: list[Figure] = []
+    for fid in ids:
+        if fid in km:
+            figs.append(km_figure(fid, km[fid], ctx.protocol, synthetic=ctx.synthetic, ci_bands=ctx.ci_bands,
+                                  results=ctx.results, layout=ctx.layout, values=ctx.values))
+        elif fid in extra:
+            figs += extra[fid]()
     if not figs:
         return None
     for f in figs:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from blincompass.dictionary import DataDictionary
 from blincompass.protocol import Protocol, ProtocolError, load_protocol
-from blincompass.protocol.layout import GENERIC, Layout, LayoutError, parse_layout
+from blincompass.protocol.layout import EXTRA_FIGURES, GENERIC, Layout, LayoutError, parse_layout
 
 __all__ = ["REQUIRED_FILES", "StudyError", "StudyPackage", "check_package", "load_study"]
 
@@ -97,10 +97,16 @@ def _layout(label: str, data: bytes, protocol: Protocol) -> Layout:
     analyses = getattr(protocol, "analyses", None)
     figures = sorted({str(a.figure) for kind in ("survival", "timedep") for a in getattr(analyses, kind, ())
                       if getattr(a, "figure", None)})
+    figures += [*EXTRA_FIGURES, *(f"cif_{c.id}" for c in getattr(analyses, "competing", ()))]
     for fid, number in layout.figures.numbers.items():
         if fid not in figures:
             raise StudyError(f"{label}: figures.numbers: unknown figure {fid!r} (numbered {number!r}); the "
                              f"protocol's figures are: {', '.join(figures) or 'none'}")
+    for key in ("widths", "captions"):
+        for fid in getattr(layout.figures, key):
+            if fid not in figures:
+                raise StudyError(f"{label}: figures.{key}: unknown figure {fid!r}; the figures are: "
+                                 f"{', '.join(figures)}")
     for fid in layout.figures.order or ():
         if fid not in figures:
             raise StudyError(f"{label}: figures.order: unknown figure {fid!r}; the protocol's figures are: "

@@ -1,0 +1,137 @@
+"""The figures besides the survival curves: cumulative incidence (values equal the competing-risks table's),
+CONSORT flow, swimmer plot and forest plot (values equal cox_ph fits; events per variable stated)."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from blincompass.derive import build_adae, derive_all
+from blincompass.protocol import load_protocol
+from blincompass.protocol.layout import load_layout, parse_layout
+from blincompass.report.figure_cif import cif_figures, cif_panel
+from blincompass.report.figure_consort import consort_boxes, consort_figures
+from blincompass.report.figure_forest import forest_figures, forest_rows
+from blincompass.report.figure_swimmer import swimmer_figures, swimmer_lanes
+from blincompass.report.figures import _step_value, draw_panels
+from blincompass.report.methods import methods_section
+from blincompass.report.model import ReportContext
+from blincompass.report.plotting import RC_PARAMS
+from blincompass.report.wording import layout_values
+from blincompass.stats import cox_ph
+from blincompass.synth import write_twin
+from blincompass.validate import load_dataset
+from tests.report.test_figures_placement import _check_figure
+
+PROTOCOL = load_protocol()
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory):
+    d = tmp_path_factory.mktemp("twin-new-figures")
+    write_twin(d, 0)
+    ds = load_dataset(d).dataset
+    derived = derive_all(ds, PROTOCOL)
+    layout = load_layout()
+    c = ReportContext(ds, derived, PROTOCOL, build_adae(ds, derived.adsl, PROTOCOL), synthetic=True,
+                      layout=layout, values=layout_values(PROTOCOL, derived.adsl, layout))
+    methods_section(c)  # fills the competing-risks results the figure is checked against
+    return c
+
+
+def test_cif_curve_values_equal_the_table(ctx):
+    (c,) = PROTOCOL.analyses.competing
+    spec = cif_panel(ctx, c)
+    res = ctx.results["methods"]["competing"][c.id]
+    assert [cv.name for cv in spec.curves] == [c.group_label(g) for g in c.order]
+    for gid, cv in zip(c.order, spec.curves, strict=True):
+        assert cv.t[0] == 0.0 and cv.y[0] == 0.0  # from t = 0 with no event yet
+        assert np.all(np.diff(cv.y) >= 0)
+        for m in c.times_months:
+            want = res[gid][f"at_{m:g}m"]["estimate"]
+            got = float(_step_value(cv.t, cv.y, np.array([m]))[0])
+            if want is None:  # beyond the group's follow-up
+                assert m > cv.t[-1]
+            else:
+                assert got == pytest.approx(want, abs=1e-12)
+        assert f"events = {res[gid]['events']}" in cv.label and f"n = {res[gid]['n']}" in cv.label
+    assert spec.note == f"Gray's test, two-sided: p = {res['gray']['p']:.3f}"
+    with matplotlib.rc_context(RC_PARAMS):
+        fig, artists = draw_panels("cif_x", [spec], layout=ctx.layout, synthetic=True)
+        _check_figure(fig, artists, "cumulative incidence")
+    (f,) = cif_figures(ctx)
+    assert f.id == "cif_cir_by_stratum" and f.stem == "figure_S2" and "Aalen\u2013Johansen" in f.caption
+
+
+def test_consort_boxes_and_figure(ctx, dataset, derived):
+    b = consort_boxes(ctx)
+    sc = ctx.derived.screening
+    assert b["screened"] == f"Patients screened\n(n = {sc.n_screened})"
+    assert b["analysed"] == f"Eligible and analysed\n(n = {sc.n_eligible})"
+    assert b["excluded"] == ["Excluded (n = 0)"]
+    # by the layout's grouping column, in the protocol's order of its values
+    assert [g.split("\n")[1] for g in b["groups"]] == ["(n = 26)", "(n = 13)"]
+    # a cohort with exclusions lists each criterion that excluded somebody, with the number
+    c2 = ReportContext(dataset, derived, PROTOCOL, None, synthetic=False, layout=ctx.layout, values=ctx.values)
+    b2 = consort_boxes(c2)
+    n_ex = derived.screening.n_screened - derived.screening.n_eligible
+    assert n_ex > 0 and b2["excluded"][0] == f"Excluded (n = {n_ex})"
+    assert sum(int(x.rsplit("n = ", 1)[1]) for x in b2["excluded"][1:]) == n_ex
+    (f,) = consort_figures(ctx)
+    assert f.stem == "figure_S3" and f.caption.startswith("Figure S3. Flow of patients")
+
+
+def test_swimmer_lanes_deterministic_and_events_counted(ctx):
+    lanes = swimmer_lanes(ctx)
+    adsl = ctx.derived.adsl.set_index("patient_id")
+    assert len(lanes) == 39
+    # by group in the protocol's order (low, high), then longest follow-up first, then id
+    ranks = lanes["group"].map({"low": 0, "high": 1}).to_numpy()
+    assert np.all(np.diff(ranks) >= 0)
+    for _, part in lanes.groupby("rank"):
+        assert np.all(np.diff(part["end"].to_numpy()) <= 0)
+    (f,) = swimmer_figures(ctx)
+    counts = ctx.results["figures"]["swimmer"]["counts"]
+    assert counts["hsct"] == int(adsl["hsct_date"].notna().sum())
+    assert counts["death"] == int(adsl["death_date"].notna().sum())
+    assert counts["alive_at_last_follow_up"] == 39 - counts["death"]
+    assert counts["cr_after_course_1"] == int((adsl["cr_c1"].fillna(False).astype(bool)
+                                               & adsl["assessment_c1_date"].notna()).sum())
+    assert counts["blinatumomab_course"] == len(ctx.dataset.forms["courses"])
+    assert ctx.results["figures"]["swimmer"]["order"] == lanes["patient_id"].tolist()
+    again = swimmer_figures(ctx)[0]
+    assert (again.png, again.svg, again.pdf) == (f.png, f.svg, f.pdf)
+
+
+def test_forest_values_equal_cox_fits_and_epv_is_stated(ctx):
+    rows, events, params = forest_rows(ctx)
+    assert [r["key"] for r in rows] == ["stratum.high", "age_first_dose", "sex.F", "disease_status.persistent",
+                                        "disease_status.second_relapse", "prior_hsct"]
+    assert rows[0]["label"] == "Bone-marrow blasts: \u22655 % vs <5 %"
+    adsl = ctx.derived.adsl.set_index("patient_id")
+    os_ = ctx.derived.adtte[ctx.derived.adtte["PARAMCD"] == "OS"].set_index("USUBJID").join(adsl)
+    d = pd.DataFrame({"t": os_["AVAL"].astype(float), "e": (os_["CNSR"] == 0).astype(int),
+                      "x": (os_["stratum"] == "high").astype(float)})
+    fit = cox_ph(d, "t", "e", ["x"])
+    assert rows[0]["hr"] == pytest.approx(float(fit.coef["exp_coef"].iloc[0]), rel=1e-12)
+    assert rows[0]["lower"] == pytest.approx(float(fit.coef["lower"].iloc[0]), rel=1e-12)
+    assert rows[0]["p"] == pytest.approx(float(fit.coef["p"].iloc[0]), rel=1e-12)
+    assert events == 14 and params == 6
+    (f,) = forest_figures(ctx)
+    r = ctx.results["forest"]
+    assert r["events_per_variable"] == pytest.approx(14 / 6)
+    assert r["stratum"]["high"]["hr"] == rows[0]["hr"]
+    assert "14/6 = 2.3 (below 10" in f.caption and f.stem == "figure_S5"
+
+
+def test_layout_checks_new_figure_keys(tmp_path):
+    from blincompass.study import StudyError, load_study
+    from tests.report.test_layout import _package
+
+    root = _package(tmp_path / "pkg", "[figures]\nwidths = { nine = 'double' }\n")
+    with pytest.raises(StudyError, match=r"figures\.widths: unknown figure 'nine'"):
+        load_study(root)
+    with pytest.raises(Exception, match="single_column_mm"):
+        parse_layout("[figures]\nsingle_column_mm = 10\n", "layout.toml")
