@@ -73,7 +73,7 @@ def test_study_check_exits_2_on_a_layout_mistake(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert res.output.strip().splitlines() == [
         f"cannot use study package: {root / 'layout.toml'}: sections.0.id: unknown section 'appendix'; allowed: "
-        "data, screening, baseline, safety, response, survival, tests, methods, figures, published"]
+        "data, screening, baseline, safety, response, survival, tests, methods, figures, published, statistics"]
     assert "Traceback" not in res.output
 
 
@@ -150,7 +150,8 @@ numbers = { "1a" = "5" }
     assert rep.table("survival").caption == "Survival analyses."
     assert rep.table("followup").caption == "Table 1. Follow-up (months from the first dose of drug X)."
     assert "time from the first dose of drug X in months" in rep.table("survival").footnotes[0]
-    assert rep.table("survival").rows[0].cells[0] == "Overall survival, all patients (Figure 5)"
+    assert rep.table("survival").rows[0].cells[0] == (
+        "Overall survival, all patients (Figure 5); restricted mean up to \u03c4 = 24.0 months")
     (fig,) = rep.figures
     assert (fig.id, fig.stem) == ("1a", "figure_5") and fig.caption.startswith("Figure 5. Kaplan")
     from blincompass.report.figures import draw_km_figure, figure_groups

@@ -58,7 +58,7 @@ def test_plan_order(clean_registry):
     register_section("nothing", nothing, before="data")
     plan = [s.id for s in section_plan([SectionSpec("notes", notes, after="figures")])]
     assert plan == ["nothing", "data", "screening", "baseline", "safety", "response", "survival", "tests",
-                    "published", "methods", "figures", "notes"]
+                    "published", "methods", "figures", "notes", "statistics"]
     with pytest.raises(ValueError):
         register_section("x", notes, after="a", before="b")
 
@@ -77,7 +77,7 @@ def test_added_sections_render_everywhere(clean_registry, derived):
                        extra_sections=[SectionSpec("notes", notes, after="published")])
     ids = [s.id for s in rep.sections]
     # "nothing" returned None; no figures section
-    assert ids[-4:] == ["tests", "published", "notes", "methods"]
+    assert ids[-5:] == ["tests", "published", "notes", "methods", "statistics"]
     assert rep.results["published"]["os_by_stratum"]["p_recomputed"] == rep.results["tests"]["os_by_stratum"]["p"]
     html = render_html(rep)
     assert '<section id="published">' in html and "Table P1. Published vs recomputed." in html

@@ -59,6 +59,9 @@ def _image_dependent(key: str) -> bool:
 #: The provenance block's run date and commit, fixed so that the fingerprints do not depend on the day or on
 #: the checkout's commit.
 PROVENANCE_ENV = {"SOURCE_DATE_EPOCH": "1767225600", "BLINCOMPASS_COMMIT": "fingerprint"}
+#: The software versions the statistical methods paragraph names, fixed for the same reason (the Python,
+#: numpy and scipy of the test run may differ from those the fingerprints were recorded with).
+SOFTWARE = {"blincompass": "fingerprint", "Python": "3", "numpy": "2", "scipy": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +69,7 @@ def fingerprints(dataset, derived, tmp_path_factory) -> dict[str, dict[str, str]
     with pytest.MonkeyPatch.context() as mp:
         for key, value in PROVENANCE_ENV.items():
             mp.setenv(key, value)
+        mp.setattr("blincompass.report.methods.software_versions", lambda: dict(SOFTWARE))
         return _fingerprints(dataset, derived, tmp_path_factory)
 
 

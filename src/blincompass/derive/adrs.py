@@ -87,30 +87,43 @@ def build_adrs(dataset: Any, adsl: pd.DataFrame, protocol: Protocol, patient_id:
         per_course[k] = (ak, cr, mrd)
     stratum_col = protocol.adtte.stratum
     rank = {c: i for i, c in enumerate(BEST_RESPONSE_ORDER)}
+
+    def cells(s: pd.Series) -> list[Any]:
+        # the values as scalar access gives them (Timestamp / NaT, pd.NA, numpy scalars), by position
+        return list(s.array)
+
+    n = len(idx)
+    none = [None] * n
+    starts = cells(elig[spec.origin])
+    strata = cells(elig[stratum_col]) if stratum_col else none
+    responses = cells(elig[spec.response]) if spec.response else none
+    bests = cells(elig[spec.best_response]) if spec.best_response else none
+    # per course, by patient position (ak, cr and mrd are indexed like ``idx``)
+    course_cells = {k: (cells(ak[spec.date]), cells(ak[spec.blasts]), cells(cr), cells(mrd["mrd"]),
+                        cells(mrd["mrd_method"])) for k, (ak, cr, mrd) in per_course.items()}
     rows: list[dict[str, Any]] = []
     for i, pid in enumerate(idx):
-        p = elig.iloc[i]
-        start = p[spec.origin]
-        base = {"STUDYID": study, "USUBJID": pid, "STRATUM": p[stratum_col] if stratum_col else None,
+        start = starts[i]
+        base = {"STUDYID": study, "USUBJID": pid, "STRATUM": strata[i] if stratum_col else None,
                 "SRCDOM": spec.form}
         best: tuple[int, Any] | None = None
         for k in range(1, horizon + 1):
-            ak, cr, mrd = per_course[k]
-            adt = ak.loc[pid, spec.date]
-            assessed = pd.notna(ak.loc[pid, spec.blasts])
-            avalc, aval = _yn(cr.loc[pid])
+            dates, blasts, crs, statuses, methods = course_cells[k]
+            adt = dates[i]
+            assessed = pd.notna(blasts[i])
+            avalc, aval = _yn(crs[i])
             rows.append({**base, "PARAMCD": f"CRC{k}", "PARAM": f"Morphological CR after course {k}",
                          "AVISIT": spec.timepoints[k - 1], "AVALC": avalc, "AVAL": aval, "ADT": adt,
                          "ADY": _days(adt, start), "MRDMETH": None})
-            status = mrd.loc[pid, "mrd"] if assessed else None
-            method = mrd.loc[pid, "mrd_method"] if assessed else None
+            status = statuses[i] if assessed else None
+            method = methods[i] if assessed else None
             m_avalc = {"negative": "NEGATIVE", "positive": "POSITIVE", "unknown": "UNKNOWN"}.get(status, "NE")
             m_aval = {"negative": 1.0, "positive": 0.0}.get(status)
             rows.append({**base, "PARAMCD": f"MRDC{k}", "PARAM": f"MRD after course {k} (method precedence)",
                          "AVISIT": spec.timepoints[k - 1], "AVALC": m_avalc, "AVAL": m_aval,
                          "ADT": adt if assessed else pd.NaT,
                          "ADY": _days(adt, start) if assessed else pd.NA, "MRDMETH": method})
-            c = cr.loc[pid]
+            c = crs[i]
             cat = None
             if c is not pd.NA and c is not None and assessed:
                 cat = "no_cr" if not bool(c) else {"negative": "cr_mrd_negative", "positive": "cr_mrd_positive"}.get(
@@ -118,14 +131,14 @@ def build_adrs(dataset: Any, adsl: pd.DataFrame, protocol: Protocol, patient_id:
             if cat is not None and (best is None or rank[cat] < best[0]):
                 best = (rank[cat], adt)
         if spec.response:
-            avalc, aval = _yn(p[spec.response])
-            adt1 = per_course[1][0].loc[pid, spec.date]
+            avalc, aval = _yn(responses[i])
+            adt1 = course_cells[1][0][i]
             rows.append({**base, "PARAMCD": "RSPC1",
                          "PARAM": "Response after course 1 (stratum definition)", "AVISIT": spec.timepoints[0],
                          "AVALC": avalc, "AVAL": aval, "ADT": adt1, "ADY": _days(adt1, start), "MRDMETH": None})
         if not spec.best_response:
             continue
-        bcat = p[spec.best_response]
+        bcat = bests[i]
         if best is not None and isinstance(bcat, str):
             b_avalc, b_aval, b_adt = BEST_RESPONSE_CODES[bcat], float(rank[bcat] + 1), best[1]
         else:

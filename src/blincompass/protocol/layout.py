@@ -56,6 +56,7 @@ SECTION_TITLES: dict[str, str] = {
     "methods": "Methodological notes",
     "figures": "Figures",
     "published": "Published vs recomputed",
+    "statistics": "Statistical methods and references",
 }
 SECTION_IDS: tuple[str, ...] = tuple(SECTION_TITLES)
 
@@ -77,6 +78,7 @@ TABLE_TITLES: dict[str, tuple[str, bool]] = {
     "logrank": ("Log-rank tests.", True),
     "logrank_pairwise": ("Pairwise log-rank tests of the comparisons of three or more groups "
                          "(Holm-adjusted p-values).", True),
+    "rmst": ("Restricted mean survival time over a common horizon \u03c4: groups and their difference.", True),
     "immortal_time": ("Comparisons by a status reached during follow-up: grouped by the later status and "
                       "immortal-time-safe",
                       False),
@@ -114,6 +116,25 @@ TEXT_DEFAULTS: dict[str, str] = {
         "Kaplan\u2013Meier of the event of interest alone would overstate it. Gray's test compares the "
         "cumulative incidences."),
     "competing_time_note": "Time origin: {index_event}; unit: months (days / {days_per_month}).",
+    "competing_absent": (
+        "No competing event occurred in this analysis, so the cumulative incidence equals 1 \u2212 "
+        "Kaplan\u2013Meier of the event of interest here; the two differ only when competing events occur."),
+    "competing_present": (
+        "Competing events occurred, so 1 \u2212 Kaplan\u2013Meier of the event of interest alone would overstate "
+        "its cumulative incidence: it treats a patient with a competing event as still able to have the event "
+        "of interest."),
+    "post_baseline_caveat": (
+        "The groups are defined by a status reached after {index_event}. Neither the log-rank test nor "
+        "relabelling the groups (permutation) removes the immortal-time bias of such a comparison: the time "
+        "before the status is reached is still credited to the group that reaches it."),
+    "different_endpoints_caveat": (
+        "The outcome is defined differently in the compared groups, so the test compares two different "
+        "endpoints rather than one endpoint between groups; read its p-value and odds ratio with that in mind."),
+    "permutation_disagrees": (
+        "The asymptotic and permutation p-values fall on different sides of the significance level. With few "
+        "patients the permutation p is the one to read: it comes from the distribution of the log-rank "
+        "statistic over relabellings of these patients, whereas the asymptotic p relies on a normal "
+        "approximation that is poor with few events or unbalanced groups."),
     "permutation_intro": "With few patients the chi-square approximation of the log-rank test can be poor.",
     "published_truncated": "reproduced (truncated when printed)",
     "published_inconsistencies": "Inconsistencies of the published numbers:",

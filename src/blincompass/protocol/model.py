@@ -275,19 +275,31 @@ class _Grouped(_Frozen):
 
 
 class SurvivalAnalysis(_Grouped):
-    """A Kaplan–Meier analysis of one endpoint, optionally comparing groups with a log-rank test."""
+    """A Kaplan–Meier analysis of one endpoint, optionally comparing groups with a log-rank test.
+
+    ``post_baseline``: the group is a status reached after the time origin (a response, a transplant), so
+    the comparison is open to immortal-time bias and the report says so. A group that is the ``exposure``
+    of an ``[[analyses.timedep]]`` entry counts as post-baseline without the flag.
+    """
 
     endpoint: str
     figure: str | None = None
     strata: str | None = None
     weights: Literal["logrank", "gehan-breslow", "tarone-ware", "peto-peto"] = "logrank"
+    post_baseline: bool = False
 
 
 class ProportionAnalysis(_Grouped):
-    """A comparison of a binary outcome between two groups (Fisher's exact test)."""
+    """A comparison of a binary outcome between two groups (Fisher's exact test).
+
+    ``outcome_definitions``: when the outcome is defined differently in the groups (e.g. by a rule per
+    stratum), the definition in each group in words, keyed by group value as ``labels``; the report then
+    notes that the comparison is of different endpoints.
+    """
 
     outcome: str
     group: str
+    outcome_definitions: dict[str, str] = Field(default_factory=dict)
 
 
 class AnalysisSettings(_Frozen):
@@ -296,6 +308,9 @@ class AnalysisSettings(_Frozen):
     median_ci: tuple[Literal["brookmeyer-crowley", "spss"], ...] = ("brookmeyer-crowley", "spss")
     survival_at_months: tuple[float, ...] = (12.0, 24.0)
     missing: Literal["exclude"] = "exclude"
+    #: Significance level the report uses when it says whether two p-values of one comparison (asymptotic
+    #: and permutation) lead to different conclusions.
+    alpha: float = Field(default=0.05, gt=0, lt=1)
 
 
 class PermutationSettings(_Frozen):

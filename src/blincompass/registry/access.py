@@ -37,6 +37,7 @@ from blincompass.registry.db import (
 )
 from blincompass.registry.schema import PATIENT_KEY, ROLES, build_metadata, format_value, patient_key, row_from_frame
 from blincompass.validate.findings import Finding, ValidationResult
+from blincompass.validate.memo import FormMemo, validate_with_memo
 from blincompass.validate.rules import validate
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "DatabaseDamaged",
     "ImportRejected",
     "ImportResult",
+    "PatientChanged",
     "PatientNotFound",
     "Registry",
     "RegistryError",
@@ -85,6 +87,30 @@ class PatientNotFound(RegistryError, LookupError):
         self.patient_id = patient_id
         where = f"among the patients of centre {centre}" if centre else "in the registry"
         super().__init__(f"{action}: no patient {patient_id} {where}")
+
+
+class PatientChanged(RegistryError):
+    """A write based on a patient's records as they were at one version found a newer version (someone
+    else changed the patient in between): nothing was written."""
+
+    def __init__(self, patient_id: str) -> None:
+        self.patient_id = patient_id
+        super().__init__(f"the records of patient {patient_id} were changed by someone else in the meantime; "
+                         "nothing was saved")
+
+
+#: Advisory-lock namespace of the registry's patient locks (PostgreSQL ``pg_advisory_xact_lock(int, int)``).
+_LOCK_CLASS = 0x626C63
+#: More patients than this in one write: one registry-wide lock instead of one lock per patient.
+_LOCK_MANY = 64
+#: Data sets of at most this many rows are validated through the registry's form memo.
+_MEMO_ROWS = 2000
+
+
+def _lock_id(patient_id: str) -> int:
+    """A 32-bit lock number of a patient identifier (by its registry key, so that identifiers the registry
+    treats as one share a lock; two patients sharing a number only wait for each other)."""
+    return int.from_bytes(hashlib.sha256(patient_key(patient_id).encode()).digest()[:4], "big", signed=True)
 
 
 class DatabaseDamaged(RegistryError):
@@ -175,6 +201,12 @@ class ImportResult:
     unchanged: int
     values_changed: int
     findings: tuple[Finding, ...] = ()
+    #: the validation of the input (``keep_result=True``) and each imported patient's version after the
+    #: import (its newest audit id, read inside the import's transaction)
+    result: ValidationResult | None = field(default=None, compare=False, repr=False)
+    versions: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    #: with ``keep_result``: the stored text of every row of the validated data set, per form
+    stored: dict[str, list[tuple[str, ...]]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def changed(self) -> bool:
@@ -255,6 +287,9 @@ class Registry:
         self.metadata = build_metadata(self.dictionary)
         self.tables = self.metadata.tables
         self.clock = clock
+        # the forms of recently validated small data sets (a patient's records, read and saved again and
+        # again by the web application): validating them again reads only the forms that changed
+        self.form_memo = FormMemo(self.dictionary)
 
     @property
     def url(self) -> str:
@@ -380,6 +415,41 @@ class ScopedRegistry:
             raise PatientNotFound(self.user.name, self.user.centre, patient_id, action)
         return centre
 
+    def _lock_patients(self, conn: sa.Connection, patient_ids: Iterable[str]) -> None:
+        """Make the writers of these patients wait for each other until the end of the transaction, in this
+        process and in any other one (several server processes, the command line): a write that reads a
+        patient's records and writes them back then never interleaves with another write of that patient.
+
+        PostgreSQL: a transaction-scoped advisory lock per patient (in a fixed order, so two writers never
+        wait for each other in a circle), under a shared registry-wide lock that a write of more than
+        :data:`_LOCK_MANY` patients takes exclusively instead. SQLite: the database's write lock, taken now
+        by a statement that changes nothing (SQLite has one writer at a time; taking the lock first makes
+        every read of the transaction see the newest data). Call it first in the transaction.
+        """
+        dialect = conn.dialect.name
+        if dialect == "sqlite":
+            t = self._t["patients"]
+            conn.execute(t.update().where(sa.false()).values(id=t.c.id))
+        elif dialect == "postgresql":
+            ids = sorted({_lock_id(p) for p in patient_ids})
+            if len(ids) > _LOCK_MANY:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:c, 0)"), {"c": _LOCK_CLASS})
+                return
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock_shared(:c, 0)"), {"c": _LOCK_CLASS})
+            for i in ids:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:c, :i)"), {"c": _LOCK_CLASS, "i": i})
+
+    def _versions(self, conn: sa.Connection, patient_ids: Sequence[str]) -> dict[str, int]:
+        """The newest audit id of each patient (0 for none)."""
+        a = self._t["audit"]
+        out = dict.fromkeys(patient_ids, 0)
+        for i in range(0, len(patient_ids), 500):
+            chunk = list(patient_ids[i:i + 500])
+            q = (sa.select(a.c.patient_id, sa.func.max(a.c.id)).where(a.c.patient_id.in_(chunk))
+                 .group_by(a.c.patient_id))
+            out.update({str(p): int(v) for p, v in conn.execute(q)})
+        return out
+
     def _require_write(self, patient_id: str | None, action: str) -> None:
         if not self.user.can_write:
             raise self._deny(patient_id, f"{action}: a monitor reads and raises queries but changes no data")
@@ -413,6 +483,12 @@ class ScopedRegistry:
             out[form.name] = _read_rows(conn, q, form.name)
         return out
 
+    def _validate(self, raw: RawDataset, data_cutoff: dt.date | None = None) -> ValidationResult:
+        """:func:`validate` (through the registry's form memo for a small data set, with the same result)."""
+        if sum(len(t.rows) for t in raw.tables.values()) <= _MEMO_ROWS:
+            return validate_with_memo(raw, self.registry.form_memo, data_cutoff=data_cutoff)
+        return validate(raw, self._d, data_cutoff=data_cutoff)
+
     def _raw(self, rows: Mapping[str, list[dict[str, Any]]], source: str) -> RawDataset:
         tables = {}
         for form in self._d.forms:
@@ -432,7 +508,7 @@ class ScopedRegistry:
                 for pid in patient_ids:
                     self._check_patient(conn, pid, "read")
             rows = self._rows(conn, patient_ids)
-        return validate(self._raw(rows, self.registry.url), self._d, data_cutoff=data_cutoff)
+        return self._validate(self._raw(rows, self.registry.url), data_cutoff)
 
     def read_dataset(self, patient_ids: Sequence[str] | None = None) -> Dataset:
         """The visible patients (or the given ones; another centre's raises :class:`AccessDenied`)."""
@@ -476,6 +552,8 @@ class ScopedRegistry:
         centre: str | None = None,
         findings: Iterable[Finding] = (),
         log_import: bool = True,
+        expected_versions: Mapping[str, int | None] | None = None,
+        keep_result: bool = False,
     ) -> ImportResult:
         """Validate ``raw`` and apply it in one transaction (all or nothing).
 
@@ -492,25 +570,43 @@ class ScopedRegistry:
 
         ``log_import=False`` (a record saved from a form of the web application): the change is audited
         value by value as usual but not entered in the import log (its audit rows carry no import id).
+
+        The imported patients are locked for the transaction (:meth:`_lock_patients`). ``expected_versions``
+        (patient -> the version the input was built from, :meth:`patient_version`; ``None``: a patient that
+        must not be registered yet): a different version inside the transaction raises
+        :class:`PatientChanged` and nothing is written. ``keep_result``: the result carries the validation
+        of the input (``result``). ``versions`` holds the imported patients' versions after the import
+        when ``expected_versions`` or ``keep_result`` is given.
         """
         self._require_write(None, f"import {file_name}")
         if not self.user.is_coordinator and centre is not None and centre != self.user.centre:
             raise self._deny(None, f"import {file_name} for centre {centre}")
-        result = validate(raw, self._d)
+        result = self._validate(raw)
         found = list(findings) + list(result.findings)
         if any(f.severity == "error" for f in found):
             raise ImportRejected(file_name, found)
         ds = result.dataset
         expected_centre = centre or (None if self.user.is_coordinator else self.user.centre)
+        pids = [str(p) for p in ds.patients[self._d.patient_id]]
+        track = expected_versions is not None or keep_result
+        kept = result if keep_result else None
         with self.begin() as conn:
+            self._lock_patients(conn, pids)
+            if expected_versions:
+                now_at = self._versions(conn, list(expected_versions))
+                for pid, version in expected_versions.items():
+                    exists = self._patient_centre(conn, pid) is not None
+                    if (version is None and exists) or (version is not None and (not exists or now_at[pid] != version)):
+                        raise PatientChanged(pid)
             problems = self._check_centres(conn, ds, expected_centre)
             if problems:
                 raise ImportRejected(file_name, problems + found)
-            changes, n_rows, unchanged = self._plan(conn, ds)
+            changes, n_rows, unchanged, stored = self._plan(conn, ds)
             n_patients = len(ds.patients)
             if not changes:
                 return ImportResult(None, file_name, sha256, n_patients, n_rows, 0, 0, 0, unchanged, 0,
-                                    tuple(found))
+                                    tuple(found), kept, self._versions(conn, pids) if track else {},
+                                    stored if keep_result else {})
             now = self.registry.clock()
             imp = self._t["imports"]
             counts = {a: sum(c.action == a for c in changes) for a in ("insert", "update", "delete")}
@@ -518,7 +614,8 @@ class ScopedRegistry:
             if not log_import:
                 self._apply(conn, changes, now, None, None)
                 return ImportResult(None, file_name, sha256, n_patients, n_rows, counts["insert"],
-                                    counts["update"], counts["delete"], unchanged, n_values, tuple(found))
+                                    counts["update"], counts["delete"], unchanged, n_values, tuple(found), kept,
+                                    self._versions(conn, pids) if track else {}, stored if keep_result else {})
             import_id = conn.execute(
                 imp.insert().values(
                     at=now, user_name=self.user.name, centre=centre, file_name=file_name, sha256=sha256,
@@ -527,8 +624,10 @@ class ScopedRegistry:
                 )
             ).inserted_primary_key[0]
             self._apply(conn, changes, now, import_id, sha256)
+            versions = self._versions(conn, pids) if track else {}
         return ImportResult(import_id, file_name, sha256, n_patients, n_rows, counts["insert"], counts["update"],
-                            counts["delete"], unchanged, n_values, tuple(found))
+                            counts["delete"], unchanged, n_values, tuple(found), kept, versions,
+                            stored if keep_result else {})
 
     def import_dataset(
         self, dataset: Dataset, *, file_name: str | None = None, centre: str | None = None
@@ -627,15 +726,21 @@ class ScopedRegistry:
                                         f"centre {c} is not registered (blincompass db add-centre {c})"))
         return problems
 
-    def _plan(self, conn: sa.Connection, ds: Dataset) -> tuple[list[_Change], int, int]:
+    def _plan(
+        self, conn: sa.Connection, ds: Dataset,
+    ) -> tuple[list[_Change], int, int, dict[str, list[tuple[str, ...]]]]:
+        """The changes that store ``ds``; the number of rows and of unchanged rows; the stored text of every
+        row of ``ds`` per form (its values as the registry will read them back)."""
         pids = [str(p) for p in ds.patients["patient_id"]]
         centre_of = dict(zip(ds.patients["patient_id"], ds.patients["centre"], strict=True))
         upserts: list[_Change] = []
         deletes: list[_Change] = []
         n_rows = 0
         unchanged = 0
+        stored: dict[str, list[tuple[str, ...]]] = {}
         for form in self._d.forms:
             t = self._t[form.name]
+            texts = stored[form.name] = []
             existing = {
                 tuple(r[k] for k in form.key): r
                 for r in _read_rows(conn, sa.select(t).where(t.c.patient_id.in_(pids)).order_by(t.c.id), form.name)
@@ -646,21 +751,22 @@ class ScopedRegistry:
             for _, frow in ds.forms[form.name].iterrows():
                 n_rows += 1
                 new = row_from_frame(form, frow)
+                after_texts = tuple(format_value(v, new) for v in form.variables)
+                texts.append(after_texts)
                 key = tuple(new[k] for k in form.key)
                 seen.add(key)
                 pid = str(new["patient_id"])
                 old = existing.get(key)
                 if old is None:
                     ch = _Change("insert", form.name, pid, {k: new[k] for k in form.key}, new)
-                    for v in form.variables:
-                        text = format_value(v, new)
+                    for v, text in zip(form.variables, after_texts, strict=True):
                         if text != "":
                             ch.audit.append((v.name, None, text))
                     upserts.append(ch)
                     continue
                 ch = _Change("update", form.name, pid, {k: new[k] for k in form.key}, {}, row_id=old["id"])
-                for v in form.variables:
-                    before, after = format_value(v, old), format_value(v, new)
+                for v, after in zip(form.variables, after_texts, strict=True):
+                    before = format_value(v, old)
                     if before != after:
                         ch.audit.append((v.name, before or None, after or None))
                         for col in ([v.name, f"{v.name}_status"] if v.type == "mrd" else [v.name]):
@@ -684,7 +790,7 @@ class ScopedRegistry:
         order = {name: i for i, name in enumerate(t.name for t in self.registry.metadata.sorted_tables)}
         deletes.sort(key=lambda c: -order[c.form])
         upserts.sort(key=lambda c: order[c.form])
-        return deletes + upserts, n_rows, unchanged
+        return deletes + upserts, n_rows, unchanged, stored
 
     def _apply(
         self, conn: sa.Connection, changes: list[_Change], now: dt.datetime, import_id: int | None,
@@ -733,6 +839,7 @@ class ScopedRegistry:
             raise ValueError(f"{form}.{field} is part of the key {list(f.key)}; delete and re-import the record")
         pid = str(key.get("patient_id", ""))
         with self.begin() as conn:
+            self._lock_patients(conn, [pid])
             centre = self._check_patient(conn, pid, f"update {form}.{field}")
             if field == "centre" and form == "patients" and not self.user.is_coordinator:
                 raise self._deny(pid, "moving a patient to another centre needs a coordinator")
@@ -752,7 +859,7 @@ class ScopedRegistry:
             new_rows[match] = (table.rows[match][0], tuple(cells))
             tables = dict(raw.tables)
             tables[form] = RawTable(form, table.source, table.header, tuple(new_rows))
-            result = validate(RawDataset(raw.source, tables), self._d)
+            result = self._validate(RawDataset(raw.source, tables))
             if not result.ok:
                 raise ImportRejected(f"update of {form} {pid} {field}={value!r}", result.findings)
             new = row_from_frame(f, result.dataset.forms[form].iloc[match])
@@ -779,6 +886,7 @@ class ScopedRegistry:
         """Delete every record of a patient (audited value by value); returns the number of rows."""
         self._require_write(patient_id, "delete")
         with self.begin() as conn:
+            self._lock_patients(conn, [patient_id])
             centre = self._check_patient(conn, patient_id, "delete")
             rows = self._rows(conn, [patient_id])
             changes = []

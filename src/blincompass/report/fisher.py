@@ -12,7 +12,7 @@ from blincompass.protocol.layout import Layout
 from blincompass.report.fmt import DASH, fmt_ci, fmt_n_pct, fmt_num, fmt_p
 from blincompass.report.model import HeaderCell, Row, Table, put
 from blincompass.report.table1 import apply_distinct, code_key, eligible, norm_value
-from blincompass.report.wording import resolve
+from blincompass.report.wording import resolve, sided_header
 from blincompass.stats import chi2_test, fisher_exact
 
 __all__ = ["build_fisher_table", "fisher_alternative_text", "run_fisher"]
@@ -165,7 +165,10 @@ def build_fisher_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[str
             (a.title, "; ".join(counts), fmt_p(r["p"]), words, other, or_text),
             (None, f"{base}.counts.{r['groups'][0]}.yes", f"{base}.p", None, other_key, f"{base}.odds_ratio"),
         ))
-    header = ((HeaderCell("Comparison"), HeaderCell("Outcome yes, n (%) of N"), HeaderCell("p (protocol)"),
+    alts = ["two-sided" if "k_groups" in r else a.alternative for a, r in zip(protocol.analyses.proportions, ks,
+                                                                              strict=True)]
+    header = ((HeaderCell("Comparison"), HeaderCell("Outcome yes, n (%) of N"),
+               HeaderCell(sided_header(alts, "p, protocol's alternative")),
                HeaderCell("Alternative (protocol)"), HeaderCell("p, other sidedness"),
                HeaderCell(f"Odds ratio ({100 * level:g}% CI)")),)
     foot = (
@@ -173,6 +176,16 @@ def build_fisher_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[str
         "missing outcome or group excluded). Odds ratio: conditional maximum-likelihood estimate of the first "
         f"group versus the second, with its two-sided exact interval (R fisher.test){DASH}not the sample odds ratio.",
     )
+    differ = []
+    for a in protocol.analyses.proportions:
+        defs = {a.group_label(g): a.outcome_definitions.get(str(g).lower() if isinstance(g, bool) else str(g))
+                for g in (a.order or ())}
+        put(results, f"tests.{a.id}.outcome_differs_by_group", len(set(a.outcome_definitions.values())) > 1)
+        if len(set(a.outcome_definitions.values())) > 1:
+            differ.append(f"{a.title} (" + "; ".join(f"{g}: {d}" for g, d in defs.items() if d) + ")")
+    if differ:
+        foot += (lay.text_of("different_endpoints_caveat", v) + " Comparisons concerned: " + "; ".join(differ)
+                 + ".",)
     if any("k_groups" in x for x in ks):
         foot += ("Three or more groups: Fisher's exact test of the k " + "\u00d7" + " 2 table (two-sided; "
                  "Monte Carlo p-value with the protocol's permutation seed when the tables are too many to "

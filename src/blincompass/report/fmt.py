@@ -5,10 +5,14 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["DASH", "fmt_ci", "fmt_n_pct", "fmt_num", "fmt_p", "fmt_pct", "slug"]
+__all__ = ["DASH", "EM_DASH", "MINUS", "fmt_ci", "fmt_n_pct", "fmt_num", "fmt_p", "fmt_pct", "slug"]
 
 #: En dash used in ranges and intervals.
 DASH = "\u2013"
+#: Em dash: a cell with no estimate, explained in the table's footnote (e.g. a time past the data).
+EM_DASH = "\u2014"
+#: Minus sign used in differences ("A − B").
+MINUS = "\u2212"
 
 
 def _missing(x: float | None) -> bool:

@@ -34,7 +34,7 @@ from blincompass.report.adverse import build_ae_by_course, build_ae_patients, bu
 from blincompass.report.centres import build_centre_table
 from blincompass.report.figures import figure_groups, km_figure
 from blincompass.report.fisher import build_fisher_table
-from blincompass.report.methods import methods_section
+from blincompass.report.methods import methods_section, statistical_methods_section
 from blincompass.report.model import HeaderCell, Paragraph, ReportContext, Row, Section, Table, put
 from blincompass.report.response import build_response_table
 from blincompass.report.survival import (
@@ -42,6 +42,7 @@ from blincompass.report.survival import (
     build_followup_table,
     build_logrank_table,
     build_pairwise_table,
+    build_rmst_table,
     build_survival_table,
     survival_data,
 )
@@ -210,6 +211,9 @@ def _tests_section(ctx: ReportContext) -> Section:
     pairwise = build_pairwise_table(data, ctx.results, lay, v)
     if pairwise is not None:
         blocks.append(pairwise)
+    rmst_table = build_rmst_table(data, ctx.protocol, ctx.results, lay, v)
+    if rmst_table is not None:
+        blocks.append(rmst_table)
     return Section("tests", lay.section_title("tests", v), tuple(blocks))
 
 
@@ -245,6 +249,7 @@ DEFAULT_SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec("tests", _tests_section),
     SectionSpec("methods", methods_section),
     SectionSpec("figures", _figures_section),
+    SectionSpec("statistics", statistical_methods_section),
 )
 
 _REGISTERED: dict[str, SectionSpec] = {}

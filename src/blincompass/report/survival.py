@@ -10,17 +10,23 @@ import pandas as pd
 
 from blincompass.protocol import Protocol, SurvivalAnalysis
 from blincompass.protocol.layout import Layout
-from blincompass.report.fmt import DASH, fmt_ci, fmt_num, fmt_p
+from blincompass.protocol.model import TimeDependentAnalysis
+from blincompass.report.fmt import DASH, EM_DASH, MINUS, fmt_ci, fmt_num, fmt_p
 from blincompass.report.model import HeaderCell, Row, Table, put
 from blincompass.report.table1 import apply_distinct, code_key, eligible, norm_series, norm_value
-from blincompass.report.wording import resolve
+from blincompass.report.wording import resolve, sided_header
 from blincompass.stats import (
     KaplanMeierResult,
     LogrankResult,
+    RMSTDifferenceResult,
+    RMSTResult,
+    bound_interval,
     kaplan_meier,
     logrank_test,
     median_follow_up,
     pairwise_logrank,
+    rmst,
+    rmst_difference,
 )
 from blincompass.stats.logrank import PairwiseLogrankResult
 
@@ -31,9 +37,14 @@ __all__ = [
     "build_followup_table",
     "build_logrank_table",
     "build_pairwise_table",
+    "build_rmst_table",
     "build_survival_table",
+    "estimated_at",
     "event_words",
+    "is_post_baseline",
+    "post_baseline_note",
     "month_key",
+    "rmst_horizon",
     "survival_data",
 ]
 
@@ -49,6 +60,18 @@ def event_words(protocol: Protocol, paramcd: str) -> str:
 def month_key(t: float) -> str:
     """Results-key component of a time in months, e.g. 12.0 -> "12m", 1.5 -> "1_5m"."""
     return f"{t:g}".replace(".", "_") + "m"
+
+
+def estimated_at(time: np.ndarray, event: np.ndarray, t: float) -> bool:
+    """Whether a curve of the records ``time``/``event`` is estimated at time ``t``: ``t`` is not past the
+    last observation (event or censoring), or the curve has reached its end there (every record at the
+    last time is an event, so nobody is left at risk and the estimate stays as it is)."""
+    if time.size == 0:
+        return False
+    last = float(time.max())
+    if t <= last:
+        return True
+    return bool(np.asarray(event, dtype=bool)[time == last].all())
 
 
 @dataclass(frozen=True)
@@ -80,6 +103,42 @@ class SurvivalData:
     note: str = ""
     #: Pairwise log-rank tests with Holm-adjusted p-values (three or more groups only).
     pairwise: PairwiseLogrankResult | None = None
+
+    def rmst_horizon(self) -> float | None:
+        """τ of the restricted means of this analysis (see :func:`rmst_horizon`)."""
+        return rmst_horizon(self)
+
+    def rmst_of(self, g: GroupCurve) -> RMSTResult | None:
+        """Restricted mean of one curve of this analysis up to the analysis's τ (``None`` when τ is 0)."""
+        tau = self.rmst_horizon()
+        if tau is None or tau <= 0 or not g.time.size:
+            return None
+        return rmst(g.time, g.event, tau, conf_level=float(g.km.conf_level))
+
+    def rmst_comparison(self) -> RMSTDifferenceResult | None:
+        """Difference of the two groups' restricted means over τ (two groups only), two-sided."""
+        if len(self.groups) != 2:
+            return None
+        g1, g2 = self.groups
+        tau = self.rmst_horizon()
+        if tau is None or tau <= 0:
+            return None
+        t = np.concatenate([g1.time, g2.time])
+        e = np.concatenate([g1.event, g2.event])
+        lab = np.array([g1.id] * g1.time.size + [g2.id] * g2.time.size, dtype=object)
+        return rmst_difference(t, e, lab, tau=tau, order=[g1.id, g2.id], conf_level=float(g1.km.conf_level))
+
+
+def rmst_horizon(sd: SurvivalData) -> float | None:
+    """The horizon τ of an analysis's restricted means: with two or more groups, the smallest of the
+    groups' last observation times (event or censoring), so that every group's curve is estimated up to τ
+    and their restricted means compare (Uno et al. 2014; Royston & Parmar 2013); without groups, the last
+    observation time. ``None`` for an empty analysis."""
+    if len(sd.groups) >= 2:
+        return min(float(g.time.max()) for g in sd.groups)
+    if sd.pooled is None or not sd.pooled.time.size:
+        return None
+    return float(sd.pooled.time.max())
 
 
 def _fit(t: np.ndarray, e: np.ndarray, gid: str, label: str, protocol: Protocol) -> GroupCurve:
@@ -160,6 +219,43 @@ def _holm_pairwise(t: np.ndarray, e: np.ndarray, g: np.ndarray, strata: np.ndarr
     return pairwise_logrank(t, e, g, strata=strata, weights=weights, p_adjust="holm", order=order)
 
 
+def safe_analysis(protocol: Protocol, a: SurvivalAnalysis) -> TimeDependentAnalysis | None:
+    """The protocol's immortal-time-safe analysis of a comparison: the ``[[analyses.timedep]]`` entry whose
+    exposure is the comparison's group (same endpoint preferred)."""
+    cands = [td for td in protocol.analyses.timedep if a.group and td.exposure == a.group]
+    same = [td for td in cands if td.endpoint == a.endpoint and td.population == a.population]
+    same = same or [td for td in cands if td.endpoint == a.endpoint]
+    return (same or cands or [None])[0]
+
+
+def is_post_baseline(protocol: Protocol, a: SurvivalAnalysis) -> bool:
+    """Whether a comparison's groups are a status reached after the time origin: declared
+    (``post_baseline = true``) or the exposure of a time-dependent analysis of the protocol."""
+    return bool(a.group) and (a.post_baseline or safe_analysis(protocol, a) is not None)
+
+
+def post_baseline_note(protocol: Protocol, analyses: list[SurvivalAnalysis], layout: Layout | None = None,
+                       values: dict[str, Any] | None = None) -> str | None:
+    """The caveat of the comparisons among ``analyses`` grouped by a post-baseline status (``None`` when
+    there is none): the layout's ``post_baseline_caveat``, the comparisons concerned, and where the
+    immortal-time-safe analyses of each are (landmark, Mantel–Byar, time-dependent Cox, Simon–Makuch)."""
+    lay, v = resolve(protocol, None, layout, values)
+    hit = [a for a in analyses if is_post_baseline(protocol, a)]
+    if not hit:
+        return None
+    parts = []
+    for a in hit:
+        td = safe_analysis(protocol, a)
+        if td is None:
+            parts.append(f"{a.title} (the protocol asks for no immortal-time-safe analysis of it)")
+            continue
+        lm = ", ".join(f"{m:g}" for m in td.landmarks_months)
+        fig = f", Simon{DASH}Makuch curves in Figure {lay.figure_number(td.figure)}" if td.figure else ""
+        parts.append(f"{a.title} (immortal-time-safe: landmark analyses at {lm} months, the Mantel{DASH}Byar test, "
+                     f"a Cox model with a time-dependent covariate{fig}; methodological notes, '{td.title}')")
+    return lay.text_of("post_baseline_caveat", v) + " Comparisons concerned: " + "; ".join(parts) + "."
+
+
 def alternative_text(alternative: str, first: str, second: str, what: str) -> str:
     """A log-rank alternative in words, e.g. "one-sided, H1: <5% blasts has fewer deaths"."""
     if alternative == "less":
@@ -169,7 +265,22 @@ def alternative_text(alternative: str, first: str, second: str, what: str) -> st
     return f"two-sided, H1: {first} and {second} differ"
 
 
-def _store_curve(results: dict[str, Any], base: str, g: GroupCurve, protocol: Protocol) -> None:
+def _beyond(g: GroupCurve, t: float) -> str | None:
+    """Why a group's curve has no estimate at ``t`` (``None`` when it has one)."""
+    if estimated_at(g.time, g.event, t):
+        return None
+    return f"not estimated: the last observation is at {float(g.time.max()):.1f} months, before {t:g} months"
+
+
+def _spss_bounded(g: GroupCurve) -> tuple[float | None, float | None, bool]:
+    """The SPSS median interval bounded to [0, largest observed time] (:func:`bound_interval`)."""
+    km2 = g.km_spss
+    high = float(g.time.max()) if g.time.size else 0.0
+    return bound_interval(km2.median_ci.lower, km2.median_ci.upper, 0.0, high)
+
+
+def _store_curve(results: dict[str, Any], base: str, g: GroupCurve, protocol: Protocol,
+                 rm: RMSTResult | None = None) -> None:
     s = protocol.analyses.settings
     km, km2 = g.km, g.km_spss
     put(results, f"{base}.n", int(km.n))
@@ -179,19 +290,29 @@ def _store_curve(results: dict[str, Any], base: str, g: GroupCurve, protocol: Pr
     put(results, f"{base}.median.brookmeyer_crowley.lower", km.median_ci.lower)
     put(results, f"{base}.median.brookmeyer_crowley.upper", km.median_ci.upper)
     put(results, f"{base}.median.brookmeyer_crowley.conf_type", s.conf_type)
+    lo, hi, bounded = _spss_bounded(g)
     put(results, f"{base}.median.spss.estimate", km2.median)
     put(results, f"{base}.median.spss.se", km2.median_se)
-    put(results, f"{base}.median.spss.lower", km2.median_ci.lower)
-    put(results, f"{base}.median.spss.upper", km2.median_ci.upper)
+    put(results, f"{base}.median.spss.lower", lo)
+    put(results, f"{base}.median.spss.upper", hi)
+    put(results, f"{base}.median.spss.bounded", bounded)
+    put(results, f"{base}.median.spss.lower_unbounded", km2.median_ci.lower)
+    put(results, f"{base}.median.spss.upper_unbounded", km2.median_ci.upper)
     at = km.survival_at(list(s.survival_at_months))
     for i, t in enumerate(s.survival_at_months):
         k = f"{base}.at.{month_key(t)}"
-        put(results, f"{k}.surv", float(at.surv[i]))
-        put(results, f"{k}.std_err", float(at.std_err[i]))
-        put(results, f"{k}.lower", float(at.lower[i]))
-        put(results, f"{k}.upper", float(at.upper[i]))
-    put(results, f"{base}.rmean.estimate", km.mean)
-    put(results, f"{base}.rmean.se", km.mean_se)
+        why = _beyond(g, t)
+        put(results, f"{k}.surv", None if why else float(at.surv[i]))
+        put(results, f"{k}.std_err", None if why else float(at.std_err[i]))
+        put(results, f"{k}.lower", None if why else float(at.lower[i]))
+        put(results, f"{k}.upper", None if why else float(at.upper[i]))
+        if why:
+            put(results, f"{k}.note", why)
+    put(results, f"{base}.rmean.tau", None if rm is None else rm.tau)
+    put(results, f"{base}.rmean.estimate", None if rm is None else rm.estimate)
+    put(results, f"{base}.rmean.se", None if rm is None else rm.se)
+    put(results, f"{base}.rmean.lower", None if rm is None else rm.lower)
+    put(results, f"{base}.rmean.upper", None if rm is None else rm.upper)
     put(results, f"{base}.rmean.tmax", float(g.time.max()) if g.time.size else None)
 
 
@@ -207,10 +328,14 @@ def store_survival(results: dict[str, Any], sd: SurvivalData, protocol: Protocol
         put(results, f"{base}.events", 0)
         put(results, f"{base}.note", sd.note)
         return
-    _store_curve(results, base, sd.pooled, protocol)
+    tau = sd.rmst_horizon()
+    put(results, f"{base}.rmean_tau", tau)
+    put(results, f"{base}.rmean_tau_rule", "smallest last observation of the groups" if len(sd.groups) >= 2
+        else "last observation")
+    _store_curve(results, base, sd.pooled, protocol, sd.rmst_of(sd.pooled))
     for g in sd.groups:
         put(results, f"{base}.groups.{g.id}.label", g.label)
-        _store_curve(results, f"{base}.groups.{g.id}", g, protocol)
+        _store_curve(results, f"{base}.groups.{g.id}", g, protocol, sd.rmst_of(g))
 
 
 def _median_cells(g: GroupCurve) -> tuple[str, str, str]:
@@ -218,17 +343,26 @@ def _median_cells(g: GroupCurve) -> tuple[str, str, str]:
     med = fmt_num(km.median, 1, missing="NR")
     bc = fmt_ci(km.median_ci.lower, km.median_ci.upper)
     med2 = fmt_num(km2.median, 1, missing="NR")
-    sp = fmt_ci(km2.median_ci.lower, km2.median_ci.upper)
+    lo, hi, _ = _spss_bounded(g)
+    sp = fmt_ci(lo, hi)
     return med, f"{med} ({bc})", f"{med2} ({sp})"
 
 
 def build_survival_table(data: list[SurvivalData], protocol: Protocol, results: dict[str, Any],
                          layout: Layout | None = None, values: dict[str, Any] | None = None) -> Table:
     """One row per analysis (all patients of the analysis) and per group: n, events, median with both
-    interval methods, survival at the protocol's time points with CI, restricted mean."""
+    interval methods, survival at the protocol's time points with CI, restricted mean up to the analysis's
+    common horizon τ (:func:`rmst_horizon`).
+
+    A survival estimate at a time past a group's last observation is not given ("—", ``null`` in
+    results.json with a ``note``), unless the curve has reached 0 there (:func:`estimated_at`). The SPSS
+    median interval is bounded to [0, largest observed time] (:func:`blincompass.stats.bound_interval`).
+    """
     lay, v = resolve(protocol, None, layout, values)
     s = protocol.analyses.settings
     rows: list[Row] = []
+    not_estimated: list[str] = []
+    bounded: list[str] = []
     for sd in data:
         store_survival(results, sd, protocol)
         a = sd.analysis
@@ -241,14 +375,28 @@ def build_survival_table(data: list[SurvivalData], protocol: Protocol, results: 
             continue
         items: list[tuple[str, GroupCurve, str]] = [(f"survival.{a.id}", sd.pooled, "All" if sd.groups else "")]
         items += [(f"survival.{a.id}.groups.{g.id}", g, g.label) for g in sd.groups]
-        rows.append(Row((f"{a.title}{fig}", *[""] * (5 + len(s.survival_at_months))), (), 0, "heading"))
+        tau = sd.rmst_horizon()
+        tau_words = "" if tau is None else (f"; restricted mean{'s' if sd.groups else ''} up to "
+                                            f"\u03c4 = {tau:.1f} months")
+        rows.append(Row((f"{a.title}{fig}{tau_words}", *[""] * (5 + len(s.survival_at_months))), (), 0,
+                        "heading"))
         for base, g, label in items:
             _, bc, sp = _median_cells(g)
+            if _spss_bounded(g)[2]:
+                km2 = g.km_spss
+                bounded.append(f"{a.title}, {label or 'all patients'} "
+                               f"(unbounded {fmt_ci(km2.median_ci.lower, km2.median_ci.upper)})")
             at = g.km.survival_at(list(s.survival_at_months))
-            surv = [f"{fmt_num(100 * at.surv[i])} ({fmt_ci(at.lower[i], at.upper[i], scale=100)})"
-                    for i in range(len(s.survival_at_months))]
-            tmax = float(g.time.max()) if g.time.size else None
-            rm = f"{fmt_num(g.km.mean)} ({fmt_num(g.km.mean_se)}; {fmt_num(tmax)})"
+            surv = []
+            for i, t in enumerate(s.survival_at_months):
+                if _beyond(g, t):
+                    surv.append(EM_DASH)
+                    not_estimated.append(f"{a.title}, {label or 'all patients'} at {t:g} months "
+                                         f"(last observation {float(g.time.max()):.1f} months)")
+                else:
+                    surv.append(f"{fmt_num(100 * at.surv[i])} ({fmt_ci(at.lower[i], at.upper[i], scale=100)})")
+            r = sd.rmst_of(g)
+            rm = DASH if r is None else f"{fmt_num(r.estimate)} ({fmt_ci(r.lower, r.upper)})"
             cells = (label or "All patients", str(int(g.km.n)), str(int(g.km.n_events)), bc, sp, *surv, rm)
             keys = (None, f"{base}.n", f"{base}.events", f"{base}.median.brookmeyer_crowley.estimate",
                     f"{base}.median.spss.estimate",
@@ -257,22 +405,100 @@ def build_survival_table(data: list[SurvivalData], protocol: Protocol, results: 
     lvl = f"{100 * s.conf_level:g}%"
     header = ((HeaderCell("Analysis / group"), HeaderCell("n"), HeaderCell("Events"),
                HeaderCell(f"Median, months ({lvl} CI, Brookmeyer{DASH}Crowley, {s.conf_type})"),
-               HeaderCell(f"Median, months ({lvl} CI, SPSS)"),
+               HeaderCell(f"Median, months ({lvl} CI, SPSS, bounded to the observed range)"),
                *[HeaderCell(f"Survival at {t:g} months, % ({lvl} CI)") for t in s.survival_at_months],
-               HeaderCell("Restricted mean, months (SE; up to)")),)
-    foot = (
+               HeaderCell(f"Restricted mean up to \u03c4, months ({lvl} CI)")),)
+    foot = [
         "Kaplan" + DASH + f"Meier estimates; time from {lay.names.index_event} in months "
         f"(days / {protocol.time.days_per_month:g}). NR: median not reached; NE: limit not estimable.",
         f"Median CI by Brookmeyer{DASH}Crowley (inverting the {s.conf_type} pointwise band, as R survfit) and as SPSS "
         f"prints it (median " + "\u00b1" + " z SE, SE from the Kaplan" + DASH + "Meier variance and a density "
         "estimate). Pointwise survival CIs use the " + s.conf_type + " transformation.",
-        "Restricted mean: area under the curve up to the largest observed time (given after the SE), as SPSS "
-        "'Means for survival time'.",
-        "Patients with a missing group are excluded from the grouped analysis "
-        f"(protocol analyses.settings.missing = {s.missing!r}).",
-    )
+        "SPSS median CI bounded to the observed range: a limit below 0 is set to 0 (a survival time is not "
+        "negative) and a limit beyond the group's largest observed time is set to that time (the curve is not "
+        "estimated past it, so such an upper limit reads 'at least the end of follow-up')"
+        + (". Bounded here: " + "; ".join(bounded) if bounded else "; no limit needed it")
+        + ".",
+    ]
+    if not_estimated:
+        foot.append(f"{EM_DASH}: not estimated, because the group's last observation (event or censoring) comes "
+                    "before that time and the curve is not extended past its data (a curve that has reached 0 "
+                    "stays 0): " + "; ".join(not_estimated) + ".")
+    foot += [
+        "Restricted mean: area under the Kaplan" + DASH + "Meier curve from 0 to \u03c4 (R survfit, rmean = "
+        "\u03c4), with a normal-theory CI. \u03c4 is one horizon per analysis, stated in its heading row: for a "
+        "comparison, the smallest of the groups' last observation times (event or censoring), so that no curve "
+        "is extended past its data and the groups' restricted means can be compared (Uno et al. 2014); "
+        "without groups, the last observation time. The differences between groups are tabulated with the "
+        "statistical tests.",
+        "Patients with a missing group or stratum are left out of that grouped analysis.",
+    ]
     return Table(id="survival", caption=lay.table_title("survival", v), header=header, rows=tuple(rows),
-                 footnotes=foot, sheet="Survival")
+                 footnotes=tuple(foot), sheet="Survival")
+
+
+def build_rmst_table(data: list[SurvivalData], protocol: Protocol, results: dict[str, Any],
+                     layout: Layout | None = None, values: dict[str, Any] | None = None) -> Table | None:
+    """Restricted mean survival time of the two groups of each two-group comparison over one common
+    horizon τ (the smallest of the groups' last observation times), with the difference, its SE, CI and
+    two-sided p (:func:`blincompass.stats.rmst_difference`). ``None`` when no analysis compares two groups.
+
+    Result keys: ``tests.<id>.rmst.tau``, ``.difference``, ``.se``, ``.lower``, ``.upper``, ``.z``, ``.p``,
+    ``.sided`` ("two"), ``.groups.<g>.estimate`` / ``.se`` / ``.lower`` / ``.upper`` / ``.events``.
+    """
+    lay, v = resolve(protocol, None, layout, values)
+    lvl = f"{100 * protocol.analyses.settings.conf_level:g}%"
+    rows: list[Row] = []
+    for sd in data:
+        res = sd.rmst_comparison()
+        if res is None:
+            continue
+        a = sd.analysis
+        base = f"tests.{a.id}.rmst"
+        put(results, f"{base}.tau", res.tau)
+        put(results, f"{base}.tau_rule", res.tau_rule)
+        fig = f" (Figure {lay.figure_number(a.figure)})" if a.figure else ""
+        rows.append(Row((f"{a.title}{fig}: up to \u03c4 = {res.tau:.1f} months", "", "", "", "", ""), (), 0,
+                        "heading"))
+        for g, r in zip(sd.groups, res.rmst, strict=True):
+            k = f"{base}.groups.{g.id}"
+            put(results, f"{k}.estimate", r.estimate)
+            put(results, f"{k}.se", r.se)
+            put(results, f"{k}.lower", r.lower)
+            put(results, f"{k}.upper", r.upper)
+            put(results, f"{k}.events", r.n_events)
+            rows.append(Row((g.label, str(r.n), str(r.n_events), f"{fmt_num(r.estimate)} "
+                             f"({fmt_ci(r.lower, r.upper)})", fmt_num(r.se, 2), ""),
+                            (None, None, f"{k}.events", f"{k}.estimate", f"{k}.se", None), 1))
+        for name, val in (("difference", res.difference), ("se", res.se), ("lower", res.lower),
+                          ("upper", res.upper), ("z", res.statistic), ("p", res.pvalue)):
+            put(results, f"{base}.{name}", val)
+        put(results, f"{base}.sided", "two")
+        g1, g2 = sd.groups
+        rows.append(Row((f"Difference, {g1.label} {MINUS} {g2.label}", "", "",
+                         f"{fmt_num(res.difference)} ({fmt_ci(res.lower, res.upper)})", fmt_num(res.se, 2),
+                         fmt_p(res.pvalue)),
+                        (None, None, None, f"{base}.difference", f"{base}.se", f"{base}.p"), 1, "total"))
+    if not rows:
+        return None
+    header = ((HeaderCell("Comparison / group"), HeaderCell("n"), HeaderCell("Events up to \u03c4"),
+               HeaderCell(f"Restricted mean, months ({lvl} CI)"), HeaderCell("SE"),
+               HeaderCell("p (two-sided)")),)
+    foot = (
+        "Restricted mean survival time: area under the Kaplan" + DASH + "Meier curve from 0 to \u03c4, the "
+        "expected time alive (or event-free) within the first \u03c4 months. \u03c4 is the same for both groups "
+        "of a comparison: the smallest of their last observation times (event or censoring), as in "
+        "restricted-mean comparisons (Royston & Parmar 2013; Uno et al. 2014), and is stated in each heading "
+        "row.",
+        "Difference of independent estimates: SE = \u221a(SE\u2081\u00b2 + SE\u2082\u00b2), normal-theory CI, "
+        "z = difference / SE, two-sided p (the log-rank p-values are one-sided where the protocol says so).",
+    )
+    caveat = post_baseline_note(protocol, [sd.analysis for sd in data if sd.rmst_comparison() is not None],
+                                lay, v)
+    if caveat:
+        foot += (caveat,)
+    return Table(id="rmst", caption=lay.table_title("rmst", v), header=header, rows=tuple(rows),
+                 footnotes=foot, sheet="Restricted means", align=("l", "r", "r", "r", "r", "r"))
 
 
 def build_logrank_table(data: list[SurvivalData], protocol: Protocol, results: dict[str, Any],
@@ -287,6 +513,7 @@ def build_logrank_table(data: list[SurvivalData], protocol: Protocol, results: d
     """
     lay, v = resolve(protocol, None, layout, values)
     rows: list[Row] = []
+    alts: list[str] = []
     for sd in data:
         a = sd.analysis
         if not a.group:
@@ -324,6 +551,8 @@ def build_logrank_table(data: list[SurvivalData], protocol: Protocol, results: d
         put(results, f"{base}.p_one_sided", None if t.alternative == "two-sided" else t.pvalue)
         put(results, f"{base}.p_two_sided", t2.pvalue)
         put(results, f"{base}.strata", a.strata)
+        put(results, f"{base}.post_baseline", is_post_baseline(protocol, a))
+        alts.append(t.alternative)
         fig = f" (Figure {lay.figure_number(a.figure)})" if a.figure else ""
         rows.append(Row(
             (f"{a.title}{fig}", "; ".join(oe), f"{t.statistic:.3f}", str(t.df),
@@ -334,11 +563,16 @@ def build_logrank_table(data: list[SurvivalData], protocol: Protocol, results: d
             0,
         ))
     header = ((HeaderCell("Comparison"), HeaderCell("Observed / expected events"), HeaderCell("Chi-square"),
-               HeaderCell("df"), HeaderCell("z (first group)"), HeaderCell("p (protocol)"),
+               HeaderCell("df"), HeaderCell("z (first group)"),
+               HeaderCell(sided_header(alts, "p, protocol's alternative")),
                HeaderCell("Alternative (protocol)"), HeaderCell("p (two-sided)"), HeaderCell("Strata")),)
-    foot = ("Log-rank (Mantel" + DASH + "Cox) tests. z = (O " + DASH + " E) / sqrt(V) of the first group; a "
-            "one-sided p is the normal tail of z in the direction the protocol states; the two-sided p is from "
-            "the chi-square statistic.",)
+    foot: tuple[str, ...] = (
+        "Log-rank (Mantel" + DASH + "Cox) tests. z = (O " + DASH + " E) / sqrt(V) of the first group; a "
+        "one-sided p is the normal tail of z in the direction the protocol states; the two-sided p is from "
+        "the chi-square statistic.",)
+    caveat = post_baseline_note(protocol, [sd.analysis for sd in data], lay, v)
+    if caveat:
+        foot += (caveat,)
     return Table(id="logrank", caption=lay.table_title("logrank", v), header=header, rows=tuple(rows),
                  footnotes=foot, sheet="Log-rank tests", align=("l", "l", "r", "r", "r", "r", "l", "r", "l"))
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from blincompass.protocol.layout import Layout, load_layout
 
-__all__ = ["layout_or_default", "layout_values", "resolve"]
+__all__ = ["layout_or_default", "layout_values", "resolve", "sided_header"]
 
 
 def layout_or_default(layout: Layout | None) -> Layout:
@@ -46,3 +46,14 @@ def resolve(protocol: Any, adsl: pd.DataFrame | None, layout: Layout | None,
     ``adsl``) a table builder called on its own works with."""
     lay = layout_or_default(layout)
     return lay, values if values is not None else layout_values(protocol, adsl, lay)
+
+
+def sided_header(alternatives: list[str], what: str = "p") -> str:
+    """A p-value column header that names the sidedness: "p (one-sided)", "p (two-sided)", or, for a mix,
+    "p (sidedness in the next column)"."""
+    kinds = {"two" if alt == "two-sided" else "one" for alt in alternatives}
+    if kinds == {"one"}:
+        return f"{what} (one-sided)"
+    if kinds == {"two"}:
+        return f"{what} (two-sided)"
+    return f"{what} (sidedness in the next column)"

@@ -24,6 +24,7 @@ from blincompass.stats.km import KaplanMeierResult as KaplanMeierResult
 from blincompass.stats.km import MedianCI as MedianCI
 from blincompass.stats.km import QuantileResult as QuantileResult
 from blincompass.stats.km import SurvivalAt as SurvivalAt
+from blincompass.stats.km import bound_interval as bound_interval
 from blincompass.stats.km import kaplan_meier as kaplan_meier
 from blincompass.stats.km import median_follow_up as median_follow_up
 from blincompass.stats.logrank import LogrankResult as LogrankResult
@@ -34,6 +35,11 @@ from blincompass.stats.permutation import ExactStratified2x2Result as ExactStrat
 from blincompass.stats.permutation import PermutationLogrankResult as PermutationLogrankResult
 from blincompass.stats.permutation import exact_stratified_2x2 as exact_stratified_2x2
 from blincompass.stats.permutation import permutation_logrank as permutation_logrank
+from blincompass.stats.rmst import RMSTDifferenceResult as RMSTDifferenceResult
+from blincompass.stats.rmst import RMSTResult as RMSTResult
+from blincompass.stats.rmst import common_horizon as common_horizon
+from blincompass.stats.rmst import rmst as rmst
+from blincompass.stats.rmst import rmst_difference as rmst_difference
 from blincompass.stats.timedep import CountingProcessData as CountingProcessData
 from blincompass.stats.timedep import LandmarkResult as LandmarkResult
 from blincompass.stats.timedep import MantelByarResult as MantelByarResult

@@ -25,6 +25,7 @@ __all__ = [
     "QuantileResult",
     "SurvivalAt",
     "FollowUpResult",
+    "bound_interval",
     "kaplan_meier",
     "km_from_risk_table",
     "median_follow_up",
@@ -341,6 +342,49 @@ def _spss_quantile(
     se_t = se_s / dens
     z = float(stats.norm.ppf(1 - (1 - conf_level) / 2))
     return est, se_t, est - z * se_t, est + z * se_t
+
+
+def bound_interval(
+    lower: float | None, upper: float | None, low: float, high: float
+) -> tuple[float | None, float | None, bool]:
+    r"""A confidence interval for a time, bounded to the range the data can speak of.
+
+    A symmetric (Wald) interval :math:`\hat t \pm z\,\mathrm{SE}` of a survival time, as SPSS prints
+    for the median, can reach below 0 or beyond the largest observed time. Each limit outside
+    ``[low, high]`` is replaced by the nearest bound:
+
+    .. math::
+
+        L^* = \min\{\max(L, \text{low}), \text{high}\}, \qquad
+        U^* = \max\{\min(U, \text{high}), \text{low}\}.
+
+    The report uses ``low = 0`` (a survival time is not negative, so no value below 0 is in the parameter
+    space; the smallest observed time is *not* used, since the true median may lie below it) and
+    ``high`` = the largest observed time (the Kaplan–Meier curve is not estimated past it). Truncating the
+    lower limit at 0 keeps the interval's coverage, since only impossible values are removed (an interval
+    cut to the parameter space, Mandelkern 2002). The upper limit is different: times past the largest
+    observation are possible but the data say nothing about them, so an upper limit set to ``high`` reads
+    "at least the end of follow-up" (the Brookmeyer–Crowley interval reports it as not estimable). A
+    missing limit (``None``, not estimable) stays missing.
+
+    Returns
+    -------
+    tuple
+        ``(lower, upper, bounded)``; ``bounded`` tells whether a limit was moved.
+
+    References
+    ----------
+    Mandelkern M (2002). Setting confidence intervals for bounded parameters. Statistical Science
+    17:149–172.
+    """
+    if low > high:
+        raise ValueError(f"bound_interval: low {low!r} is above high {high!r}")
+    lo, hi = lower, upper
+    if lo is not None:
+        lo = min(max(lo, low), high)
+    if hi is not None:
+        hi = max(min(hi, high), low)
+    return lo, hi, (lo != lower) or (hi != upper)
 
 
 def _km_stats(

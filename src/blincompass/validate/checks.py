@@ -83,6 +83,8 @@ def _python(value: Any) -> Any:
     """A frame value as the cell parser gives it (a date, an int, ...; ``None`` when missing)."""
     if value is None or value is pd.NaT or value is pd.NA:
         return None
+    if isinstance(value, np.datetime64):
+        return None if np.isnat(value) else pd.Timestamp(value).date()
     if isinstance(value, pd.Timestamp):
         return value.date()
     if isinstance(value, np.integer):
@@ -110,6 +112,91 @@ def _bool(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=bool)
 
 
+class _Col:
+    """One column of values as numpy arrays (the checks compare and index these, not pandas Series, whose
+    fixed cost per operation would dominate a small data set such as one patient's records).
+
+    ``arr``: the pandas array of the column (its scalars are the frame's values: ``Timestamp``, ``int``,
+    ``NA``, ...); ``vals``: the same values to compare (``datetime64[ns]`` with NaT, ``float64`` with NaN for
+    integer, number and yes/no columns, or ``object``); ``ok``: where a value is given.
+    """
+
+    __slots__ = ("arr", "ok", "vals")
+
+    def __init__(self, arr: Any) -> None:
+        self.arr = arr
+        if isinstance(arr, np.ndarray):
+            vals = arr
+        elif isinstance(arr.dtype, pd.api.extensions.ExtensionDtype) and hasattr(arr, "_mask"):
+            vals = arr.to_numpy(dtype="float64", na_value=np.nan)  # Int64, Float64, boolean
+        else:
+            vals = np.asarray(arr)
+            if vals.dtype.kind not in "Mmfiub":
+                vals = np.asarray(arr, dtype=object)
+        self.vals = vals
+        self.ok = ~np.asarray(pd.isna(arr), dtype=bool)
+
+    def __len__(self) -> int:
+        return len(self.ok)
+
+    def at(self, k: int) -> Any:
+        return self.arr[k]
+
+    def take(self, pos: np.ndarray) -> _Col:
+        """The values at row positions ``pos`` (-1: missing)."""
+        return _Col(pd.api.extensions.take(self.arr, pos, allow_fill=True))
+
+    def series(self) -> pd.Series:
+        return pd.Series(self.arr, copy=False)
+
+
+def _compare(a: _Col, b: _Col, rows: np.ndarray, op: str) -> np.ndarray:
+    """``a op b`` (op ``<``, ``<=``) at the row positions ``rows``, where both values are given."""
+    av, bv = a.vals[rows], b.vals[rows]
+    if av.dtype.kind != bv.dtype.kind and "M" in (av.dtype.kind, bv.dtype.kind):  # a date against text etc.
+        av, bv = a.arr[rows], b.arr[rows]
+    return _bool(av < bv if op == "<" else av <= bv)
+
+
+def _combined_codes(columns: list[np.ndarray]) -> np.ndarray:
+    """One int64 code per row for the tuple of values in ``columns`` (equal tuples, equal codes; a missing
+    value anywhere: -1). Each column is factorized (hashing, no Python object per row) and the codes are
+    combined column by column."""
+    code: np.ndarray | None = None
+    for col in columns:
+        c, uniq = pd.factorize(col, use_na_sentinel=True)
+        c = c.astype(np.int64)
+        if code is None:
+            code = c
+            continue
+        both = (code >= 0) & (c >= 0)
+        merged = np.where(both, code * (len(uniq) + 1) + c, -1)
+        code, _ = pd.factorize(merged, use_na_sentinel=False)
+        code = np.where(both, code.astype(np.int64), -1)
+    assert code is not None
+    return code
+
+
+def _first_of(keys: np.ndarray, rows: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """For each of ``wanted`` (int64 codes), the first of ``rows`` (positions, in the order given) whose
+    ``keys[row]`` equals it; -1 for none (and for a negative code)."""
+    out = np.full(len(wanted), -1, dtype=np.int64)
+    k = keys[rows]
+    keep = k >= 0
+    rows, k = rows[keep], k[keep]
+    if not len(rows):
+        return out
+    order = np.argsort(k, kind="stable")
+    ks, rs = k[order], rows[order]
+    first = np.ones(len(ks), dtype=bool)
+    first[1:] = ks[1:] != ks[:-1]
+    ks, rs = ks[first], rs[first]
+    i = np.minimum(np.searchsorted(ks, wanted), len(ks) - 1)
+    hit = (wanted >= 0) & (ks[i] == wanted)
+    out[hit] = rs[i[hit]]
+    return out
+
+
 class _Engine:
     def __init__(self, d: DataDictionary, forms: dict[str, FormData], out: Collector, default_window: int):
         self.d = d
@@ -120,7 +207,9 @@ class _Engine:
         self.pid_name = d.patient_id
         self._active: dict[str, np.ndarray] = {}
         self._per_patient: dict[tuple[Any, ...], np.ndarray] = {}
-        self._values: dict[tuple[Any, ...], pd.Series] = {}
+        self._values: dict[tuple[Any, ...], _Col] = {}
+        self._columns: dict[tuple[str, str], _Col] = {}
+        self._clauses: dict[tuple[str, Clause], np.ndarray | None] = {}
         self.masks: dict[str, np.ndarray] = {}
         # every patient identifier of every form as a code 0..n_patients-1 (the lookups below are array
         # indexing by these codes, not hashing of texts)
@@ -158,6 +247,11 @@ class _Engine:
     def row_has(self, fd: FormData, has: np.ndarray) -> np.ndarray:
         return np.where(fd.pc >= 0, has[np.maximum(fd.pc, 0)], False)
 
+    @staticmethod
+    def pid_key(fd: FormData) -> np.ndarray:
+        """The patient code of each row as a key column (missing without an identifier)."""
+        return np.where(fd.has_pid, fd.pc, np.nan)
+
     # ------------------------------------------------------------------ rows and values
     def active(self, name: str) -> np.ndarray:
         """Rows of form ``name`` that take part in the checks (see the module docstring)."""
@@ -174,11 +268,23 @@ class _Engine:
             self._active[name] = mask
         return self._active[name]
 
-    def _column(self, fd: FormData, var: str) -> pd.Series:
-        if fd.form.variable(var).type == "mrd":  # the status code, or the level when quantified
-            level, status = fd.frame[var], fd.frame[f"{var}_status"]
-            return status.where(status != "quantified", level.astype(object))
-        return fd.frame[var]
+    def _column(self, fd: FormData, var: str) -> _Col:
+        key = (fd.form.name, var)
+        if key not in self._columns:
+            if fd.form.variable(var).type == "mrd":  # the status code, or the level when quantified
+                level, status = fd.frame[var], fd.frame[f"{var}_status"]
+                col = _Col(status.where(status != "quantified", level.astype(object)).array)
+            else:
+                col = _Col(fd.frame[var].array)
+            self._columns[key] = col
+        return self._columns[key]
+
+    def _raw_column(self, fd: FormData, var: str) -> _Col:
+        """A frame column as stored (for an MRD variable: its level)."""
+        key = (fd.form.name, "\x00" + var)
+        if key not in self._columns:
+            self._columns[key] = _Col(fd.frame[var].array)
+        return self._columns[key]
 
     def per_patient(self, side: Side) -> np.ndarray:
         """For each patient code, the row (position in ``side.form``) whose ``side.value`` is the patient's
@@ -192,74 +298,79 @@ class _Engine:
             else:
                 by = side.value if side.pick in ("min", "max") else side.order_by or side.value
                 col = self._column(fd, by)
-                rows = np.flatnonzero(fd.has_pid & col.notna().to_numpy())
-                keys = col.iloc[rows]
-                if isinstance(keys.dtype, pd.Int64Dtype | pd.BooleanDtype):
-                    keys = keys.astype("float64")
-                rows = rows[np.argsort(keys.to_numpy(), kind="stable")]  # ties: file order
+                rows = np.flatnonzero(fd.has_pid & col.ok)
+                rows = rows[np.argsort(col.vals[rows], kind="stable")]  # ties: file order
                 if side.pick in ("last", "max"):  # the largest key; among equal keys the last row
                     rows = rows[::-1]
             self._per_patient[key] = self._positions(rows, fd.pc)
         return self._per_patient[key]
 
-    def value(self, fd: FormData, side: Side) -> pd.Series:
-        """``side`` for each row of ``fd`` (aligned with its frame)."""
+    def value(self, fd: FormData, side: Side) -> _Col:
+        """``side`` for each row of ``fd``."""
         ck = (fd.form.name, side.key)
         if ck not in self._values:
             self._values[ck] = self._value(fd, side)
         return self._values[ck]
 
-    def _value(self, fd: FormData, side: Side) -> pd.Series:
+    def _value(self, fd: FormData, side: Side) -> _Col:
         n = len(fd.frame)
         if side.form not in self.forms:
-            return pd.Series([None] * n, dtype=object)
+            return _Col(np.full(n, None, dtype=object))
         if side.form == fd.form.name and side.pick is None and side.match is None:
-            return self._column(fd, side.value).reset_index(drop=True)
+            return self._column(fd, side.value)
         other = self.forms[side.form]
         col = self._column(other, side.value)
         if side.match is not None:
+            # the first row (in file order) of the patient whose match fields equal this row's
             theirs = list(side.match)
-            keys = [f"_k{i}" for i in range(len(theirs))]
-            right = pd.DataFrame({"_pc": other.pc, **{k: other.frame[t] for k, t in zip(keys, theirs, strict=True)},
-                                  "_pos": np.arange(len(other.pc))})
-            right = right[other.has_pid & right[keys].notna().all(axis=1).to_numpy()]
-            right = right.drop_duplicates(["_pc", *keys], keep="first")  # the first row in file order
-            left = pd.DataFrame({"_pc": np.where(fd.has_pid, fd.pc, -2),
-                                 **{k: fd.frame[side.match[t]] for k, t in zip(keys, theirs, strict=True)}})
-            merged = left.merge(right, how="left", on=["_pc", *keys])
-            pos = merged["_pos"].fillna(-1).to_numpy().astype(np.int64)
+            m = len(other.pc)
+            keys = _combined_codes(
+                [np.concatenate([self.pid_key(other), self.pid_key(fd)])]
+                + [np.concatenate([self._raw_column(other, t).vals, self._raw_column(fd, side.match[t]).vals])
+                   for t in theirs])
+            pos = _first_of(keys, np.arange(m), keys[m:])
         else:
             pos = self._at_patient(fd, self.per_patient(side))
-        return pd.Series(pd.api.extensions.take(col.array, pos, allow_fill=True))
+        return col.take(pos)
 
-    def _field_value(self, fd: FormData, name: str) -> pd.Series:
+    def _field_value(self, fd: FormData, name: str) -> _Col:
         form, dot, var = name.partition(".")
         if not dot:
-            return self._column(fd, name).reset_index(drop=True)
+            return self._column(fd, name)
         return self.value(fd, Side(form=form, value=var))
 
     def clause(self, fd: FormData, cl: Clause | None) -> np.ndarray | None:
         """Where ``cl`` holds for each row of ``fd``; ``None`` when it cannot be judged (its form unread)."""
-        n = len(fd.frame)
         if cl is None:
-            return np.ones(n, dtype=bool)
+            return np.ones(len(fd.frame), dtype=bool)
+        key = (fd.form.name, cl)
+        try:
+            if key in self._clauses:
+                return self._clauses[key]
+        except TypeError:  # a clause holding an unhashable value: not kept
+            return self._clause(fd, cl)
+        self._clauses[key] = self._clause(fd, cl)
+        return self._clauses[key]
+
+    def _clause(self, fd: FormData, cl: Clause) -> np.ndarray | None:
         if cl.has_row is not None:
             if cl.has_row not in self.forms:
                 return None
             other = self.forms[cl.has_row]
             rows = other.has_pid.copy()
             if cl.where is not None:
-                rows &= self.test(cl.where, self._column(other, cl.where.field or "").reset_index(drop=True))
+                rows &= self.test(cl.where, self._column(other, cl.where.field or ""))
             return self.row_has(fd, self.patients_with(other, rows))
         return self.test(cl, self._field_value(fd, cl.field or ""))
 
     @staticmethod
-    def test(cl: Clause, col: pd.Series) -> np.ndarray:
+    def test(cl: Clause, col: _Col) -> np.ndarray:
         if cl.present is not None:
-            given = col.notna().to_numpy()
-            return given if cl.present else ~given
+            return col.ok.copy() if cl.present else ~col.ok
         values = list(cl.in_ if cl.in_ is not None else cl.not_in or ())
-        hit = _bool(col.isin(values)) & col.notna().to_numpy()
+        hit = np.zeros(len(col), dtype=bool)
+        if values and col.ok.any():
+            hit = _bool(col.series().isin(values)) & col.ok
         return hit if cl.in_ is not None else ~hit
 
     # ------------------------------------------------------------------ findings
@@ -267,6 +378,8 @@ class _Engine:
         self, fd: FormData, rows: np.ndarray, severity: str, rule: str, fld: str, template: str,
         values: Callable[[int, str], str | None] | None = None, value: Callable[[int], Any] | None = None,
     ) -> None:
+        if not rows.any():
+            return
         frame = fd.frame
         columns = set(fd.form.columns)
         for k in np.flatnonzero(rows):
@@ -331,8 +444,10 @@ class _Engine:
                 self.emit(patients, lacking, "error", f"patient.{name}", self.pid_name, template,
                           values=lambda k, n, name=name: name if n == "form" else None)
             if rule in ("one", "at_most_one") and form.key != (self.pid_name,):
-                extra = fd.has_pid & pd.Series(fd.pc).duplicated(keep="first").to_numpy()
-                self.emit(fd, extra, "error", f"patient.{name}", self.pid_name,
+                extra = np.ones(len(fd.pc), dtype=bool)  # every row but the first of its code
+                if len(fd.pc):
+                    extra[np.unique(fd.pc, return_index=True)[1]] = False
+                self.emit(fd, fd.has_pid & extra, "error", f"patient.{name}", self.pid_name,
                           f"patient {{patient}} has more than one row in the {name} form (at most one is allowed)")
 
     # ------------------------------------------------------------------ declared checks
@@ -359,35 +474,40 @@ class _Engine:
         return "later" if later.form == c.form and later.pick is None and later.match is None else "earlier"
 
     def _order(self, c: OrderCheck, fd: FormData, base: np.ndarray) -> np.ndarray:
-        e, lt = self.value(fd, c.earlier), self.value(fd, c.later)
-        both = e.notna().to_numpy() & lt.notna().to_numpy()
         viol = np.zeros(len(base), dtype=bool)
-        idx = np.flatnonzero(base & both)
+        if not base.any():
+            return viol
+        e, lt = self.value(fd, c.earlier), self.value(fd, c.later)
+        idx = np.flatnonzero(base & e.ok & lt.ok)
         if len(idx):
-            ev, lv = e.iloc[idx], lt.iloc[idx]
-            bad = _bool((lv <= ev) if c.strict else (lv < ev))
-            viol[idx[bad]] = True
+            viol[idx[_compare(lt, e, idx, "<=" if c.strict else "<")]] = True
+        if not viol.any():
+            return viol
         at = self._at(c)
         side = c.earlier if at == "earlier" else c.later
         what = "is not after" if c.strict else "is before"
         template = c.message or f"{{later_name}} ({{later}}) {what} {{earlier_name}} ({{earlier}})"
         names = {"earlier_name": c.earlier.describe(), "later_name": c.later.describe()}
         self.emit(fd, viol, c.severity, c.rule, side.value, template,
-                  values=lambda k, n: _text(e.iat[k]) if n == "earlier" else _text(lt.iat[k]) if n == "later"
+                  values=lambda k, n: _text(e.at(k)) if n == "earlier" else _text(lt.at(k)) if n == "later"
                   else names.get(n),
-                  value=lambda k: _python((e if at == "earlier" else lt).iat[k]))
+                  value=lambda k: _python((e if at == "earlier" else lt).at(k)))
         return viol
 
     def _within(self, c: WithinCheck, fd: FormData, base: np.ndarray) -> np.ndarray:
+        viol = np.zeros(len(base), dtype=bool)
+        if not base.any():
+            return viol
         e, lt = self.value(fd, c.earlier), self.value(fd, c.later)
         limit = self.default_window if c.max_days is None else c.max_days
-        viol = np.zeros(len(base), dtype=bool)
-        days = pd.Series(np.zeros(len(base), dtype=np.int64))
-        idx = np.flatnonzero(base & e.notna().to_numpy() & lt.notna().to_numpy())
+        days = np.zeros(len(base), dtype=np.int64)
+        idx = np.flatnonzero(base & e.ok & lt.ok)
         if len(idx):
-            diff = (pd.to_datetime(lt.iloc[idx]) - pd.to_datetime(e.iloc[idx])).dt.days.to_numpy()
-            days.iloc[idx] = diff
+            diff = (_dates(lt.vals[idx]) - _dates(e.vals[idx])) // np.timedelta64(1, "D")  # whole days, floored
+            days[idx] = diff
             viol[idx[diff > limit]] = True
+        if not viol.any():
+            return viol
         at = self._at(c)
         side = c.earlier if at == "earlier" else c.later
         template = c.message or ("{later_name} ({later}) is {days} days after {earlier_name} ({earlier}); "
@@ -396,43 +516,46 @@ class _Engine:
 
         def values(k: int, n: str) -> str | None:
             if n == "earlier":
-                return _text(e.iat[k])
+                return _text(e.at(k))
             if n == "later":
-                return _text(lt.iat[k])
+                return _text(lt.at(k))
             if n == "days":
-                return str(int(days.iat[k]))
+                return str(int(days[k]))
             return names.get(n)
 
         self.emit(fd, viol, c.severity, c.rule, side.value, template, values=values,
-                  value=lambda k: _python((e if at == "earlier" else lt).iat[k]))
+                  value=lambda k: _python((e if at == "earlier" else lt).at(k)))
         return viol
 
-    def _numbered(self, fd: FormData, base: np.ndarray, number: str) -> pd.DataFrame:
-        """The first row (in file order) of each (patient, number), sorted by patient then number, with the
-        previous row's position within the patient (``prev``, -1 for the first)."""
-        col = fd.frame[number]
-        rows = np.flatnonzero(base & col.notna().to_numpy())
-        sub = pd.DataFrame({"pid": fd.pc[rows], "n": col.to_numpy()[rows], "pos": rows})
-        sub = sub.drop_duplicates(["pid", "n"], keep="first").sort_values(["pid", "n"], kind="stable")
-        same = sub["pid"].to_numpy()[1:] == sub["pid"].to_numpy()[:-1]
-        prev = np.full(len(sub), -1, dtype=np.int64)
-        prev[1:][same] = sub["pos"].to_numpy()[:-1][same]
-        sub["prev"] = prev
-        return sub
+    def _numbered(self, fd: FormData, base: np.ndarray, number: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The first row (in file order) of each (patient, number), sorted by patient then number: the
+        numbers, the rows' positions and the previous row's position within the patient (-1 for the
+        first)."""
+        col = self._raw_column(fd, number)
+        rows = np.flatnonzero(base & col.ok)
+        pcs, ns = fd.pc[rows], col.vals[rows]
+        order = np.lexsort((rows, ns, pcs))  # patient, number, then file order
+        pcs, ns, rows = pcs[order], ns[order], rows[order]
+        first = np.ones(len(rows), dtype=bool)
+        first[1:] = (pcs[1:] != pcs[:-1]) | (ns[1:] != ns[:-1])
+        pcs, ns, rows = pcs[first], ns[first], rows[first]
+        same = pcs[1:] == pcs[:-1]
+        prev = np.full(len(rows), -1, dtype=np.int64)
+        prev[1:][same] = rows[:-1][same]
+        return ns, rows, prev
 
     def _numbering(self, c: NumberingCheck, fd: FormData, base: np.ndarray) -> np.ndarray:
-        sub = self._numbered(fd, base, c.field)
-        n = np.asarray(sub["n"].to_numpy(), dtype=np.int64)
-        prev = sub["prev"].to_numpy()
-        expected = np.full(len(sub), c.start, dtype=np.int64)
+        ns, pos, prev = self._numbered(fd, base, c.field)
+        n = np.asarray(ns, dtype=np.int64)
+        expected = np.full(len(n), c.start, dtype=np.int64)
         has_prev = prev >= 0
-        prev_n = np.empty(len(sub), dtype=np.int64)
+        prev_n = np.empty(len(n), dtype=np.int64)
         prev_n[1:] = n[:-1]
         expected[has_prev] = prev_n[has_prev] + 1
         viol = np.zeros(len(base), dtype=bool)
         bad = n != expected
-        viol[sub["pos"].to_numpy()[bad]] = True
-        exp_at = dict(zip(sub["pos"].to_numpy()[bad], expected[bad], strict=True))
+        viol[pos[bad]] = True
+        exp_at = dict(zip(pos[bad], expected[bad], strict=True))
         template = c.message or (f"{c.field} of patient {{patient}} must run {c.start}, {c.start + 1}, ... "
                                  f"without gaps; {c.field} {{missing}} is missing before {{value}}")
 
@@ -450,19 +573,26 @@ class _Engine:
         return viol
 
     def _sequence(self, c: SequenceCheck, fd: FormData, base: np.ndarray) -> np.ndarray:
-        sub = self._numbered(fd, base, c.order_by)
-        pos, prev = sub["pos"].to_numpy(), sub["prev"].to_numpy()
+        _, pos, prev = self._numbered(fd, base, c.order_by)
         ok = prev >= 0
         pos, prev = pos[ok], prev[ok]
-        start = fd.frame[c.start]
-        b = start.iloc[pos].reset_index(drop=True)
-        a = start.iloc[prev].reset_index(drop=True)
-        b_given = b.notna().to_numpy()
-        first = b_given & a.notna().to_numpy() & _bool(b <= a)
+        start = self._raw_column(fd, c.start)
+
+        def on_or_before(later: _Col, earlier: _Col) -> np.ndarray:
+            """``later`` at ``pos`` <= ``earlier`` at ``prev``, both given."""
+            out = np.zeros(len(pos), dtype=bool)
+            both = later.ok[pos] & earlier.ok[prev]
+            if both.any():
+                b, a = later.vals[pos[both]], earlier.vals[prev[both]]
+                if b.dtype.kind != a.dtype.kind and "M" in (a.dtype.kind, b.dtype.kind):
+                    b, a = later.arr[pos[both]], earlier.arr[prev[both]]
+                out[both] = _bool(b <= a)
+            return out
+
+        first = on_or_before(start, start)
         second = np.zeros(len(pos), dtype=bool)
         if c.end is not None:
-            a_end = fd.frame[c.end].iloc[prev].reset_index(drop=True)
-            second = b_given & ~first & a_end.notna().to_numpy() & _bool(b <= a_end)
+            second = ~first & on_or_before(start, self._raw_column(fd, c.end))
         prev_of = dict(zip(pos, prev, strict=True))
 
         def values(k: int, name: str) -> str | None:
@@ -487,19 +617,19 @@ class _Engine:
         if tform not in self.forms:
             return None
         other = self.forms[tform]
-        col = fd.frame[c.field]
-        rows = base & col.notna().to_numpy()
-        tcol = other.frame[tvar]
-        trows = other.has_pid & tcol.notna().to_numpy()
-        known = pd.MultiIndex.from_arrays([other.pc[trows], tcol.to_numpy()[trows]])
-        idx = np.flatnonzero(rows)
+        col = self._raw_column(fd, c.field)
+        tcol = self._raw_column(other, tvar)
+        idx = np.flatnonzero(base & col.ok)
         viol = np.zeros(len(base), dtype=bool)
         if len(idx):
-            mine = pd.MultiIndex.from_arrays([fd.pc[idx], col.to_numpy()[idx]])
-            viol[idx[~mine.isin(known)]] = True
+            m = len(other.pc)
+            keys = _combined_codes([np.concatenate([self.pid_key(other), fd.pc.astype(np.float64)]),
+                                    np.concatenate([tcol.vals, col.vals])])
+            trows = np.flatnonzero(other.has_pid & tcol.ok)
+            viol[idx[_first_of(keys, trows, keys[m + idx]) < 0]] = True
         template = c.message or f"{c.field} {{value}} is not a {c.target} of patient {{patient}}"
         self.emit(fd, viol, c.severity, c.rule, c.field, template,
-                  values=lambda k, n: _text(col.iat[k]) if n == "value" else c.target if n == "target" else None)
+                  values=lambda k, n: _text(col.at(k)) if n == "value" else c.target if n == "target" else None)
         return viol
 
     def _requires(self, c: RequiresCheck, fd: FormData, base: np.ndarray) -> np.ndarray | None:
@@ -526,6 +656,24 @@ class _Engine:
         return CHECK_FUNCTIONS[c.function](self, fd, base, **c.args)
 
 
+def _course_number(code: Any, prefix: str) -> int:
+    """K of a time point code ``prefix`` + K (decimal digits); -1 for any other code."""
+    if not isinstance(code, str) or not code.startswith(prefix):
+        return -1
+    digits = code[len(prefix):]
+    try:
+        return int(digits) if digits.isdigit() else -1
+    except ValueError:  # a digit that is not a decimal digit (e.g. a superscript)
+        return -1
+
+
+def _dates(values: np.ndarray) -> np.ndarray:
+    """``values`` as ``datetime64[ns]``."""
+    if values.dtype.kind == "M":
+        return values.astype("datetime64[ns]", copy=False)
+    return np.asarray(pd.to_datetime(pd.Series(values)), dtype="datetime64[ns]")
+
+
 def timepoint_course(
     eng: _Engine, fd: FormData, base: np.ndarray, *, timepoint: str, date: str, prefix: str, course_form: str,
     number: str, start: str,
@@ -543,64 +691,66 @@ def timepoint_course(
       K+1's ``start``.
     """
     n = len(fd.frame)
-    tp = fd.frame[timepoint]
-    when = fd.frame[date]
-    k = pd.Series(tp.where(tp.map(lambda x: isinstance(x, str)), None), dtype=object)
-    digits = k.str.removeprefix(prefix)
-    good = base & when.notna().to_numpy() & _bool(k.str.startswith(prefix)) & _bool(digits.str.isdigit())
-    kk = pd.to_numeric(digits.where(good), errors="coerce")
-    if course_form in eng.forms:
-        courses = eng.forms[course_form]
-        has_courses = eng.row_has(fd, eng.patients_with(courses, courses.has_pid))
-        crow = courses.has_pid & courses.frame[number].notna().to_numpy()
-        table = pd.DataFrame({
-            "pid": courses.pc[crow],
-            "n": courses.frame[number].to_numpy()[crow].astype(np.int64),
-            "start": courses.frame[start].to_numpy()[crow],
-        }).drop_duplicates(["pid", "n"])  # the first row of each number, in file order
-        index = pd.MultiIndex.from_arrays([table["pid"], table["n"]])
-        starts = pd.Series(table["start"].to_numpy(), index=index)
-    else:
-        has_courses = np.zeros(n, dtype=bool)
-        starts = pd.Series([], dtype="datetime64[ns]", index=pd.MultiIndex.from_arrays([[], []]))
-    idx = np.flatnonzero(good)
     m1 = np.zeros(n, dtype=bool)
     m2 = np.zeros(n, dtype=bool)
     m3 = np.zeros(n, dtype=bool)
-    start_k = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]")
-    start_next = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]")
+    when = eng._raw_column(fd, date)
+    tp = eng._raw_column(fd, timepoint)
+    # K of each distinct time point code (a handful of codes however many rows): -1 when not prefix + digits
+    codes, uniq = pd.factorize(tp.vals, use_na_sentinel=True)
+    k_of = np.array([_course_number(u, prefix) for u in uniq] + [-1], dtype=np.int64)
+    kk = k_of[codes]  # (code -1, a missing time point, indexes the trailing -1)
+    good = base & when.ok & (kk >= 0)
+    idx = np.flatnonzero(good)
+    start_k = np.full(n, np.datetime64("NaT", "ns"))
+    start_next = np.full(n, np.datetime64("NaT", "ns"))
     if len(idx):
-        kv = kk.to_numpy()[idx].astype(np.int64)
-        this = pd.MultiIndex.from_arrays([fd.pc[idx], kv])
-        nxt = pd.MultiIndex.from_arrays([fd.pc[idx], kv + 1])
-        in_this = this.isin(starts.index)
-        in_next = nxt.isin(starts.index)
-        sk = starts.reindex(this).to_numpy() if len(starts) else np.full(len(idx), np.datetime64("NaT", "ns"))
-        sn = starts.reindex(nxt).to_numpy() if len(starts) else np.full(len(idx), np.datetime64("NaT", "ns"))
-        start_k.iloc[idx] = sk
-        start_next.iloc[idx] = sn
-        d = when.to_numpy()[idx]
-        a = has_courses[idx] & ~in_this
-        b = ~a & in_this & ~pd.isna(sk) & (d < sk)
-        c = ~a & ~b & in_next & ~pd.isna(sn) & (d > sn)
+        kv = kk[idx]
+        if course_form in eng.forms:
+            courses = eng.forms[course_form]
+            has_courses = eng.row_has(fd, eng.patients_with(courses, courses.has_pid))[idx]
+            num = eng._raw_column(courses, number)
+            crows = np.flatnonzero(courses.has_pid & num.ok)
+            mc = len(courses.pc)
+            # (patient, course number) as one code, shared by the courses and the wanted (patient, K), (patient, K+1)
+            keys = _combined_codes([
+                np.concatenate([eng.pid_key(courses), fd.pc[idx].astype(np.float64), fd.pc[idx].astype(np.float64)]),
+                np.concatenate([num.vals.astype(np.float64), kv.astype(np.float64), (kv + 1).astype(np.float64)]),
+            ])
+            at_k = _first_of(keys, crows, keys[mc:mc + len(idx)])  # the first row of each number, in file order
+            at_next = _first_of(keys, crows, keys[mc + len(idx):])
+            starts = np.append(_dates(eng._raw_column(courses, start).vals), np.datetime64("NaT", "ns"))
+            sk = starts[at_k]  # (-1: the trailing NaT)
+            sn = starts[at_next]
+        else:
+            has_courses = np.zeros(len(idx), dtype=bool)
+            at_k = at_next = np.full(len(idx), -1, dtype=np.int64)
+            sk = sn = np.full(len(idx), np.datetime64("NaT", "ns"))
+        start_k[idx] = sk
+        start_next[idx] = sn
+        d = _dates(when.vals[idx])
+        in_this = at_k >= 0
+        a = has_courses & ~in_this
+        b = ~a & in_this & ~np.isnat(sk) & (d < sk)
+        c = ~a & ~b & (at_next >= 0) & ~np.isnat(sn) & (d > sn)
         m1[idx[a]] = True
         m2[idx[b]] = True
         m3[idx[c]] = True
 
     def kv_of(row: int) -> int:
-        return int(kk.iat[row])
+        return int(kk[row])
 
     eng.emit(fd, m1, "error", "assessment.course", timepoint,
              "assessment after course {k}, but patient {patient} has no course {k}",
              values=lambda r, name: str(kv_of(r)) if name == "k" else None)
     eng.emit(fd, m2, "error", "chronology.course_before_assessment", date,
              "assessment after course {k} ({d}) is before course {k} starts ({s})",
-             values=lambda r, name: {"k": str(kv_of(r)), "d": _text(when.iat[r]), "s": _text(start_k.iat[r])}.get(name))
+             values=lambda r, name: {"k": str(kv_of(r)), "d": _text(when.at(r)), "s": _text(start_k[r])}.get(name))
     eng.emit(fd, m3, "warning", "chronology.assessment_after_next_course", date,
              f"assessment after course {{k}} ({{d}}) is after course {{k1}} starts ({{s}}); "
              f"check the time point ({prefix}{{k1}}?)",
-             values=lambda r, name: {"k": str(kv_of(r)), "k1": str(kv_of(r) + 1), "d": _text(when.iat[r]),
-                                     "s": _text(start_next.iat[r])}.get(name))
+             values=lambda r, name: {"k": str(kv_of(r)), "k1": str(kv_of(r) + 1), "d": _text(when.at(r)),
+                                     "s": _text(start_next[r])}.get(name))
     return m1 | m2 | m3
 
 

@@ -74,7 +74,7 @@ from blincompass.dictionary import DataDictionary, Form, Variable, load_dictiona
 from blincompass.io import cells
 from blincompass.io.cells import cell_text, parse_cell
 from blincompass.io.dataset import Dataset, form_columns, frame_from_columns, variable_columns
-from blincompass.io.raw import RawDataset, RawTable, is_blank, normalise_header, read_raw
+from blincompass.io.raw import ColumnRows, RawDataset, RawTable, normalise_header, read_raw
 from blincompass.io.safe import XML_ILLEGAL, looks_like_formula
 from blincompass.validate.checks import Collector, FormData, run_checks
 from blincompass.validate.findings import Finding, ValidationResult
@@ -130,14 +130,26 @@ class _TextCells(dict[str, Any]):
 def _parse_column(
     var: Variable, column: list[Any] | tuple[Any, ...], d: DataDictionary, date1904: bool,
     memo: dict[tuple[str, bool], _TextCells] | None = None,
+    factorized: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[Any]]:
     """:func:`parse_cell` over a column, called once per distinct raw value.
 
     Returns the distinct cells (object array), for each row the position of its cell among them, and the
     distinct raw values in the same order.
     ``memo`` keeps the parsed texts of each variable spec across the columns of one validation.
+    ``factorized``: the column as (position of each row among the distinct texts, the distinct texts), as
+    a CSV file read column-wise holds it; ``column`` is then not read.
     """
-    if set(map(type, column)) <= {str, type(None)}:
+    if factorized is not None:
+        # a column of a CSV file read column-wise (:class:`blincompass.io.raw.ColumnRows`): each row's
+        # position among the distinct texts, and those texts, are given
+        codes, uniques = factorized
+        key = (_parse_spec(var), date1904)
+        texts = memo.setdefault(key, _TextCells(var, d, date1904)) if memo is not None else _TextCells(
+            var, d, date1904)
+        parsed = list(map(texts.__getitem__, uniques))
+        raws = list(uniques)
+    elif set(map(type, column)) <= {str, type(None)}:
         # text cells (CSV files): distinct values and the position of each found by pandas
         import pandas as pd
 
@@ -244,7 +256,7 @@ def _read_form(
     for i, h in enumerate(table.header):
         name = normalise_header(h)
         if not name:
-            if any(not is_blank(cs[i]) for _, cs in table.rows):
+            if table.column_has_values(i):
                 out.add(
                     "warning", table.source, 1, None, None, None, "column.unnamed",
                     f"column {i + 1} has values but no header; they are ignored",
@@ -275,14 +287,27 @@ def _read_form(
     # checks below are column-wise and visit only the rows that have something to report
     n_rows = len(table.rows)
     source = table.source
-    numbers = np.fromiter((n for n, _ in table.rows), dtype=np.int64, count=n_rows)
-    raw_cols: dict[str, tuple[Any, ...]] = {}
+    raw_cols: dict[str, Any] = {}
     parsed: dict[str, tuple[np.ndarray, np.ndarray, list[Any]]] = {}
-    by_position = list(zip(*(cs for _, cs in table.rows), strict=True)) if n_rows else [()] * len(table.header)
-    for v in form.variables:
-        column = by_position[index[v.name]] if v.name in index else (None,) * n_rows
-        raw_cols[v.name] = column
-        parsed[v.name] = _parse_column(v, column, d, table.date1904, memo)
+    if isinstance(table.rows, ColumnRows):  # a CSV file read column-wise: no tuple per row
+        col_rows = table.rows
+        numbers = col_rows.numbers
+        for v in form.variables:
+            if v.name in index:
+                j = index[v.name]
+                raw_cols[v.name] = col_rows.column(j)
+                parsed[v.name] = _parse_column(v, raw_cols[v.name], d, table.date1904, memo,
+                                               factorized=(col_rows.codes[j], col_rows.values[j]))
+            else:
+                raw_cols[v.name] = (None,) * n_rows
+                parsed[v.name] = _parse_column(v, raw_cols[v.name], d, table.date1904, memo)
+    else:
+        numbers = np.fromiter((n for n, _ in table.rows), dtype=np.int64, count=n_rows)
+        by_position = list(zip(*(cs for _, cs in table.rows), strict=True)) if n_rows else [()] * len(table.header)
+        for v in form.variables:
+            column = by_position[index[v.name]] if v.name in index else (None,) * n_rows
+            raw_cols[v.name] = column
+            parsed[v.name] = _parse_column(v, column, d, table.date1904, memo)
     pid_name = d.patient_id
     if pid_name in parsed:
         pid_memo = {} if pid_memo is None else pid_memo

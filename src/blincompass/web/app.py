@@ -311,12 +311,7 @@ def create_app(config: WebConfig) -> Any:
     def patient(ctx: Ctx) -> Response:
         s = ctx.need_user()
         pid = ctx.request.path_params["pid"]
-        result = cache.result(s, pid)
-        records = {}
-        for form in d.forms:
-            frame = result.dataset.forms[form.name]
-            records[form.name] = [dict(zip(form.columns, wf._texts(form, r), strict=True))
-                                  for _, r in frame.iterrows()]
+        _, result, records = cache.records(s, pid)
         findings = [f for f in result.findings if f.severity in ("error", "warning")]
         qs = rq.list_queries(s, patient_id=pid)
         return render(ctx, "patient.html", pid=pid, records=records, findings=findings, queries=qs,

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import random
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from blincompass.dictionary import MRD_CODES, DataDictionary, Form, Variable
+from blincompass.io.dataset import Dataset
 from blincompass.io.raw import RawDataset, RawTable
-from blincompass.registry.access import ImportRejected, ScopedRegistry
+from blincompass.registry.access import ImportRejected, PatientChanged, ScopedRegistry
 from blincompass.registry.schema import format_value
 from blincompass.validate.findings import Finding, ValidationResult
 
@@ -34,8 +39,9 @@ _locks_guard = threading.Lock()
 
 
 def _patient_lock(patient_id: str) -> threading.Lock:
-    """One lock per patient: the saves of one server process for one patient never interleave (a save
-    reads the patient's records and writes them back; without it two saves could undo each other)."""
+    """One lock per patient: the saves of one server process for one patient queue here instead of
+    refusing each other. Correctness does not rest on it: the save's transaction locks the patient in the
+    database and refuses a save built on records that changed meanwhile (several server processes)."""
     with _locks_guard:
         return _locks.setdefault(patient_id.casefold(), threading.Lock())
 
@@ -118,35 +124,67 @@ class PatientCache:
     """
 
     def __init__(self, size: int = 2048) -> None:
-        self._data: OrderedDict[tuple[str, dt.date | None], tuple[int, ValidationResult]] = OrderedDict()
+        # (patient, cut-off day) -> [version, result, the records as text per form (made on first use)]
+        self._data: OrderedDict[tuple[str, dt.date | None], list[Any]] = OrderedDict()
         self._lock = threading.Lock()
         self.size = size
 
     def result(self, scoped: ScopedRegistry, patient_id: str, data_cutoff: dt.date | None = None) -> ValidationResult:
         """The patient's validated records (``PatientNotFound`` for a patient the user cannot see)."""
+        return self.versioned(scoped, patient_id, data_cutoff)[1]
+
+    def versioned(
+        self, scoped: ScopedRegistry, patient_id: str, data_cutoff: dt.date | None = None,
+    ) -> tuple[int, ValidationResult]:
+        """The patient's version and validated records at that version."""
+        version, result, _ = self._entry(scoped, patient_id, data_cutoff)
+        return version, result
+
+    def records(self, scoped: ScopedRegistry, patient_id: str) -> tuple[int, ValidationResult,
+                                                                            dict[str, list[dict[str, str]]]]:
+        """The patient's version, validated records and those records as template text per form (made once
+        per version)."""
+        entry = self._entry(scoped, patient_id, None)
+        if entry[2] is None:
+            entry[2] = _records(scoped.registry.dictionary, entry[1].dataset)
+        return entry[0], entry[1], entry[2]
+
+    def _entry(self, scoped: ScopedRegistry, patient_id: str, data_cutoff: dt.date | None) -> list[Any]:
         version = scoped.patient_version(patient_id)
         key = (patient_id, data_cutoff or dt.date.today())
         with self._lock:
             hit = self._data.get(key)
             if hit is not None and hit[0] == version:
                 self._data.move_to_end(key)
-                return hit[1]
+                return hit
         result = scoped.read_result([patient_id], data_cutoff=data_cutoff)
+        return self.put(patient_id, key[1], version, result)
+
+    def put(self, patient_id: str, day: dt.date, version: int, result: ValidationResult,
+            records: dict[str, list[dict[str, str]]] | None = None) -> list[Any]:
+        """Keep ``result`` as the patient's records at ``version``, validated with the data cut-off ``day``
+        (``records``: the same records as text, when known)."""
+        entry = [version, result, records]
         with self._lock:
-            self._data[key] = (version, result)
-            self._data.move_to_end(key)
+            self._data[(patient_id, day)] = entry
+            self._data.move_to_end((patient_id, day))
             while len(self._data) > self.size:
                 self._data.popitem(last=False)
-        return result
+        return entry
 
 
 def patient_records(
     scoped: ScopedRegistry, patient_id: str, cache: PatientCache | None = None,
 ) -> dict[str, list[dict[str, str]]]:
     """Every record of a patient as template text, per form (raises ``PatientNotFound``)."""
-    ds = cache.result(scoped, patient_id).dataset if cache is not None else scoped.read_dataset([patient_id])
+    if cache is not None:
+        return cache.records(scoped, patient_id)[2]
+    return _records(scoped.registry.dictionary, scoped.read_dataset([patient_id]))
+
+
+def _records(d: DataDictionary, ds: Dataset) -> dict[str, list[dict[str, str]]]:
     out: dict[str, list[dict[str, str]]] = {}
-    for form in scoped.registry.dictionary.forms:
+    for form in d.forms:
         frame = ds.forms[form.name]
         out[form.name] = [dict(zip(form.columns, _texts(form, r), strict=True)) for _, r in frame.iterrows()]
     return out
@@ -166,28 +204,76 @@ class SaveOutcome:
     values_changed: int = 0
 
 
-_TARGET_ROW = 10_000_000  # row number given to the record being saved, to find its findings
+_TARGET_ROW = 10_000_000  # row number given to the record of a new patient, to find its findings
+
+
+def _changed(patient_id: str) -> SaveOutcome:
+    return SaveOutcome(False, other=[Finding(
+        "error", SOURCE, None, patient_id, None, None, "patient.changed",
+        f"the records of patient {patient_id} were changed by someone else after this form was opened; "
+        "nothing was saved: open the form again to see the current values")])
+
+
+def _as_read(scoped: ScopedRegistry, raw: RawDataset, result: ValidationResult,
+             stored: dict[str, list[tuple[str, ...]]]) -> ValidationResult | None:
+    """The validation of a saved patient's records as :meth:`ScopedRegistry.read_result` would give it after
+    the save -- or ``None`` when it might differ.
+
+    The save validated ``raw`` (the records as sent, rows numbered 2, 3, ... in the stored order, labelled
+    ``web form[form]``). A read validates the stored texts, in the same order, labelled ``URL[form]``.
+    When every stored text equals the text sent (nothing was normalised, e.g. ``YES`` -> ``yes``) the two
+    validations see the same cells, so they differ only in the source label; it is replaced here.
+    ``stored``: the stored text of every row (:attr:`ImportResult.stored`).
+    """
+    d = scoped.registry.dictionary
+    url = scoped.registry.url
+    labels: dict[str, str] = {}
+    frames = {}
+    for form in d.forms:
+        frame = result.dataset.forms[form.name]
+        table = raw.tables[form.name]
+        if stored.get(form.name) != [cells for _, cells in table.rows]:
+            return None
+        labels[table.source] = f"{url}[{form.name}]"
+        frame = frame.copy()
+        frame["_file"] = pd.Series([labels[table.source]] * len(frame), index=frame.index, dtype=object)
+        frames[form.name] = frame
+    findings = []
+    for f in result.findings:
+        if f.file not in labels:
+            return None
+        findings.append(Finding(f.severity, labels[f.file], f.row, f.patient_id, f.field, f.value, f.rule,
+                                f.message))
+    # the sort order is kept: the labels keep their order (one prefix replaced by another)
+    return ValidationResult(Dataset(frames, url, result.dataset.patient_form), findings)
 
 
 def _save(scoped: ScopedRegistry, patient_id: str, form_name: str, original_key: Mapping[str, str] | None,
-          values: Mapping[str, str] | None, cache: PatientCache | None) -> SaveOutcome:
+          values: Mapping[str, str] | None, cache: PatientCache | None, version: int | None) -> SaveOutcome:
     d: DataDictionary = scoped.registry.dictionary
     target = d.form(form_name)
-    records = patient_records(scoped, patient_id, cache)
+    cache = cache if cache is not None else PatientCache(size=1)
+    day = dt.date.today()
+    base, _, records = cache.records(scoped, patient_id)  # PatientNotFound for a patient the user cannot see
+    if version is not None and version != base:
+        return _changed(patient_id)
     tables: dict[str, RawTable] = {}
     found = original_key is None
+    target_row = None
     for form in d.forms:
         rows: list[tuple[int, tuple[str, ...]]] = []
-        for i, rec in enumerate(records[form.name], start=2):
+        for rec in records[form.name]:
             if form.name == form_name and original_key is not None and key_of(form, rec) == dict(original_key):
                 found = True
                 if values is None:
                     continue  # deleted
-                rows.append((_TARGET_ROW, tuple(str(values.get(c, "")) for c in form.columns)))
+                target_row = len(rows) + 2
+                rows.append((target_row, tuple(str(values.get(c, "")) for c in form.columns)))
                 continue
-            rows.append((i, tuple(rec[c] for c in form.columns)))
+            rows.append((len(rows) + 2, tuple(rec[c] for c in form.columns)))
         if form.name == form_name and original_key is None and values is not None:
-            rows.append((_TARGET_ROW, tuple(str(values.get(c, "")) for c in form.columns)))
+            target_row = len(rows) + 2
+            rows.append((target_row, tuple(str(values.get(c, "")) for c in form.columns)))
         tables[form.name] = RawTable(form.name, f"{SOURCE}[{form.name}]", tuple(form.columns), tuple(rows))
     if not found:
         raise LookupError(f"{form_name}: no such record of patient {patient_id}")
@@ -198,28 +284,27 @@ def _save(scoped: ScopedRegistry, patient_id: str, form_name: str, original_key:
     raw = RawDataset(SOURCE, tables)
     try:
         result = scoped.import_raw(raw, file_name=f"{SOURCE}: {form_name} of {patient_id}", sha256=h.hexdigest(),
-                                   fmt="web", log_import=False)
+                                   fmt="web", log_import=False, expected_versions={patient_id: base},
+                                   keep_result=True)
+    except PatientChanged:
+        return _changed(patient_id)
     except ImportRejected as exc:
         out = SaveOutcome(False)
         label = f"{SOURCE}[{target.name}]"
         for f in exc.findings:
             if f.severity != "error":
                 continue
-            if f.file == label and f.row == _TARGET_ROW and f.field:
+            if f.file == label and target_row is not None and f.row == target_row and f.field:
                 out.field_errors.setdefault(f.field, []).append(f)
             else:
                 out.other.append(f)
         return out
+    # the next page view of the patient reuses this validation instead of validating the records again
+    if result.result is not None and patient_id in result.versions and dt.date.today() == day:
+        reread = _as_read(scoped, raw, result.result, result.stored)
+        if reread is not None:
+            cache.put(patient_id, day, result.versions[patient_id], reread)
     return SaveOutcome(True, values_changed=result.values_changed)
-
-
-def _changed_since(scoped: ScopedRegistry, patient_id: str, version: int | None) -> SaveOutcome | None:
-    if version is None or scoped.patient_version(patient_id) == version:
-        return None
-    return SaveOutcome(False, other=[Finding(
-        "error", SOURCE, None, patient_id, None, None, "patient.changed",
-        f"the records of patient {patient_id} were changed by someone else after this form was opened; "
-        "nothing was saved: open the form again to see the current values")])
 
 
 def save_record(scoped: ScopedRegistry, patient_id: str, form_name: str, original_key: Mapping[str, str] | None,
@@ -230,8 +315,23 @@ def save_record(scoped: ScopedRegistry, patient_id: str, form_name: str, origina
     ``AccessDenied`` outside their centre. ``version``: the patient's version when the form was shown; a
     save over a newer version is refused (two people editing one patient do not undo each other)."""
     with _patient_lock(patient_id):
-        return _changed_since(scoped, patient_id, version) or _save(
-            scoped, patient_id, form_name, original_key, values, cache)
+        return _retried(lambda: _save(scoped, patient_id, form_name, original_key, values, cache, version), version)
+
+
+def _retried(save: Any, version: int | None) -> SaveOutcome:
+    """A save without the version its form showed (``version`` ``None``) is built on the records as they
+    are; when another server process changes the patient between reading them and writing, it is built
+    again (a few times) instead of being refused."""
+    out: SaveOutcome = save()
+    for attempt in range(_RETRIES if version is None else 0):
+        if out.ok or [f.rule for f in out.other] != ["patient.changed"]:
+            break
+        time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # the other writer's save is done by then, mostly
+        out = save()
+    return out
+
+
+_RETRIES = 8
 
 
 def new_patient_forms(d: DataDictionary) -> tuple[str, ...]:
@@ -266,7 +366,11 @@ def create_patient(scoped: ScopedRegistry, patient_id: str, values: Mapping[str,
         h = hashlib.sha256(repr(sorted((k, sorted(v.items())) for k, v in values.items())).encode())
         try:
             result = scoped.import_raw(raw, file_name=f"{SOURCE}: new patient {patient_id}", sha256=h.hexdigest(),
-                                       fmt="web", log_import=False)
+                                       fmt="web", log_import=False, expected_versions={patient_id: None})
+        except PatientChanged:
+            return SaveOutcome(False, {"patients.patient_id": [Finding(
+                "error", SOURCE, None, patient_id, "patient_id", patient_id, "patient.exists",
+                f"patient {patient_id} is already registered; open it from the patient list")]})
         except ImportRejected as exc:
             out = SaveOutcome(False)
             for f in exc.findings:
@@ -289,6 +393,5 @@ def delete_record(
     if form_name == "patients":
         raise ValueError("a patient is deleted as a whole")
     with _patient_lock(patient_id):
-        return _changed_since(scoped, patient_id, version) or _save(
-            scoped, patient_id, form_name, original_key, None, cache)
+        return _retried(lambda: _save(scoped, patient_id, form_name, original_key, None, cache, version), version)
 

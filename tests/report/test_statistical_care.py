@@ -1,0 +1,255 @@
+"""Statistical care in the survival and comparison output of the synthetic twin's report: no estimate past a
+group's data, bounded SPSS median CIs, restricted means over one horizon (against R), sidedness on every p,
+caveats generated from the design, and the statistical methods paragraph with its references."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from blincompass.protocol import load_protocol
+from blincompass.report import build_report, write_report
+from blincompass.report.methods import REFERENCES, methods_section, software_versions
+from blincompass.report.model import Paragraph, ReportContext
+from blincompass.stats import bound_interval
+from blincompass.validate import load_dataset
+
+twin = pytest.importorskip("blincompass.synth.twin", reason="synthetic twin module not present")
+
+R_RMST = {c["name"]: c for c in json.loads(
+    (Path(__file__).resolve().parents[1] / "fixtures" / "r" / "rmst.json").read_text())["cases"]}
+EM_DASH = "\u2014"
+
+
+@pytest.fixture(scope="module")
+def twin_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("twin")
+    twin.write_twin(folder, seed=0)
+    validation = load_dataset(folder)
+    assert validation.ok
+    proto = load_protocol()
+    # the Kaplan-Meier figures are covered elsewhere; leave them out to keep this test fast
+    analyses = proto.analyses.model_copy(
+        update={"survival": tuple(a.model_copy(update={"figure": None}) for a in proto.analyses.survival)})
+    return validation.dataset, proto.model_copy(update={"analyses": analyses})
+
+
+@pytest.fixture(scope="module")
+def rep(twin_data):
+    dataset, proto = twin_data
+    return build_report(dataset, proto, synthetic=True)
+
+
+def _row(table, label, after):
+    """The first row labelled ``label`` after the heading row starting with ``after``."""
+    seen = False
+    for r in table.rows:
+        if r.kind == "heading":
+            seen = r.cells[0].startswith(after)
+        elif seen and r.cells[0] == label:
+            return r
+    raise AssertionError(f"no row {label!r} under {after!r}")
+
+
+# -- 1. no estimate past a group's last observation -------------------------------------------------------
+def test_24_month_survival_of_the_high_blasts_group_is_a_dash(rep):
+    t = rep.table("survival")
+    i24 = [h.text for h in t.header[0]].index("Survival at 24 months, % (95% CI)")
+    os_high = _row(t, ">=5% blasts", "Overall survival by bone-marrow blasts")
+    rfs_high = _row(t, ">=5% blasts", "Relapse-free survival by bone-marrow blasts")
+    assert os_high.cells[i24] == EM_DASH and rfs_high.cells[i24] == EM_DASH
+    assert os_high.cells[i24 - 1] == "59.8 (28.5\u201381.0)"  # 12 months: within the data
+    # the low-blasts group (followed up to 67.2 months) keeps its estimate
+    assert _row(t, "<5% blasts", "Overall survival by bone-marrow blasts").cells[i24] == "74.4 (47.7\u201388.8)"
+    # a curve that reached 0 (every No-CR patient died by 16.1 months) stays 0
+    assert _row(t, "No CR", "Overall survival by CR").cells[i24].startswith("0.0 ")
+    at = rep.results["survival"]["os_by_stratum"]["groups"]["high"]["at"]["24m"]
+    assert at["surv"] is None and at["lower"] is None
+    assert at["note"] == "not estimated: the last observation is at 20.5 months, before 24 months"
+    foot = next(f for f in t.footnotes if f.startswith(EM_DASH))
+    assert ">=5% blasts at 24 months (last observation 20.5 months)" in foot
+    assert ">=5% blasts at 24 months (last observation 18.9 months)" in foot
+
+
+def test_cumulative_incidence_past_the_data_is_a_dash_as_well(rep):
+    t = rep.table("cir_cir_by_stratum")
+    high = next(r for r in t.rows if r.cells[0] == ">=5% blasts")
+    assert high.cells[-2] == "66.7 % (12.2\u201392.5)" and high.cells[-1] == EM_DASH
+    res = rep.results["methods"]["competing"]["cir_by_stratum"]["high"]["at_24m"]
+    assert res["estimate"] is None and "18.9 months" in res["note"]
+    assert any(f.startswith(EM_DASH) and "18.9 months" in f for f in t.footnotes)
+
+
+# -- 2. SPSS median CI bounded to the observed range --------------------------------------------------------
+def test_spss_median_ci_is_bounded_at_zero(rep):
+    t = rep.table("survival")
+    row = _row(t, "No HSCT", "Relapse-free survival by HSCT")
+    assert row.cells[4] == "33.4 (0.0\u201367.2)"
+    spss = rep.results["survival"]["rfs_by_hsct_in_cr"]["groups"]["false"]["median"]["spss"]
+    assert spss["lower"] == 0.0 and spss["bounded"] is True
+    assert spss["lower_unbounded"] == pytest.approx(-6.3, abs=0.05)
+    assert spss["upper"] == pytest.approx(67.19, abs=0.01)  # 73.1 bounded to the largest time
+    assert spss["upper_unbounded"] == pytest.approx(73.1, abs=0.05)
+    # the published RFS median interval (7.5-59.3) lies inside the range and is untouched
+    rfs = rep.results["survival"]["rfs_cr"]["median"]["spss"]
+    assert rfs["bounded"] is False and round(rfs["lower"], 1) == 7.5
+    assert any("Bounded here: Relapse-free survival by HSCT" in f and "-6.3" in f for f in t.footnotes)
+
+
+def test_bound_interval():
+    assert bound_interval(-6.3, 73.1, 0.0, 67.2) == (0.0, 67.2, True)
+    assert bound_interval(1.0, 5.0, 0.0, 67.2) == (1.0, 5.0, False)
+    assert bound_interval(None, 80.0, 0.0, 67.2) == (None, 67.2, True)
+    with pytest.raises(ValueError, match="low 2 is above high 1"):
+        bound_interval(0.0, 1.0, 2, 1)
+
+
+# -- 3. restricted means over one horizon, against R --------------------------------------------------------
+@pytest.mark.parametrize(("analysis", "case"), [("os_by_stratum", "twin_os_by_stratum"),
+                                                ("rfs_by_stratum", "twin_rfs_by_stratum")])
+def test_rmst_difference_equals_r(rep, analysis, case):
+    ref = R_RMST[case]
+    got = rep.results["tests"][analysis]["rmst"]
+    assert got["tau"] == pytest.approx(ref["tau"], rel=1e-12)
+    for key, rkey in (("difference", "difference"), ("se", "se_difference"), ("lower", "lower"),
+                      ("upper", "upper"), ("z", "z"), ("p", "p_two_sided")):
+        assert got[key] == pytest.approx(ref[rkey], rel=1e-8, abs=1e-10), key
+    assert got["groups"]["low"]["estimate"] == pytest.approx(ref["rmean1"], rel=1e-8)
+    assert got["groups"]["high"]["se"] == pytest.approx(ref["se2"], rel=1e-8)
+    assert got["sided"] == "two"
+    # Table 4 states the horizon in words and uses it for every row of the analysis
+    surv = rep.results["survival"][analysis]
+    assert surv["groups"]["high"]["rmean"]["tau"] == surv["rmean"]["tau"] == got["tau"]
+
+
+def test_rmst_tables_state_tau_in_words(rep):
+    t4 = rep.table("survival")
+    assert t4.header[0][-1].text == "Restricted mean up to \u03c4, months (95% CI)"
+    heads = [r.cells[0] for r in t4.rows if r.kind == "heading"]
+    assert ("Overall survival by bone-marrow blasts at the first course; restricted means up to "
+            "\u03c4 = 20.5 months") in heads
+    assert not any("(SE; up to)" in h.text for h in t4.header[0])
+    t8 = rep.table("rmst")
+    assert t8.caption.startswith("Table 8. Restricted mean survival time over a common horizon")
+    diff = next(r for r in t8.rows if r.cells[0] == "Difference, <5% blasts \u2212 >=5% blasts")
+    assert diff.cells[3:] == ("5.7 (1.1\u201310.2)", "2.31", "0.014")
+    assert [h.text for h in t8.header[0]][-1] == "p (two-sided)"
+
+
+# -- 4. sidedness on every p-value -------------------------------------------------------------------------
+def test_sidedness_is_labelled(rep):
+    assert "p, protocol's alternative (one-sided)" in [h.text for h in rep.table("logrank").header[0]]
+    assert "p, protocol's alternative (one-sided)" in [h.text for h in rep.table("fisher").header[0]]
+    gray = rep.table("cir_cir_by_stratum").footnotes[0]
+    assert "two-sided p = 0.0786" in gray and "Gray's test has no one-sided form" in gray
+    assert rep.results["methods"]["competing"]["cir_by_stratum"]["gray"]["sided"] == "two"
+    perm = rep.table("permutation")
+    row = next(r for r in perm.rows if r.cells[0].startswith("Relapse-free survival by bone-marrow"))
+    assert row.cells[1] == "one-sided (H1: fewer events in <5% blasts)"
+    assert row.cells[4] == "Monte Carlo, B = 10000 random relabellings (seed 20201231)"
+    cr = next(r for r in perm.rows if r.cells[0] == "Overall survival by CR after course 1")
+    assert cr.cells[3] == "\u2264 1/10001 (none of B = 10000 as extreme)"
+    timedep = rep.table("immortal_time")
+    assert [h.text for h in timedep.header[0]][3] == "p (one-sided unless stated)"
+
+
+# -- 5. caveats generated from the design ------------------------------------------------------------------
+def test_post_baseline_groups_get_the_immortal_time_caveat(rep):
+    tests = rep.results["tests"]
+    assert tests["os_by_cr"]["post_baseline"] is True and tests["os_by_hsct"]["post_baseline"] is True
+    assert tests["os_by_stratum"]["post_baseline"] is False
+    for tid in ("logrank", "permutation", "rmst"):
+        note = next(f for f in rep.table(tid).footnotes if "immortal-time bias" in f)
+        assert "Overall survival by CR after course 1 (immortal-time-safe: landmark analyses at 1.5, 3 months" in note
+        assert "Simon\u2013Makuch curves in Figure S1" in note
+        assert "bone-marrow blasts" not in note
+
+
+def test_different_endpoints_per_stratum_get_a_note(rep):
+    note = rep.table("fisher").footnotes[-1]
+    assert note.startswith("The outcome is defined differently in the compared groups")
+    assert "<5% blasts: MRD negativity (CR with MRD < 1e-4); >=5% blasts: morphological CR" in note
+    assert "Adverse event" not in note
+    tests = rep.results["tests"]
+    assert tests["response_c1_by_stratum"]["outcome_differs_by_group"] is True
+    assert tests["ae_grade3_by_stratum"]["outcome_differs_by_group"] is False
+
+
+def test_without_competing_events_the_text_says_cif_equals_one_minus_km(rep):
+    res = rep.results["methods"]["competing"]["cir_by_stratum"]
+    assert res["competing_events"] == 0
+    section = next(s for s in rep.sections if s.id == "methods")
+    text = " ".join(b.text for b in section.blocks if isinstance(b, Paragraph))
+    assert "equals 1 \u2212 Kaplan\u2013Meier of relapse here" in text
+    assert "would overstate" not in text
+
+
+def test_with_a_competing_event_the_text_says_one_minus_km_overstates(twin_data):
+    from blincompass.derive import build_adae, derive_all
+
+    dataset, proto = twin_data
+    derived = derive_all(dataset, proto)
+    adtte = derived.adtte.copy()
+    rfs_event = adtte.index[(adtte["PARAMCD"] == "RFS") & (adtte["CNSR"] == 0)
+                            & (adtte["EVNTDESC"] == "relapse")][0]
+    adtte.loc[rfs_event, "EVNTDESC"] = "death"  # one death in remission
+    derived = dataclasses.replace(derived, adtte=adtte)
+    ctx = ReportContext(dataset, derived, proto, build_adae(dataset, derived.adsl, proto), synthetic=True)
+    ctx.protocol = proto.model_copy(update={"analyses": proto.analyses.model_copy(
+        update={"timedep": (), "survival": ()})})
+    section = methods_section(ctx)
+    text = " ".join(b.text for b in section.blocks if isinstance(b, Paragraph))
+    assert "Deaths in remission occurred, so 1 \u2212 Kaplan\u2013Meier of relapse alone would overstate" in text
+    assert ctx.results["methods"]["competing"]["cir_by_stratum"]["competing_events"] == 1
+
+
+def test_permutation_and_asymptotic_p_on_different_sides_get_a_sentence(rep):
+    perm = rep.results["methods"]["permutation"]
+    assert perm["rfs_by_stratum"]["conclusions_differ"] is True
+    assert perm["os_by_stratum"]["conclusions_differ"] is False
+    section = next(s for s in rep.sections if s.id == "methods")
+    last = section.blocks[-1]
+    assert isinstance(last, Paragraph) and "the permutation p is the one to read" in last.text
+    assert last.text.endswith("Relapse-free survival by bone-marrow blasts at the first course: asymptotic "
+                              "p = 0.0316, permutation p = 0.0521 (one-sided; significance level 0.05).")
+
+
+def test_no_code_identifiers_in_the_survival_footnotes(rep):
+    text = " ".join(rep.table("survival").footnotes)
+    assert "analyses.settings" not in text and "'exclude'" not in text
+
+
+# -- 6. methods paragraph and numbered references ----------------------------------------------------------
+def test_methods_paragraph_and_references(rep, tmp_path):
+    sec = next(s for s in rep.sections if s.id == "statistics")
+    assert sec.title == "Statistical methods and references"
+    assert [s.id for s in rep.sections][-2:] == ["published", "statistics"]
+    res = rep.results["statistics"]
+    text = " ".join(res["text"])
+    refs = res["references"]
+    assert refs[0] == "[1] " + REFERENCES["kaplan_meier"]
+    assert "Kaplan\u2013Meier method [1] with Greenwood's variance [2]" in text
+    cited = {k: i for i, k in enumerate((r.split("] ", 1)[1] for r in refs), 1)}
+    gray = cited[REFERENCES["gray"]]
+    assert f"Gray's test [{gray}] (two-sided)" in text
+    for key in ("brookmeyer_crowley", "mantel_byar", "simon_makuch", "clopper_pearson", "fisher", "uno",
+                "phipson_smyth", "aalen_johansen"):
+        assert REFERENCES[key] in cited, key
+    assert "B = 10000 random relabellings (seed 20201231)" in text
+    v = software_versions()
+    assert f"blincompass {v['blincompass']} (Python {v['Python']}, numpy {v['numpy']}, scipy {v['scipy']})" in text
+    assert res["software"] == v
+    # every number cited in the text has its entry, and every entry is cited
+    import re
+    nums = {int(n) for group in re.findall(r"\[([\d, ]+)\]", text) for n in group.split(", ")}
+    assert nums == set(range(1, len(refs) + 1))
+    # Word gets the same section
+    write_report(rep, tmp_path)
+    with zipfile.ZipFile(io.BytesIO((tmp_path / "report.docx").read_bytes())) as z:
+        xml = z.read("word/document.xml").decode("utf-8")
+    assert "Statistical methods and references" in xml and "Kaplan EL, Meier P." in xml
