@@ -149,7 +149,7 @@ def test_table2_patients_over_the_patients_with_toxicity_data(safety):
     assert neuro["total"]["patients_pct"] == pytest.approx(100 * 14 / 36)
     assert t["terms"]["fever"]["total"]["patients"] == 11
     assert "% of the 36 patients with toxicity data (of 39 eligible)" in t2.footnotes[0]
-    assert t2.header[1][0].text == "% of 36 patients with toxicity data / of 46 events"
+    assert t2.header[1][0].text == "n (%): of 36 patients with toxicity data / of 46 events"
 
 
 def test_table2b_denominators(safety):
