@@ -108,6 +108,9 @@ def test_table1_k_groups_use_kruskal_wallis(twin_data):
     table = build_table1(twin_data[1].adsl, proto, results)
     groups = results["table1"]["groups"]
     assert sum(g["n"] for g in groups.values()) == 39
+    # the groups of a form variable are its dictionary codes, named by their labels
+    assert groups["first_relapse"] == {"n": 23, "label": "First relapse"}
+    assert [h.text for h in table.header[0]][2] == f"{groups['persistent']['label']} (n = 4)"
     assert results["table1"]["age_treatment"]["test"]["name"] == "kruskal-wallis"
     assert results["table1"]["age_treatment"]["test"]["df"] == len([g for g in groups.values() if g["n"]]) - 1
     assert "Kruskal\u2013Wallis test" in " ".join(table.footnotes)
@@ -149,7 +152,7 @@ def test_table2_patients_over_the_patients_with_toxicity_data(safety):
     assert neuro["total"]["patients_pct"] == pytest.approx(100 * 14 / 36)
     assert t["terms"]["fever"]["total"]["patients"] == 11
     assert "% of the 36 patients with toxicity data (of 39 eligible)" in t2.footnotes[0]
-    assert t2.header[1][0].text == "% of 36 patients with toxicity data / of 46 events"
+    assert t2.header[1][0].text == "n (%): of 36 patients with toxicity data / of 46 events"
 
 
 def test_table2b_denominators(safety):

@@ -145,7 +145,7 @@ def test_table2_layout(report):
                             "1 (20.0)", "1 (14.3)")
     # Fever: R1 grade 2, R4 unknown grade
     assert c["Fever"][:2] == ("1 (20.0)", "1 (14.3)") and c["Fever"][6:8] == ("1 (20.0)", "1 (14.3)")
-    assert t.header[1][0].text == "% of 5 patients with toxicity data / of 7 events"
+    assert t.header[1][0].text == "n (%): of 5 patients with toxicity data / of 7 events"
     assert any("Aphasia: not a CTCAE v4.03 term; nearest: Dysphasia." in f for f in t.footnotes)
     assert any("Thrombocytopenia: synonym of the CTCAE v4.03 term Platelet count decreased" in f for f in t.footnotes)
 

@@ -205,8 +205,8 @@ def build_table2(adae: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol, res
 
     header = (
         (HeaderCell(lay.text_of("ae_heading", v)), *[HeaderCell(h, 2) for _, h in cols]),
-        (HeaderCell(f"% of {n_tox} patients with toxicity data / of {n_events} events"),
-         *[HeaderCell(x) for _ in cols for x in ("Patients, n (%)", "Events, n (%)")]),
+        (HeaderCell(f"n (%): of {n_tox} patients with toxicity data / of {n_events} events"),
+         *[HeaderCell(x) for _ in cols for x in ("Patients", "Events")]),
     )
     group_labels = [e.label for e in spec.rows if e.term is None and e.label]
     example = f" (e.g. {group_labels[0]})" if group_labels else ""

@@ -99,7 +99,7 @@ def build_centre_table(dataset: Any, adsl: pd.DataFrame, adtte: pd.DataFrame, pr
         names.append("")  # patients without a centre: a row of their own, never dropped
     elig = eligible(adsl)
     column = protocol.report.table1_group or protocol.adtte.stratum
-    groups = _groups(elig, protocol, column) if column and column in elig.columns else []
+    groups = _groups(elig, protocol, column, d) if column and column in elig.columns else []
     paramcd = protocol.endpoints[0].paramcd if protocol.endpoints else None
     tte = adtte[adtte["PARAMCD"] == paramcd] if paramcd is not None and len(adtte) else adtte.iloc[0:0]
     put(results, "centres.endpoint", paramcd)

@@ -272,11 +272,21 @@ def _block_test(spec: Table1Row, samples: list[tuple[Any, pd.Series]], codes: li
         return None
 
 
-def _groups(adsl: pd.DataFrame, protocol: Protocol, column: str) -> list[tuple[Any, str]]:
-    """(value, label) of the groups of Table 1: the levels or codes of a derived variable, else the
-    observed values in sorted order."""
+def _groups(adsl: pd.DataFrame, protocol: Protocol, column: str, dictionary: DataDictionary | None = None,
+            ) -> list[tuple[Any, str]]:
+    """(value, label) of the groups of Table 1: the levels or codes of a derived variable; else the codes
+    of the dictionary's coded variable of that name (the patient form first), in dictionary order; else
+    the observed values in sorted order."""
     if protocol.derivation(column) is not None and protocol.levels(column):
         return list(protocol.levels(column))
+    d = dictionary or load_dictionary()
+    forms = sorted(d.forms, key=lambda f: f.name != d.patient_form.name)
+    for form in forms:
+        if column in form.columns:
+            var = form.variable(column)
+            if var.type == "code":
+                return [(c.code, c.label) for c in var.codes]
+            break
     seen = norm_series(adsl[column]).dropna().unique().tolist()
     return [(v, str(v)) for v in sorted(seen, key=lambda v: (str(type(v)), str(v)))]
 
@@ -309,7 +319,7 @@ def build_table1(adsl: pd.DataFrame, protocol: Protocol, results: dict[str, Any]
             raise ValueError(f"protocol report.table1_group: {column!r} is not a patient-level column")
         gvals = norm_series(elig[column])
         heads = [HeaderCell(f"All patients (n = {n_all})")]
-        for code, label in _groups(elig, protocol, column):
+        for code, label in _groups(elig, protocol, column, dictionary):
             frame = elig[apply_distinct(gvals, lambda x, c=code: _same(x, c)).astype(bool).to_numpy()]
             gid = code_key(code)
             pops.append(_Pop(gid, frame))
