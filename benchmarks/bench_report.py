@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/bench_report.py [--sizes 3900,39000] [--validate-rows 1000000] [--repeats 1]
-                                      [--work DIR] [--skip-demo] [--skip-validate]
+                                      [--work DIR] [--skip-demo] [--skip-validate] [--src DIR]
+                                      [--baseline DIR] [--timeout S]
 
 Cohorts are copies of the 39-patient synthetic twin (:func:`blincompass.synth.generate_twin`): copy ``k``
 uses seed ``k`` (its own calendar dates, centres and order) and prefixes every patient identifier with
@@ -14,7 +15,12 @@ files with ``SYNTHETIC.txt`` (deterministic: same arguments, same bytes).
 
 Each command runs as its own process (``python -m blincompass.cli``-equivalent console script of the
 environment running this script), timed from start to exit (wall clock, imports included); the peak
-resident set size is the child's ``ru_maxrss`` from :func:`os.wait4`. Times are the best of ``--repeats``.
+resident set size is the child's ``ru_maxrss`` and its CPU time (user + system) comes from
+:func:`os.wait4`. Times (wall and CPU) are the best of ``--repeats``; with ``--baseline DIR`` each job
+also runs with the source tree in DIR, alternating run by run with ``--src``, so that both see the same
+load. On a machine shared with other jobs the wall clock stretches with the load while the CPU time
+moves much less, so each job's 1-minute load average is printed and every target is judged twice: on
+the wall clock and on the CPU time.
 
 Floors measured in the same run, for the ratios printed beside each figure:
 
@@ -51,6 +57,7 @@ from blincompass.synth.twin import SYNTHETIC_NOTICE  # noqa: E402
 MB = 1024 * 1024
 TIMEOUT: float | None = None
 LAST_CPU = [float("nan")]
+LAST_LOAD = [float("nan")]  # 1-minute load average when the last command started
 TARGETS = {  # name -> (seconds, bytes or None)
     "demo": (4.0, None),
     "report 3900": (8.0, 500 * MB),
@@ -93,6 +100,7 @@ def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None =
     """Wall-clock seconds and peak RSS (bytes) of one child process; raise when it fails. The child's CPU
     time (user + system) is kept in ``LAST_CPU`` (on a shared machine it shows the work done when other
     jobs stretch the wall clock)."""
+    LAST_LOAD[0] = os.getloadavg()[0]
     t0 = time.perf_counter()
     errf = tempfile.TemporaryFile()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf, env=env, cwd=cwd)
@@ -116,13 +124,35 @@ def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None =
 
 
 def best(cmd: list[str], repeats: int, **kw: object) -> tuple[float, int]:
-    """Best time and largest peak RSS of ``repeats`` runs (``nan, 0`` when the command fails or times out)."""
+    """Best time and largest peak RSS of ``repeats`` runs (``nan, 0`` when the command fails or times out);
+    ``LAST_CPU`` and ``LAST_LOAD`` then hold the smallest CPU time and load average of the runs."""
+    runs, cpus, loads = [], [], []
     try:
-        runs = [run(cmd, **kw) for _ in range(repeats)]  # type: ignore[arg-type]
+        for _ in range(repeats):
+            runs.append(run(cmd, **kw))  # type: ignore[arg-type]
+            cpus.append(LAST_CPU[0])
+            loads.append(LAST_LOAD[0])
     except RuntimeError as exc:
         print(f"   FAILED: {str(exc)[:500]}", flush=True)
         return float("nan"), 0
+    LAST_CPU[0], LAST_LOAD[0] = min(cpus), min(loads)
     return min(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def best_pair(cmd: list[str], repeats: int, env: dict[str, str], base_env: dict[str, str] | None,
+              ) -> list[tuple[str, float, int, float, float]]:
+    """:func:`best` of ``cmd`` with ``env``, and with ``base_env`` (the baseline source tree) when given,
+    the two run alternately so that both see the same load. Returns ``(label, wall, rss, cpu, load)``
+    rows, the baseline first."""
+    envs = [("baseline", base_env)] if base_env is not None else []
+    envs.append(("", env))
+    results: dict[str, list[tuple[float, int, float, float]]] = {label: [] for label, _ in envs}
+    for _ in range(repeats):
+        for label, e in envs:
+            t, rss = best(cmd, 1, env=e)
+            results[label].append((t, rss, LAST_CPU[0], LAST_LOAD[0]))
+    return [(label, min(r[0] for r in res), max(r[1] for r in res), min(r[2] for r in res),
+             min(r[3] for r in res)) for label, res in results.items()]
 
 
 def main() -> None:
@@ -136,11 +166,16 @@ def main() -> None:
     ap.add_argument("--src", type=Path, default=SRC,
                     help="source tree whose blincompass is timed (e.g. an earlier commit unpacked with git archive)")
     ap.add_argument("--timeout", type=float, default=None, help="give up on a command after this many seconds")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="a second source tree (e.g. the code before a change): every job also runs with it, "
+                         "alternating with --src, and both are printed")
     args = ap.parse_args()
 
     py = sys.executable
     cli = str(Path(py).with_name("blincompass"))
     env = dict(os.environ, PYTHONPATH=str(args.src.resolve()) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    base_env = None if args.baseline is None else dict(
+        os.environ, PYTHONPATH=str(args.baseline.resolve()) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     global TIMEOUT
     TIMEOUT = args.timeout
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_report_"))
@@ -157,22 +192,32 @@ def main() -> None:
                   "    opts = pc.ConvertOptions(column_types={n: pa.string() for n in names})\n"
                   "    pc.read_csv(p, convert_options=opts)\n")
 
-    rows_out: list[tuple[str, float, int, float, float | None, str]] = []
+    rows_out: list[tuple[str, float, int, float, float, float, str]] = []
 
-    def report_row(name: str, t: float, rss: int, floor: float, floor_name: str) -> None:
+    def verdict(seconds: float, rss: int, name: str) -> str:
         t_target, m_target = TARGETS[name]
-        ok = t <= t_target and (m_target is None or rss <= m_target)
+        return "met" if seconds <= t_target and (m_target is None or rss <= m_target) else "MISSED"
+
+    def report_rows(name: str, cmd: list[str], floor: float, floor_name: str) -> None:
+        for label, t, rss, cpu, load in best_pair(cmd, args.repeats, env, base_env):
+            LAST_CPU[0], LAST_LOAD[0] = cpu, load
+            report_row(name, t, rss, floor, floor_name, label)
+
+    def report_row(name: str, t: float, rss: int, floor: float, floor_name: str, label: str = "") -> None:
+        t_target, m_target = TARGETS[name]
         cpu = LAST_CPU[0] if t == t else float("nan")
-        rows_out.append((name, t, rss, t / floor, cpu, floor_name))
+        load = LAST_LOAD[0]
+        shown = f"{name} ({label})" if label else name
+        rows_out.append((shown, t, rss, t / floor, cpu, load, floor_name))
         mem = f"{rss / MB:.0f} MB" + (f" (target <= {m_target / MB:.0f} MB)" if m_target else "")
-        print(f"{name:>13}: {t:6.2f} s (target <= {t_target:.0f} s; CPU {cpu:.2f} s), {mem}; "
-              f"{t / floor:.1f}x {floor_name} [{'OK' if ok else 'MISSED'}]", flush=True)
+        print(f"{shown:>13}: {t:6.2f} s (target <= {t_target:.0f} s; CPU {cpu:.2f} s; load average {load:.1f}), "
+              f"{mem}; {t / floor:.1f}x {floor_name} [wall: {verdict(t, rss, name)}, "
+              f"CPU: {verdict(cpu, rss, name)}]", flush=True)
 
     if not args.skip_demo:
         demo_out = work / "demo"
         shutil.rmtree(demo_out, ignore_errors=True)
-        t, rss = best([cli, "demo", "--out", str(demo_out), "--no-progress"], args.repeats, env=env)
-        report_row("demo", t, rss, floor_start, "start-up floor")
+        report_rows("demo", [cli, "demo", "--out", str(demo_out), "--no-progress"], floor_start, "start-up floor")
 
     for size in (int(s) for s in args.sizes.split(",") if s):
         copies = size // 39
@@ -184,9 +229,9 @@ def main() -> None:
         floor_read, _ = best([py, "-c", read_floor, str(cohort)], 1, env=env)
         out = work / f"report_{size}"
         shutil.rmtree(out, ignore_errors=True)
-        t, rss = best([cli, "report", str(cohort), "--out", str(out), "--no-progress"], args.repeats, env=env)
         print(f"   (pyarrow read floor {floor_read:.2f} s)")
-        report_row(f"report {size}", t, rss, floor_start + floor_read, "start-up + pyarrow read floors")
+        report_rows(f"report {size}", [cli, "report", str(cohort), "--out", str(out), "--no-progress"],
+                    floor_start + floor_read, "start-up + pyarrow read floors")
 
     if not args.skip_validate:
         per_copy = sum(len(v) for v in generate_twin(0).values())  # data rows per copy of the twin
@@ -199,16 +244,18 @@ def main() -> None:
                   f"{time.perf_counter() - t0:.1f} s")
         floor_read, _ = best([py, "-c", read_floor, str(cohort)], 1, env=env)
         print(f"   (pyarrow read floor {floor_read:.2f} s)")
-        t, rss = best([cli, "validate", str(cohort)], args.repeats, env=env)
-        report_row("validate", t, rss, floor_start + floor_read, "start-up + pyarrow read floors")
+        report_rows("validate", [cli, "validate", str(cohort)], floor_start + floor_read,
+                    "start-up + pyarrow read floors")
 
-    print("\n| job | time (s) | CPU (s) | target (s) | peak RSS (MB) | target (MB) | ratio to floor |")
-    print("|---|---|---|---|---|---|---|")
-    for name, t, rss, ratio, cpu, floor_name in rows_out:
+    print("\n| job | time (s) | CPU (s) | target (s) | peak RSS (MB) | target (MB) | load average | "
+          "met (wall / CPU) | ratio to floor |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for shown, t, rss, ratio, cpu, load, floor_name in rows_out:
+        name = shown.split(" (")[0]
         t_target, m_target = TARGETS[name]
         m_text = "" if m_target is None else f"{m_target / MB:.0f}"
-        print(f"| {name} | {t:.2f} | {cpu:.2f} | {t_target:.0f} | {rss / MB:.0f} | {m_text} "
-              f"| {ratio:.1f}x {floor_name} |")
+        print(f"| {shown} | {t:.2f} | {cpu:.2f} | {t_target:.0f} | {rss / MB:.0f} | {m_text} | {load:.1f} "
+              f"| {verdict(t, rss, name)} / {verdict(cpu, rss, name)} | {ratio:.1f}x {floor_name} |")
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
 

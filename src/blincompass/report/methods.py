@@ -55,10 +55,15 @@ def _months(adsl: pd.DataFrame, col: str, per_month: float, origin: str) -> pd.S
 
 
 def _endpoint_frame(ctx: ReportContext, endpoint: str) -> pd.DataFrame:
-    adsl = ctx.derived.adsl.set_index("patient_id")
-    tte = ctx.derived.adtte
-    t = tte[tte["PARAMCD"] == endpoint].set_index("USUBJID")
-    return t.join(adsl, how="left")
+    """The endpoint's ADTTE rows joined with ADSL; built once per endpoint and report (the callers only
+    select from it)."""
+    key = f"methods.endpoint_frame.{endpoint}"
+    if key not in ctx.cache:
+        adsl = ctx.derived.adsl.set_index("patient_id")
+        tte = ctx.derived.adtte
+        t = tte[tte["PARAMCD"] == endpoint].set_index("USUBJID")
+        ctx.cache[key] = t.join(adsl, how="left")
+    return ctx.cache[key]
 
 
 def _sided_words(alternative: str, first: str) -> str:

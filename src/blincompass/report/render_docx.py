@@ -36,6 +36,9 @@ def _repeat_header(row: object) -> None:
 #: Finished cell paragraphs by (bold, align, indent, has text), built once with python-docx's API and copied
 #: for every cell that shares them (python-docx spends most of a table's time locating XML children).
 _CELL_PARAGRAPHS: dict[tuple[bool, str, int, bool], object] = {}
+#: The document the prototypes are formatted in (one per process: opening python-docx's default template
+#: costs about 50 ms, and a report has about ten kinds of cell).
+_SCRATCH: list[object] = []
 
 
 def _cell_text(cell: object, text: str, *, bold: bool = False, align: str = "left", indent: int = 0) -> None:
@@ -45,7 +48,9 @@ def _cell_text(cell: object, text: str, *, bold: bool = False, align: str = "lef
     key = (bold, align, indent, bool(text))
     proto = _CELL_PARAGRAPHS.get(key)
     if proto is None:
-        scratch = Document().add_table(rows=1, cols=1).cell(0, 0)
+        if not _SCRATCH:
+            _SCRATCH.append(Document())
+        scratch = _SCRATCH[0].add_table(rows=1, cols=1).cell(0, 0)  # type: ignore[attr-defined]
         _format_cell(scratch, "x" if text else "", bold=bold, align=align, indent=indent)
         proto = _CELL_PARAGRAPHS[key] = scratch._tc.p_lst[0]  # type: ignore[attr-defined]
     para = copy.deepcopy(proto)
