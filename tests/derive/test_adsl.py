@@ -29,7 +29,7 @@ def test_strata_and_burden(adsl):
     assert adsl.loc["P3", "stratum"] == "high"
     assert adsl.loc["P3", "burden"] == "gt25"
     assert adsl.loc["P4", "burden"] == "5to25"
-    assert adsl.loc["P4", "stratum_label"] == ">=5% blasts"
+    assert adsl.loc["P4", "stratum_label"] == "≥5 % blasts"
 
 
 def test_courses_and_ages(adsl):
