@@ -191,3 +191,32 @@ def test_median_note_words(dataset, derived):
     note = artists[0].notes[0].get_text()
     assert "months;" not in note and "not reached months" not in note
     assert note.startswith("n = ") and ("median not reached" in note or note.endswith(" months"))
+
+
+def test_example_package_figures_hide_nothing():
+    """The CAR-T example (three groups, long group names, competing risks): survival and cumulative-incidence
+    figures place legends and notes where they hide nothing, and shorten no legend entry."""
+    from pathlib import Path
+
+    from blincompass.report.figure_cif import cif_panel
+    from blincompass.study import load_study
+    from blincompass.validate import load_dataset as load
+
+    root = Path(__file__).resolve().parents[2] / "examples" / "car-t"
+    st = load_study(root)
+    v = load(root / "data", st.dictionary, data_cutoff=st.protocol.study.data_cutoff)
+    dv = derive_all(v.dataset, st.protocol, st.dictionary)
+    from blincompass.report.wording import layout_values
+
+    ctx = ReportContext(dataset=v.dataset, derived=dv, protocol=st.protocol, adae=None, synthetic=False,
+                        layout=st.layout, values=layout_values(st.protocol, dv.adsl, st.layout))
+    with matplotlib.rc_context(RC_PARAMS):
+        for fid, panels in figure_groups(survival_results(ctx)):
+            fig, artists = draw_km_figure(fid, panels, st.protocol, layout=st.layout, values=ctx.values)
+            _check_figure(fig, artists, f"car-t figure {fid}")
+        for c in st.protocol.analyses.competing:
+            spec = cif_panel(ctx, c)
+            fig, artists = draw_panels(f"cif_{c.id}", [spec], layout=st.layout)
+            _check_figure(fig, artists, f"car-t cif {c.id}")
+            texts = [t.get_text().replace("\n", " ") for t in artists[0].legend.get_texts()]
+            assert texts == [cv.label for cv in spec.curves]

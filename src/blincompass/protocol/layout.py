@@ -291,8 +291,9 @@ class FiguresLayout(_Frozen):
 
     def width_in(self, fig_id: str, n_panels: int = 1) -> float:
         """Width of figure ``fig_id`` in inches: ``widths`` (default: single column for one panel, double
-        for more)."""
-        kind = self.widths.get(fig_id, "single" if n_panels <= 1 and fig_id not in EXTRA_FIGURES else "double")
+        for more and for the swimmer and forest plots)."""
+        wide = n_panels > 1 or fig_id in ("swimmer", "forest")
+        kind = self.widths.get(fig_id, "double" if wide else "single")
         return (self.single_column_mm if kind == "single" else self.double_column_mm) / 25.4
 
     @field_validator("order")

@@ -216,14 +216,18 @@ def _draw_panels(fig_id: str, specs: Sequence[PanelSpec], *, width: float, censo
                  results: dict[str, Any] | None) -> tuple[MplFigure, list[PanelArtists], list[Obstacles], set[int]]:
     titles = layout.figures.titles
     n = len(specs)
-    names = [c.name for p in specs for c in p.curves]
+    cell = width / n
     numbers = max((len(str(c.at_risk(0.0))) for p in specs for c in p.curves), default=1)
     number_half = text_width_in("0" * max(numbers, 2), SMALL_PT) / 2
-    left = max(0.42, max(text_width_in(s, SMALL_PT) for s in names) + number_half + 0.1)
-    cell = width / n
+    y_labels = [wrap_to(p.y_label, _AXES_H, FONT_PT) for p in specs]
+    y_lines = max(s.count("\n") + 1 for s in y_labels)
+    # at-risk row names longer than a third of the panel are shortened (the legend names the group in full)
+    max_name = cell / 3 - number_half - 0.1
+    names = {c.name: _fit(c.name, max_name, SMALL_PT) for p in specs for c in p.curves}
+    left = max(0.42 + (y_lines - 1) * FONT_PT * 1.25 / 72,
+               max(text_width_in(s, SMALL_PT) for s in names.values()) + number_half + 0.1)
     axes_w = cell - left - 0.14
     x_labels = [wrap_to(p.x_label, axes_w, FONT_PT) for p in specs]
-    y_labels = [wrap_to(p.y_label, _AXES_H, FONT_PT) for p in specs]
     x_lines = max(s.count("\n") + 1 for s in x_labels)
     height, bottom = _height(specs, titles, synthetic, reserve, x_lines)
     fig = new_figure(width, height)
@@ -241,7 +245,7 @@ def _draw_panels(fig_id: str, specs: Sequence[PanelSpec], *, width: float, censo
         obs = Obstacles(ax)
         for j, c in enumerate(spec.curves):
             st = style_of(j)
-            ax.step(c.t, c.y, where="post", lw=_LINE_PT, label=c.label, **st)
+            ax.step(c.t, c.y, where="post", lw=_LINE_PT, label=wrap_to(c.label, axes_w - 0.5, SMALL_PT), **st)
             obs.add_step(c.t, c.y)
             if c.lower is not None and c.upper is not None:
                 # where a limit is not estimable (S = 0 or no variance) the band collapses onto the curve
@@ -283,7 +287,7 @@ def _draw_panels(fig_id: str, specs: Sequence[PanelSpec], *, width: float, censo
                 failed.add(i)
             if note is not None and not place_note(obs, note):
                 failed.add(i)
-        _at_risk(rax, spec, ticks, layout, results, artists, ax, legend, note, number_half)
+        _at_risk(rax, spec, ticks, layout, results, artists, ax, legend, note, number_half, names)
         obstacles.append(obs)
     if titles:
         fig.suptitle(f"Figure {layout.figure_number(fig_id)}", x=0.01, y=1 - _PAD / height, ha="left",
@@ -292,6 +296,16 @@ def _draw_panels(fig_id: str, specs: Sequence[PanelSpec], *, width: float, censo
         fig.text(1 - 0.02 / width, 1 - _PAD / height, "SYNTHETIC DATA \u2013 not real patients", ha="right",
                  va="top", fontsize=SMALL_PT, fontweight="bold", color="#b00020")
     return fig, artists, obstacles, failed
+
+
+def _fit(text: str, width_in: float, size_pt: float) -> str:
+    """``text``, cut at a word and ended with "…" when wider than ``width_in``."""
+    if text_width_in(text, size_pt) <= width_in:
+        return text
+    words = text.split()
+    while len(words) > 1 and text_width_in(" ".join(words) + "\u2026", size_pt) > width_in:
+        words.pop()
+    return " ".join(words) + "\u2026"
 
 
 def _outside(ax: Axes, legend: Legend | None, note: Text | None) -> None:
@@ -322,7 +336,7 @@ def _outside_height(legend: Legend | None, note: Text | None, fig: MplFigure) ->
 
 def _at_risk(rax: Axes, spec: PanelSpec, ticks: list[float], layout: Layout, results: dict[str, Any] | None,
              artists: list[PanelArtists], ax: Axes, legend: Legend | None, note: Text | None,
-             number_half: float) -> None:
+             number_half: float, names: dict[str, str]) -> None:
     """Numbers at risk: x in data coordinates of the shared x axis, y in axes coordinates."""
     rax.set_ylim(0, 1)
     rax.tick_params(axis="x", which="both", bottom=False, labelbottom=False)
@@ -340,7 +354,7 @@ def _at_risk(rax: Axes, spec: PanelSpec, ticks: list[float], layout: Layout, res
     for i, c in enumerate(spec.curves):
         y = 1.0 - (i + 0.5) / n_rows
         colour = style_of(i)["color"]
-        rax.text(0.0, y, c.name, transform=names_trans, fontsize=SMALL_PT, ha="right", va="center", color=colour)
+        rax.text(0.0, y, names[c.name], transform=names_trans, fontsize=SMALL_PT, ha="right", va="center", color=colour)
         for tk in ticks:
             n = c.at_risk(tk)
             if results is not None and c.results_key:
