@@ -91,6 +91,12 @@ def _check_figure(fig, artists, label: str) -> int:
                 assert not pa.legend.get_window_extent(renderer).overlaps(t.get_window_extent(renderer)), label
         assert pa.ax.get_title() == "" and pa.ax.get_title(loc="left") == ""  # no title in the image
     assert fig._suptitle is None
+    # nothing is cut at the edges of the image
+    w, h = fig.bbox.width, fig.bbox.height
+    for t in fig.findobj(matplotlib.text.Text):
+        if t.get_text().strip() and t.get_visible():
+            b = t.get_window_extent(renderer)
+            assert b.x0 >= -0.5 and b.x1 <= w + 0.5 and b.y0 >= -0.5 and b.y1 <= h + 0.5, (label, t.get_text())
     return checked
 
 

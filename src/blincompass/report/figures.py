@@ -224,7 +224,7 @@ def _draw_panels(fig_id: str, specs: Sequence[PanelSpec], *, width: float, censo
     # at-risk row names longer than a third of the panel are shortened (the legend names the group in full)
     max_name = cell / 3 - number_half - 0.1
     names = {c.name: _fit(c.name, max_name, SMALL_PT) for p in specs for c in p.curves}
-    left = max(0.42 + (y_lines - 1) * FONT_PT * 1.25 / 72,
+    left = max(0.5 + (y_lines - 1) * FONT_PT * 1.25 / 72,
                max(text_width_in(s, SMALL_PT) for s in names.values()) + number_half + 0.1)
     axes_w = cell - left - 0.14
     x_labels = [wrap_to(p.x_label, axes_w, FONT_PT) for p in specs]
@@ -279,7 +279,8 @@ def _draw_panels(fig_id: str, specs: Sequence[PanelSpec], *, width: float, censo
             legend = ax.legend(loc="upper right", frameon=False, handlelength=2.6, borderaxespad=0.3)
         note = None
         if spec.note:
-            note = ax.text(0.02, 0.03, spec.note, transform=ax.transAxes, fontsize=SMALL_PT)
+            note = ax.text(0.02, 0.03, wrap_to(spec.note, axes_w - 0.15, SMALL_PT), transform=ax.transAxes,
+                           fontsize=SMALL_PT)
         if i in outside:
             _outside(ax, legend, note)
         else:
@@ -375,10 +376,7 @@ def draw_panels(fig_id: str, specs: Sequence[PanelSpec], *, layout: Layout, cens
     fig, artists, _, failed = _draw_panels(fig_id, specs, width=w, censor_marker=censor_marker,
                                            synthetic=synthetic, layout=layout, outside=set(), reserve=0.0,
                                            results=results)
-    if failed:  # measure what goes above the axes, then draw again with that room
-        fig, artists, _, _ = _draw_panels(fig_id, specs, width=w, censor_marker=censor_marker,
-                                          synthetic=synthetic, layout=layout, outside=failed, reserve=0.0,
-                                          results=None)
+    if failed:  # draw again with room above the axes for what did not fit inside (measured on this drawing)
         reserve = max(_outside_height(artists[i].legend, artists[i].notes[0] if artists[i].notes else None, fig)
                       for i in failed)
         fig, artists, _, _ = _draw_panels(fig_id, specs, width=w, censor_marker=censor_marker,

@@ -15,6 +15,7 @@ backends, the PDF with one font subset per font and process (see :func:`pdf_font
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,6 @@ from matplotlib.figure import Figure as MplFigure  # noqa: E402
 from matplotlib.legend import Legend  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
-from matplotlib.textpath import TextPath  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
 
 __all__ = [
@@ -88,15 +88,18 @@ def style_of(i: int) -> dict[str, Any]:
     return {"color": COLOURS[i % len(COLOURS)], "linestyle": LINESTYLES[i % len(LINESTYLES)]}
 
 
+@functools.lru_cache(maxsize=4096)
 def text_width_in(text: str, size_pt: float, bold: bool = False) -> float:
-    """Width of ``text`` set in the report's font at ``size_pt``, in inches (from the glyph outlines)."""
+    """Width of ``text`` set in the report's font at ``size_pt``, in inches (FreeType advance widths, as
+    the Agg renderer lays the text out)."""
     if not text:
         return 0.0
     from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
 
-    prop = FontProperties(family=RC_PARAMS["font.family"], weight="bold" if bold else "normal")
-    ext = TextPath((0, 0), text, size=size_pt, prop=prop).get_extents()
-    return float(ext.x1 - min(ext.x0, 0.0)) / 72.0
+    prop = FontProperties(family=RC_PARAMS["font.family"], weight="bold" if bold else "normal", size=size_pt)
+    width, _, _ = text_to_path.get_text_width_height_descent(text, prop, ismath=False)
+    return float(width) / 72.0
 
 
 def wrap_to(text: str, width_in: float, size_pt: float, bold: bool = False) -> str:
