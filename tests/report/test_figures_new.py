@@ -135,3 +135,33 @@ def test_layout_checks_new_figure_keys(tmp_path):
         load_study(root)
     with pytest.raises(Exception, match="single_column_mm"):
         parse_layout("[figures]\nsingle_column_mm = 10\n", "layout.toml")
+
+
+def test_simon_makuch_values_in_results(ctx):
+    """The Simon–Makuch curves the figure draws, at the protocol's time points, are in results.json and
+    equal the estimator's (stats.simon_makuch) step values; the "after" curve starts at the first move."""
+    from blincompass.stats import simon_makuch
+
+    td = next(t for t in PROTOCOL.analyses.timedep if t.figure)
+    adsl = ctx.derived.adsl.set_index("patient_id")
+    tte = ctx.derived.adtte[ctx.derived.adtte["PARAMCD"] == td.endpoint].set_index("USUBJID").join(adsl)
+    if td.population:
+        tte = tte[tte[td.population].fillna(False).astype(bool)]
+    time = tte["AVAL"].to_numpy(float)
+    event = (tte["CNSR"] == 0).to_numpy()
+    w = ((tte[td.exposure_date] - tte["first_dose_date"]).dt.days / PROTOCOL.time.days_per_month).to_numpy(float)
+    w = np.where(tte[td.exposure].fillna(False).astype(bool).to_numpy() & np.isfinite(w) & (w < time), w, np.nan)
+    sm = simon_makuch(time, event, w)
+    got = ctx.results["methods"]["timedep"][td.id]["simon_makuch"]
+    assert got["exposed"]["start"] == pytest.approx(float(np.nanmin(w)))
+    assert got["unexposed"]["start"] == 0.0
+    for state, km in (("exposed", sm.exposed), ("unexposed", sm.unexposed)):
+        tab = km.table
+        for m in PROTOCOL.analyses.settings.survival_at_months:
+            before = tab[tab["time"] <= m]
+            want = float(before["surv"].iloc[-1]) if len(before) else 1.0
+            value = got[state][f"at_{m:g}m"]
+            if value is not None:
+                assert value == pytest.approx(want, abs=1e-12), (state, m)
+            else:
+                assert m > float(tab["time"].max())

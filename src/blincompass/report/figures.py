@@ -508,10 +508,21 @@ def _step_value(t: np.ndarray, y: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 def simon_makuch_figure(fig_id: str, sm: Any, labels: tuple[str, str], title: str, endpoint_id: str,
                         protocol: Protocol, *, layout: Layout, values: dict[str, Any], synthetic: bool = False,
-                        note: str | None = None, caption_tail: str = "") -> Figure:
-    """The Simon–Makuch figure of the report (caption says how moves and censorings are drawn)."""
+                        note: str | None = None, caption_tail: str = "", results: dict[str, Any] | None = None,
+                        key: str | None = None) -> Figure:
+    """The Simon–Makuch figure of the report (caption says how moves and censorings are drawn). With
+    ``results`` and ``key``, the drawn curves' values at the protocol's ``survival_at_months`` go to
+    ``<key>.<exposed|unexposed>.at_<t>m`` (``None`` before the curve starts or after its last time) and the
+    curve's start to ``<key>.<state>.start``."""
     endpoint = protocol.endpoint(endpoint_id).param.split(" (")[0]
     spec = simon_makuch_panel(sm, labels, title, endpoint, protocol, layout, values, note=note)
+    if results is not None and key:
+        for state, c in zip(("exposed", "unexposed"), spec.curves, strict=False):
+            put(results, f"{key}.{state}.start", float(c.t[0]))
+            for m in protocol.analyses.settings.survival_at_months:
+                inside = c.t[0] <= m <= c.t[-1]
+                put(results, f"{key}.{state}.at_{month_key(m)}",
+                    float(_step_value(c.t, c.y, np.array([m]))[0]) if inside else None)
     with matplotlib.rc_context(RC_PARAMS):
         fig, _ = draw_panels(fig_id, [spec], layout=layout, censor_marker=protocol.report.censor_marker,
                              synthetic=synthetic)
