@@ -165,3 +165,22 @@ def test_simon_makuch_values_in_results(ctx):
                 assert value == pytest.approx(want, abs=1e-12), (state, m)
             else:
                 assert m > float(tab["time"].max())
+
+
+def test_word_and_html_embed_figures_at_print_size(report):
+    """Word places each figure at its print width (a journal column, at most the text width); the HTML
+    embeds every figure as SVG."""
+    import io
+
+    from docx import Document
+
+    from blincompass.report.render_docx import USABLE, render_docx
+    from blincompass.report.render_html import render_html
+
+    doc = Document(io.BytesIO(render_docx(report)))
+    widths_cm = [s.width / 360000 for s in doc.inline_shapes]
+    want = [min(USABLE["portrait"], int.from_bytes(f.png[16:20], "big") / 300 * 2.54) for f in report.figures]
+    assert widths_cm == pytest.approx(want, abs=0.01)
+    assert sorted({round(w, 1) for w in widths_cm}) == [8.5, 17.0]  # single column; double capped at 17 cm
+    html = render_html(report)
+    assert html.count('<img src="data:image/svg+xml;base64,') == len(report.figures) == 12
