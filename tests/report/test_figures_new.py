@@ -184,3 +184,13 @@ def test_word_and_html_embed_figures_at_print_size(report):
     assert sorted({round(w, 1) for w in widths_cm}) == [8.5, 17.0]  # single column; double capped at 17 cm
     html = render_html(report)
     assert html.count('<img src="data:image/svg+xml;base64,') == len(report.figures) == 12
+
+
+def test_swimmer_not_drawn_past_max_lanes(ctx):
+    from blincompass.report.model import ReportContext as Ctx
+
+    lay = ctx.layout.model_copy(update={"figures": ctx.layout.figures.model_copy(update={
+        "swimmer": ctx.layout.figures.swimmer.model_copy(update={"max_lanes": 10})})})
+    c = Ctx(ctx.dataset, ctx.derived, PROTOCOL, None, synthetic=True, layout=lay, values=ctx.values)
+    assert swimmer_figures(c) == []
+    assert c.results["figures"]["swimmer"]["note"] == "not drawn: 39 patients; the layout's max_lanes is 10"

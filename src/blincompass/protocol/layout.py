@@ -224,7 +224,9 @@ class SwimmerLayout(_Frozen):
     """What the swimmer plot draws: one lane per patient from ``origin`` to ``end`` (ADSL date columns),
     grouped and coloured by ``group`` (with ``group_label`` naming each lane group), spans from a form, and
     events; lanes are ordered by group (protocol order of its values, else sorted), then by follow-up, then
-    by patient id. ``ongoing`` is the legend text of the arrow ending a lane without an ``end_event``."""
+    by patient id. ``ongoing`` is the legend text of the arrow ending a lane without an ``end_event``. A
+    cohort with more than ``max_lanes`` patients gets no swimmer plot (one lane per patient is unreadable
+    there); results.json says so."""
 
     origin: str
     end: str
@@ -234,6 +236,7 @@ class SwimmerLayout(_Frozen):
     events: tuple[SwimmerEvent, ...] = ()
     end_event: str | None = None
     ongoing: str = "Alive at last follow-up"
+    max_lanes: int = Field(default=300, ge=1)
 
 
 class ForestCovariate(_Frozen):

@@ -54,6 +54,10 @@ def swimmer_figures(ctx: ReportContext) -> list[Figure]:
     if cfg is None:
         return []
     lanes = swimmer_lanes(ctx)
+    if len(lanes) > cfg.max_lanes or not len(lanes):
+        put(ctx.results, "figures.swimmer.note", f"not drawn: {len(lanes)} patients; the layout's max_lanes is "
+            f"{cfg.max_lanes}" if len(lanes) else "not drawn: no eligible patient")
+        return []
     adsl = ctx.derived.adsl.set_index("patient_id")
     adsl.index = adsl.index.astype(str)
     per_month = ctx.protocol.time.days_per_month
