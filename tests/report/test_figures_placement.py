@@ -186,7 +186,12 @@ def test_layout_width_and_titles(dataset, derived):
     with matplotlib.rc_context(RC_PARAMS):
         fig, artists = draw_km_figure("1c", groups["1c"], PROTOCOL, layout=lay)
     assert fig.get_size_inches()[0] == pytest.approx(90 / 25.4)
-    assert artists[0].ax.get_title(loc="left").startswith("(a) Overall survival")
+    assert artists[0].ax.get_title(loc="left").replace("\n", " ").startswith("(a) Overall survival by")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    title_box = artists[0].ax.title.get_window_extent(renderer) if artists[0].ax.title.get_text() else None
+    left_box = artists[0].ax._left_title.get_window_extent(renderer)
+    assert title_box is None and left_box.y1 <= fig.bbox.height  # the wrapped title fits in the image
     assert fig._suptitle.get_text() == "Figure 1c"
 
 
@@ -226,3 +231,13 @@ def test_example_package_figures_hide_nothing():
             _check_figure(fig, artists, f"car-t cif {c.id}")
             texts = [t.get_text().replace("\n", " ") for t in artists[0].legend.get_texts()]
             assert texts == [cv.label for cv in spec.curves]
+
+
+def test_titles_wrap_without_an_orphan():
+    from blincompass.report.plotting import wrap_to
+
+    text = "Relapse-free survival by HSCT, patients in CR after course 1"
+    for width in (2.0, 2.5, 2.9, 3.3):
+        lines = wrap_to(text, width, 8.0, bold=True).split("\n")
+        assert " ".join(lines) == text
+        assert len(lines) == 1 or " " in lines[-1], (width, lines)

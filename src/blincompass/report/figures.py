@@ -13,7 +13,6 @@ layout asks for it (``[figures] titles = true``): the caption carries it.
 from __future__ import annotations
 
 import math
-import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,7 +138,6 @@ _RISK_HEAD = 0.17
 _X_AXIS = 0.42
 _PAD = 0.06
 _SYNTH = 0.2
-_TITLE = 0.32
 _LINE_PT = 1.1
 _MARK_PT = 5.0
 
@@ -202,12 +200,12 @@ def km_panel(sd: SurvivalData, protocol: Protocol, layout: Layout, values: dict[
                      note=note, step=protocol.report.at_risk_step_months, legend=bool(sd.groups))
 
 
-def _height(specs: Sequence[PanelSpec], titles: bool, synthetic: bool, reserve: float,
+def _height(specs: Sequence[PanelSpec], title_h: float, synthetic: bool, reserve: float,
             x_lines: int) -> tuple[float, float]:
     """Figure height and the bottom of the curve axes (inches)."""
     rows = max(len(p.curves) for p in specs)
     bottom = _PAD + _RISK_ROW * rows + _RISK_HEAD + _X_AXIS + (x_lines - 1) * FONT_PT * 1.25 / 72
-    top = _PAD + (_SYNTH if synthetic else 0.0) + (_TITLE if titles else 0.0) + reserve
+    top = _PAD + (_SYNTH if synthetic else 0.0) + title_h + reserve
     return bottom + _AXES_H + top, bottom
 
 
@@ -229,7 +227,9 @@ def _draw_panels(fig_id: str, specs: Sequence[PanelSpec], *, width: float, censo
     axes_w = cell - left - 0.14
     x_labels = [wrap_to(p.x_label, axes_w, FONT_PT) for p in specs]
     x_lines = max(s.count("\n") + 1 for s in x_labels)
-    height, bottom = _height(specs, titles, synthetic, reserve, x_lines)
+    title_texts = [wrap_to(p.title, axes_w, FONT_PT, bold=True) for p in specs] if titles else []
+    title_h = max((t.count("\n") + 1 for t in title_texts), default=0) * FONT_PT * 1.3 / 72 + 0.1 if titles else 0.0
+    height, bottom = _height(specs, title_h, synthetic, reserve, x_lines)
     fig = new_figure(width, height)
     failed: set[int] = set()
     artists: list[PanelArtists] = []
@@ -271,9 +271,7 @@ def _draw_panels(fig_id: str, specs: Sequence[PanelSpec], *, width: float, censo
         ax.grid(axis="y", color="#dddddd", lw=0.4)
         ax.set_axisbelow(True)
         if titles:
-            chars = max(20, int(axes_w * 72 / (FONT_PT * 0.6)))
-            ax.set_title(textwrap.shorten(spec.title, chars * 2) if len(spec.title) <= chars * 2 else spec.title,
-                         loc="left", fontsize=FONT_PT, fontweight="bold", wrap=True)
+            ax.set_title(title_texts[i], loc="left", fontsize=FONT_PT, fontweight="bold")
         legend = None
         if spec.legend:
             legend = ax.legend(loc="upper right", frameon=False, handlelength=2.6, borderaxespad=0.3)
@@ -282,7 +280,7 @@ def _draw_panels(fig_id: str, specs: Sequence[PanelSpec], *, width: float, censo
             note = ax.text(0.02, 0.03, wrap_to(spec.note, axes_w - 0.15, SMALL_PT), transform=ax.transAxes,
                            fontsize=SMALL_PT)
         if i in outside:
-            _outside(ax, legend, note)
+            _outside(ax, legend, note, 1.0 + title_h / _AXES_H)  # above the title, when there is one
         else:
             if legend is not None and not place_legend(obs, legend):
                 failed.add(i)
@@ -309,17 +307,18 @@ def _fit(text: str, width_in: float, size_pt: float) -> str:
     return " ".join(words) + "\u2026"
 
 
-def _outside(ax: Axes, legend: Legend | None, note: Text | None) -> None:
-    """Legend and note above the axes (the room is reserved): the note as the legend's title, or alone."""
+def _outside(ax: Axes, legend: Legend | None, note: Text | None, y0: float = 1.0) -> None:
+    """Legend and note above the axes, from ``y0`` in axes coordinates (the room is reserved): the note as
+    the legend's title, or alone."""
     if legend is not None:
         legend.set_loc("lower left")
-        legend.set_bbox_to_anchor((0.0, 1.0), transform=ax.transAxes)
+        legend.set_bbox_to_anchor((0.0, y0), transform=ax.transAxes)
         legend.set_alignment("left")  # the title left-aligned over the entries
         if note is not None:
             legend.set_title(note.get_text(), prop={"size": SMALL_PT})
             note.remove()
     elif note is not None:
-        note.set_position((0.0, 1.02))
+        note.set_position((0.0, y0 + 0.02))
         note.set_ha("left")
         note.set_va("bottom")
 

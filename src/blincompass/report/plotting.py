@@ -111,6 +111,10 @@ def wrap_to(text: str, width_in: float, size_pt: float, bold: bool = False) -> s
             lines[-1] = f"{lines[-1]} {word}"
         else:
             lines.append(word)
+    # no orphan: a last line of one short word takes the word before it along
+    if len(lines) > 1 and " " not in lines[-1] and len(lines[-1]) <= 3 and " " in lines[-2]:
+        head, moved = lines[-2].rsplit(" ", 1)
+        lines[-2:] = [head, f"{moved} {lines[-1]}"]
     return "\n".join(lines)
 
 
