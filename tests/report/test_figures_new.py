@@ -78,7 +78,7 @@ def test_consort_boxes_and_figure(ctx, dataset, derived):
     b2 = consort_boxes(c2)
     n_ex = derived.screening.n_screened - derived.screening.n_eligible
     assert n_ex > 0 and b2["excluded"][0] == f"Excluded (n = {n_ex})"
-    assert sum(int(x.rsplit("n = ", 1)[1]) for x in b2["excluded"][1:]) == n_ex
+    assert sum(int(x.rsplit("n\u00a0=\u00a0", 1)[1]) for x in b2["excluded"][1:]) == n_ex
     (f,) = consort_figures(ctx)
     assert f.stem == "figure_S3" and f.caption.startswith("Figure S3. Flow of patients")
 

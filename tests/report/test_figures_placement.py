@@ -231,6 +231,13 @@ def test_example_package_figures_hide_nothing():
             _check_figure(fig, artists, f"car-t cif {c.id}")
             texts = [t.get_text().replace("\n", " ") for t in artists[0].legend.get_texts()]
             assert texts == [cv.label for cv in spec.curves]
+    # the CONSORT flow splits by the layout's column, named and ordered as the protocol's analyses do
+    from blincompass.report.figure_consort import consort_boxes
+
+    groups = consort_boxes(ctx)["groups"]
+    assert [g.split("\n")[0] for g in groups] == ["Primary refractory", "First relapse (chemorefractory or after "
+                                                   "HSCT)", "Second or later relapse"]
+    assert sum(int(g.split("(n = ")[1].rstrip(")")) for g in groups) == dv.screening.n_eligible
 
 
 def test_titles_wrap_without_an_orphan():

@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from blincompass.protocol.layout import EXTRA_FIGURES, fill
-from blincompass.report.figures import protocol_order, render
+from blincompass.report.figures import protocol_labels, protocol_order, render
 from blincompass.report.fmt import slug
 from blincompass.report.model import Figure, ReportContext, put
 from blincompass.report.plotting import COLOURS, FONT_PT, RC_PARAMS, SMALL_PT, new_figure, wrap_to
@@ -70,7 +70,7 @@ def swimmer_figures(ctx: ReportContext) -> list[Figure]:
     legend_rows = 2 + (len(cfg.events) + len(cfg.intervals) + 2) // 3
     bottom = 0.45 + legend_rows * 0.16
     height = bottom + axes_h + 0.25
-    group_label = {}
+    group_label = dict(protocol_labels(ctx.protocol, cfg.group)) if not cfg.group_label else {}
     if cfg.group:
         label_col = cfg.group_label if cfg.group_label and cfg.group_label in adsl.columns else cfg.group
         for gid, lab in zip(adsl[cfg.group].astype(object), adsl[label_col].astype(object), strict=True):

@@ -417,6 +417,15 @@ def protocol_order(protocol: Protocol, column: str | None, values: Any) -> list[
     return known + sorted((v for v in vals if all(str(v) != str(k) for k in known)), key=str)
 
 
+def protocol_labels(protocol: Protocol, column: str | None) -> dict[str, str]:
+    """Labels of the values of a patient-level column, from the first protocol analysis grouped by it that
+    names them (``labels``); empty when none does."""
+    for a in (*protocol.analyses.survival, *protocol.analyses.competing, *protocol.analyses.proportions):
+        if column and getattr(a, "group", None) == column and getattr(a, "labels", None):
+            return {str(k): str(v) for k, v in a.labels.items()}
+    return {}
+
+
 def render(fig: MplFigure) -> tuple[bytes, bytes, bytes]:
     """PNG, SVG and PDF bytes of a figure drawn by this package (report style)."""
     with matplotlib.rc_context(RC_PARAMS):

@@ -103,10 +103,10 @@ def text_width_in(text: str, size_pt: float, bold: bool = False) -> float:
 
 
 def wrap_to(text: str, width_in: float, size_pt: float, bold: bool = False) -> str:
-    """``text`` broken at spaces into lines no wider than ``width_in`` (a single word longer than that
-    stays on its own line)."""
+    """``text`` broken at spaces (not at no-break spaces) into lines no wider than ``width_in`` (a single
+    word longer than that stays on its own line)."""
     lines: list[str] = []
-    for word in text.split():
+    for word in (w for w in text.split(" ") if w):  # a no-break space keeps "n = 2" together
         if lines and text_width_in(f"{lines[-1]} {word}", size_pt, bold) <= width_in:
             lines[-1] = f"{lines[-1]} {word}"
         else:
