@@ -72,6 +72,8 @@ def test_report_outputs_and_layout(report):
         assert (out / f).is_file(), f
     folder = dict((n, f) for f, n in CASES)[name]
     figures = {a["figure"] for a in _protocol(folder)["analyses"]["survival"] if "figure" in a}
+    # and the layout's own: the CONSORT flow and the cumulative incidences, numbered S1, S2, ...
+    figures |= {f"S{i + 1}" for i in range(1 + len(_protocol(folder)["analyses"].get("competing", [])))}
     assert sorted(p.name for p in (out / "figures").iterdir()) == sorted(
         f"figure_{f}.{ext}" for f in figures for ext in ("png", "svg", "pdf")
     )

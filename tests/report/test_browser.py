@@ -118,7 +118,7 @@ def _probe(out_dir: Path, tmp: Path, size: str, phone: bool = False) -> dict:
 def test_figures_and_tables_render(out_dir, report, tmp_path):
     got = _probe(out_dir, tmp_path, "1280,2000")
     assert got["sections"] == len(report.sections)
-    assert len(got["imgs"]) == len(report.figures) == 8  # figures 1a-4 and the Simon-Makuch figure S1
+    assert len(got["imgs"]) == len(report.figures) == 12  # 1a-4, Simon-Makuch S1, CIF, CONSORT, swimmer, forest
     for img in got["imgs"]:
         assert img["ok"] and img["w"] > 300, img
     assert len(got["tables"]) == len(report.tables)

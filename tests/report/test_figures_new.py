@@ -78,7 +78,7 @@ def test_consort_boxes_and_figure(ctx, dataset, derived):
     b2 = consort_boxes(c2)
     n_ex = derived.screening.n_screened - derived.screening.n_eligible
     assert n_ex > 0 and b2["excluded"][0] == f"Excluded (n = {n_ex})"
-    assert sum(int(x.rsplit("n = ", 1)[1]) for x in b2["excluded"][1:]) == n_ex
+    assert sum(int(x.rsplit("n\u00a0=\u00a0", 1)[1]) for x in b2["excluded"][1:]) == n_ex
     (f,) = consort_figures(ctx)
     assert f.stem == "figure_S3" and f.caption.startswith("Figure S3. Flow of patients")
 
@@ -135,3 +135,62 @@ def test_layout_checks_new_figure_keys(tmp_path):
         load_study(root)
     with pytest.raises(Exception, match="single_column_mm"):
         parse_layout("[figures]\nsingle_column_mm = 10\n", "layout.toml")
+
+
+def test_simon_makuch_values_in_results(ctx):
+    """The Simon–Makuch curves the figure draws, at the protocol's time points, are in results.json and
+    equal the estimator's (stats.simon_makuch) step values; the "after" curve starts at the first move."""
+    from blincompass.stats import simon_makuch
+
+    td = next(t for t in PROTOCOL.analyses.timedep if t.figure)
+    adsl = ctx.derived.adsl.set_index("patient_id")
+    tte = ctx.derived.adtte[ctx.derived.adtte["PARAMCD"] == td.endpoint].set_index("USUBJID").join(adsl)
+    if td.population:
+        tte = tte[tte[td.population].fillna(False).astype(bool)]
+    time = tte["AVAL"].to_numpy(float)
+    event = (tte["CNSR"] == 0).to_numpy()
+    w = ((tte[td.exposure_date] - tte["first_dose_date"]).dt.days / PROTOCOL.time.days_per_month).to_numpy(float)
+    w = np.where(tte[td.exposure].fillna(False).astype(bool).to_numpy() & np.isfinite(w) & (w < time), w, np.nan)
+    sm = simon_makuch(time, event, w)
+    got = ctx.results["methods"]["timedep"][td.id]["simon_makuch"]
+    assert got["exposed"]["start"] == pytest.approx(float(np.nanmin(w)))
+    assert got["unexposed"]["start"] == 0.0
+    for state, km in (("exposed", sm.exposed), ("unexposed", sm.unexposed)):
+        tab = km.table
+        for m in PROTOCOL.analyses.settings.survival_at_months:
+            before = tab[tab["time"] <= m]
+            want = float(before["surv"].iloc[-1]) if len(before) else 1.0
+            value = got[state][f"at_{m:g}m"]
+            if value is not None:
+                assert value == pytest.approx(want, abs=1e-12), (state, m)
+            else:
+                assert m > float(tab["time"].max())
+
+
+def test_word_and_html_embed_figures_at_print_size(report):
+    """Word places each figure at its print width (a journal column, at most the text width); the HTML
+    embeds every figure as SVG."""
+    import io
+
+    from docx import Document
+
+    from blincompass.report.render_docx import USABLE, render_docx
+    from blincompass.report.render_html import render_html
+
+    doc = Document(io.BytesIO(render_docx(report)))
+    widths_cm = [s.width / 360000 for s in doc.inline_shapes]
+    want = [min(USABLE["portrait"], int.from_bytes(f.png[16:20], "big") / 300 * 2.54) for f in report.figures]
+    assert widths_cm == pytest.approx(want, abs=0.01)
+    assert sorted({round(w, 1) for w in widths_cm}) == [8.5, 17.0]  # single column; double capped at 17 cm
+    html = render_html(report)
+    assert html.count('<img src="data:image/svg+xml;base64,') == len(report.figures) == 12
+
+
+def test_swimmer_not_drawn_past_max_lanes(ctx):
+    from blincompass.report.model import ReportContext as Ctx
+
+    lay = ctx.layout.model_copy(update={"figures": ctx.layout.figures.model_copy(update={
+        "swimmer": ctx.layout.figures.swimmer.model_copy(update={"max_lanes": 10})})})
+    c = Ctx(ctx.dataset, ctx.derived, PROTOCOL, None, synthetic=True, layout=lay, values=ctx.values)
+    assert swimmer_figures(c) == []
+    assert c.results["figures"]["swimmer"]["note"] == "not drawn: 39 patients; the layout's max_lanes is 10"

@@ -91,6 +91,12 @@ def _check_figure(fig, artists, label: str) -> int:
                 assert not pa.legend.get_window_extent(renderer).overlaps(t.get_window_extent(renderer)), label
         assert pa.ax.get_title() == "" and pa.ax.get_title(loc="left") == ""  # no title in the image
     assert fig._suptitle is None
+    # nothing is cut at the edges of the image
+    w, h = fig.bbox.width, fig.bbox.height
+    for t in fig.findobj(matplotlib.text.Text):
+        if t.get_text().strip() and t.get_visible():
+            b = t.get_window_extent(renderer)
+            assert b.x0 >= -0.5 and b.x1 <= w + 0.5 and b.y0 >= -0.5 and b.y1 <= h + 0.5, (label, t.get_text())
     return checked
 
 
@@ -180,7 +186,12 @@ def test_layout_width_and_titles(dataset, derived):
     with matplotlib.rc_context(RC_PARAMS):
         fig, artists = draw_km_figure("1c", groups["1c"], PROTOCOL, layout=lay)
     assert fig.get_size_inches()[0] == pytest.approx(90 / 25.4)
-    assert artists[0].ax.get_title(loc="left").startswith("(a) Overall survival")
+    assert artists[0].ax.get_title(loc="left").replace("\n", " ").startswith("(a) Overall survival by")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    title_box = artists[0].ax.title.get_window_extent(renderer) if artists[0].ax.title.get_text() else None
+    left_box = artists[0].ax._left_title.get_window_extent(renderer)
+    assert title_box is None and left_box.y1 <= fig.bbox.height  # the wrapped title fits in the image
     assert fig._suptitle.get_text() == "Figure 1c"
 
 
@@ -191,3 +202,49 @@ def test_median_note_words(dataset, derived):
     note = artists[0].notes[0].get_text()
     assert "months;" not in note and "not reached months" not in note
     assert note.startswith("n = ") and ("median not reached" in note or note.endswith(" months"))
+
+
+def test_example_package_figures_hide_nothing():
+    """The CAR-T example (three groups, long group names, competing risks): survival and cumulative-incidence
+    figures place legends and notes where they hide nothing, and shorten no legend entry."""
+    from pathlib import Path
+
+    from blincompass.report.figure_cif import cif_panel
+    from blincompass.study import load_study
+    from blincompass.validate import load_dataset as load
+
+    root = Path(__file__).resolve().parents[2] / "examples" / "car-t"
+    st = load_study(root)
+    v = load(root / "data", st.dictionary, data_cutoff=st.protocol.study.data_cutoff)
+    dv = derive_all(v.dataset, st.protocol, st.dictionary)
+    from blincompass.report.wording import layout_values
+
+    ctx = ReportContext(dataset=v.dataset, derived=dv, protocol=st.protocol, adae=None, synthetic=False,
+                        layout=st.layout, values=layout_values(st.protocol, dv.adsl, st.layout))
+    with matplotlib.rc_context(RC_PARAMS):
+        for fid, panels in figure_groups(survival_results(ctx)):
+            fig, artists = draw_km_figure(fid, panels, st.protocol, layout=st.layout, values=ctx.values)
+            _check_figure(fig, artists, f"car-t figure {fid}")
+        for c in st.protocol.analyses.competing:
+            spec = cif_panel(ctx, c)
+            fig, artists = draw_panels(f"cif_{c.id}", [spec], layout=st.layout)
+            _check_figure(fig, artists, f"car-t cif {c.id}")
+            texts = [t.get_text().replace("\n", " ") for t in artists[0].legend.get_texts()]
+            assert texts == [cv.label for cv in spec.curves]
+    # the CONSORT flow splits by the layout's column, named and ordered as the protocol's analyses do
+    from blincompass.report.figure_consort import consort_boxes
+
+    groups = consort_boxes(ctx)["groups"]
+    assert [g.split("\n")[0] for g in groups] == ["Primary refractory", "First relapse (chemorefractory or after "
+                                                   "HSCT)", "Second or later relapse"]
+    assert sum(int(g.split("(n = ")[1].rstrip(")")) for g in groups) == dv.screening.n_eligible
+
+
+def test_titles_wrap_without_an_orphan():
+    from blincompass.report.plotting import wrap_to
+
+    text = "Relapse-free survival by HSCT, patients in CR after course 1"
+    for width in (2.0, 2.5, 2.9, 3.3):
+        lines = wrap_to(text, width, 8.0, bold=True).split("\n")
+        assert " ".join(lines) == text
+        assert len(lines) == 1 or " " in lines[-1], (width, lines)

@@ -21,7 +21,7 @@ from blincompass.report.render_docx import document_date
 from tests.report.cohort import report_cohort
 from tests.report.conftest import PROTOCOL
 
-FIGS = ["1a", "1b", "1c", "2", "3a", "3b", "4", "S1"]  # the publication's figures and the Simon-Makuch one
+FIGS = ["1a", "1b", "1c", "2", "3a", "3b", "4", "S1", "S2", "S3", "S4", "S5"]  # S2-S5: CIF, CONSORT, swimmer, forest
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,12 @@ def test_added_sections_render_everywhere(clean_registry, derived):
         update={"survival": tuple(a.model_copy(update={"figure": None}) for a in PROTOCOL.analyses.survival),
                 "timedep": tuple(a.model_copy(update={"figure": None}) for a in PROTOCOL.analyses.timedep)})
     proto = PROTOCOL.model_copy(update={"analyses": analyses})
-    rep = build_report(report_cohort(), proto, derived=derived,
+    from blincompass.protocol.layout import load_layout
+
+    lay = load_layout()  # and none of the layout's own figures
+    lay = lay.model_copy(update={"figures": lay.figures.model_copy(
+        update={"consort": False, "cif": False, "swimmer": None, "forest": None})})
+    rep = build_report(report_cohort(), proto, derived=derived, layout=lay,
                        extra_sections=[SectionSpec("notes", notes, after="published")])
     ids = [s.id for s in rep.sections]
     # "nothing" returned None; no figures section

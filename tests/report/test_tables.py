@@ -233,7 +233,7 @@ def test_survival_groups_and_at_risk(results):
     assert g["n_excluded"] == 1  # R7: stratum missing
     assert (g["groups"]["low"]["n"], g["groups"]["low"]["events"]) == (3, 2)
     assert (g["groups"]["high"]["n"], g["groups"]["high"]["events"]) == (2, 1)
-    assert g["groups"]["high"]["label"] == ">=5% blasts"
+    assert g["groups"]["high"]["label"] == "≥5 % blasts"
     assert g["groups"]["low"]["at_risk"] == {"0m": 3, "12m": 2, "24m": 2, "36m": 0}
     assert g["groups"]["high"]["at_risk"] == {"0m": 2, "12m": 1, "24m": 1, "36m": 0}
     assert results["survival"]["os_all"]["at_risk"] == {"0m": 6, "12m": 3, "24m": 3, "36m": 0}
@@ -267,14 +267,14 @@ def test_logrank_by_hand(results):
     assert t["p_one_sided"] == t["p"]
     assert t["p_two_sided"] == pytest.approx(2 * norm.sf(abs(z)))
     assert (t["alternative"], t["sided"]) == ("less", "one")
-    assert t["alternative_text"] == "one-sided, H1: <5% blasts has fewer deaths than >=5% blasts"
+    assert t["alternative_text"] == "one-sided, H1: <5 % blasts has fewer deaths than ≥5 % blasts"
 
 
 def test_fisher_by_hand(results):
     """Response after course 1: low 2 of 3, high 1 of 2. Hypergeometric (margins 3, 2 / 3, 2):
     P(X = 1, 2, 3) = 0.3, 0.6, 0.1."""
     t = results["tests"]["response_c1_by_stratum"]
-    assert t["counts"]["low"] == {"label": "<5% blasts", "yes": 2, "no": 1, "n": 3, "pct": pytest.approx(200 / 3)}
+    assert t["counts"]["low"] == {"label": "<5 % blasts", "yes": 2, "no": 1, "n": 3, "pct": pytest.approx(200 / 3)}
     assert (t["counts"]["high"]["yes"], t["counts"]["high"]["no"]) == (1, 1)
     assert t["n_excluded"] == 1  # R7
     assert t["p"] == pytest.approx(0.7)
@@ -284,7 +284,7 @@ def test_fisher_by_hand(results):
     assert t["or_lower"] < t["odds_ratio"] < t["or_upper"]
     ae = results["tests"]["ae_grade3_by_stratum"]
     # population: patients with toxicity data (R3 excluded), stratum missing excluded (R7)
-    assert ae["counts"]["high"] == {"label": ">=5% blasts", "yes": 0, "no": 1, "n": 1, "pct": 0.0}
+    assert ae["counts"]["high"] == {"label": "≥5 % blasts", "yes": 0, "no": 1, "n": 1, "pct": 0.0}
     assert (ae["counts"]["low"]["yes"], ae["counts"]["low"]["no"]) == (2, 1)
     assert ae["p"] == pytest.approx(1.0)
 

@@ -268,7 +268,9 @@ class SwimmerLayout(_Frozen):
     """What the swimmer plot draws: one lane per patient from ``origin`` to ``end`` (ADSL date columns),
     grouped and coloured by ``group`` (with ``group_label`` naming each lane group), spans from a form, and
     events; lanes are ordered by group (protocol order of its values, else sorted), then by follow-up, then
-    by patient id. ``ongoing`` is the legend text of the arrow ending a lane without an ``end_event``."""
+    by patient id. ``ongoing`` is the legend text of the arrow ending a lane without an ``end_event``. A
+    cohort with more than ``max_lanes`` patients gets no swimmer plot (one lane per patient is unreadable
+    there); results.json says so."""
 
     origin: str
     end: str
@@ -278,6 +280,7 @@ class SwimmerLayout(_Frozen):
     events: tuple[SwimmerEvent, ...] = ()
     end_event: str | None = None
     ongoing: str = "Alive at last follow-up"
+    max_lanes: int = Field(default=300, ge=1)
 
 
 class ForestCovariate(_Frozen):
@@ -335,8 +338,9 @@ class FiguresLayout(_Frozen):
 
     def width_in(self, fig_id: str, n_panels: int = 1) -> float:
         """Width of figure ``fig_id`` in inches: ``widths`` (default: single column for one panel, double
-        for more)."""
-        kind = self.widths.get(fig_id, "single" if n_panels <= 1 and fig_id not in EXTRA_FIGURES else "double")
+        for more and for the swimmer and forest plots)."""
+        wide = n_panels > 1 or fig_id in ("swimmer", "forest")
+        kind = self.widths.get(fig_id, "double" if wide else "single")
         return (self.single_column_mm if kind == "single" else self.double_column_mm) / 25.4
 
     @field_validator("order")

@@ -10,7 +10,7 @@ from typing import Any
 import matplotlib
 
 from blincompass.protocol.layout import EXTRA_FIGURES, fill
-from blincompass.report.figures import protocol_order, render
+from blincompass.report.figures import protocol_labels, protocol_order, render
 from blincompass.report.model import Figure, ReportContext, put
 from blincompass.report.plotting import RC_PARAMS, SMALL_PT, new_figure, wrap_to
 
@@ -21,7 +21,8 @@ def consort_boxes(ctx: ReportContext) -> dict[str, Any]:
     """The texts of the diagram: ``screened``, ``excluded`` (lines), ``analysed`` and ``groups``."""
     sc = ctx.derived.screening
     by_step = Counter(e.step for e in sc.exclusions)
-    lines = [f"{s.label}: not met, n = {by_step.get(s.id, s.n_excluded)}" for s in sc.steps if s.n_excluded]
+    lines = [f"{s.label}: not met, n\u00a0=\u00a0{by_step.get(s.id, s.n_excluded)}" for s in sc.steps
+             if s.n_excluded]
     excluded = sc.n_screened - sc.n_eligible
     groups: list[tuple[str, int]] = []
     col = ctx.layout.figures.consort_group
@@ -29,10 +30,12 @@ def consort_boxes(ctx: ReportContext) -> dict[str, Any]:
     if col and col in adsl.columns:
         eligible = adsl[adsl["eligible"].fillna(False).astype(bool)] if "eligible" in adsl.columns else adsl
         label_col = f"{col}_label" if f"{col}_label" in adsl.columns else col
+        names = protocol_labels(ctx.protocol, col)
         values = eligible[col]
         for v in protocol_order(ctx.protocol, col, values.dropna().unique()):
             sel = eligible[values == v]
-            groups.append((str(sel[label_col].iloc[0]), len(sel)))
+            key = str(v).lower() if isinstance(v, bool) else str(v)
+            groups.append((names.get(key, str(sel[label_col].iloc[0])), len(sel)))
         missing = int(values.isna().sum())
         if missing:
             groups.append(("Not known", missing))
@@ -59,7 +62,13 @@ def consort_figures(ctx: ReportContext) -> list[Figure]:
     line_in = SMALL_PT * 1.3 / 72
     ex_h = ex_lines * line_in + 0.15
     groups = boxes["groups"]
-    height = 0.35 + 0.45 + max(ex_h, 0.4) + 0.45 + (0.7 if groups else 0.0) + 0.2
+    n_g = len(groups)
+    span = min(width - 0.4, max(1.2 * n_g, 1.0))
+    slot = span / max(n_g, 1) - 0.2
+    groups = ["\n".join(wrap_to(line, slot, SMALL_PT) for line in t.split("\n")) for t in groups]
+    halves = [(t.count("\n") + 1) * line_in / 2 + 0.07 for t in groups]  # half heights of the group boxes
+    # from the top: screened box, the exclusion box between two arrows, analysed box, the groups
+    height = 0.35 + 0.45 + ex_h + 0.45 + ((0.5 + 2 * max(halves)) if groups else 0.25) + 0.1
     with matplotlib.rc_context(RC_PARAMS):
         fig = new_figure(width, height)
         ax = fig.add_axes((0, 0, 1, 1))
@@ -78,15 +87,14 @@ def consort_figures(ctx: ReportContext) -> list[Figure]:
         ax.annotate("", xy=(main_x, y_an + 0.2), xytext=(main_x, y_top - 0.2), arrowprops=arrow)
         ax.annotate("", xy=(main_x + 0.3, y_ex), xytext=(main_x, y_ex), arrowprops=arrow)
         if groups:
-            y_g = y_an - 0.7
-            n = len(groups)
-            span = min(width - 0.4, max(1.2 * n, 1.0))
+            y_bar = y_an - 0.3
+            y_g = y_bar - 0.2 - max(halves)
             left = min(max(0.1, main_x - span / 2), width - 0.1 - span)
-            xs = [left + span * (i + 0.5) / n for i in range(n)]
-            ax.plot([min(xs[0], main_x), max(xs[-1], main_x)], [y_g + 0.4, y_g + 0.4], color="black", lw=0.6)
-            ax.plot([main_x, main_x], [y_an - 0.2, y_g + 0.4], color="black", lw=0.6)
-            for x, t in zip(xs, groups, strict=True):
-                ax.annotate("", xy=(x, y_g + 0.2), xytext=(x, y_g + 0.4), arrowprops=arrow)
+            xs = [left + span * (i + 0.5) / n_g for i in range(n_g)]
+            ax.plot([min(xs[0], main_x), max(xs[-1], main_x)], [y_bar, y_bar], color="black", lw=0.6)
+            ax.plot([main_x, main_x], [y_an - 0.2, y_bar], color="black", lw=0.6)
+            for x, t, half in zip(xs, groups, halves, strict=True):
+                ax.annotate("", xy=(x, y_g + half), xytext=(x, y_bar), arrowprops=arrow)
                 _box(ax, x, y_g, t)
         if ctx.synthetic:
             ax.text(width - 0.03, height - 0.05, "SYNTHETIC DATA \u2013 not real patients", ha="right", va="top",

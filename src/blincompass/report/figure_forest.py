@@ -15,7 +15,7 @@ from blincompass.protocol.layout import EXTRA_FIGURES, fill
 from blincompass.report.figures import render
 from blincompass.report.fmt import fmt_p
 from blincompass.report.model import Figure, ReportContext, put
-from blincompass.report.plotting import COLOURS, RC_PARAMS, SMALL_PT, new_figure, text_width_in
+from blincompass.report.plotting import COLOURS, RC_PARAMS, SMALL_PT, new_figure, text_width_in, wrap_to
 from blincompass.stats import cox_ph
 
 __all__ = ["EPV_THRESHOLD", "forest_figures", "forest_rows"]
@@ -114,8 +114,9 @@ def forest_figures(ctx: ReportContext) -> list[Figure]:
     ps = [fmt_p(r["p"]) if r["p"] is not None else "" for r in rows]
     label_w = max([text_width_in(r["label"], SMALL_PT) for r in rows] + [0.5]) + 0.1
     label_w = min(label_w, width * 0.42)
+    labels = [wrap_to(r["label"], label_w - 0.1, SMALL_PT) for r in rows]
     right_w = max([text_width_in(t, SMALL_PT) for t in texts] + [0.9]) + 0.55
-    row_h = 0.2
+    row_h = 0.2 if all("\n" not in t for t in labels) else 0.3
     height = 0.3 + row_h * max(len(rows), 1) + 0.55 + 0.3
     with matplotlib.rc_context(RC_PARAMS):
         fig = new_figure(width, height)
@@ -124,7 +125,7 @@ def forest_figures(ctx: ReportContext) -> list[Figure]:
         ax.set_xscale("log")
         ax.set_ylim(len(rows) - 0.5, -0.5)
         ax.set_yticks(range(len(rows)))
-        ax.set_yticklabels([r["label"] for r in rows])
+        ax.set_yticklabels(labels)
         ax.tick_params(axis="y", length=0)
         ax.spines["left"].set_visible(False)
         finite = [v for r in rows for v in (r["lower"], r["upper"]) if v is not None]
@@ -152,7 +153,8 @@ def forest_figures(ctx: ReportContext) -> list[Figure]:
         for i, (t, p) in enumerate(zip(texts, ps, strict=True)):
             fig.text(x_text, i, t, transform=trans, fontsize=SMALL_PT, va="center")
             fig.text((width - 0.05) / width, i, p, transform=trans, fontsize=SMALL_PT, va="center", ha="right")
-        fig.text(0.05 / width, 0.08 / height, epv_text, fontsize=SMALL_PT, va="bottom", ha="left", wrap=True)
+        fig.text(0.05 / width, 0.08 / height, wrap_to(epv_text, width - 0.1, SMALL_PT), fontsize=SMALL_PT,
+                 va="bottom", ha="left")
         if ctx.synthetic:
             fig.text(1 - 0.03 / width, 1 - 0.05 / height, "SYNTHETIC DATA \u2013 not real patients", ha="right",
                      va="top", fontsize=SMALL_PT, fontweight="bold", color="#b00020")

@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from blincompass.protocol.layout import EXTRA_FIGURES, fill
-from blincompass.report.figures import protocol_order, render
+from blincompass.report.figures import protocol_labels, protocol_order, render
 from blincompass.report.fmt import slug
 from blincompass.report.model import Figure, ReportContext, put
 from blincompass.report.plotting import COLOURS, FONT_PT, RC_PARAMS, SMALL_PT, new_figure, wrap_to
@@ -54,6 +54,10 @@ def swimmer_figures(ctx: ReportContext) -> list[Figure]:
     if cfg is None:
         return []
     lanes = swimmer_lanes(ctx)
+    if len(lanes) > cfg.max_lanes or not len(lanes):
+        put(ctx.results, "figures.swimmer.note", f"not drawn: {len(lanes)} patients; the layout's max_lanes is "
+            f"{cfg.max_lanes}" if len(lanes) else "not drawn: no eligible patient")
+        return []
     adsl = ctx.derived.adsl.set_index("patient_id")
     adsl.index = adsl.index.astype(str)
     per_month = ctx.protocol.time.days_per_month
@@ -66,7 +70,7 @@ def swimmer_figures(ctx: ReportContext) -> list[Figure]:
     legend_rows = 2 + (len(cfg.events) + len(cfg.intervals) + 2) // 3
     bottom = 0.45 + legend_rows * 0.16
     height = bottom + axes_h + 0.25
-    group_label = {}
+    group_label = dict(protocol_labels(ctx.protocol, cfg.group)) if not cfg.group_label else {}
     if cfg.group:
         label_col = cfg.group_label if cfg.group_label and cfg.group_label in adsl.columns else cfg.group
         for gid, lab in zip(adsl[cfg.group].astype(object), adsl[label_col].astype(object), strict=True):

@@ -13,7 +13,6 @@ layout asks for it (``[figures] titles = true``): the caption carries it.
 from __future__ import annotations
 
 import math
-import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,7 +138,6 @@ _RISK_HEAD = 0.17
 _X_AXIS = 0.42
 _PAD = 0.06
 _SYNTH = 0.2
-_TITLE = 0.32
 _LINE_PT = 1.1
 _MARK_PT = 5.0
 
@@ -202,12 +200,12 @@ def km_panel(sd: SurvivalData, protocol: Protocol, layout: Layout, values: dict[
                      note=note, step=protocol.report.at_risk_step_months, legend=bool(sd.groups))
 
 
-def _height(specs: Sequence[PanelSpec], titles: bool, synthetic: bool, reserve: float,
+def _height(specs: Sequence[PanelSpec], title_h: float, synthetic: bool, reserve: float,
             x_lines: int) -> tuple[float, float]:
     """Figure height and the bottom of the curve axes (inches)."""
     rows = max(len(p.curves) for p in specs)
     bottom = _PAD + _RISK_ROW * rows + _RISK_HEAD + _X_AXIS + (x_lines - 1) * FONT_PT * 1.25 / 72
-    top = _PAD + (_SYNTH if synthetic else 0.0) + (_TITLE if titles else 0.0) + reserve
+    top = _PAD + (_SYNTH if synthetic else 0.0) + title_h + reserve
     return bottom + _AXES_H + top, bottom
 
 
@@ -216,16 +214,22 @@ def _draw_panels(fig_id: str, specs: Sequence[PanelSpec], *, width: float, censo
                  results: dict[str, Any] | None) -> tuple[MplFigure, list[PanelArtists], list[Obstacles], set[int]]:
     titles = layout.figures.titles
     n = len(specs)
-    names = [c.name for p in specs for c in p.curves]
+    cell = width / n
     numbers = max((len(str(c.at_risk(0.0))) for p in specs for c in p.curves), default=1)
     number_half = text_width_in("0" * max(numbers, 2), SMALL_PT) / 2
-    left = max(0.42, max(text_width_in(s, SMALL_PT) for s in names) + number_half + 0.1)
-    cell = width / n
+    y_labels = [wrap_to(p.y_label, _AXES_H, FONT_PT) for p in specs]
+    y_lines = max(s.count("\n") + 1 for s in y_labels)
+    # at-risk row names longer than a third of the panel are shortened (the legend names the group in full)
+    max_name = cell / 3 - number_half - 0.1
+    names = {c.name: _fit(c.name, max_name, SMALL_PT) for p in specs for c in p.curves}
+    left = max(0.5 + (y_lines - 1) * FONT_PT * 1.25 / 72,
+               max(text_width_in(s, SMALL_PT) for s in names.values()) + number_half + 0.1)
     axes_w = cell - left - 0.14
     x_labels = [wrap_to(p.x_label, axes_w, FONT_PT) for p in specs]
-    y_labels = [wrap_to(p.y_label, _AXES_H, FONT_PT) for p in specs]
     x_lines = max(s.count("\n") + 1 for s in x_labels)
-    height, bottom = _height(specs, titles, synthetic, reserve, x_lines)
+    title_texts = [wrap_to(p.title, axes_w, FONT_PT, bold=True) for p in specs] if titles else []
+    title_h = max((t.count("\n") + 1 for t in title_texts), default=0) * FONT_PT * 1.3 / 72 + 0.1 if titles else 0.0
+    height, bottom = _height(specs, title_h, synthetic, reserve, x_lines)
     fig = new_figure(width, height)
     failed: set[int] = set()
     artists: list[PanelArtists] = []
@@ -241,7 +245,7 @@ def _draw_panels(fig_id: str, specs: Sequence[PanelSpec], *, width: float, censo
         obs = Obstacles(ax)
         for j, c in enumerate(spec.curves):
             st = style_of(j)
-            ax.step(c.t, c.y, where="post", lw=_LINE_PT, label=c.label, **st)
+            ax.step(c.t, c.y, where="post", lw=_LINE_PT, label=wrap_to(c.label, axes_w - 0.5, SMALL_PT), **st)
             obs.add_step(c.t, c.y)
             if c.lower is not None and c.upper is not None:
                 # where a limit is not estimable (S = 0 or no variance) the band collapses onto the curve
@@ -267,23 +271,22 @@ def _draw_panels(fig_id: str, specs: Sequence[PanelSpec], *, width: float, censo
         ax.grid(axis="y", color="#dddddd", lw=0.4)
         ax.set_axisbelow(True)
         if titles:
-            chars = max(20, int(axes_w * 72 / (FONT_PT * 0.6)))
-            ax.set_title(textwrap.shorten(spec.title, chars * 2) if len(spec.title) <= chars * 2 else spec.title,
-                         loc="left", fontsize=FONT_PT, fontweight="bold", wrap=True)
+            ax.set_title(title_texts[i], loc="left", fontsize=FONT_PT, fontweight="bold")
         legend = None
         if spec.legend:
             legend = ax.legend(loc="upper right", frameon=False, handlelength=2.6, borderaxespad=0.3)
         note = None
         if spec.note:
-            note = ax.text(0.02, 0.03, spec.note, transform=ax.transAxes, fontsize=SMALL_PT)
+            note = ax.text(0.02, 0.03, wrap_to(spec.note, axes_w - 0.15, SMALL_PT), transform=ax.transAxes,
+                           fontsize=SMALL_PT)
         if i in outside:
-            _outside(ax, legend, note)
+            _outside(ax, legend, note, 1.0 + title_h / _AXES_H)  # above the title, when there is one
         else:
             if legend is not None and not place_legend(obs, legend):
                 failed.add(i)
             if note is not None and not place_note(obs, note):
                 failed.add(i)
-        _at_risk(rax, spec, ticks, layout, results, artists, ax, legend, note, number_half)
+        _at_risk(rax, spec, ticks, layout, results, artists, ax, legend, note, number_half, names)
         obstacles.append(obs)
     if titles:
         fig.suptitle(f"Figure {layout.figure_number(fig_id)}", x=0.01, y=1 - _PAD / height, ha="left",
@@ -294,17 +297,28 @@ def _draw_panels(fig_id: str, specs: Sequence[PanelSpec], *, width: float, censo
     return fig, artists, obstacles, failed
 
 
-def _outside(ax: Axes, legend: Legend | None, note: Text | None) -> None:
-    """Legend and note above the axes (the room is reserved): the note as the legend's title, or alone."""
+def _fit(text: str, width_in: float, size_pt: float) -> str:
+    """``text``, cut at a word and ended with "…" when wider than ``width_in``."""
+    if text_width_in(text, size_pt) <= width_in:
+        return text
+    words = text.split()
+    while len(words) > 1 and text_width_in(" ".join(words) + "\u2026", size_pt) > width_in:
+        words.pop()
+    return " ".join(words) + "\u2026"
+
+
+def _outside(ax: Axes, legend: Legend | None, note: Text | None, y0: float = 1.0) -> None:
+    """Legend and note above the axes, from ``y0`` in axes coordinates (the room is reserved): the note as
+    the legend's title, or alone."""
     if legend is not None:
         legend.set_loc("lower left")
-        legend.set_bbox_to_anchor((0.0, 1.0), transform=ax.transAxes)
+        legend.set_bbox_to_anchor((0.0, y0), transform=ax.transAxes)
         legend.set_alignment("left")  # the title left-aligned over the entries
         if note is not None:
             legend.set_title(note.get_text(), prop={"size": SMALL_PT})
             note.remove()
     elif note is not None:
-        note.set_position((0.0, 1.02))
+        note.set_position((0.0, y0 + 0.02))
         note.set_ha("left")
         note.set_va("bottom")
 
@@ -322,7 +336,7 @@ def _outside_height(legend: Legend | None, note: Text | None, fig: MplFigure) ->
 
 def _at_risk(rax: Axes, spec: PanelSpec, ticks: list[float], layout: Layout, results: dict[str, Any] | None,
              artists: list[PanelArtists], ax: Axes, legend: Legend | None, note: Text | None,
-             number_half: float) -> None:
+             number_half: float, names: dict[str, str]) -> None:
     """Numbers at risk: x in data coordinates of the shared x axis, y in axes coordinates."""
     rax.set_ylim(0, 1)
     rax.tick_params(axis="x", which="both", bottom=False, labelbottom=False)
@@ -340,7 +354,7 @@ def _at_risk(rax: Axes, spec: PanelSpec, ticks: list[float], layout: Layout, res
     for i, c in enumerate(spec.curves):
         y = 1.0 - (i + 0.5) / n_rows
         colour = style_of(i)["color"]
-        rax.text(0.0, y, c.name, transform=names_trans, fontsize=SMALL_PT, ha="right", va="center", color=colour)
+        rax.text(0.0, y, names[c.name], transform=names_trans, fontsize=SMALL_PT, ha="right", va="center", color=colour)
         for tk in ticks:
             n = c.at_risk(tk)
             if results is not None and c.results_key:
@@ -361,10 +375,7 @@ def draw_panels(fig_id: str, specs: Sequence[PanelSpec], *, layout: Layout, cens
     fig, artists, _, failed = _draw_panels(fig_id, specs, width=w, censor_marker=censor_marker,
                                            synthetic=synthetic, layout=layout, outside=set(), reserve=0.0,
                                            results=results)
-    if failed:  # measure what goes above the axes, then draw again with that room
-        fig, artists, _, _ = _draw_panels(fig_id, specs, width=w, censor_marker=censor_marker,
-                                          synthetic=synthetic, layout=layout, outside=failed, reserve=0.0,
-                                          results=None)
+    if failed:  # draw again with room above the axes for what did not fit inside (measured on this drawing)
         reserve = max(_outside_height(artists[i].legend, artists[i].notes[0] if artists[i].notes else None, fig)
                       for i in failed)
         fig, artists, _, _ = _draw_panels(fig_id, specs, width=w, censor_marker=censor_marker,
@@ -404,6 +415,15 @@ def protocol_order(protocol: Protocol, column: str | None, values: Any) -> list[
     known = [o for o in order if any(str(o) == str(v) for v in vals)]
     known = [next(v for v in vals if str(v) == str(o)) for o in known]
     return known + sorted((v for v in vals if all(str(v) != str(k) for k in known)), key=str)
+
+
+def protocol_labels(protocol: Protocol, column: str | None) -> dict[str, str]:
+    """Labels of the values of a patient-level column, from the first protocol analysis grouped by it that
+    names them (``labels``); empty when none does."""
+    for a in (*protocol.analyses.survival, *protocol.analyses.competing, *protocol.analyses.proportions):
+        if column and getattr(a, "group", None) == column and getattr(a, "labels", None):
+            return {str(k): str(v) for k, v in a.labels.items()}
+    return {}
 
 
 def render(fig: MplFigure) -> tuple[bytes, bytes, bytes]:
@@ -496,10 +516,21 @@ def _step_value(t: np.ndarray, y: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 def simon_makuch_figure(fig_id: str, sm: Any, labels: tuple[str, str], title: str, endpoint_id: str,
                         protocol: Protocol, *, layout: Layout, values: dict[str, Any], synthetic: bool = False,
-                        note: str | None = None, caption_tail: str = "") -> Figure:
-    """The Simon–Makuch figure of the report (caption says how moves and censorings are drawn)."""
+                        note: str | None = None, caption_tail: str = "", results: dict[str, Any] | None = None,
+                        key: str | None = None) -> Figure:
+    """The Simon–Makuch figure of the report (caption says how moves and censorings are drawn). With
+    ``results`` and ``key``, the drawn curves' values at the protocol's ``survival_at_months`` go to
+    ``<key>.<exposed|unexposed>.at_<t>m`` (``None`` before the curve starts or after its last time) and the
+    curve's start to ``<key>.<state>.start``."""
     endpoint = protocol.endpoint(endpoint_id).param.split(" (")[0]
     spec = simon_makuch_panel(sm, labels, title, endpoint, protocol, layout, values, note=note)
+    if results is not None and key:
+        for state, c in zip(("exposed", "unexposed"), spec.curves, strict=False):
+            put(results, f"{key}.{state}.start", float(c.t[0]))
+            for m in protocol.analyses.settings.survival_at_months:
+                inside = c.t[0] <= m <= c.t[-1]
+                put(results, f"{key}.{state}.at_{month_key(m)}",
+                    float(_step_value(c.t, c.y, np.array([m]))[0]) if inside else None)
     with matplotlib.rc_context(RC_PARAMS):
         fig, _ = draw_panels(fig_id, [spec], layout=layout, censor_marker=protocol.report.censor_marker,
                              synthetic=synthetic)

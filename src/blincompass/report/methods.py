@@ -378,7 +378,8 @@ def _simon_makuch_figure(ctx: ReportContext, td: Any, time: np.ndarray, event: n
     return simon_makuch_figure(td.figure, sm, labels, td.title, td.endpoint, ctx.protocol, layout=ctx.layout,
                                values=ctx.values, synthetic=ctx.synthetic,
                                note=f"Mantel\u2013Byar test, {sided}-sided: p = {_fmt_p(mb_p)}",
-                               caption_tail=f" Mantel\u2013Byar {sided}-sided p = {_fmt_p(mb_p)}.")
+                               caption_tail=f" Mantel\u2013Byar {sided}-sided p = {_fmt_p(mb_p)}.",
+                               results=ctx.results, key=f"methods.timedep.{td.id}.simon_makuch")
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ backends, the PDF with one font subset per font and process (see :func:`pdf_font
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,6 @@ from matplotlib.figure import Figure as MplFigure  # noqa: E402
 from matplotlib.legend import Legend  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
-from matplotlib.textpath import TextPath  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
 
 __all__ = [
@@ -88,26 +88,33 @@ def style_of(i: int) -> dict[str, Any]:
     return {"color": COLOURS[i % len(COLOURS)], "linestyle": LINESTYLES[i % len(LINESTYLES)]}
 
 
+@functools.lru_cache(maxsize=4096)
 def text_width_in(text: str, size_pt: float, bold: bool = False) -> float:
-    """Width of ``text`` set in the report's font at ``size_pt``, in inches (from the glyph outlines)."""
+    """Width of ``text`` set in the report's font at ``size_pt``, in inches (FreeType advance widths, as
+    the Agg renderer lays the text out)."""
     if not text:
         return 0.0
     from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
 
-    prop = FontProperties(family=RC_PARAMS["font.family"], weight="bold" if bold else "normal")
-    ext = TextPath((0, 0), text, size=size_pt, prop=prop).get_extents()
-    return float(ext.x1 - min(ext.x0, 0.0)) / 72.0
+    prop = FontProperties(family=RC_PARAMS["font.family"], weight="bold" if bold else "normal", size=size_pt)
+    width, _, _ = text_to_path.get_text_width_height_descent(text, prop, ismath=False)
+    return float(width) / 72.0
 
 
 def wrap_to(text: str, width_in: float, size_pt: float, bold: bool = False) -> str:
-    """``text`` broken at spaces into lines no wider than ``width_in`` (a single word longer than that
-    stays on its own line)."""
+    """``text`` broken at spaces (not at no-break spaces) into lines no wider than ``width_in`` (a single
+    word longer than that stays on its own line)."""
     lines: list[str] = []
-    for word in text.split():
+    for word in (w for w in text.split(" ") if w):  # a no-break space keeps "n = 2" together
         if lines and text_width_in(f"{lines[-1]} {word}", size_pt, bold) <= width_in:
             lines[-1] = f"{lines[-1]} {word}"
         else:
             lines.append(word)
+    # no orphan: a last line of one short word takes the word before it along
+    if len(lines) > 1 and " " not in lines[-1] and len(lines[-1]) <= 3 and " " in lines[-2]:
+        head, moved = lines[-2].rsplit(" ", 1)
+        lines[-2:] = [head, f"{moved} {lines[-1]}"]
     return "\n".join(lines)
 
 

@@ -408,7 +408,8 @@ def render_docx(report: Report) -> bytes:
             if isinstance(b, Table):
                 _table(doc, b, widths[id(b)][1], seq)
             elif isinstance(b, Figure):
-                _figure(doc, b, min(USABLE[state["orient"]], 17.0 * _png_width(b.png) / 1920.0), seq)
+                # at print size: the PNG is 300 dpi at the journal column width the layout gives
+                _figure(doc, b, min(USABLE[state["orient"]], _png_width(b.png) / 300.0 * 2.54), seq)
             elif isinstance(b, Paragraph):
                 p = doc.add_paragraph()
                 run = p.add_run(b.text)

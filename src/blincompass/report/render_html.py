@@ -140,7 +140,8 @@ def _table(t: Table) -> str:
 def _figure(f: Figure) -> str:
     data = base64.b64encode(f.svg).decode("ascii")
     links = " ".join(f'<a href="figures/{escape(f.stem)}.{ext}">{ext.upper()}</a>' for ext in ("png", "svg", "pdf"))
-    width = int.from_bytes(f.png[16:20], "big") // 3 if f.png[:8] == b"\x89PNG\r\n\x1a\n" else 640
+    # figures are drawn at print size (300 dpi PNG); on screen 160 px per inch of print
+    width = int.from_bytes(f.png[16:20], "big") * 160 // 300 if f.png[:8] == b"\x89PNG\r\n\x1a\n" else 640
     return (f'<figure class="plot" id="figure-{escape(f.id)}">'
             f'<img src="data:image/svg+xml;base64,{data}" alt="{escape(f.alt)}" style="max-width: {width}px">'
             f"<figcaption>{escape(f.caption)}</figcaption>"
