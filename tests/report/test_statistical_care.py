@@ -60,25 +60,25 @@ def _row(table, label, after):
 def test_24_month_survival_of_the_high_blasts_group_is_a_dash(rep):
     t = rep.table("survival")
     i24 = [h.text for h in t.header[0]].index("Survival at 24 months, % (95% CI)")
-    os_high = _row(t, ">=5% blasts", "Overall survival by bone-marrow blasts")
-    rfs_high = _row(t, ">=5% blasts", "Relapse-free survival by bone-marrow blasts")
+    os_high = _row(t, "≥5 % blasts", "Overall survival by bone-marrow blasts")
+    rfs_high = _row(t, "≥5 % blasts", "Relapse-free survival by bone-marrow blasts")
     assert os_high.cells[i24] == EM_DASH and rfs_high.cells[i24] == EM_DASH
     assert os_high.cells[i24 - 1] == "59.8 (28.5\u201381.0)"  # 12 months: within the data
     # the low-blasts group (followed up to 67.2 months) keeps its estimate
-    assert _row(t, "<5% blasts", "Overall survival by bone-marrow blasts").cells[i24] == "74.4 (47.7\u201388.8)"
+    assert _row(t, "<5 % blasts", "Overall survival by bone-marrow blasts").cells[i24] == "74.4 (47.7\u201388.8)"
     # a curve that reached 0 (every No-CR patient died by 16.1 months) stays 0
     assert _row(t, "No CR", "Overall survival by CR").cells[i24].startswith("0.0 ")
     at = rep.results["survival"]["os_by_stratum"]["groups"]["high"]["at"]["24m"]
     assert at["surv"] is None and at["lower"] is None
     assert at["note"] == "not estimated: the last observation is at 20.5 months, before 24 months"
     foot = next(f for f in t.footnotes if f.startswith(EM_DASH))
-    assert ">=5% blasts at 24 months (last observation 20.5 months)" in foot
-    assert ">=5% blasts at 24 months (last observation 18.9 months)" in foot
+    assert "≥5 % blasts at 24 months (last observation 20.5 months)" in foot
+    assert "≥5 % blasts at 24 months (last observation 18.9 months)" in foot
 
 
 def test_cumulative_incidence_past_the_data_is_a_dash_as_well(rep):
     t = rep.table("cir_cir_by_stratum")
-    high = next(r for r in t.rows if r.cells[0] == ">=5% blasts")
+    high = next(r for r in t.rows if r.cells[0] == "≥5 % blasts")
     assert high.cells[-2] == "66.7 % (12.2\u201392.5)" and high.cells[-1] == EM_DASH
     res = rep.results["methods"]["competing"]["cir_by_stratum"]["high"]["at_24m"]
     assert res["estimate"] is None and "18.9 months" in res["note"]
@@ -136,7 +136,7 @@ def test_rmst_tables_state_tau_in_words(rep):
     assert not any("(SE; up to)" in h.text for h in t4.header[0])
     t8 = rep.table("rmst")
     assert t8.caption.startswith("Table 8. Restricted mean survival time over a common horizon")
-    diff = next(r for r in t8.rows if r.cells[0] == "Difference, <5% blasts \u2212 >=5% blasts")
+    diff = next(r for r in t8.rows if r.cells[0] == "Difference, <5 % blasts \u2212 ≥5 % blasts")
     assert diff.cells[3:] == ("5.7 (1.1\u201310.2)", "2.31", "0.014")
     assert [h.text for h in t8.header[0]][-1] == "p (two-sided)"
 
@@ -150,7 +150,7 @@ def test_sidedness_is_labelled(rep):
     assert rep.results["methods"]["competing"]["cir_by_stratum"]["gray"]["sided"] == "two"
     perm = rep.table("permutation")
     row = next(r for r in perm.rows if r.cells[0].startswith("Relapse-free survival by bone-marrow"))
-    assert row.cells[1] == "one-sided (H1: fewer events in <5% blasts)"
+    assert row.cells[1] == "one-sided (H1: fewer events in <5 % blasts)"
     assert row.cells[4] == "Monte Carlo, B = 10000 random relabellings (seed 20201231)"
     cr = next(r for r in perm.rows if r.cells[0] == "Overall survival by CR after course 1")
     assert cr.cells[3] == "\u2264 1/10001 (none of B = 10000 as extreme)"
@@ -173,7 +173,7 @@ def test_post_baseline_groups_get_the_immortal_time_caveat(rep):
 def test_different_endpoints_per_stratum_get_a_note(rep):
     note = rep.table("fisher").footnotes[-1]
     assert note.startswith("The outcome is defined differently in the compared groups")
-    assert "<5% blasts: MRD negativity (CR with MRD < 1e-4); >=5% blasts: morphological CR" in note
+    assert "<5 % blasts: MRD negativity (CR with MRD < 1e-4); ≥5 % blasts: morphological CR" in note
     assert "Adverse event" not in note
     tests = rep.results["tests"]
     assert tests["response_c1_by_stratum"]["outcome_differs_by_group"] is True
