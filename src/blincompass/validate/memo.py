@@ -20,6 +20,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from blincompass.dictionary import DataDictionary
@@ -40,6 +41,19 @@ class _Read:
     data: FormData | None
     frame: pd.DataFrame
     findings: tuple[Finding, ...]
+    label: str
+
+    def relabelled(self, label: str) -> _Read | None:
+        """The same form read under another source label (the label is only the findings' ``file``, the
+        forms' ``source`` and the frame's ``_file``); ``None`` when a finding names another file."""
+        if label == self.label:
+            return self
+        if any(f.file != self.label for f in self.findings):
+            return None
+        frame = self.frame.copy()
+        frame["_file"] = pd.Series(np.full(len(frame), label, dtype=object), index=frame.index, dtype="object")
+        data = None if self.data is None else dataclasses.replace(self.data, source=label)
+        return _Read(data, frame, tuple(dataclasses.replace(f, file=label) for f in self.findings), label)
 
 
 class FormMemo:
@@ -87,7 +101,7 @@ def _read(raw: RawDataset, form_name: str, d: DataDictionary, cutoff: dt.date, o
     if form.name == d.meta.patient_form and fd is not None and fd.frame.empty:
         out.add("warning", label, None, None, None, None, "form.empty", f"the {form.name} form has no data rows")
     rules._frame_checks(d, {form.name: checked}, {form.name: label}, cutoff, origin, out)
-    return _Read(fd, checked, tuple(out.findings))
+    return _Read(fd, checked, tuple(out.findings), label)
 
 
 def validate_with_memo(raw: RawDataset, memo: FormMemo, *, data_cutoff: dt.date | None = None) -> ValidationResult:
@@ -103,14 +117,18 @@ def validate_with_memo(raw: RawDataset, memo: FormMemo, *, data_cutoff: dt.date 
     found: list[Finding] = []
     for form in d.forms:
         table = raw.tables.get(form.name)
+        # the source label is not part of the key: a patient's records read from the registry and the same
+        # records sent by a web form differ only in it
         if table is None:
             key: tuple[Any, ...] = (form.name, None, raw.source, raw.other_sheets, cutoff, origin)
         else:
-            key = (form.name, table.source, table.header, table.rows, table.date1904, cutoff, origin)
+            key = (form.name, table.header, table.rows, table.date1904, cutoff, origin)
         try:
             got = memo.get(key)
         except TypeError:  # a cell that cannot be hashed: read without the memo
             key, got = (), None
+        if got is not None and table is not None:
+            got = got.relabelled(table.source)
         if got is None:
             got = _read(raw, form.name, d, cutoff, origin)
             if key:
