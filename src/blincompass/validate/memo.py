@@ -57,12 +57,14 @@ class _Read:
 
 
 class FormMemo:
-    """The per-form part of recent validations against ``dictionary`` (thread-safe; the least recently
-    used entries are dropped)."""
+    """The per-form part of recent validations against ``dictionary`` (thread-safe). The least recently
+    used entries are dropped beyond ``size`` entries or ``max_rows`` rows in all (the memory bound)."""
 
-    def __init__(self, dictionary: DataDictionary, size: int = 1024) -> None:
+    def __init__(self, dictionary: DataDictionary, size: int = 1024, max_rows: int = 100_000) -> None:
         self.dictionary = dictionary
         self.size = size
+        self.max_rows = max_rows
+        self.rows = 0
         self._data: OrderedDict[tuple[Any, ...], _Read] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
@@ -80,10 +82,13 @@ class FormMemo:
 
     def put(self, key: tuple[Any, ...], value: _Read) -> None:
         with self._lock:
+            old = self._data.pop(key, None)
+            self.rows -= 0 if old is None else len(old.frame)
             self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
+            self.rows += len(value.frame)
+            while len(self._data) > self.size or (self.rows > self.max_rows and len(self._data) > 1):
+                _, dropped = self._data.popitem(last=False)
+                self.rows -= len(dropped.frame)
 
 
 def _read(raw: RawDataset, form_name: str, d: DataDictionary, cutoff: dt.date, origin: str) -> _Read:
