@@ -10,9 +10,12 @@ it writes exactly one audit entry).
 
 Printed: p50 / p95 / max latency of page views and of saves, errors (any unexpected status or failed request),
 and the proof that nothing was lost: the audit entries written equal the saves made, and every patient's
-stored value is the last one its user saved. Target: p95 of page views < 300 ms, 0 errors, 0 lost writes.
+stored value is the last one its user saved. Also the server's CPU time per request in the measured phase
+(user + system of every server process, from /proc: the figure a busy machine disturbs least) and the load
+average before and after, since latencies on a shared machine say more about the other jobs than about the
+server. Target: p95 of page views < 300 ms, 0 errors, 0 lost writes.
 
-    python benchmarks/bench_web.py [--users 50] [--requests 20] [--backend sqlite|postgresql|both]
+    python benchmarks/bench_web.py [--users 50] [--requests 20] [--backend sqlite|postgresql|both] [--workers N]
 
 Exit status 1 when a target is missed.
 """
@@ -99,6 +102,7 @@ def _user_run(base: str, name: str, pid: str, n: int, seed: int, think: float, s
               out: dict) -> None:  # type: ignore[type-arg]
     rng = random.Random(seed)
     views: list[float] = []
+    later: list[float] = []  # page views after the user's first request of the measured phase
     saves: list[float] = []
     errors: list[str] = []
     last_value = None
@@ -148,12 +152,15 @@ def _user_run(base: str, name: str, pid: str, n: int, seed: int, think: float, s
                 t0 = time.perf_counter()
                 r = c.get(path)
                 views.append(time.perf_counter() - t0)
+                if i:
+                    later.append(views[-1])
                 if r.status_code != 200:
                     errors.append(f"{name} {path} {r.status_code}")
             except httpx.HTTPError as exc:
                 errors.append(f"{name} {exc!r}")
     with out["lock"]:
         out["views"] += views
+        out["later"] += later
         out["saves"] += saves
         out["errors"] += errors
         out["n_saves"][name] = n_saves
@@ -161,12 +168,18 @@ def _user_run(base: str, name: str, pid: str, n: int, seed: int, think: float, s
 
 
 def _cpu(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc), a figure a busy machine disturbs little."""
+    """User + system CPU seconds of a process and its child processes (the server processes of
+    ``serve --workers N``), from Linux /proc: a figure a busy machine disturbs little."""
+    total = 0.0
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += _cpu(int(child))
     except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        pass
+    return total
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -176,7 +189,8 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
-def run(backend: str, url: str, n_users: int, n_requests: int, think: float, app_role: str | None = None) -> bool:
+def run(backend: str, url: str, n_users: int, n_requests: int, think: float, app_role: str | None = None,
+        workers: int = 1) -> bool:
     users = _setup(url, n_users, app_role)
     serve_url = url
     if app_role is not None:  # the server connects as the application role, as in production
@@ -184,7 +198,7 @@ def run(backend: str, url: str, n_users: int, n_requests: int, think: float, app
     port = _free_port()
     env = dict(os.environ)
     cmd = [sys.executable, "-c", "from blincompass.cli import app; app()", "serve", "--db", serve_url,
-           "--port", str(port)]
+           "--port", str(port), "--workers", str(workers)]
     server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -198,7 +212,7 @@ def run(backend: str, url: str, n_users: int, n_requests: int, think: float, app
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit(f"server did not start: {server.stderr.read().decode() if server.stderr else ''}")
             time.sleep(0.2)
-        out = {"views": [], "saves": [], "errors": [], "login": [], "n_saves": {}, "last": {},
+        out = {"views": [], "later": [], "saves": [], "errors": [], "login": [], "n_saves": {}, "last": {},
                "lock": threading.Lock()}
         marks: dict[str, float] = {}
         start = threading.Barrier(len(users) + 1)
@@ -208,11 +222,13 @@ def run(backend: str, url: str, n_users: int, n_requests: int, think: float, app
             t.start()
         start.wait()
         marks["t0"] = time.perf_counter()
+        load0 = os.getloadavg()[0]
         cpu0 = _cpu(server.pid)
         for t in threads:
             t.join()
         wall = time.perf_counter() - marks["t0"]
         cpu = _cpu(server.pid) - cpu0
+        load1 = os.getloadavg()[0]
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -237,11 +253,16 @@ def run(backend: str, url: str, n_users: int, n_requests: int, think: float, app
     p95 = _pct(views, 0.95)
     n_req = len(views) + len(saves)
     print(f"\n[{backend}] {n_users} users x {n_requests} requests (think time {think:g} s +-50 %) in {wall:.1f} s "
-          f"({n_req / wall:.0f} requests/s); logins: median {statistics.median(out['login']):.3f} s")
-    print(f"  server CPU (user + system) in the measured phase: {cpu:.1f} s = {cpu / n_req * 1000:.0f} ms per request; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+          f"({n_req / wall:.0f} requests/s); {workers} server process(es); logins: median "
+          f"{statistics.median(out['login']):.3f} s")
+    print(f"  server CPU (user + system, all server processes) in the measured phase: {cpu:.1f} s = "
+          f"{cpu / n_req * 1000:.1f} ms per request ({cpu / wall:.2f} CPUs busy on average)")
+    print(f"  load average (1 min) {load0:.1f} at the start, {load1:.1f} at the end, on {os.cpu_count()} CPUs")
     print(f"  page views: n={len(views)}  p50={_pct(views, 0.5) * 1000:.0f} ms  p95={p95 * 1000:.0f} ms  "
           f"max={max(views) * 1000:.0f} ms")
+    later = out["later"]
+    print(f"    of which after each user's first request (its records then in the server's page cache): "
+          f"n={len(later)}  p50={_pct(later, 0.5) * 1000:.0f} ms  p95={_pct(later, 0.95) * 1000:.0f} ms")
     print(f"  saves:      n={len(saves)}  p50={_pct(saves, 0.5) * 1000:.0f} ms  p95={_pct(saves, 0.95) * 1000:.0f} ms  "
           f"max={max(saves) * 1000:.0f} ms")
     print(f"  errors: {len(out['errors'])}  {out['errors'][:5]}")
@@ -260,11 +281,13 @@ def main() -> int:
                     help="mean pause of a user between requests, seconds (uniform +-50 %%; 0: back to back)")
     ap.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     ap.add_argument("--pg", default=os.environ.get("BLINCOMPASS_TEST_PG"), help="PostgreSQL server URL")
+    ap.add_argument("--workers", type=int, default=1, help="server processes (blincompass serve --workers)")
     args = ap.parse_args()
     ok = True
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as d:
-            ok &= run("sqlite", f"sqlite:///{Path(d) / 'bench.db'}", args.users, args.requests, args.think)
+            ok &= run("sqlite", f"sqlite:///{Path(d) / 'bench.db'}", args.users, args.requests, args.think,
+                      workers=args.workers)
     if args.backend in ("postgresql", "both"):
         if not args.pg:
             print("\n[postgresql] skipped: give --pg URL or set BLINCOMPASS_TEST_PG")
@@ -277,7 +300,8 @@ def main() -> int:
             url = f"{args.pg}{sep}options=-csearch_path%3D{schema}"
             role = f"{schema}_app"
             try:
-                ok &= run("postgresql", url, args.users, args.requests, args.think, app_role=role)
+                ok &= run("postgresql", url, args.users, args.requests, args.think, app_role=role,
+                          workers=args.workers)
             finally:
                 with admin.begin() as conn:
                     conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))

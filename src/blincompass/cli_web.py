@@ -18,6 +18,8 @@ __all__ = ["register", "serve_cmd", "web_user_cmd"]
 
 #: Environment variable holding the password for ``web-user`` (instead of the prompt).
 ENV_PASSWORD = "BLINCOMPASS_WEB_PASSWORD"
+#: Environment variable through which ``serve --workers N`` passes its settings to the server processes.
+ENV_WORKER = "BLINCOMPASS_SERVE_WORKER"
 
 
 def _registry(db: str | None, study: Path | None = None):  # type: ignore[no-untyped-def]
@@ -67,17 +69,52 @@ def serve_cmd(
              "give --proxy-headers or --secure-cookies)."),
     proxy_headers: bool = typer.Option(False, "--proxy-headers",
                                        help="Trust X-Forwarded-Proto/For from a proxy on 127.0.0.1."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                help="Server processes sharing the port (each serves requests in threads; "
+                                     "sessions, lock-outs and patient locks live in the database)."),
 ) -> None:
     """Start the web registry: login, forms from the data dictionary, uploads, data queries, dashboard."""
+    import json
+    import tempfile
+
     from blincompass.cli_common import resolve_study
+    from blincompass.registry import resolve_url
     from blincompass.web.app import WebConfig
     from blincompass.web.server import run
 
     pkg = resolve_study(study)
     reg = _registry(db, study)
-    typer.echo(f"blincompass web registry on http://{host}:{port}/ (database {reg.url}; {pkg.label})")
-    run(WebConfig(reg, protocol=pkg.protocol, study_label=pkg.label, secure_cookies=secure_cookies), host, port,
-        proxy_headers=proxy_headers)
+    typer.echo(f"blincompass web registry on http://{host}:{port}/ (database {reg.url}; {pkg.label}"
+               f"{f'; {workers} processes' if workers > 1 else ''})")
+    if workers == 1:
+        run(WebConfig(reg, protocol=pkg.protocol, study_label=pkg.label, secure_cookies=secure_cookies), host,
+            port, proxy_headers=proxy_headers)
+        return
+    import uvicorn
+
+    reg.engine.dispose()
+    # every process opens the registry itself; they share one work folder (report runs)
+    os.environ[ENV_WORKER] = json.dumps({
+        "db": resolve_url(db), "study": None if study is None else str(study), "secure_cookies": secure_cookies,
+        "work": tempfile.mkdtemp(prefix="blincompass-web-")})
+    uvicorn.run("blincompass.cli_web:worker_app", factory=True, workers=workers, host=host, port=port,
+                proxy_headers=proxy_headers, forwarded_allow_ips="127.0.0.1" if proxy_headers else None,
+                log_level="info", server_header=False)
+
+
+def worker_app():  # type: ignore[no-untyped-def]
+    """The application of one server process of ``serve --workers N`` (settings from :data:`ENV_WORKER`)."""
+    import json
+
+    from blincompass.cli_common import resolve_study
+    from blincompass.web.app import WebConfig, create_app
+
+    cfg = json.loads(os.environ[ENV_WORKER])
+    study = None if cfg["study"] is None else Path(cfg["study"])
+    pkg = resolve_study(study)
+    reg = _registry(cfg["db"], study)
+    return create_app(WebConfig(reg, protocol=pkg.protocol, study_label=pkg.label,
+                                secure_cookies=cfg["secure_cookies"], work_dir=Path(cfg["work"])))
 
 
 def _read_password(name: str, stdin: bool) -> str:

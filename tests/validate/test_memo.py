@@ -120,3 +120,17 @@ def test_memo_key_holds_the_tables_cells(tmp_path, table):
     other = RawDataset(raw.source, tables, raw.notes, raw.other_sheets)
     for r in (raw, other, raw, other):
         _same(validate_with_memo(r, memo, data_cutoff=CUTOFF), validate(r, D, data_cutoff=CUTOFF), "labels")
+
+
+def test_memo_keeps_at_most_its_rows(tmp_path):
+    raw = read_raw(copy_example(tmp_path))
+    n = sum(len(t.rows) for t in raw.tables.values())
+    memo = FormMemo(D, max_rows=n)
+    validate_with_memo(raw, memo, data_cutoff=CUTOFF)
+    assert memo.rows == n
+    twin = tmp_path / "twin"
+    write_twin(twin, seed=2)
+    other = read_raw(twin)
+    _same(validate_with_memo(other, memo, data_cutoff=CUTOFF), validate(other, D, data_cutoff=CUTOFF), "twin")
+    assert memo.rows <= max(n, max(len(t.rows) for t in other.tables.values()))
+    assert memo.rows == sum(len(r.frame) for r in memo._data.values())

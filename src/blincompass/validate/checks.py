@@ -118,13 +118,16 @@ class _Col:
 
     ``arr``: the pandas array of the column (its scalars are the frame's values: ``Timestamp``, ``int``,
     ``NA``, ...); ``vals``: the same values to compare (``datetime64[ns]`` with NaT, ``float64`` with NaN for
-    integer, number and yes/no columns, or ``object``); ``ok``: where a value is given.
+    integer, number and yes/no columns, or ``object``); ``ok``: where a value is given. A column taken
+    from another (:meth:`take`) makes its pandas array only when a finding shows one of its values.
     """
 
-    __slots__ = ("arr", "ok", "vals")
+    __slots__ = ("_arr", "_pos", "_src", "ok", "vals")
 
     def __init__(self, arr: Any) -> None:
-        self.arr = arr
+        self._arr = arr
+        self._src: _Col | None = None
+        self._pos: np.ndarray | None = None
         if isinstance(arr, np.ndarray):
             vals = arr
         elif isinstance(arr.dtype, pd.api.extensions.ExtensionDtype) and hasattr(arr, "_mask"):
@@ -136,6 +139,13 @@ class _Col:
         self.vals = vals
         self.ok = ~np.asarray(pd.isna(arr), dtype=bool)
 
+    @property
+    def arr(self) -> Any:
+        if self._arr is None:
+            assert self._src is not None and self._pos is not None
+            self._arr = pd.api.extensions.take(self._src.arr, self._pos, allow_fill=True)
+        return self._arr
+
     def __len__(self) -> int:
         return len(self.ok)
 
@@ -144,7 +154,26 @@ class _Col:
 
     def take(self, pos: np.ndarray) -> _Col:
         """The values at row positions ``pos`` (-1: missing)."""
-        return _Col(pd.api.extensions.take(self.arr, pos, allow_fill=True))
+        out = object.__new__(_Col)
+        out._arr, out._src, out._pos = None, self, pos
+        vals = self.vals
+        if vals.dtype.kind in "iu":
+            vals = vals.astype(np.float64)
+        elif vals.dtype.kind == "b":
+            vals = vals.astype(object)
+        hit = pos >= 0
+        if len(vals):
+            safe = np.where(hit, pos, 0)
+            out.ok = hit & self.ok[safe]
+            out.vals = vals[safe]
+        else:
+            out.ok = np.zeros(len(pos), dtype=bool)
+            out.vals = np.empty(len(pos), dtype=vals.dtype)
+        if not out.ok.all():  # a missing value as the column's own missing value
+            out.vals[~out.ok] = (np.datetime64("NaT", "ns") if vals.dtype.kind == "M" else
+                                 np.timedelta64("NaT", "ns") if vals.dtype.kind == "m" else
+                                 np.nan if vals.dtype.kind == "f" else None)
+        return out
 
     def series(self) -> pd.Series:
         return pd.Series(self.arr, copy=False)

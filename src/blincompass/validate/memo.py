@@ -20,6 +20,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from blincompass.dictionary import DataDictionary
@@ -40,15 +41,30 @@ class _Read:
     data: FormData | None
     frame: pd.DataFrame
     findings: tuple[Finding, ...]
+    label: str
+
+    def relabelled(self, label: str) -> _Read | None:
+        """The same form read under another source label (the label is only the findings' ``file``, the
+        forms' ``source`` and the frame's ``_file``); ``None`` when a finding names another file."""
+        if label == self.label:
+            return self
+        if any(f.file != self.label for f in self.findings):
+            return None
+        frame = self.frame.copy()
+        frame["_file"] = pd.Series(np.full(len(frame), label, dtype=object), index=frame.index, dtype="object")
+        data = None if self.data is None else dataclasses.replace(self.data, source=label)
+        return _Read(data, frame, tuple(dataclasses.replace(f, file=label) for f in self.findings), label)
 
 
 class FormMemo:
-    """The per-form part of recent validations against ``dictionary`` (thread-safe; the least recently
-    used entries are dropped)."""
+    """The per-form part of recent validations against ``dictionary`` (thread-safe). The least recently
+    used entries are dropped beyond ``size`` entries or ``max_rows`` rows in all (the memory bound)."""
 
-    def __init__(self, dictionary: DataDictionary, size: int = 1024) -> None:
+    def __init__(self, dictionary: DataDictionary, size: int = 1024, max_rows: int = 100_000) -> None:
         self.dictionary = dictionary
         self.size = size
+        self.max_rows = max_rows
+        self.rows = 0
         self._data: OrderedDict[tuple[Any, ...], _Read] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
@@ -66,10 +82,13 @@ class FormMemo:
 
     def put(self, key: tuple[Any, ...], value: _Read) -> None:
         with self._lock:
+            old = self._data.pop(key, None)
+            self.rows -= 0 if old is None else len(old.frame)
             self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
+            self.rows += len(value.frame)
+            while len(self._data) > self.size or (self.rows > self.max_rows and len(self._data) > 1):
+                _, dropped = self._data.popitem(last=False)
+                self.rows -= len(dropped.frame)
 
 
 def _read(raw: RawDataset, form_name: str, d: DataDictionary, cutoff: dt.date, origin: str) -> _Read:
@@ -87,7 +106,7 @@ def _read(raw: RawDataset, form_name: str, d: DataDictionary, cutoff: dt.date, o
     if form.name == d.meta.patient_form and fd is not None and fd.frame.empty:
         out.add("warning", label, None, None, None, None, "form.empty", f"the {form.name} form has no data rows")
     rules._frame_checks(d, {form.name: checked}, {form.name: label}, cutoff, origin, out)
-    return _Read(fd, checked, tuple(out.findings))
+    return _Read(fd, checked, tuple(out.findings), label)
 
 
 def validate_with_memo(raw: RawDataset, memo: FormMemo, *, data_cutoff: dt.date | None = None) -> ValidationResult:
@@ -103,14 +122,18 @@ def validate_with_memo(raw: RawDataset, memo: FormMemo, *, data_cutoff: dt.date 
     found: list[Finding] = []
     for form in d.forms:
         table = raw.tables.get(form.name)
+        # the source label is not part of the key: a patient's records read from the registry and the same
+        # records sent by a web form differ only in it
         if table is None:
             key: tuple[Any, ...] = (form.name, None, raw.source, raw.other_sheets, cutoff, origin)
         else:
-            key = (form.name, table.source, table.header, table.rows, table.date1904, cutoff, origin)
+            key = (form.name, table.header, table.rows, table.date1904, cutoff, origin)
         try:
             got = memo.get(key)
         except TypeError:  # a cell that cannot be hashed: read without the memo
             key, got = (), None
+        if got is not None and table is not None:
+            got = got.relabelled(table.source)
         if got is None:
             got = _read(raw, form.name, d, cutoff, origin)
             if key:

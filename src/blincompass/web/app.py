@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -523,7 +525,15 @@ def create_app(config: WebConfig) -> Any:
 
         return render(ctx, "dashboard.html", dash=dashboard_numbers(s, config.protocol))
 
-    reports: dict[str, list[Path]] = {}
+    def report_files(run_id: str) -> list[Path] | None:
+        """The files of a report run (listed beside its folder in the work folder, which every server
+        process shares); ``None`` for an unknown run."""
+        if not _RUN_ID.fullmatch(run_id):
+            return None
+        manifest = work / f"{run_id}.json"
+        if not manifest.is_file():
+            return None
+        return [Path(p) for p in json.loads(manifest.read_text(encoding="utf-8"))]
 
     def report(ctx: Ctx) -> Response:
         s = need(ctx, "coordinator")
@@ -544,18 +554,21 @@ def create_app(config: WebConfig) -> Any:
                 shutil.rmtree(out, ignore_errors=True)
             else:
                 run_id = out.name
-                reports[run_id] = sorted(Path(p) for p in outcome.written)
+                listed = work / f"{run_id}.json.tmp"
+                listed.write_text(json.dumps(sorted(str(p) for p in outcome.written)), encoding="utf-8")
+                listed.replace(work / f"{run_id}.json")
                 return redirect(f"/report?run={quote(run_id)}")
-        if run_id in reports:
+        written = report_files(run_id)
+        if written:
             base = work / run_id
-            files = [str(p.relative_to(base)) for p in reports[run_id]]
+            files = [str(p.relative_to(base)) for p in written]
         return render(ctx, "report.html", code=422 if error else 200, error=error, files=files, run=run_id)
 
     def report_file(ctx: Ctx) -> Response:
         need(ctx, "coordinator")
         run_id = ctx.request.path_params["run"]
         rel = ctx.request.path_params["path"]
-        paths = reports.get(run_id)
+        paths = report_files(run_id)
         if not paths:
             raise HTTPError(404, "no such report")
         base = work / run_id
@@ -664,6 +677,10 @@ class _SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+#: A report run's folder name (``tempfile.mkdtemp(prefix="report-")``).
+_RUN_ID = re.compile(r"report-[A-Za-z0-9_]+")
 
 
 def _safe_next(target: str) -> str:
