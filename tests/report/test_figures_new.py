@@ -62,7 +62,7 @@ def test_cif_curve_values_equal_the_table(ctx):
         fig, artists = draw_panels("cif_x", [spec], layout=ctx.layout, synthetic=True)
         _check_figure(fig, artists, "cumulative incidence")
     (f,) = cif_figures(ctx)
-    assert f.id == "cif_cir_by_stratum" and f.stem == "figure_S2" and "Aalen\u2013Johansen" in f.caption
+    assert f.id == "cif_cir_by_stratum" and f.stem == "figure_S3" and "Aalen\u2013Johansen" in f.caption
 
 
 def test_consort_boxes_and_figure(ctx, dataset, derived):
@@ -80,7 +80,7 @@ def test_consort_boxes_and_figure(ctx, dataset, derived):
     assert n_ex > 0 and b2["excluded"][0] == f"Excluded (n = {n_ex})"
     assert sum(int(x.rsplit("n\u00a0=\u00a0", 1)[1]) for x in b2["excluded"][1:]) == n_ex
     (f,) = consort_figures(ctx)
-    assert f.stem == "figure_S3" and f.caption.startswith("Figure S3. Flow of patients")
+    assert f.stem == "figure_S2" and f.caption.startswith("Figure S2. Flow of patients")
 
 
 def test_swimmer_lanes_deterministic_and_events_counted(ctx):

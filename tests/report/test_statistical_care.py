@@ -309,3 +309,13 @@ def test_the_data_set_is_named_in_words_and_the_study_hash_recorded(rep):
     assert any(t.startswith("Data set: synthetic twin (seed 0). Protocol: ") for t in _text_of(data))
     assert rep.provenance.study_sha256 == "ab" * 32
     assert ("Study package SHA-256", "ab" * 32) in rep.provenance.lines()
+
+
+def test_supplementary_figures_are_numbered_in_the_order_they_appear(rep):
+    from blincompass.report.model import Figure
+
+    stems = [b.stem for s in rep.sections for b in s.blocks if isinstance(b, Figure)]
+    supp = [s for s in stems if s.startswith("figure_S")]
+    assert supp == ["figure_S1", "figure_S2", "figure_S3", "figure_S4", "figure_S5"]
+    assert next(b for s in rep.sections for b in s.blocks
+                if getattr(b, "stem", "") == "figure_S2").caption.startswith("Figure S2. Flow of patients")
