@@ -319,3 +319,17 @@ def test_supplementary_figures_are_numbered_in_the_order_they_appear(rep):
     assert supp == ["figure_S1", "figure_S2", "figure_S3", "figure_S4", "figure_S5"]
     assert next(b for s in rep.sections for b in s.blocks
                 if getattr(b, "stem", "") == "figure_S2").caption.startswith("Figure S2. Flow of patients")
+
+
+def test_dosing_schedules_are_printed_with_units_and_arrows(rep):
+    from blincompass.dictionary import load_dictionary
+
+    labels = [r.cells[0] for r in rep.table("table1").rows]
+    assert "Paediatric step-up 5 \u2192 15 \u00b5g/m\u00b2/day" in labels
+    assert "Adult 28 \u00b5g/day from day 1" in labels
+    assert not [x for x in labels if "->" in x or "ug/" in x]
+    # files written with the former ASCII labels still read
+    d = load_dictionary()
+    (var,) = [f.variable("schedule") for f in d.forms if "schedule" in f.columns]
+    lookup = var.code_lookup
+    assert lookup["paediatric step-up 5 -> 15 ug/m2/day"] == "ped_stepup"
