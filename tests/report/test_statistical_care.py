@@ -99,7 +99,8 @@ def test_spss_median_ci_is_bounded_at_zero(rep):
     # the published RFS median interval (7.5-59.3) lies inside the range and is untouched
     rfs = rep.results["survival"]["rfs_cr"]["median"]["spss"]
     assert rfs["bounded"] is False and round(rfs["lower"], 1) == 7.5
-    assert any("Bounded here: Relapse-free survival by HSCT" in f and "-6.3" in f for f in t.footnotes)
+    assert any("Bounded here: Relapse-free survival by HSCT" in f and "(unbounded \u22126.3\u201373.1)" in f
+               for f in t.footnotes)
 
 
 def test_bound_interval():
@@ -333,3 +334,26 @@ def test_dosing_schedules_are_printed_with_units_and_arrows(rep):
     (var,) = [f.variable("schedule") for f in d.forms if "schedule" in f.columns]
     lookup = var.code_lookup
     assert lookup["paediatric step-up 5 -> 15 ug/m2/day"] == "ped_stepup"
+
+
+def test_negative_numbers_carry_the_minus_sign(rep):
+    from blincompass.report.fmt import fmt_num
+
+    assert fmt_num(-2.5934, 3) == "\u22122.593" and fmt_num(2.5, 1) == "2.5"
+    z = [r.cells[4] for r in rep.table("logrank").rows]
+    assert z[0] == "\u22122.593"
+    cells = [c for r in rep.table("rmst").rows for c in r.cells if isinstance(c, str)]
+    assert "\u22125.5 (\u221216.2\u20135.3)" in cells
+    assert not [c for c in cells if c[:1] == "-" or "(-" in c]
+
+
+def test_word_keeps_a_lead_in_paragraph_with_what_it_introduces(rep):
+    import docx
+
+    from blincompass.report.render_docx import render_docx
+
+    doc = docx.Document(io.BytesIO(render_docx(rep)))
+    paras = {p.text: p for p in doc.paragraphs}
+    assert paras["Inconsistencies of the publication:"].paragraph_format.keep_with_next is True
+    first_note = next(t for t in paras if t.startswith("Table 1: Rows headed 'Median (IQR)'"))
+    assert not paras[first_note].paragraph_format.keep_with_next

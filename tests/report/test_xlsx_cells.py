@@ -66,8 +66,11 @@ def test_split_columns_and_names():
     ("Comparisons by a status reached during follow-up: as published and immortal-time-safe",
      "SYNTHETIC Comparisons"),
     ("Log-rank tests of the publication: asymptotic and permutation p-values", "SYNTHETIC Log-rank tests"),
+    ("Table 2. Adverse events (CTCAE v4.03), number and percentage", "SYNTHETIC Table 2 Adverse"),
+    ("Table 2. AEs (CTCAE), grades", "SYNTHETIC Table 2 AEs (CTCAE)"),
 ])
 def test_sheet_name_ends_on_a_content_word(caption, name):
-    """A title cut at 31 characters does not end on "to", "by a", "of the" (the demo's sheet names)."""
+    """A title cut at 31 characters does not end on "to", "by a", "of the" or an open parenthesis (the demo's
+    sheet names)."""
     t = Table("t", caption, ((HeaderCell("x"),),), (Row(("1",)),))
     assert sheet_name(t, True, set()) == name

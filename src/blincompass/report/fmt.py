@@ -20,10 +20,12 @@ def _missing(x: float | None) -> bool:
 
 
 def fmt_num(x: float | None, decimals: int = 1, missing: str = "NE") -> str:
-    """``x`` rounded half-even to ``decimals`` places; ``missing`` (default "NE", not estimable) if none."""
+    """``x`` rounded half-even to ``decimals`` places, a negative value with the minus sign (U+2212) as
+    typeset text has it rather than a hyphen; ``missing`` (default "NE", not estimable) if none."""
     if _missing(x):
         return missing
-    return f"{x:.{decimals}f}"
+    text = f"{x:.{decimals}f}"
+    return MINUS + text[1:] if text.startswith("-") else text
 
 
 def fmt_pct(n: int, d: int, decimals: int = 1) -> str:

@@ -413,6 +413,8 @@ def render_docx(report: Report) -> bytes:
             elif isinstance(b, Paragraph):
                 p = doc.add_paragraph()
                 run = p.add_run(b.text)
+                if b.text.rstrip().endswith(":"):  # it introduces what follows: keep them on one page
+                    p.paragraph_format.keep_with_next = True
                 if b.kind == "warning":
                     run.bold = True
                     run.font.color.rgb = _RED

@@ -132,8 +132,11 @@ def sheet_name(table: Table, synthetic: bool, used: set[str]) -> str:
                 parts.append(w[: 31 - len(prefix)])
             break
         parts.append(w)
-    keep = 1 if number else 0  # a title cut short ends on a content word ("Table 3 Response", not "... to")
-    while len(parts) > keep + 1 and parts[-1].lower() in _TRAILING_WORDS:
+    # a title cut short ends on a content word ("Table 3 Response", not "... to") and opens no parenthesis
+    # it cannot close ("Table 2 Adverse events", not "... (CTCAE")
+    keep = 1 if number else 0
+    while len(parts) > keep + 1 and (parts[-1].lower() in _TRAILING_WORDS
+                                     or " ".join(parts).count("(") > " ".join(parts).count(")")):
         parts.pop()
     name = (prefix + " ".join(parts)).strip() or (prefix + "Table").strip()
     name = name[:31].strip("'").strip()
