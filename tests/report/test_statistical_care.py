@@ -353,6 +353,7 @@ def test_word_keeps_a_lead_in_paragraph_with_what_it_introduces(rep):
     from blincompass.report.render_docx import render_docx
 
     doc = docx.Document(io.BytesIO(render_docx(rep)))
+    assert doc.core_properties.title == "SYNTHETIC DATA \u2013 BLIN-COMPASS study report"  # said once
     paras = {p.text: p for p in doc.paragraphs}
     assert paras["Inconsistencies of the publication:"].paragraph_format.keep_with_next is True
     first_note = next(t for t in paras if t.startswith("Table 1: Rows headed 'Median (IQR)'"))
