@@ -358,3 +358,11 @@ def test_word_keeps_a_lead_in_paragraph_with_what_it_introduces(rep):
     assert paras["Inconsistencies of the publication:"].paragraph_format.keep_with_next is True
     first_note = next(t for t in paras if t.startswith("Table 1: Rows headed 'Median (IQR)'"))
     assert not paras[first_note].paragraph_format.keep_with_next
+
+
+def test_simon_makuch_groups_are_named_without_nested_parentheses(rep):
+    from blincompass.report.model import Figure
+
+    cap = next(b for s in rep.sections for b in s.blocks if isinstance(b, Figure) and b.stem == "figure_S1").caption
+    assert "in 'No HSCT so far' until the day of the status change and in 'After HSCT' from then on" in cap
+    assert "(yet)" not in cap
