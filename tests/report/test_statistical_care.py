@@ -366,3 +366,12 @@ def test_simon_makuch_groups_are_named_without_nested_parentheses(rep):
     cap = next(b for s in rep.sections for b in s.blocks if isinstance(b, Figure) and b.stem == "figure_S1").caption
     assert "in 'No HSCT so far' until the day of the status change and in 'After HSCT' from then on" in cap
     assert "(yet)" not in cap
+
+
+def test_p_just_below_0_001_is_not_printed_with_a_trailing_zero(rep):
+    from blincompass.report.fmt import fmt_p
+
+    assert (fmt_p(0.000998), fmt_p(0.00094), fmt_p(0.0012), fmt_p(0.00005)) == ("0.001", "0.0009", "0.001",
+                                                                                  "<0.0001")
+    row = next(r for r in rep.table("table1").rows if r.cells[0] == "Dosing schedule of course 1")
+    assert row.cells[-2] == "0.001"

@@ -54,7 +54,9 @@ def fmt_p(p: float | None) -> str:
     if p < 0.0001:  # type: ignore[operator]
         return "<0.0001"
     if p < 0.001:  # type: ignore[operator]
-        return f"{p:.4f}"
+        text = f"{p:.4f}"
+        if text != "0.0010":  # 0.00095 to 0.001 rounds up to the 3-decimal value: "0.001", not "0.0010"
+            return text
     return f"{p:.3f}"
 
 
