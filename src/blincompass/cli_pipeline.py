@@ -167,7 +167,8 @@ def demo_cmd(
     from blincompass.derive import derive_all, write_derived
     from blincompass.protocol import load_protocol
     from blincompass.report import render_report
-    from blincompass.synth import write_twin
+    from blincompass.study import load_study
+    from blincompass.synth import twin_label, write_twin
     from blincompass.validate import load_dataset
 
     usable_output(out)
@@ -187,11 +188,14 @@ def demo_cmd(
             raise typer.Exit(1)
         bar.update(task, advance=1, description=steps[2])
         proto = load_protocol()
+        package = load_study()  # the built-in study package: its hash enters the report's provenance
         derived = derive_all(validation.dataset, proto)
         write_derived(derived, out / "derived")
         bar.update(task, advance=1, description=steps[3])
         outcome = render_report(data_dir, out / "report", protocol=proto, synthetic=True, show_progress=False,
-                                published=True, validation=validation, derived=derived)
+                                published=True, validation=validation, derived=derived,
+                                study_sha256=package.sha256,
+                                dataset_label=twin_label(seed, data_dir.name))
         bar.update(task, advance=1)
     if not outcome.ok:
         _console().print("[red]report failed[/red]")

@@ -203,8 +203,9 @@ def test_response_labels_in_plain_words(response):
     table, _ = response
     labels = [r.cells[0] for r in table.rows]
     assert "Complete remission (CR, <5 % blasts) after course 1 (<5 % blasts: CR maintained)" in labels
-    assert "MRD method that decided: PCR" in labels
-    assert not any("deciding" in label for label in labels)
+    assert "MRD-negative by PCR" in labels
+    assert "MRD-negative by flow cytometry (no PCR result)" in labels
+    assert not any("deciding" in label or "decided" in label for label in labels)
     notes = " ".join(table.footnotes)
     assert "mrd negative" not in notes.lower().replace("mrd negativity", "")
     assert "<5 % blasts: MRD negativity (in complete remission); \u22655 % blasts: complete remission" in notes

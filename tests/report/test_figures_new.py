@@ -13,7 +13,7 @@ from blincompass.protocol import load_protocol
 from blincompass.protocol.layout import load_layout, parse_layout
 from blincompass.report.figure_cif import cif_figures, cif_panel
 from blincompass.report.figure_consort import consort_boxes, consort_figures
-from blincompass.report.figure_forest import forest_figures, forest_rows
+from blincompass.report.figure_forest import draw_forest, forest_figures, forest_rows
 from blincompass.report.figure_swimmer import swimmer_figures, swimmer_lanes
 from blincompass.report.figures import _step_value, draw_panels
 from blincompass.report.methods import methods_section
@@ -62,7 +62,7 @@ def test_cif_curve_values_equal_the_table(ctx):
         fig, artists = draw_panels("cif_x", [spec], layout=ctx.layout, synthetic=True)
         _check_figure(fig, artists, "cumulative incidence")
     (f,) = cif_figures(ctx)
-    assert f.id == "cif_cir_by_stratum" and f.stem == "figure_S2" and "Aalen\u2013Johansen" in f.caption
+    assert f.id == "cif_cir_by_stratum" and f.stem == "figure_S3" and "Aalen\u2013Johansen" in f.caption
 
 
 def test_consort_boxes_and_figure(ctx, dataset, derived):
@@ -80,7 +80,7 @@ def test_consort_boxes_and_figure(ctx, dataset, derived):
     assert n_ex > 0 and b2["excluded"][0] == f"Excluded (n = {n_ex})"
     assert sum(int(x.rsplit("n\u00a0=\u00a0", 1)[1]) for x in b2["excluded"][1:]) == n_ex
     (f,) = consort_figures(ctx)
-    assert f.stem == "figure_S3" and f.caption.startswith("Figure S3. Flow of patients")
+    assert f.stem == "figure_S2" and f.caption.startswith("Figure S2. Flow of patients")
 
 
 def test_swimmer_lanes_deterministic_and_events_counted(ctx):
@@ -124,6 +124,26 @@ def test_forest_values_equal_cox_fits_and_epv_is_stated(ctx):
     assert r["events_per_variable"] == pytest.approx(14 / 6)
     assert r["stratum"]["high"]["hr"] == rows[0]["hr"]
     assert "14/6 = 2.3 (below 10" in f.caption and f.stem == "figure_S5"
+
+
+def test_forest_columns_and_banner_do_not_overlap_and_p_states_its_sidedness(ctx):
+    """Rendered positions read back: column headers, values and the synthetic banner are apart."""
+    import matplotlib.pyplot as plt
+
+    rows, _, _ = forest_rows(ctx)
+    with matplotlib.rc_context(RC_PARAMS):
+        fig, texts = draw_forest(ctx, rows, "Overall survival", "Events per variable: 14/6 = 2.3.")
+        renderer = fig.canvas.get_renderer()
+        boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts if t.get_text()]
+        xlabel = fig.axes[0].get_xlabel()
+        plt.close(fig)
+    assert [b[0] for b in boxes[:2]] == ["HR (95 % CI)", "p (two-sided)"]
+    assert boxes[-1][0].startswith("SYNTHETIC DATA")
+    assert len(boxes) == 2 + 2 * len(rows) + 1
+    for i, (ta, a) in enumerate(boxes):
+        for tb, b in boxes[i + 1:]:
+            assert not a.overlaps(b), f"{ta!r} overlaps {tb!r}"
+    assert xlabel == "Hazard ratio, overall survival (log scale)"
 
 
 def test_layout_checks_new_figure_keys(tmp_path):

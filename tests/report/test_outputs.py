@@ -133,9 +133,10 @@ def test_xlsx(out_dir, report):
     assert len(wb.sheetnames) == len(report.tables) + 2
     assert wb.sheetnames[0] == "README" and wb.sheetnames[-1] == "Results"
     assert all(len(n) <= 31 for n in wb.sheetnames) and len(set(wb.sheetnames)) == len(wb.sheetnames)
-    assert "Table 1 Characteristics of the" in wb.sheetnames  # the count in the title ("6") is left out
+    assert "Table 1 Characteristics" in wb.sheetnames  # the count in the title ("6") is left out
+    assert "Table 2 Adverse events" in wb.sheetnames  # cut before "(CTCAE", no open parenthesis
     assert not any(t.id in wb.sheetnames for t in report.tables if "_" in t.id)  # no internal ids
-    ws = wb["Table 1 Characteristics of the"]
+    ws = wb["Table 1 Characteristics"]
     assert ws["A1"].value.startswith("Table 1.") and ws["A1"].font.bold
     assert ws["A3"].value == "Characteristic" and ws["A3"].font.bold
     # "n (%)" and "median (IQR)" cells split over three columns named by their parts
@@ -150,7 +151,7 @@ def test_xlsx(out_dir, report):
     male = next(r for r in ws.iter_rows(min_row=5) if r[0].value == "Male")
     assert male[1].number_format == "0" and male[2].number_format == "0.0%"
     readme = {r[0]: r[1] for r in wb["README"].iter_rows(values_only=True) if r[0]}
-    assert readme["Table 1 Characteristics of the"].startswith("Table 1.")
+    assert readme["Table 1 Characteristics"].startswith("Table 1.")
     assert readme["Input data SHA-256"] == report.provenance.data_sha256
     assert readme["Software"].startswith("blincompass ")
     res = {r[0]: r[1] for r in wb["Results"].iter_rows(min_row=2, values_only=True)}

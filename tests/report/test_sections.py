@@ -92,8 +92,8 @@ def test_added_sections_render_everywhere(clean_registry, derived):
                for t in d.tables)
     assert any(p.text == "Published vs recomputed" for p in d.paragraphs)
     wb = openpyxl.load_workbook(io.BytesIO(render_xlsx(rep)))
-    assert "Table P1 Published vs" in wb.sheetnames
-    assert wb["Table P1 Published vs"]["A4"].value == "OS by stratum"
+    assert "Table P1 Published" in wb.sheetnames
+    assert wb["Table P1 Published"]["A4"].value == "OS by stratum"
 
 
 def test_entry_point_sections(monkeypatch, clean_registry):

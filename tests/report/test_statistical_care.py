@@ -42,7 +42,8 @@ def twin_data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def rep(twin_data):
     dataset, proto = twin_data
-    return build_report(dataset, proto, synthetic=True)
+    return build_report(dataset, proto, synthetic=True, dataset_label="synthetic twin (seed 0)",
+                        study_sha256="ab" * 32)
 
 
 def _row(table, label, after):
@@ -59,7 +60,7 @@ def _row(table, label, after):
 # -- 1. no estimate past a group's last observation -------------------------------------------------------
 def test_24_month_survival_of_the_high_blasts_group_is_a_dash(rep):
     t = rep.table("survival")
-    i24 = [h.text for h in t.header[0]].index("Survival at 24 months, % (95% CI)")
+    i24 = [h.text for h in t.header[0]].index("Survival at 24 months, % (95 % CI)")
     os_high = _row(t, "≥5 % blasts", "Overall survival by bone-marrow blasts")
     rfs_high = _row(t, "≥5 % blasts", "Relapse-free survival by bone-marrow blasts")
     assert os_high.cells[i24] == EM_DASH and rfs_high.cells[i24] == EM_DASH
@@ -98,7 +99,8 @@ def test_spss_median_ci_is_bounded_at_zero(rep):
     # the published RFS median interval (7.5-59.3) lies inside the range and is untouched
     rfs = rep.results["survival"]["rfs_cr"]["median"]["spss"]
     assert rfs["bounded"] is False and round(rfs["lower"], 1) == 7.5
-    assert any("Bounded here: Relapse-free survival by HSCT" in f and "-6.3" in f for f in t.footnotes)
+    assert any("Bounded here: Relapse-free survival by HSCT" in f and "(unbounded \u22126.3\u201373.1)" in f
+               for f in t.footnotes)
 
 
 def test_bound_interval():
@@ -129,7 +131,7 @@ def test_rmst_difference_equals_r(rep, analysis, case):
 
 def test_rmst_tables_state_tau_in_words(rep):
     t4 = rep.table("survival")
-    assert t4.header[0][-1].text == "Restricted mean up to \u03c4, months (95% CI)"
+    assert t4.header[0][-1].text == "Restricted mean up to \u03c4, months (95 % CI)"
     heads = [r.cells[0] for r in t4.rows if r.kind == "heading"]
     assert ("Overall survival by bone-marrow blasts at the first course; restricted means up to "
             "\u03c4 = 20.5 months") in heads
@@ -173,7 +175,7 @@ def test_post_baseline_groups_get_the_immortal_time_caveat(rep):
 def test_different_endpoints_per_stratum_get_a_note(rep):
     note = rep.table("fisher").footnotes[-1]
     assert note.startswith("The outcome is defined differently in the compared groups")
-    assert "<5 % blasts: MRD negativity (CR with MRD < 1e-4); ≥5 % blasts: morphological CR" in note
+    assert "<5 % blasts: MRD negativity (CR with MRD < 10\u207b\u2074); ≥5 % blasts: morphological CR" in note
     assert "Adverse event" not in note
     tests = rep.results["tests"]
     assert tests["response_c1_by_stratum"]["outcome_differs_by_group"] is True
@@ -253,3 +255,123 @@ def test_methods_paragraph_and_references(rep, tmp_path):
     with zipfile.ZipFile(io.BytesIO((tmp_path / "report.docx").read_bytes())) as z:
         xml = z.read("word/document.xml").decode("utf-8")
     assert "Statistical methods and references" in xml and "Kaplan EL, Meier P." in xml
+
+
+# -- 7. symbols and wording a journal's reader sees --------------------------------------------------------
+def _text_of(section) -> list[str]:
+    out: list[str] = []
+    for b in section.blocks:
+        if isinstance(b, Paragraph):
+            out.append(b.text)
+        elif hasattr(b, "rows"):
+            out += [b.caption, *b.footnotes, *(h.text for line in b.header for h in line)]
+            out += [c for r in b.rows for c in r.cells if isinstance(c, str)]
+    return out
+
+
+def test_one_spelling_of_95_percent_ci(rep):
+    """"95 % CI" as in every other percentage of the report (the publication's own quotes left aside)."""
+    texts = [t for s in rep.sections if s.id != "published" for t in _text_of(s)]
+    assert not [t for t in texts if "95%" in t]
+    assert "Median follow-up, reverse Kaplan\u2013Meier (95 % CI)" in texts
+    assert "Odds ratio (95 % CI)" in texts
+
+
+def test_p_in_running_text_never_reads_p_equals_less_than(rep):
+    section = next(s for s in rep.sections if s.id == "methods")
+    texts = _text_of(section)
+    assert not [t for t in texts if "p = <" in t]
+    assert ("Overall survival by CR after course 1: one-sided p < 0.0001 as published, one-sided p < 0.0001 when "
+            "each patient changes group on the day the status is reached (Mantel\u2013Byar).") in texts
+    note = rep.table("immortal_time").footnotes[0]
+    assert "(H1: the exposed group has fewer events). Landmark: patients alive" in note
+
+
+def test_screening_flow_shows_criteria_not_step_ids(rep):
+    t = rep.table("screening_flow")
+    assert [h.text for h in t.header[0]] == ["Criterion", "Entering", "Excluded", "Remaining"]
+    labels = [r.cells[0] for r in t.rows]
+    assert "Aged 0\u201321 years (completed years) at the first blinatumomab course" in labels
+    assert "First course inside the study window (1 Jan 2015 \u2013 31 Dec 2020)" in labels
+    cells = [c for r in t.rows for c in r.cells]
+    assert not {"bcp_all", "disease_status", "not_in_trial", "treated", "window"} & set(cells)
+    assert rep.results["screening"]["steps"]["bcp_all"]["n_after"] == 39  # the ids stay as results keys
+
+
+def test_grade_3_comparison_uses_the_symbol(rep):
+    t = rep.table("fisher")
+    assert t.rows[2].cells[0] == "Adverse event of grade \u22653 by baseline blasts"
+    assert not [c for r in t.rows for c in r.cells if isinstance(c, str) and ">=" in c]
+
+
+def test_the_data_set_is_named_in_words_and_the_study_hash_recorded(rep):
+    assert rep.subtitle.endswith("Data set: synthetic twin (seed 0); 39 eligible of 39 patients.")
+    data = next(s for s in rep.sections if s.id == "data")
+    assert any(t.startswith("Data set: synthetic twin (seed 0). Protocol: ") for t in _text_of(data))
+    assert rep.provenance.study_sha256 == "ab" * 32
+    assert ("Study package SHA-256", "ab" * 32) in rep.provenance.lines()
+
+
+def test_supplementary_figures_are_numbered_in_the_order_they_appear(rep):
+    from blincompass.report.model import Figure
+
+    stems = [b.stem for s in rep.sections for b in s.blocks if isinstance(b, Figure)]
+    supp = [s for s in stems if s.startswith("figure_S")]
+    assert supp == ["figure_S1", "figure_S2", "figure_S3", "figure_S4", "figure_S5"]
+    assert next(b for s in rep.sections for b in s.blocks
+                if getattr(b, "stem", "") == "figure_S2").caption.startswith("Figure S2. Flow of patients")
+
+
+def test_dosing_schedules_are_printed_with_units_and_arrows(rep):
+    from blincompass.dictionary import load_dictionary
+
+    labels = [r.cells[0] for r in rep.table("table1").rows]
+    assert "Paediatric step-up 5 \u2192 15 \u00b5g/m\u00b2/day" in labels
+    assert "Adult 28 \u00b5g/day from day 1" in labels
+    assert not [x for x in labels if "->" in x or "ug/" in x]
+    # files written with the former ASCII labels still read
+    d = load_dictionary()
+    (var,) = [f.variable("schedule") for f in d.forms if "schedule" in f.columns]
+    lookup = var.code_lookup
+    assert lookup["paediatric step-up 5 -> 15 ug/m2/day"] == "ped_stepup"
+
+
+def test_negative_numbers_carry_the_minus_sign(rep):
+    from blincompass.report.fmt import fmt_num
+
+    assert fmt_num(-2.5934, 3) == "\u22122.593" and fmt_num(2.5, 1) == "2.5"
+    z = [r.cells[4] for r in rep.table("logrank").rows]
+    assert z[0] == "\u22122.593"
+    cells = [c for r in rep.table("rmst").rows for c in r.cells if isinstance(c, str)]
+    assert "\u22125.5 (\u221216.2\u20135.3)" in cells
+    assert not [c for c in cells if c[:1] == "-" or "(-" in c]
+
+
+def test_word_keeps_a_lead_in_paragraph_with_what_it_introduces(rep):
+    import docx
+
+    from blincompass.report.render_docx import render_docx
+
+    doc = docx.Document(io.BytesIO(render_docx(rep)))
+    assert doc.core_properties.title == "SYNTHETIC DATA \u2013 BLIN-COMPASS study report"  # said once
+    paras = {p.text: p for p in doc.paragraphs}
+    assert paras["Inconsistencies of the publication:"].paragraph_format.keep_with_next is True
+    first_note = next(t for t in paras if t.startswith("Table 1: Rows headed 'Median (IQR)'"))
+    assert not paras[first_note].paragraph_format.keep_with_next
+
+
+def test_simon_makuch_groups_are_named_without_nested_parentheses(rep):
+    from blincompass.report.model import Figure
+
+    cap = next(b for s in rep.sections for b in s.blocks if isinstance(b, Figure) and b.stem == "figure_S1").caption
+    assert "in 'No HSCT so far' until the day of the status change and in 'After HSCT' from then on" in cap
+    assert "(yet)" not in cap
+
+
+def test_p_just_below_0_001_is_not_printed_with_a_trailing_zero(rep):
+    from blincompass.report.fmt import fmt_p
+
+    assert (fmt_p(0.000998), fmt_p(0.00094), fmt_p(0.0012), fmt_p(0.00005)) == ("0.001", "0.0009", "0.001",
+                                                                                  "<0.0001")
+    row = next(r for r in rep.table("table1").rows if r.cells[0] == "Dosing schedule of course 1")
+    assert row.cells[-2] == "0.001"

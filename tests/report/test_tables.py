@@ -30,7 +30,8 @@ def test_screening(results, report):
     assert [(e["patient_id"], e["step"]) for e in sc["excluded"]] == [("R8", "bcp_all"), ("R6", "not_in_trial")]
     assert "leukaemia_type = t_all" in sc["excluded"][0]["reason"]
     rows = report.table("screening_exclusions").rows
-    assert [r.cells[:2] for r in rows] == [("R8", "bcp_all"), ("R6", "not_in_trial")]
+    assert [r.cells[:2] for r in rows] == [("R8", "B-cell precursor ALL"),  # the criterion, not its id
+                                        ("R6", "Not enrolled in an interventional clinical trial")]
 
 
 # ---------------------------------------------------------------------------------------------- Table 1

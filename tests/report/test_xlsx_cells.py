@@ -46,8 +46,8 @@ def test_split_columns_and_names():
               (Row(("All", "39", "72.9 (53.8\u201385.1)", "< 0.0001")), Row(("Other", "5", "\u2013", "0.25"))))
     rep = Report("r", "s", False, (Section("s", "S", (t,)),), {})
     wb = openpyxl.load_workbook(io.BytesIO(render_xlsx(rep)))
-    assert wb.sheetnames == ["README", "Table 4 Survival at months in", "Results"]
-    ws = wb["Table 4 Survival at months in"]
+    assert wb.sheetnames == ["README", "Table 4 Survival at months", "Results"]
+    ws = wb["Table 4 Survival at months"]
     assert [c.value for c in ws[3]] == ["Group", "n", "Survival, % (95% CI)", None, None, "p"]
     assert [c.value for c in ws[4]][2:5] == ["estimate", "lower", "upper"]
     row = ws[5]
@@ -57,5 +57,20 @@ def test_split_columns_and_names():
     assert [str(r) for r in ws.merged_cells.ranges] == ["C3:E3"]
     used: set[str] = set()
     names = [sheet_name(t, True, used) for _ in range(3)]
-    assert names == ["SYNTHETIC Table 4 Survival at", "SYNTHETIC Table 4 Survival at 2",
-                     "SYNTHETIC Table 4 Survival at 3"]
+    assert names == ["SYNTHETIC Table 4 Survival", "SYNTHETIC Table 4 Survival 2",
+                     "SYNTHETIC Table 4 Survival 3"]
+
+
+@pytest.mark.parametrize(("caption", "name"), [
+    ("Table 3. Response to blinatumomab by bone-marrow blasts at the first course.", "SYNTHETIC Table 3 Response"),
+    ("Comparisons by a status reached during follow-up: as published and immortal-time-safe",
+     "SYNTHETIC Comparisons"),
+    ("Log-rank tests of the publication: asymptotic and permutation p-values", "SYNTHETIC Log-rank tests"),
+    ("Table 2. Adverse events (CTCAE v4.03), number and percentage", "SYNTHETIC Table 2 Adverse"),
+    ("Table 2. AEs (CTCAE), grades", "SYNTHETIC Table 2 AEs (CTCAE)"),
+])
+def test_sheet_name_ends_on_a_content_word(caption, name):
+    """A title cut at 31 characters does not end on "to", "by a", "of the" or an open parenthesis (the demo's
+    sheet names)."""
+    t = Table("t", caption, ((HeaderCell("x"),),), (Row(("1",)),))
+    assert sheet_name(t, True, set()) == name

@@ -113,6 +113,7 @@ def build_report(
     dictionary: Any = None,
     layout: Layout | None = None,
     study_sha256: str | None = None,
+    dataset_label: str | None = None,
 ) -> Report:
     """Compute every section of the report from a typed data set.
 
@@ -127,6 +128,8 @@ def build_report(
     study's) gives the sections, their order, table and figure numbers, titles and fixed sentences.
     ``study_sha256`` (the study package's :attr:`~blincompass.study.StudyPackage.sha256`) enters the
     report's provenance block with the software version, source commit, data hash and run date.
+    ``dataset_label`` names the data set in the text (default: its file or folder name, which says little
+    when the folder is called e.g. "data").
     """
     layout = layout_or_default(layout)
     protocol = protocol or load_protocol()
@@ -141,7 +144,8 @@ def build_report(
     values = layout_values(protocol, derived.adsl, layout)
     values.update(n_screened=derived.screening.n_screened, n_eligible=derived.screening.n_eligible)
     ctx = ReportContext(dataset=dataset, derived=derived, protocol=protocol, adae=adae, synthetic=bool(synthetic),
-                        ci_bands=ci_bands, results=results, findings=list(findings), layout=layout, values=values)
+                        ci_bands=ci_bands, results=results, findings=list(findings), layout=layout, values=values,
+                        dataset_label=dataset_label)
     plan = section_plan([*_published_spec(published, bool(synthetic), layout), *extra_sections], layout=layout)
     if progress is not None:
         progress.add_total(len(plan))
@@ -156,7 +160,7 @@ def build_report(
     if synthetic:
         title = f"SYNTHETIC DATA \u2013 {title}"
     source = _source_name(getattr(dataset, "source", ""))  # also when the layout has no "data" section
-    subtitle = f"{protocol.study.title}. Data set: {source or 'unnamed'}; " \
+    subtitle = f"{protocol.study.title}. Data set: {dataset_label or source or 'unnamed'}; " \
                f"{derived.screening.n_eligible} eligible of {derived.screening.n_screened} patients."
     sections = _number_tables(sections, layout)
     provenance = make_provenance(dataset, protocol.study.name, protocol.study.title, study_sha256)
@@ -244,6 +248,7 @@ def render_report(
     dictionary: Any = None,
     layout: Layout | None = None,
     study_sha256: str | None = None,
+    dataset_label: str | None = None,
 ) -> RenderOutcome:
     """Validate ``data``, build the report and write it into ``out_dir``.
 
@@ -252,7 +257,7 @@ def render_report(
     an already validated data set (e.g. read from the registry) used instead of reading ``data``;
     ``derived``: its analysis tables when already derived under ``protocol``; ``layout``: the study
     package's report layout (``None``: the built-in study's); ``study_sha256``: the study package's hash,
-    recorded in the report's provenance.
+    recorded in the report's provenance; ``dataset_label``: how the text names the data set.
     """
     proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
     with ReportProgress(2, enabled=show_progress) as prog:
@@ -270,6 +275,6 @@ def render_report(
         report = build_report(dataset, proto, derived=derived, synthetic=synthetic, ci_bands=ci_bands,
                               extra_sections=extra_sections, progress=prog, findings=validation.findings,
                               published=published, dictionary=dictionary, layout=layout,
-                              study_sha256=study_sha256)
+                              study_sha256=study_sha256, dataset_label=dataset_label)
         written = write_report(report, out_dir, progress=prog)
     return RenderOutcome(True, list(validation.findings), written, report)

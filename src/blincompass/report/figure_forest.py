@@ -18,7 +18,7 @@ from blincompass.report.model import Figure, ReportContext, put
 from blincompass.report.plotting import COLOURS, RC_PARAMS, SMALL_PT, new_figure, text_width_in, wrap_to
 from blincompass.stats import cox_ph
 
-__all__ = ["EPV_THRESHOLD", "forest_figures", "forest_rows"]
+__all__ = ["EPV_THRESHOLD", "draw_forest", "forest_figures", "forest_rows"]
 
 #: Events per variable below which a multivariable Cox model is unreliable (Peduzzi P. et al. (1995). J Clin
 #: Epidemiol 48:1503–1510; Concato J. et al. (1995). J Clin Epidemiol 48:1495–1501).
@@ -108,56 +108,8 @@ def forest_figures(ctx: ReportContext) -> list[Figure]:
     epv_text = (f"Events per variable of a multivariable model of all {n_params} parameters: {events}/{n_params} "
                 f"= {epv:.1f}" + (f" (below {EPV_THRESHOLD}: such a model would be unreliable and is not "
                                   "reported)" if epv < EPV_THRESHOLD else "") + ".")
-    width = ctx.layout.figures.width_in("forest")
-    texts = [f"{r['hr']:.2f} ({r['lower']:.2f}\u2013{r['upper']:.2f})" if r["hr"] is not None else "not estimable"
-             for r in rows]
-    ps = [fmt_p(r["p"]) if r["p"] is not None else "" for r in rows]
-    label_w = max([text_width_in(r["label"], SMALL_PT) for r in rows] + [0.5]) + 0.1
-    label_w = min(label_w, width * 0.42)
-    labels = [wrap_to(r["label"], label_w - 0.1, SMALL_PT) for r in rows]
-    right_w = max([text_width_in(t, SMALL_PT) for t in texts] + [0.9]) + 0.55
-    row_h = 0.2 if all("\n" not in t for t in labels) else 0.3
-    height = 0.3 + row_h * max(len(rows), 1) + 0.55 + 0.3
     with matplotlib.rc_context(RC_PARAMS):
-        fig = new_figure(width, height)
-        ax_w = width - label_w - right_w - 0.1
-        ax = fig.add_axes((label_w / width, 0.85 / height, ax_w / width, (row_h * max(len(rows), 1)) / height))
-        ax.set_xscale("log")
-        ax.set_ylim(len(rows) - 0.5, -0.5)
-        ax.set_yticks(range(len(rows)))
-        ax.set_yticklabels(labels)
-        ax.tick_params(axis="y", length=0)
-        ax.spines["left"].set_visible(False)
-        finite = [v for r in rows for v in (r["lower"], r["upper"]) if v is not None]
-        lo = min(finite + [0.5]) / 1.2
-        hi = max(finite + [2.0]) * 1.2
-        ax.set_xlim(lo, hi)
-        ax.axvline(1.0, color="#666666", lw=0.6, ls="--")
-        for i, r in enumerate(rows):
-            if r["hr"] is None:
-                continue
-            ax.plot([r["lower"], r["upper"]], [i, i], color=COLOURS[0], lw=1.0)
-            ax.plot([r["hr"]], [i], marker="s", color=COLOURS[0], markersize=4)
-        ax.set_xlabel(f"Hazard ratio, {endpoint} (log scale)")
-        from matplotlib.ticker import FuncFormatter, LogLocator
-
-        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(0.1, 0.2, 0.5, 1.0)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_locator(LogLocator(base=10, subs=()))
-        x_text = (label_w + ax_w + 0.15) / width
-        trans = matplotlib.transforms.blended_transform_factory(fig.transFigure, ax.transData)
-        fig.text(x_text, (0.85 + row_h * len(rows) + 0.05) / height, "HR (95 % CI)", fontsize=SMALL_PT,
-                 fontweight="bold", va="bottom")
-        fig.text((width - 0.05) / width, (0.85 + row_h * len(rows) + 0.05) / height, "p", fontsize=SMALL_PT,
-                 fontweight="bold", va="bottom", ha="right")
-        for i, (t, p) in enumerate(zip(texts, ps, strict=True)):
-            fig.text(x_text, i, t, transform=trans, fontsize=SMALL_PT, va="center")
-            fig.text((width - 0.05) / width, i, p, transform=trans, fontsize=SMALL_PT, va="center", ha="right")
-        fig.text(0.05 / width, 0.08 / height, wrap_to(epv_text, width - 0.1, SMALL_PT), fontsize=SMALL_PT,
-                 va="bottom", ha="left")
-        if ctx.synthetic:
-            fig.text(1 - 0.03 / width, 1 - 0.05 / height, "SYNTHETIC DATA \u2013 not real patients", ha="right",
-                     va="top", fontsize=SMALL_PT, fontweight="bold", color="#b00020")
+        fig, _ = draw_forest(ctx, rows, endpoint, epv_text)
     png, svg, pdf = render(fig)
     number = ctx.layout.figure_number("forest")
     body = fill(ctx.layout.figures.captions.get("forest", EXTRA_FIGURES["forest"]), ctx.values)
@@ -166,3 +118,67 @@ def forest_figures(ctx: ReportContext) -> list[Figure]:
                f"out of that model. {epv_text}")
     return [Figure(id="forest", caption=caption, stem=f"figure_{number}", alt=f"Figure {number}: {body}",
                    png=png, svg=svg, pdf=pdf)]
+
+
+def draw_forest(ctx: ReportContext, rows: list[dict[str, Any]], endpoint: str, epv_text: str) -> tuple[Any, list[Any]]:
+    """Draw the forest plot of ``rows`` (from :func:`forest_rows`); returns the matplotlib figure and its
+    column texts (headers, values, the synthetic banner) so their rendered positions can be checked. Call
+    inside ``matplotlib.rc_context(RC_PARAMS)``."""
+    width = ctx.layout.figures.width_in("forest")
+    texts = [f"{r['hr']:.2f} ({r['lower']:.2f}\u2013{r['upper']:.2f})" if r["hr"] is not None else "not estimable"
+             for r in rows]
+    ps = [fmt_p(r["p"]) if r["p"] is not None else "" for r in rows]
+    hr_head, p_head = "HR (95 % CI)", "p (two-sided)"
+    label_w = max([text_width_in(r["label"], SMALL_PT) for r in rows] + [0.5]) + 0.1
+    label_w = min(label_w, width * 0.42)
+    labels = [wrap_to(r["label"], label_w - 0.1, SMALL_PT) for r in rows]
+    # the HR column, a gap, then the p column wide enough for its header (which states the sidedness)
+    p_w = max([text_width_in(p_head, SMALL_PT, bold=True)] + [text_width_in(p, SMALL_PT) for p in ps])
+    right_w = max([text_width_in(t, SMALL_PT) for t in texts] + [text_width_in(hr_head, SMALL_PT, bold=True)]) \
+        + 0.2 + p_w + 0.2
+    row_h = 0.2 if all("\n" not in t for t in labels) else 0.3
+    top = 0.3 + (0.2 if ctx.synthetic else 0.0)  # room for the column headers, and the banner above them
+    height = 0.3 + row_h * max(len(rows), 1) + 0.55 + top
+    fig = new_figure(width, height)
+    texts_out: list[Any] = []
+    ax_w = width - label_w - right_w - 0.1
+    ax = fig.add_axes((label_w / width, 0.85 / height, ax_w / width, (row_h * max(len(rows), 1)) / height))
+    ax.set_xscale("log")
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(labels)
+    ax.tick_params(axis="y", length=0)
+    ax.spines["left"].set_visible(False)
+    finite = [v for r in rows for v in (r["lower"], r["upper"]) if v is not None]
+    lo = min(finite + [0.5]) / 1.2
+    hi = max(finite + [2.0]) * 1.2
+    ax.set_xlim(lo, hi)
+    ax.axvline(1.0, color="#666666", lw=0.6, ls="--")
+    for i, r in enumerate(rows):
+        if r["hr"] is None:
+            continue
+        ax.plot([r["lower"], r["upper"]], [i, i], color=COLOURS[0], lw=1.0)
+        ax.plot([r["hr"]], [i], marker="s", color=COLOURS[0], markersize=4)
+    in_text = endpoint[:1].lower() + endpoint[1:] if endpoint[1:2].islower() else endpoint
+    ax.set_xlabel(f"Hazard ratio, {in_text} (log scale)")
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(0.1, 0.2, 0.5, 1.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=()))
+    x_text = (label_w + ax_w + 0.15) / width
+    trans = matplotlib.transforms.blended_transform_factory(fig.transFigure, ax.transData)
+    texts_out.append(fig.text(x_text, (0.85 + row_h * len(rows) + 0.05) / height, hr_head, fontsize=SMALL_PT,
+                              fontweight="bold", va="bottom"))
+    texts_out.append(fig.text((width - 0.05) / width, (0.85 + row_h * len(rows) + 0.05) / height, p_head,
+                              fontsize=SMALL_PT, fontweight="bold", va="bottom", ha="right"))
+    for i, (t, p) in enumerate(zip(texts, ps, strict=True)):
+        texts_out.append(fig.text(x_text, i, t, transform=trans, fontsize=SMALL_PT, va="center"))
+        texts_out.append(fig.text((width - 0.05) / width, i, p, transform=trans, fontsize=SMALL_PT,
+                                  va="center", ha="right"))
+    fig.text(0.05 / width, 0.08 / height, wrap_to(epv_text, width - 0.1, SMALL_PT), fontsize=SMALL_PT,
+             va="bottom", ha="left")
+    if ctx.synthetic:
+        texts_out.append(fig.text(1 - 0.03 / width, 1 - 0.05 / height, "SYNTHETIC DATA \u2013 not real patients",
+                                  ha="right", va="top", fontsize=SMALL_PT, fontweight="bold", color="#b00020"))
+    return fig, texts_out

@@ -170,7 +170,7 @@ def build_fisher_table(adsl: pd.DataFrame, protocol: Protocol, results: dict[str
     header = ((HeaderCell("Comparison"), HeaderCell("Outcome yes, n (%) of N"),
                HeaderCell(sided_header(alts, "p, protocol's alternative")),
                HeaderCell("Alternative (protocol)"), HeaderCell("p, other sidedness"),
-               HeaderCell(f"Odds ratio ({100 * level:g}% CI)")),)
+               HeaderCell(f"Odds ratio ({100 * level:g} % CI)")),)
     foot = (
         "Fisher's exact test on the 2 " + "\u00d7" + " 2 table group " + "\u00d7" + " outcome (eligible patients; "
         "missing outcome or group excluded). Odds ratio: conditional maximum-likelihood estimate of the first "

@@ -20,10 +20,12 @@ def _missing(x: float | None) -> bool:
 
 
 def fmt_num(x: float | None, decimals: int = 1, missing: str = "NE") -> str:
-    """``x`` rounded half-even to ``decimals`` places; ``missing`` (default "NE", not estimable) if none."""
+    """``x`` rounded half-even to ``decimals`` places, a negative value with the minus sign (U+2212) as
+    typeset text has it rather than a hyphen; ``missing`` (default "NE", not estimable) if none."""
     if _missing(x):
         return missing
-    return f"{x:.{decimals}f}"
+    text = f"{x:.{decimals}f}"
+    return MINUS + text[1:] if text.startswith("-") else text
 
 
 def fmt_pct(n: int, d: int, decimals: int = 1) -> str:
@@ -52,7 +54,9 @@ def fmt_p(p: float | None) -> str:
     if p < 0.0001:  # type: ignore[operator]
         return "<0.0001"
     if p < 0.001:  # type: ignore[operator]
-        return f"{p:.4f}"
+        text = f"{p:.4f}"
+        if text != "0.0010":  # 0.00095 to 0.001 rounds up to the 3-decimal value: "0.001", not "0.0010"
+            return text
     return f"{p:.3f}"
 
 

@@ -45,6 +45,12 @@ def _fmt_p(p: float | None) -> str:
     return "< 0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
+def _p_eq(p: float | None) -> str:
+    """"p = 0.0632", or "p < 0.0001" (never "p = < 0.0001") for running text."""
+    text = _fmt_p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
 def _num_key(x: float) -> str:
     """A number as a results-key part (no dot: 1.5 -> "1_5")."""
     return f"{x:g}".replace(".", "_")
@@ -124,8 +130,8 @@ def _permutation_rows(ctx: ReportContext, disagree: list[str] | None = None) -> 
         differs = bool((asym.pvalue < alpha) != (perm.pvalue < alpha))
         put(ctx.results, f"{base}.conclusions_differ", differs)
         if differs and disagree is not None:
-            disagree.append(f"{a.title}: asymptotic p = {_fmt_p(asym.pvalue)}, permutation p = "
-                            f"{_fmt_p(perm.pvalue)} ({sided.split(' (')[0]}; significance level {alpha:g})")
+            disagree.append(f"{a.title}: asymptotic {_p_eq(asym.pvalue)}, permutation "
+                            f"{_p_eq(perm.pvalue)} ({sided.split(' (')[0]}; significance level {alpha:g})")
         rows.append(Row((a.title, sided, _fmt_p(asym.pvalue), p_text,
                          f"Monte Carlo, B = {perm.n_resamples} random relabellings (seed {cfg.seed})"
                          if perm.method != "exact"
@@ -228,7 +234,7 @@ def _competing_blocks(ctx: ReportContext) -> list[Any]:
                   if alts and "two-sided" not in alts else "")
         foot = [f"Gray's test for {c.cause_of_interest}"
                 + (f" (stratified by {strata_col})" if strata_col else "")
-                + f": chi-square {gray.statistic:.3f} on {gray.df} df, two-sided p = {_fmt_p(gray.pvalue)}; "
+                + f": chi-square {gray.statistic:.3f} on {gray.df} df, two-sided {_p_eq(gray.pvalue)}; "
                 f"Gray's test has no one-sided form{others}. Competing: "
                 + ", ".join(k for k in c.causes if k != c.cause_of_interest)
                 + f" ({n_competing} competing event{'s' if n_competing != 1 else ''} in this analysis). "
@@ -297,8 +303,8 @@ def _timedep_blocks(ctx: ReportContext) -> list[Any]:
             figures.append(_simon_makuch_figure(ctx, td, time, event, wv, mb.pvalue))
         naive_words = ctx.layout.text_of("timedep_as_published_short", ctx.values)
         sided = "two-sided" if td.alternative == "two-sided" else "one-sided"
-        summary.append(f"{td.title}: {sided} p = {_fmt_p(naive.pvalue)} {naive_words}, {sided} p = "
-                       f"{_fmt_p(mb.pvalue)} when each patient changes group on the day the status is reached "
+        summary.append(f"{td.title}: {sided} {_p_eq(naive.pvalue)} {naive_words}, {sided} "
+                       f"{_p_eq(mb.pvalue)} when each patient changes group on the day the status is reached "
                        f"(Mantel–Byar).")
         rows.append(Row((td.title, "Mantel–Byar (status changes on the day it happens)",
                          f"{mb.n_transitions} transitions", _fmt_p(mb.pvalue), f"chi-square {mb.statistic:.3f}"),
@@ -318,7 +324,7 @@ def _timedep_blocks(ctx: ReportContext) -> list[Any]:
               "p (two-sided unless stated)" if alt == {"two-sided"} else "p (sidedness in the footnote)")
     header = ((HeaderCell("Comparison"), HeaderCell("Analysis"), HeaderCell("Exposed / not"),
                HeaderCell(p_head), HeaderCell("Detail")),)
-    note = ("p-values of log-rank and Mantel–Byar tests are one-sided (H1: the exposed group has fewer events) "
+    note = ("p-values of log-rank and Mantel–Byar tests are one-sided (H1: the exposed group has fewer events). "
             if alt == {"less"} else "p-values follow each analysis's alternative in the protocol. ")
     return [Paragraph(ctx.layout.text_of("immortal_time_explanation", ctx.values)),
             Table("immortal_time", ctx.layout.table_title("immortal_time", ctx.values), header, tuple(rows),
@@ -377,8 +383,8 @@ def _simon_makuch_figure(ctx: ReportContext, td: Any, time: np.ndarray, event: n
     sided = "one" if td.alternative != "two-sided" else "two"
     return simon_makuch_figure(td.figure, sm, labels, td.title, td.endpoint, ctx.protocol, layout=ctx.layout,
                                values=ctx.values, synthetic=ctx.synthetic,
-                               note=f"Mantel\u2013Byar test, {sided}-sided: p = {_fmt_p(mb_p)}",
-                               caption_tail=f" Mantel\u2013Byar {sided}-sided p = {_fmt_p(mb_p)}.",
+                               note=f"Mantel\u2013Byar test, {sided}-sided: {_p_eq(mb_p)}",
+                               caption_tail=f" Mantel\u2013Byar {sided}-sided {_p_eq(mb_p)}.",
                                results=ctx.results, key=f"methods.timedep.{td.id}.simon_makuch")
 
 
@@ -487,7 +493,7 @@ def methods_text(ctx: ReportContext) -> tuple[list[str], list[str]]:
     s = prot.analyses.settings
     r = ctx.results
     cite = _Citations()
-    lvl = f"{100 * s.conf_level:g}%"
+    lvl = f"{100 * s.conf_level:g} %"
     paras: list[str] = []
     tests = r.get("tests", {})
     survival = r.get("survival", {})

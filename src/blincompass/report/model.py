@@ -151,6 +151,8 @@ class ReportContext:
     layout: Any = None
     #: Values of the layout's placeholders (``{n_eligible}``...), filled by the report builder.
     values: dict[str, Any] = field(default_factory=dict)
+    #: How the text names the data set (e.g. "synthetic twin (seed 0)"); ``None``: its file or folder name.
+    dataset_label: str | None = None
 
     def __post_init__(self) -> None:
         from blincompass.report.wording import layout_or_default, layout_values

@@ -413,6 +413,8 @@ def render_docx(report: Report) -> bytes:
             elif isinstance(b, Paragraph):
                 p = doc.add_paragraph()
                 run = p.add_run(b.text)
+                if b.text.rstrip().endswith(":"):  # it introduces what follows: keep them on one page
+                    p.paragraph_format.keep_with_next = True
                 if b.kind == "warning":
                     run.bold = True
                     run.font.color.rgb = _RED
@@ -433,7 +435,9 @@ def render_docx(report: Report) -> bytes:
     cp = doc.core_properties
     cp.author = prov.study if prov is not None else "blincompass"
     cp.last_modified_by = "blincompass"
-    cp.title = ("SYNTHETIC \u2013 " if report.synthetic else "") + report.title
+    # a synthetic report's title already says so ("SYNTHETIC DATA – ..."); say it once
+    marked = not report.synthetic or report.title.upper().startswith("SYNTHETIC")
+    cp.title = report.title if marked else "SYNTHETIC \u2013 " + report.title
     if prov is not None:
         cp.subject = prov.study_title
         cp.comments = (f"blincompass {prov.version}; commit {(prov.commit or 'unknown')[:12]}; study package "

@@ -109,6 +109,11 @@ def parse_cell(text: str, percent: bool = False) -> tuple[str, list[Part]]:
     return "text", [Part(text)]
 
 
+#: Words a sheet name cut at 31 characters must not end on.
+_TRAILING_WORDS = frozenset({"a", "an", "and", "at", "by", "for", "from", "in", "of", "on", "or", "per", "the",
+                             "to", "vs", "with"})
+
+
 def sheet_name(table: Table, synthetic: bool, used: set[str]) -> str:
     """Sheet title (<= 31 characters, unique) from the table's number and title ("Table 2b Adverse events
     by"), prefixed "SYNTHETIC " for synthetic data; numbers that depend on the data (counts in a title)
@@ -127,6 +132,12 @@ def sheet_name(table: Table, synthetic: bool, used: set[str]) -> str:
                 parts.append(w[: 31 - len(prefix)])
             break
         parts.append(w)
+    # a title cut short ends on a content word ("Table 3 Response", not "... to") and opens no parenthesis
+    # it cannot close ("Table 2 Adverse events", not "... (CTCAE")
+    keep = 1 if number else 0
+    while len(parts) > keep + 1 and (parts[-1].lower() in _TRAILING_WORDS
+                                     or " ".join(parts).count("(") > " ".join(parts).count(")")):
+        parts.pop()
     name = (prefix + " ".join(parts)).strip() or (prefix + "Table").strip()
     name = name[:31].strip("'").strip()
     base, i = name, 2

@@ -107,7 +107,8 @@ def _data_section(ctx: ReportContext) -> Section:
     blocks += [
         Paragraph(p.study.title),
         Paragraph(p.study.reference),
-        Paragraph(f"Data set: {r['dataset']['source'] or 'unnamed'}. Protocol: {r['protocol']['source']}. "
+        Paragraph(f"Data set: {ctx.dataset_label or r['dataset']['source'] or 'unnamed'}. "
+                  f"Protocol: {r['protocol']['source']}. "
                   f"{ctx.derived.screening.n_screened} patients screened, {ctx.derived.screening.n_eligible} "
                   "eligible."),
         Paragraph(f"Validation of the data set: {sev.count('error')} error(s), {sev.count('warning')} warning(s), "
@@ -123,32 +124,34 @@ def _screening_section(ctx: ReportContext) -> Section:
     r = ctx.results
     put(r, "screening.n_screened", sc.n_screened)
     put(r, "screening.n_eligible", sc.n_eligible)
-    flow: list[Row] = [Row(("Patients screened", "", str(sc.n_screened), "", ""),
-                           (None, None, "screening.n_screened", None, None), 0, "total")]
+    # The step ids (snake_case names of the protocol) stay in results.json keys, not in the table text.
+    flow: list[Row] = [Row(("Patients screened", str(sc.n_screened), "", ""),
+                           (None, "screening.n_screened", None, None), 0, "total")]
     for s in sc.steps:
         base = f"screening.steps.{s.id}"
         put(r, f"{base}.label", s.label)
         put(r, f"{base}.n_before", s.n_before)
         put(r, f"{base}.n_excluded", s.n_excluded)
         put(r, f"{base}.n_after", s.n_after)
-        flow.append(Row((s.label, s.id, str(s.n_before), str(s.n_excluded), str(s.n_after)),
-                        (None, None, f"{base}.n_before", f"{base}.n_excluded", f"{base}.n_after"), 1))
-    flow.append(Row(("Eligible patients (analysis population)", "", "", "", str(sc.n_eligible)),
-                    (None, None, None, None, "screening.n_eligible"), 0, "total"))
+        flow.append(Row((s.label, str(s.n_before), str(s.n_excluded), str(s.n_after)),
+                        (None, f"{base}.n_before", f"{base}.n_excluded", f"{base}.n_after"), 1))
+    flow.append(Row(("Eligible patients (analysis population)", "", "", str(sc.n_eligible)),
+                    (None, None, None, "screening.n_eligible"), 0, "total"))
     put(r, "screening.excluded", [{"patient_id": e.patient_id, "step": e.step, "reason": e.reason}
                                   for e in sc.exclusions])
     flow_table = Table(
         id="screening_flow",
         caption=ctx.layout.table_title("screening_flow", ctx.values),
-        header=((HeaderCell("Criterion"), HeaderCell("Step"), HeaderCell("Entering"), HeaderCell("Excluded"),
+        header=((HeaderCell("Criterion"), HeaderCell("Entering"), HeaderCell("Excluded"),
                  HeaderCell("Remaining")),),
         rows=tuple(flow),
-        align=("l", "l", "r", "r", "r"),
+        align=("l", "r", "r", "r"),
         footnotes=("Criteria are applied in the protocol's order; a patient is excluded at the first criterion "
                    "that fails, and every failing criterion is listed with the patient.",),
         sheet="Screening",
     )
-    excl_rows = tuple(Row((e.patient_id, e.step, e.reason)) for e in sc.exclusions)
+    step_label = {s.id: s.label for s in sc.steps}
+    excl_rows = tuple(Row((e.patient_id, step_label.get(e.step, e.step), e.reason)) for e in sc.exclusions)
     if not excl_rows:
         excl_rows = (Row(("No patient was excluded.", "", "")),)
     excl = Table(

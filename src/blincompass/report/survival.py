@@ -402,7 +402,7 @@ def build_survival_table(data: list[SurvivalData], protocol: Protocol, results: 
                     f"{base}.median.spss.estimate",
                     *[f"{base}.at.{month_key(t)}.surv" for t in s.survival_at_months], f"{base}.rmean.estimate")
             rows.append(Row(cells, keys, 1))
-    lvl = f"{100 * s.conf_level:g}%"
+    lvl = f"{100 * s.conf_level:g} %"
     header = ((HeaderCell("Analysis / group"), HeaderCell("n"), HeaderCell("Events"),
                HeaderCell(f"Median, months ({lvl} CI, Brookmeyer{DASH}Crowley, {s.conf_type})"),
                HeaderCell(f"Median, months ({lvl} CI, SPSS, bounded to the observed range)"),
@@ -447,7 +447,7 @@ def build_rmst_table(data: list[SurvivalData], protocol: Protocol, results: dict
     ``.sided`` ("two"), ``.groups.<g>.estimate`` / ``.se`` / ``.lower`` / ``.upper`` / ``.events``.
     """
     lay, v = resolve(protocol, None, layout, values)
-    lvl = f"{100 * protocol.analyses.settings.conf_level:g}%"
+    lvl = f"{100 * protocol.analyses.settings.conf_level:g} %"
     rows: list[Row] = []
     for sd in data:
         res = sd.rmst_comparison()
@@ -604,7 +604,7 @@ def build_followup_table(adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Prot
     for k, v in zip(keys, vals, strict=True):
         put(results, f"followup.{k}", v)
     rows.append(Row(("Patients", str(len(t))), (None, kn)))
-    rows.append(Row((f"Median follow-up, reverse Kaplan{DASH}Meier ({100 * s.conf_level:g}% CI)",
+    rows.append(Row((f"Median follow-up, reverse Kaplan{DASH}Meier ({100 * s.conf_level:g} % CI)",
                      f"{fmt_num(vals[0], missing='NR')} ({fmt_ci(vals[1], vals[2])})"),
                     (None, "followup.reverse_km.median")))
     mean_range = f"{fmt_num(vals[3])} ({fmt_num(vals[5])}{DASH}{fmt_num(vals[6])})"

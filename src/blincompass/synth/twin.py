@@ -269,6 +269,11 @@ def _outcome(p: dict[str, str], pid: str, start: dt.date) -> dict[str, str]:
     }
 
 
+def twin_label(seed: int, folder: str) -> str:
+    """How a report names the twin written with ``seed`` into ``folder`` (its text says "Data set: ...")."""
+    return f"synthetic twin of the BLIN-COMPASS publication (seed {seed}, folder {folder})"
+
+
 def write_twin(out_dir: str | Path, seed: int = 0, *, xlsx: bool = False) -> list[Path]:
     """Write the twin as a folder of template CSVs (plus ``SYNTHETIC.txt``; ``twin.xlsx`` when ``xlsx``).
 
