@@ -56,21 +56,29 @@ def _known(frame: pd.DataFrame, var: Variable) -> np.ndarray:
                           ).astype(bool).to_numpy()
 
 
+def row_completeness(frame: pd.DataFrame, form: Form) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of one form: (known, expected) cell counts as in :func:`completeness`. Every rule is row by
+    row, so the counts of any subset of rows are the sums over those rows (the per-centre table computes
+    them once per form, not once per centre)."""
+    known = np.zeros(len(frame), dtype=np.int64)
+    expected = np.zeros(len(frame), dtype=np.int64)
+    for var in form.variables:
+        need = _needed(frame, var)
+        if not need.any():
+            continue
+        expected += need
+        if var.name in frame.columns:
+            known += _known(frame, var) & need
+    return known, expected
+
+
 def completeness(frame: pd.DataFrame, form: Form) -> tuple[int, int]:
     """(known, expected) cells of one form's rows: the expected cells are those of the required variables
     and of the conditionally required ones where their condition holds; a cell is known when it holds a
     value other than the code "unknown" (an MRD result: other than "not done"). A variable absent from the
     data counts as expected and unknown."""
-    known = expected = 0
-    for var in form.variables:
-        need = _needed(frame, var)
-        n_need = int(need.sum())
-        if not n_need:
-            continue
-        expected += n_need
-        if var.name in frame.columns:
-            known += int((_known(frame, var) & need).sum())
-    return known, expected
+    known, expected = row_completeness(frame, form)
+    return int(known.sum()), int(expected.sum())
 
 
 def build_centre_table(dataset: Any, adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Protocol,
@@ -105,8 +113,9 @@ def build_centre_table(dataset: Any, adsl: pd.DataFrame, adtte: pd.DataFrame, pr
     put(results, "centres.endpoint", paramcd)
     forms = [f for f in d.forms if f.name in dataset.forms]
 
-    def frames_of(ids: set[str]) -> dict[str, pd.DataFrame]:
-        return {f.name: dataset.forms[f.name][dataset.forms[f.name][pid].astype(str).isin(ids)] for f in forms}
+    # per form: the patient of each row and the row's (known, expected) counts, computed once
+    per_row = {f.name: (dataset.forms[f.name][pid].astype(str), *row_completeness(dataset.forms[f.name], f))
+               for f in forms}
 
     rows: list[Row] = []
 
@@ -138,8 +147,9 @@ def build_centre_table(dataset: Any, adsl: pd.DataFrame, adtte: pd.DataFrame, pr
         keys.append(km)
         known = expected = 0
         per_form: list[tuple[str, int, int]] = []
-        for name, frame in frames_of(ids).items():
-            k, x = completeness(frame, next(f for f in forms if f.name == name))
+        for name, (row_pid, row_known, row_expected) in per_row.items():
+            rows_of = row_pid.isin(ids).to_numpy()
+            k, x = int(row_known[rows_of].sum()), int(row_expected[rows_of].sum())
             per_form.append((name, k, x))
             known, expected = known + k, expected + x
         put(results, f"{base}.completeness.known", known)
