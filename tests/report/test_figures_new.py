@@ -214,3 +214,22 @@ def test_swimmer_not_drawn_past_max_lanes(ctx):
     c = Ctx(ctx.dataset, ctx.derived, PROTOCOL, None, synthetic=True, layout=lay, values=ctx.values)
     assert swimmer_figures(c) == []
     assert c.results["figures"]["swimmer"]["note"] == "not drawn: 39 patients; the layout's max_lanes is 10"
+
+
+def test_swimmer_events_on_one_lane_at_one_time_are_drawn_apart(ctx, monkeypatch):
+    import blincompass.report.figure_swimmer as fs
+
+    drawn = []
+    real_render = fs.render
+    monkeypatch.setattr(fs, "render", lambda fig: (drawn.append(fig), real_render(fig))[1])
+    swimmer_figures(ctx)
+    (fig,) = drawn
+    ax = fig.axes[0]
+    width_in = ax.get_position().width * fig.get_figwidth()
+    tol = fs.EVENT_MARKER_PT / 72 * ax.get_xlim()[1] / width_in
+    points = [(float(x), float(y)) for line in ax.lines if line.get_marker() not in (None, "None", ">")
+              for x, y in zip(line.get_xdata(), line.get_ydata(), strict=True)]
+    close = [(a, b) for i, a in enumerate(points) for b in points[i + 1:]
+             if round(a[1]) == round(b[1]) and abs(a[0] - b[0]) < tol]
+    assert len(close) >= 10  # the twin's CR and MRD-negative markers share the assessment date
+    assert all(abs(a[1] - b[1]) >= 0.3 for a, b in close)

@@ -21,6 +21,13 @@ from blincompass.report.plotting import COLOURS, FONT_PT, RC_PARAMS, SMALL_PT, n
 __all__ = ["swimmer_figures", "swimmer_lanes"]
 
 
+#: Size of an event marker, points.
+EVENT_MARKER_PT = 3.5
+#: Vertical shift (lane units) of an event drawn where 0, 1, 2 or more earlier events of its lane lie within
+#: a marker's width.
+LANE_SHIFTS = (0.0, -0.33, 0.33, 0.0)
+
+
 def _months(d: pd.Series, origin: pd.Series, per_month: float) -> np.ndarray:
     return ((pd.to_datetime(d) - pd.to_datetime(origin)).dt.days / per_month).to_numpy(float)
 
@@ -102,6 +109,11 @@ def swimmer_figures(ctx: ReportContext) -> list[Figure]:
             ax.hlines(yy[ok], s[ok], e[ok], colors="#222222", lw=max(1.2, lane_h * 72 * 0.6))
             handles.append(Line2D([], [], color="#222222", lw=2.5, label=iv.label))
             counts[iv.label] = int(ok.sum())
+        # Events closer on one lane than a marker's width would hide each other: the second is drawn a
+        # third of a lane above the lane, the third a third below (x range and axes width as set below).
+        x_max = max(float(np.nanmax(lanes["end"])) if n else 1.0, 1.0) * 1.02
+        tol = EVENT_MARKER_PT / 72 * x_max / (width - 0.6)
+        placed: dict[int, list[float]] = {}
         for i, ev in enumerate(cfg.events):
             if ev.date not in adsl.columns or (ev.when and ev.when not in adsl.columns):
                 raise ValueError(f"figures.swimmer: event {ev.label!r} names a column the patient table lacks")
@@ -113,8 +125,13 @@ def swimmer_figures(ctx: ReportContext) -> list[Figure]:
                 cond = (w.astype("string") == ev.value) if ev.value is not None else w.fillna(False).astype(bool)
                 keep &= cond.fillna(False).to_numpy(bool)
             c = COLOURS[(i + 2) % len(COLOURS)] if ev.filled else "white"
-            ax.plot(t[keep], y[keep], linestyle="none", marker=ev.marker, markersize=3.5, markerfacecolor=c,
-                    markeredgecolor="black", markeredgewidth=0.5)
+            y_ev = y.astype(float)
+            for j in np.flatnonzero(keep):
+                near = sum(abs(t[j] - u) < tol for u in placed.get(int(j), []))
+                y_ev[j] += LANE_SHIFTS[min(near, len(LANE_SHIFTS) - 1)]
+                placed.setdefault(int(j), []).append(float(t[j]))
+            ax.plot(t[keep], y_ev[keep], linestyle="none", marker=ev.marker, markersize=EVENT_MARKER_PT,
+                    markerfacecolor=c, markeredgecolor="black", markeredgewidth=0.5)
             handles.append(Line2D([], [], linestyle="none", marker=ev.marker, markersize=4, markerfacecolor=c,
                                   markeredgecolor="black", markeredgewidth=0.5, label=ev.label))
             counts[ev.label] = int(keep.sum())
@@ -130,7 +147,7 @@ def swimmer_figures(ctx: ReportContext) -> list[Figure]:
         ax.set_ylim(n - 0.5, -0.5)
         ax.set_yticks([])
         ax.spines["left"].set_visible(False)
-        ax.set_xlim(0, max(float(np.nanmax(lanes["end"])) if n else 1.0, 1.0) * 1.02)
+        ax.set_xlim(0, x_max)
         ax.set_xlabel(fill(ctx.layout.figures.x_label, {**ctx.values, "endpoint": ""}))
         ax.set_ylabel(wrap_to(f"Patients (n = {n}), one lane each", axes_h, FONT_PT))
         fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.02, 0.01), ncol=3, frameon=False,
