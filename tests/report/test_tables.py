@@ -32,6 +32,11 @@ def test_screening(results, report):
     rows = report.table("screening_exclusions").rows
     assert [r.cells[:2] for r in rows] == [("R8", "B-cell precursor ALL"),  # the criterion, not its id
                                         ("R6", "Not enrolled in an interventional clinical trial")]
+    # the reasons in words: the tested variable's label and the value's label, no variable names or codes
+    assert [r.cells[2] for r in rows] == [
+        "B-cell precursor ALL: not met (Leukaemia type: T-cell ALL)",
+        "Not enrolled in an interventional clinical trial: not met (Enrolled in an interventional clinical "
+        "trial: yes)"]
 
 
 # ---------------------------------------------------------------------------------------------- Table 1

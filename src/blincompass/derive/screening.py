@@ -43,6 +43,8 @@ class Exclusion:
     patient_id: str
     step: str
     reasons: tuple[str, ...]
+    #: (criterion id, the patient's value) of every failing criterion, in the protocol's order.
+    values: tuple[tuple[str, Any], ...] = ()
 
     @property
     def reason(self) -> str:
@@ -145,18 +147,19 @@ def screen_variables(variables: pd.DataFrame, protocol: Protocol) -> ScreeningRe
         codes, uniques = pd.factorize(col, use_na_sentinel=True)
         passed = np.fromiter((c.test(v) for v in uniques.astype(object)), dtype=bool, count=len(uniques))
         failing.append(~np.append(passed, False)[codes])
-    failures: dict[str, list[tuple[str, str]]] = {}
+    failures: dict[str, list[tuple[str, str, Any]]] = {}
     for i in np.flatnonzero(np.logical_or.reduce(failing)) if failing else ():
         pid = variables.index[i]
         row = variables.iloc[i]
-        failures[str(pid)] = [(c.id, _failure(c, row[c.variable])) for c, f in zip(criteria, failing, strict=True)
-                              if f[i]]
+        failures[str(pid)] = [(c.id, _failure(c, row[c.variable]), row[c.variable])
+                              for c, f in zip(criteria, failing, strict=True) if f[i]]
     remaining = [str(p) for p in variables.index]
     steps: list[ScreeningStep] = []
     all_excl: list[Exclusion] = []
     for c in criteria:
         excluded = tuple(
-            Exclusion(pid, c.id, tuple(msg for _, msg in failures[pid]))
+            Exclusion(pid, c.id, tuple(msg for _, msg, _ in failures[pid]),
+                      tuple((cid, value) for cid, _, value in failures[pid]))
             for pid in remaining
             if pid in failures and failures[pid][0][0] == c.id
         )

@@ -23,11 +23,15 @@ a :class:`SectionSpec` (or a list of them), or pass ``extra_sections=[SectionSpe
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from blincompass.protocol.layout import Layout
 from blincompass.report.adverse import build_ae_by_course, build_ae_patients, build_table2
@@ -119,6 +123,53 @@ def _data_section(ctx: ReportContext) -> Section:
     return Section("data", lay.section_title("data", v), tuple(blocks))
 
 
+class _ReasonWords:
+    """An exclusion's reasons for the report's reader: each failing criterion's label, the label of the
+    variable it tests and the patient's value in words (the dictionary's label of a code, a date, a number,
+    "yes" / "no", "not recorded"), without the data's variable names or the rule's notation (those stay in
+    results.json and the CLI)."""
+
+    def __init__(self, ctx: ReportContext) -> None:
+        self.label = {c.id: c.label for c in ctx.protocol.eligibility.criteria}
+        self.variable = {c.id: c.variable for c in ctx.protocol.eligibility.criteria}
+        d = getattr(ctx.derived, "dictionary", None)
+        self.codes: dict[str, Any] = {}
+        self.names: dict[str, str] = {}
+        for form in getattr(d, "forms", ()) or ():
+            for v in form.variables:
+                self.names.setdefault(v.name, v.label)
+                if v.codes:
+                    self.codes.setdefault(v.name, v)
+        meta = getattr(ctx.derived, "metadata", None)
+        if isinstance(meta, pd.DataFrame) and {"table", "name", "label"} <= set(meta.columns):
+            for name, label in meta.loc[meta["table"] == "adsl", ["name", "label"]].itertuples(index=False):
+                if isinstance(label, str) and label:
+                    self.names[str(name)] = label
+
+    def value(self, cid: str, value: Any) -> str:
+        if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
+            return "not recorded"
+        if isinstance(value, (bool, np.bool_)):
+            return "yes" if value else "no"
+        if isinstance(value, (pd.Timestamp, dt.date)):
+            return value.strftime("%Y-%m-%d")
+        if isinstance(value, (float, np.floating)):
+            return f"{float(value):g}".replace("-", "\u2212")
+        var = self.codes.get(self.variable.get(cid, ""))
+        if var is not None:
+            try:
+                return var.code_label(str(value))
+            except KeyError:
+                pass
+        return str(value)
+
+    def __call__(self, e: Any) -> str:
+        if not e.values:
+            return e.reason
+        return "; ".join(f"{self.label.get(cid, cid)}: not met ({self.names.get(self.variable.get(cid, ''), 'value')}: "
+                         f"{self.value(cid, v)})" for cid, v in e.values)
+
+
 def _screening_section(ctx: ReportContext) -> Section:
     sc = ctx.derived.screening
     r = ctx.results
@@ -151,7 +202,8 @@ def _screening_section(ctx: ReportContext) -> Section:
         sheet="Screening",
     )
     step_label = {s.id: s.label for s in sc.steps}
-    excl_rows = tuple(Row((e.patient_id, step_label.get(e.step, e.step), e.reason)) for e in sc.exclusions)
+    words = _ReasonWords(ctx)
+    excl_rows = tuple(Row((e.patient_id, step_label.get(e.step, e.step), words(e))) for e in sc.exclusions)
     if not excl_rows:
         excl_rows = (Row(("No patient was excluded.", "", "")),)
     excl = Table(
