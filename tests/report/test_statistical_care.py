@@ -243,6 +243,13 @@ def test_methods_paragraph_and_references(rep, tmp_path):
                 "phipson_smyth", "aalen_johansen"):
         assert REFERENCES[key] in cited, key
     assert "B = 10000 random relabellings (seed 20201231)" in text
+    # Table 1's group tests are described with the tests the table actually used (two groups: no Kruskal-Wallis)
+    pearson, fisher, wilcoxon = (cited[REFERENCES[k]] for k in ("pearson", "fisher", "wilcoxon"))
+    assert (f"Baseline characteristics were compared between groups (two-sided): categorical characteristics by "
+            f"Pearson's chi-square test without continuity correction [{pearson}] when every expected count was at "
+            f"least 5 and otherwise by Fisher's exact test [{fisher}]; continuous ones by the Wilcoxon rank-sum "
+            f"test [{wilcoxon}].") in text
+    assert REFERENCES["kruskal_wallis"] not in cited
     v = software_versions()
     assert f"blincompass {v['blincompass']} (Python {v['Python']}, numpy {v['numpy']}, scipy {v['scipy']})" in text
     assert res["software"] == v

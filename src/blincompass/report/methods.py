@@ -437,6 +437,12 @@ REFERENCES: dict[str, str] = {
     "clopper_pearson": "Clopper CJ, Pearson ES. The use of confidence or fiducial limits illustrated in the case "
                        "of the binomial. Biometrika. 1934;26:404\u2013413.",
     "fisher": "Fisher RA. Statistical Methods for Research Workers. 5th ed. Edinburgh: Oliver and Boyd; 1934.",
+    "pearson": "Pearson K. On the criterion that a given system of deviations from the probable in the case of a "
+               "correlated system of variables is such that it can be reasonably supposed to have arisen from "
+               "random sampling. Philos Mag. 1900;50:157\u2013175.",
+    "wilcoxon": "Wilcoxon F. Individual comparisons by ranking methods. Biometrics Bull. 1945;1:80\u201383.",
+    "kruskal_wallis": "Kruskal WH, Wallis WA. Use of ranks in one-criterion variance analysis. J Am Stat Assoc. "
+                      "1952;47:583\u2013621.",
     "agresti": "Agresti A. Categorical Data Analysis. 3rd ed. Hoboken: Wiley; 2013.",
     "heinze": "Heinze G, Gnant M, Schemper M. Exact log-rank tests for unequal follow-up. Biometrics. "
               "2003;59:1151\u20131157.",
@@ -484,6 +490,19 @@ class _Citations:
 
 def _join(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _table1_tests(node: Any) -> set[str]:
+    """Names of the group tests Table 1 ran (``table1.<row>.test.name`` in results.json)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        test = node.get("test")
+        if isinstance(test, dict) and isinstance(test.get("name"), str):
+            found.add(test["name"])
+        for key, value in node.items():
+            if key != "test":
+                found |= _table1_tests(value)
+    return found
 
 
 def methods_text(ctx: ReportContext) -> tuple[list[str], list[str]]:
@@ -535,6 +554,19 @@ def methods_text(ctx: ReportContext) -> tuple[list[str], list[str]]:
     if first:
         paras.append(" ".join(first))
     second: list[str] = []
+    group_tests = _table1_tests(r.get("table1", {}))
+    if group_tests:
+        parts = []
+        if group_tests & {"chi-square", "fisher"}:
+            parts.append(f"categorical characteristics by Pearson's chi-square test without continuity correction "
+                         f"{cite('pearson')} when every expected count was at least 5 and otherwise by Fisher's "
+                         f"exact test {cite('fisher')}")
+        if "rank-sum" in group_tests:
+            parts.append(f"continuous ones by the Wilcoxon rank-sum test {cite('wilcoxon')}")
+        if "kruskal-wallis" in group_tests:
+            parts.append(f"{'continuous ones' if 'rank-sum' not in group_tests else 'with three or more groups'} "
+                         f"by the Kruskal\u2013Wallis test {cite('kruskal_wallis')}")
+        second.append("Baseline characteristics were compared between groups (two-sided): " + "; ".join(parts) + ".")
     if "response" in r and prot.report.response:
         second.append(f"Proportions are given with exact Clopper\u2013Pearson {lvl} confidence intervals "
                       f"{cite('clopper_pearson')}.")
