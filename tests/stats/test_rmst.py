@@ -59,3 +59,18 @@ def test_tau_beyond_data_is_refused():
         rmst([1.0, 5.0], [1, 0], 6.0)
     with pytest.raises(ValueError, match="compares two groups, got 3"):
         rmst_difference([1.0, 2.0, 3.0], [1, 1, 1], ["a", "b", "c"])
+
+
+def test_rmst_up_to_the_last_time_is_the_kaplan_meier_restricted_mean():
+    from blincompass.stats import kaplan_meier
+
+    case = next(c for c in CASES if c["name"] == "aml_x")
+    t, e, _ = _data(case)
+    km = kaplan_meier(t, e)
+    r = rmst(t, e, float(t.max()))
+    assert (r.estimate, r.se) == pytest.approx((km.mean, km.mean_se), rel=1e-12)
+
+
+def test_bad_alternative_is_refused():
+    with pytest.raises(ValueError, match="alternative: 'bigger' is not one of two-sided, less, greater"):
+        rmst_difference([1.0, 2.0], [1, 1], ["a", "b"], alternative="bigger")
