@@ -41,6 +41,16 @@ __all__ = [
 ]
 
 
+
+def _valid_condition(value: str) -> str:
+    """``value`` if it parses as a condition of blincompass.expr, else ``ValueError`` with the parser's message
+    (for pydantic to report at the field)."""
+    try:
+        compile_expression(value)
+    except ExpressionError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
 class ProtocolError(ValueError):
     """A protocol file that cannot be read or does not follow the protocol model."""
 
@@ -209,11 +219,7 @@ class Endpoint(_Frozen):
     @field_validator("population")
     @classmethod
     def _population(cls, value: str) -> str:
-        try:
-            compile_expression(value)
-        except ExpressionError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+        return _valid_condition(value)
 
     @model_validator(mode="after")
     def _causes(self) -> Endpoint:
@@ -521,11 +527,7 @@ class AlternativeDefinition(_Frozen):
     @field_validator("yes", "evaluable")
     @classmethod
     def _condition(cls, value: str) -> str:
-        try:
-            compile_expression(value)
-        except ExpressionError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+        return _valid_condition(value)
 
 
 class ResponseItem(_Frozen):
@@ -544,11 +546,7 @@ class ResponseItem(_Frozen):
     @field_validator("yes", "evaluable")
     @classmethod
     def _condition(cls, value: str) -> str:
-        try:
-            compile_expression(value)
-        except ExpressionError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+        return _valid_condition(value)
 
 
 class ReportSpec(_Frozen):

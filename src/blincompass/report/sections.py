@@ -38,6 +38,7 @@ from blincompass.report.adverse import build_ae_by_course, build_ae_patients, bu
 from blincompass.report.centres import build_centre_table
 from blincompass.report.figures import figure_groups, km_figure
 from blincompass.report.fisher import build_fisher_table
+from blincompass.report.fmt import MINUS
 from blincompass.report.methods import methods_section, statistical_methods_section
 from blincompass.report.model import Figure, HeaderCell, Paragraph, ReportContext, Row, Section, Table, put
 from blincompass.report.response import build_response_table
@@ -154,7 +155,7 @@ class _ReasonWords:
         if isinstance(value, (pd.Timestamp, dt.date)):
             return value.strftime("%Y-%m-%d")
         if isinstance(value, (float, np.floating)):
-            return f"{float(value):g}".replace("-", "\u2212")
+            return f"{float(value):g}".replace("-", MINUS)
         var = self.codes.get(self.variable.get(cid, ""))
         if var is not None:
             try:
