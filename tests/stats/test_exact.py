@@ -216,3 +216,30 @@ def test_fisher_without_interval_same_p_and_estimate():
         quick = fisher_exact(table, alternative=alt, conf_int=False)
         assert quick.pvalue == full.pvalue and quick.odds_ratio == full.odds_ratio
         assert quick.conf_int is None and full.conf_int is not None
+
+
+def test_fisher_odds_ratio_equals_scipy_on_random_and_large_tables() -> None:
+    """The whole-support evaluation of the conditional estimate and interval gives scipy's values
+    (``scipy.stats.contingency.odds_ratio``, solved on the odds-ratio scale) on small, zero-cell and
+    registry-size tables, for every alternative."""
+    from scipy.stats.contingency import odds_ratio
+
+    rng = np.random.default_rng(2026)
+    tables = [rng.integers(0, 12, size=(2, 2)) for _ in range(40)]
+    tables += [rng.integers(200, 700, size=(2, 2)) for _ in range(2)]
+    tables += [np.array([[0, 7], [5, 3]]), np.array([[9, 0], [4, 6]]), np.array([[1, 600], [30, 640]])]
+    checked = 0
+    for tab in tables:
+        if (tab.sum(axis=0) == 0).any() or (tab.sum(axis=1) == 0).any():
+            continue
+        ref = odds_ratio(tab, kind="conditional")
+        for alt in ("two-sided", "less", "greater"):
+            got = fisher_exact(tab, alternative=alt, conf_level=0.9)
+            ci = ref.confidence_interval(confidence_level=0.9, alternative=alt)
+            for g, w in ((got.odds_ratio, ref.statistic), (got.conf_int.lower, ci.low), (got.conf_int.upper, ci.high)):
+                if math.isinf(w) or w == 0:
+                    assert g == w
+                else:
+                    assert g == pytest.approx(w, rel=1e-9)
+            checked += 1
+    assert checked >= 120

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import optimize as _opt
 from scipy import stats as sps
 from scipy.special import gammaln
-from scipy.stats.contingency import odds_ratio as _scipy_odds_ratio
 
 from blincompass.stats._checks import check_alternative, check_conf_level
 
@@ -263,12 +264,11 @@ def fisher_exact(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             pvalue = float(sps.fisher_exact(counts, alternative=alternative).pvalue)
-            res = _scipy_odds_ratio(counts, kind="conditional")
-            ci = res.confidence_interval(confidence_level=conf_level, alternative=alternative) if conf_int else None
+        estimate, ci = _conditional_odds_ratio(counts, alternative, conf_level, conf_int)
         return FisherExactResult(
             pvalue=min(1.0, max(0.0, pvalue)),
-            odds_ratio=float(res.statistic),
-            conf_int=ConfidenceInterval(float(ci.low), float(ci.high)) if ci is not None else None,
+            odds_ratio=estimate,
+            conf_int=ci,
             alternative=alternative,
             conf_level=conf_level,
             method="exact",
@@ -295,6 +295,94 @@ def fisher_exact(
         n_simulations=nsim,
         shape=shape,
     )
+
+
+class _NonCentralHypergeometric:
+    r"""Fisher's non-central hypergeometric law of ``x = n_11`` given the margins of a 2x2 table, held on
+    its whole support so that a mean or a tail for one odds ratio is a few array operations.
+
+    :math:`P_\psi(x) = \binom{c_1}{x}\binom{N - c_1}{r_1 - x}\psi^x / \sum_y \binom{c_1}{y}
+    \binom{N - c_1}{r_1 - y}\psi^y` for :math:`\max(0, r_1 + c_1 - N) \le x \le \min(r_1, c_1)`.
+
+    Written here because ``scipy.stats.nchypergeom_fisher`` evaluates its mean and tails through a
+    Python-level call per support point: the conditional interval of a table of a few thousand
+    patients took about 0.05 s per table that way, a few milliseconds this way.
+    """
+
+    def __init__(self, counts: NDArray[np.int64]) -> None:
+        r1 = int(counts[0].sum())
+        c1 = int(counts[:, 0].sum())
+        n = int(counts.sum())
+        self.lo, self.hi = max(0, r1 + c1 - n), min(r1, c1)
+        self.x = np.arange(self.lo, self.hi + 1, dtype=np.float64)
+        x = self.x
+        self.log_w = (gammaln(c1 + 1.0) - gammaln(x + 1.0) - gammaln(c1 - x + 1.0)
+                      + gammaln(n - c1 + 1.0) - gammaln(r1 - x + 1.0) - gammaln(n - c1 - r1 + x + 1.0))
+
+    def pmf(self, log_psi: float) -> NDArray[np.float64]:
+        log_p = self.log_w + self.x * log_psi
+        p = np.exp(log_p - log_p.max())
+        return p / p.sum()
+
+    def mean(self, log_psi: float) -> float:
+        return float(self.pmf(log_psi) @ self.x)
+
+    def cdf(self, x: int, log_psi: float) -> float:
+        r""":math:`P_\psi(X \le x)`."""
+        return float(self.pmf(log_psi)[: x - self.lo + 1].sum())
+
+    def sf(self, x: int, log_psi: float) -> float:
+        r""":math:`P_\psi(X \ge x)`."""
+        return float(self.pmf(log_psi)[x - self.lo:].sum())
+
+
+def _solve_log_psi(fun: Callable[[float], float]) -> float:
+    r"""The odds ratio :math:`\psi` where the increasing function ``fun`` of :math:`\log\psi` crosses 0:
+    bracketed by doubling steps from :math:`\psi = 1`, then Brent's method to full double precision."""
+    f0 = fun(0.0)
+    if f0 == 0.0:
+        return 1.0
+    step = -1.0 if f0 > 0 else 1.0
+    a, b = 0.0, step
+    while (fun(b) > 0) == (f0 > 0):
+        a, b = b, 2.0 * b
+        if abs(b) > 1e4:  # pragma: no cover - the support's ends are handled before any solving
+            raise ArithmeticError("odds ratio out of range")
+    lo, hi = (a, b) if a < b else (b, a)
+    return math.exp(_opt.brentq(fun, lo, hi, xtol=1e-15, rtol=8.9e-16, maxiter=500))
+
+
+def _conditional_odds_ratio(
+    counts: NDArray[np.int64], alternative: Alternative, conf_level: float, conf_int: bool,
+) -> tuple[float, ConfidenceInterval | None]:
+    """Conditional MLE of the odds ratio of a 2x2 table and its exact interval (definitions in
+    :func:`fisher_exact`; the same as R's ``fisher.test`` and ``scipy.stats.contingency.odds_ratio``).
+    A table with an empty row or column has an undefined estimate (NaN) and the interval (0, inf)."""
+    if (counts.sum(axis=0) == 0).any() or (counts.sum(axis=1) == 0).any():
+        return math.nan, (ConfidenceInterval(0.0, math.inf) if conf_int else None)
+    law = _NonCentralHypergeometric(counts)
+    x = int(counts[0, 0])
+    if x == law.lo:
+        estimate = 0.0
+    elif x == law.hi:
+        estimate = math.inf
+    else:
+        estimate = _solve_log_psi(lambda t: law.mean(t) - x)
+    if not conf_int:
+        return estimate, None
+
+    def lower(alpha: float) -> float:
+        return 0.0 if x == law.lo else _solve_log_psi(lambda t: law.sf(x, t) - alpha)
+
+    def upper(alpha: float) -> float:
+        return math.inf if x == law.hi else _solve_log_psi(lambda t: alpha - law.cdf(x, t))
+
+    if alternative == "two-sided":
+        alpha = (1.0 - conf_level) / 2.0
+        return estimate, ConfidenceInterval(lower(alpha), upper(alpha))
+    if alternative == "less":
+        return estimate, ConfidenceInterval(0.0, upper(1.0 - conf_level))
+    return estimate, ConfidenceInterval(lower(1.0 - conf_level), math.inf)
 
 
 def _fisher_monte_carlo(counts: NDArray[np.int64], B: int, seed: int | None) -> float:
