@@ -51,6 +51,13 @@ def _known(frame: pd.DataFrame, var: Variable) -> np.ndarray:
     unknown: tuple[str, ...] = (UNKNOWN_CODE,)
     if var.type == "mrd" and f"{var.name}_status" in frame.columns:
         column, unknown = frame[f"{var.name}_status"], (UNKNOWN_CODE, MRD_NOT_DONE)
+    dtype = column.dtype
+    if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype):
+        # numbers, booleans and dates are never a code: known is present (what the general path below
+        # gives them, without reading every cell as a Python object)
+        return column.notna().to_numpy(dtype=bool)
+    if isinstance(dtype, pd.StringDtype):  # text as it is: known is present and not one of the codes
+        return (column.notna() & ~column.isin(list(unknown))).to_numpy(dtype=bool)
     values = norm_series(column)
     return apply_distinct(values, lambda v: v is not None and not any(_same(v, u) for u in unknown)
                           ).astype(bool).to_numpy()
@@ -79,6 +86,12 @@ def completeness(frame: pd.DataFrame, form: Form) -> tuple[int, int]:
     data counts as expected and unknown."""
     known, expected = row_completeness(frame, form)
     return int(known.sum()), int(expected.sum())
+
+
+def _member(values: np.ndarray, ids: set[str]) -> np.ndarray:
+    """Which of ``values`` (text) are in ``ids``: a set lookup per value (``Series.isin`` on Arrow text
+    rebuilds its lookup table on every call, and this table asks once per centre)."""
+    return np.fromiter((v in ids for v in values), dtype=bool, count=len(values))
 
 
 def build_centre_table(dataset: Any, adsl: pd.DataFrame, adtte: pd.DataFrame, protocol: Protocol,
@@ -114,9 +127,12 @@ def build_centre_table(dataset: Any, adsl: pd.DataFrame, adtte: pd.DataFrame, pr
     forms = [f for f in d.forms if f.name in dataset.forms]
 
     # per form: the patient of each row and the row's (known, expected) counts, computed once
-    per_row = {f.name: (dataset.forms[f.name][pid].astype(str), *row_completeness(dataset.forms[f.name], f))
+    per_row = {f.name: (dataset.forms[f.name][pid].astype(str).to_numpy(dtype=object),
+                        *row_completeness(dataset.forms[f.name], f))
                for f in forms}
 
+    elig_ids = elig["patient_id"].astype(str).to_numpy(dtype=object)
+    tte_ids = tte["USUBJID"].astype(str).to_numpy(dtype=object)
     rows: list[Row] = []
 
     def add(key: str, label: str, ids: set[str], kind: str = "data") -> None:
@@ -124,7 +140,7 @@ def build_centre_table(dataset: Any, adsl: pd.DataFrame, adtte: pd.DataFrame, pr
         put(results, f"{base}.label", label)
         texts: list[str] = [label]
         keys: list[str | None] = [None]
-        e = elig[elig["patient_id"].astype(str).isin(ids)]
+        e = elig[_member(elig_ids, ids)]
         texts += [str(len(ids)), str(len(e))]
         keys += [put(results, f"{base}.screened", len(ids)), put(results, f"{base}.eligible", len(e))]
         if groups:
@@ -133,7 +149,7 @@ def build_centre_table(dataset: Any, adsl: pd.DataFrame, adtte: pd.DataFrame, pr
                 n = int(apply_distinct(gv, lambda x, c=code: _same(x, c)).astype(bool).sum())
                 texts.append(str(n))
                 keys.append(put(results, f"{base}.groups.{code_key(code)}", n))
-        t = tte[tte["USUBJID"].astype(str).isin(set(e["patient_id"].astype(str)))]
+        t = tte[_member(tte_ids, set(e["patient_id"].astype(str)))]
         if len(t):
             fu = median_follow_up(t["AVAL"].to_numpy(float), t["CNSR"].to_numpy() == 0, conf_type=s.conf_type,
                                   conf_level=s.conf_level)
@@ -148,7 +164,7 @@ def build_centre_table(dataset: Any, adsl: pd.DataFrame, adtte: pd.DataFrame, pr
         known = expected = 0
         per_form: list[tuple[str, int, int]] = []
         for name, (row_pid, row_known, row_expected) in per_row.items():
-            rows_of = row_pid.isin(ids).to_numpy()
+            rows_of = _member(row_pid, ids)
             k, x = int(row_known[rows_of].sum()), int(row_expected[rows_of].sum())
             per_form.append((name, k, x))
             known, expected = known + k, expected + x
