@@ -312,3 +312,31 @@ def test_xlsx_keeps_group_counts_as_counts(table1, centres):
                  and "README" not in n)
     last = [r for r in sheet.iter_rows(values_only=True) if r[0] == "All centres"][0]
     assert last[1:5] == (39, 39, 26, 13)
+
+
+def test_known_cells_of_typed_columns_equal_the_general_reading() -> None:
+    """Completeness of numeric, boolean, date and text columns read by their dtype equals the cell-by-cell
+    reading of the same values as Python objects (missing, the code "unknown", "ND" for MRD)."""
+    import numpy as np
+    import pandas as pd
+
+    from blincompass.dictionary.model import Variable
+    from blincompass.report.centres import _known
+
+    frame = pd.DataFrame({
+        "num": pd.Series([1.5, np.nan, 0.0, 2.0]),
+        "int": pd.Series([1, None, 3, 4], dtype="Int64"),
+        "flag": pd.Series([True, False, None, True], dtype="boolean"),
+        "day": pd.to_datetime(["2020-01-01", None, "2021-05-02", "2019-12-31"]),
+        "text": pd.Series(["a", "unknown", None, "b"], dtype="string"),
+        "mrd": pd.Series([0.001, None, None, 0.2]),
+        "mrd_status": pd.Series(["LEVEL", "ND", None, "unknown"], dtype="string"),
+    })
+    want = {"num": [1, 0, 1, 1], "int": [1, 0, 1, 1], "flag": [1, 1, 0, 1], "day": [1, 0, 1, 1],
+            "text": [1, 0, 0, 1], "mrd": [1, 0, 0, 0]}
+    for name, expected in want.items():
+        var = Variable(name=name, label=name, type="mrd" if name == "mrd" else "string")
+        got = _known(frame, var)
+        as_objects = _known(frame.astype(object), var)
+        assert got.tolist() == [bool(x) for x in expected], name
+        assert as_objects.tolist() == got.tolist(), name
