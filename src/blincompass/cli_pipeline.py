@@ -15,7 +15,11 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-__all__ = ["register"]
+__all__ = ["JOBS_HELP", "register"]
+
+#: Help of ``--jobs`` (``report`` and ``demo``).
+JOBS_HELP = ("Processes drawing the figures while the report is built (1: this one only); default: 2 when two "
+             "CPUs are usable and the report has several figures, else 1. The files are the same either way.")
 
 
 @cache
