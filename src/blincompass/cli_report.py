@@ -42,7 +42,7 @@ def report_cmd(
     Exit 0: written; 1: the data set has validation errors (listed); 2: unreadable input or protocol, or
     the report cannot be built (nothing written).
     """
-    from blincompass.report.figpool import auto_jobs, expected_figures, pool_for
+    from blincompass.report.figpool import default_jobs, expected_figures, pool_for
     from blincompass.report.provenance import run_datetime
 
     try:  # the run date of the provenance block; checked before any work
@@ -51,14 +51,22 @@ def report_cmd(
         typer.echo(f"cannot build the report: {exc}", err=True)
         raise typer.Exit(2) from None
     pkg = resolve_study(study, protocol)
+    try:
+        jobs = jobs or default_jobs(expected_figures(pkg.protocol, pkg.layout))
+    except ValueError as exc:
+        typer.echo(f"cannot build the report: {exc}", err=True)
+        raise typer.Exit(2) from None
+    from blincompass.cli_common import usable_output
+
+    usable_output(out)
     # the figure worker starts now: its imports run while this process reads and analyses the data
-    with pool_for(jobs or auto_jobs(expected_figures(pkg.protocol, pkg.layout))) as pool:
+    with pool_for(jobs) as pool:
         _report(data, out, protocol, pkg, ci_bands, synthetic, progress, db, user, published, pool)
 
 
 def _report(data: Path | None, out: Path, protocol: Path | None, pkg: Any, ci_bands: bool, synthetic: bool | None,
             progress: bool | None, db: str | None, user: str | None, published: Path | None, pool: Any) -> None:
-    from blincompass.cli_common import usable_output, write_failed
+    from blincompass.cli_common import write_failed
     from blincompass.derive import DerivationError
     from blincompass.io.raw import InputReadError
     from blincompass.report import render_report
@@ -71,7 +79,6 @@ def _report(data: Path | None, out: Path, protocol: Path | None, pkg: Any, ci_ba
         pkg = replace(pkg, files={**pkg.files, "protocol.toml": protocol.read_bytes()})
     if published is None and pkg.root is not None:  # a package's own published numbers, or none
         published = pkg.root / "published.toml" if "published.toml" in pkg.files else False
-    usable_output(out)
     validation = None
     if db is not None:
         import os

@@ -41,12 +41,14 @@ if TYPE_CHECKING:
     from blincompass.protocol.layout import Layout
 
 __all__ = [
+    "ENV_JOBS",
     "FigurePool",
     "FigureWorkerError",
     "PendingFiles",
     "active",
     "active_pool",
     "auto_jobs",
+    "default_jobs",
     "expected_figures",
     "finish",
     "load_figure",
@@ -90,6 +92,26 @@ def auto_jobs(n_figures: int | None = None) -> int:
     if usable_cpus() < 2 or (n_figures is not None and n_figures < MIN_FIGURES):
         return 1
     return 2
+
+
+#: Environment variable giving the default number of processes drawing figures (``--jobs`` overrides it).
+ENV_JOBS = "BLINCOMPASS_JOBS"
+
+
+def default_jobs(n_figures: int | None = None, environ: dict[str, str] | None = None) -> int:
+    """``$BLINCOMPASS_JOBS`` when set (a whole number >= 1; otherwise ``ValueError`` naming it), else
+    :func:`auto_jobs`."""
+    env = os.environ if environ is None else environ
+    raw = env.get(ENV_JOBS, "").strip()
+    if not raw:
+        return auto_jobs(n_figures)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{ENV_JOBS}={raw!r} is not a whole number of processes (1 or more)")
+    return value
 
 
 # ------------------------------------------------------------------------------------------ worker functions
