@@ -154,3 +154,18 @@ def test_ctrl_c_leaves_no_worker(tmp_path):
     assert b"Traceback" not in err, err.decode()[-2000:]
     for w in workers:
         assert not Path(f"/proc/{w}").exists() or "Z" in Path(f"/proc/{w}/stat").read_text().split()[2]
+
+
+def test_demo_registry_failure_in_the_worker_is_one_message(monkeypatch, tmp_path):
+    """The demo's web registry is built in the worker; its failure (here: the database path is a folder)
+    is one line and exit 2. The report itself is stubbed out to keep the test short."""
+    import blincompass.report as report_pkg
+    from blincompass.report.build import RenderOutcome
+
+    monkeypatch.setattr(report_pkg, "render_report", lambda *a, **k: RenderOutcome(True))
+    out = tmp_path / "demo"
+    (out / "registry.db").mkdir(parents=True)
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--jobs", "2", "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert "cannot build the demo registry:" in result.output and "registry.db" in result.output
+    assert "Traceback" not in result.output
