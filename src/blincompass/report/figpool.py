@@ -328,8 +328,14 @@ def finish(files: list[Any]) -> None:
 
 
 def start_pool(jobs: int) -> FigurePool | None:
-    """A pool of ``jobs - 1`` workers (``None`` for ``jobs <= 1``: everything is drawn in this process)."""
-    return FigurePool(jobs - 1) if jobs > 1 else None
+    """A pool of ``jobs - 1`` workers (``None`` for ``jobs <= 1``, or when the system refuses a new process:
+    everything is then drawn in this process)."""
+    if jobs <= 1:
+        return None
+    try:
+        return FigurePool(jobs - 1)
+    except OSError:  # e.g. a process limit: the report is drawn here, as with one job
+        return None
 
 
 @contextlib.contextmanager
