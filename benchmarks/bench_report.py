@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_report.py [--sizes 3900,39000] [--validate-rows 1000000] [--repeats 1]
                                       [--work DIR] [--skip-demo] [--skip-validate] [--src DIR]
-                                      [--baseline DIR] [--timeout S]
+                                      [--baseline DIR] [--timeout S] [--jobs 1,2]
 
 Cohorts are copies of the 39-patient synthetic twin (:func:`blincompass.synth.generate_twin`): copy ``k``
 uses seed ``k`` (its own calendar dates, centres and order) and prefixes every patient identifier with
@@ -14,13 +14,18 @@ kind of cohort with as many copies as needed for ``--validate-rows`` data rows o
 files with ``SYNTHETIC.txt`` (deterministic: same arguments, same bytes).
 
 Each command runs as its own process (``python -m blincompass.cli``-equivalent console script of the
-environment running this script), timed from start to exit (wall clock, imports included); the peak
-resident set size is the child's ``ru_maxrss`` and its CPU time (user + system) comes from
-:func:`os.wait4`. Times (wall and CPU) are the best of ``--repeats``; with ``--baseline DIR`` each job
-also runs with the source tree in DIR, alternating run by run with ``--src``, so that both see the same
-load. On a machine shared with other jobs the wall clock stretches with the load while the CPU time
-moves much less, so each job's 1-minute load average is printed and every target is judged twice: on
-the wall clock and on the CPU time.
+environment running this script), timed from start to exit (wall clock, imports included); its CPU time
+(user + system, its worker processes included) comes from :func:`os.wait4`. The peak resident set size
+counts the command's worker processes too: every 20 ms the command and each of its descendants are read
+from ``/proc`` and each process's own peak (``VmHWM``) is kept; the figure printed is the command's peak
+plus the peaks of all its descendants (an upper bound of what they held at one time; without ``/proc``,
+the command's ``ru_maxrss`` alone). ``--jobs 1,2`` runs ``demo`` and ``report`` with each value of
+``--jobs`` (alternating run by run, so that both see the same load) and prints each. Times (wall and
+CPU) are the best of ``--repeats``; with ``--baseline DIR`` each job also runs with the source tree in
+DIR, alternating run by run with ``--src``, so that both see the same load. On a machine shared with
+other jobs the wall clock stretches with the load while the CPU time moves much less, so each job's
+1-minute load average is printed and every target is judged twice: on the wall clock and on the CPU
+time.
 
 Floors measured in the same run, for the ratios printed beside each figure:
 
@@ -96,18 +101,79 @@ def write_cohort(out: Path, copies: int) -> dict[str, int]:
     return rows
 
 
+def _status_kib(pid: int, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+class TreePeak:
+    """Peak RSS of a process and its descendants, polled from ``/proc`` in a thread: each process's own
+    high-water mark (``VmHWM``), the last value read before it ended."""
+
+    def __init__(self, root: int, interval: float = 0.02) -> None:
+        self.root = root
+        self.peaks: dict[int, int] = {}  # pid -> VmHWM (KiB)
+        self._stop = threading.Event()
+        self._interval = interval
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self.available = Path("/proc/self/status").exists()
+        if self.available:
+            self._thread.start()
+
+    def _tree(self) -> list[int]:
+        parent: dict[int, int] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                parent[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+        tree, todo = [], [self.root]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo += [c for c, pp in parent.items() if pp == pid]
+        return tree
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            for pid in self._tree():
+                hwm = _status_kib(pid, "VmHWM")
+                if hwm:
+                    self.peaks[pid] = max(self.peaks.get(pid, 0), hwm)
+            self._stop.wait(self._interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.available:
+            self._thread.join()
+
+    def total(self, root_maxrss: int) -> int:
+        """Bytes: the root's peak (at least its ``ru_maxrss``) plus each descendant's peak."""
+        root = max(self.peaks.get(self.root, 0) * 1024, root_maxrss)
+        return root + sum(v * 1024 for pid, v in self.peaks.items() if pid != self.root)
+
+
 def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[float, int]:
-    """Wall-clock seconds and peak RSS (bytes) of one child process; raise when it fails. The child's CPU
-    time (user + system) is kept in ``LAST_CPU`` (on a shared machine it shows the work done when other
-    jobs stretch the wall clock)."""
+    """Wall-clock seconds and peak RSS (bytes; the process and its descendants, see :class:`TreePeak`) of
+    one child process; raise when it fails. The child's CPU time (user + system) is kept in ``LAST_CPU``
+    (on a shared machine it shows the work done when other jobs stretch the wall clock)."""
     LAST_LOAD[0] = os.getloadavg()[0]
     t0 = time.perf_counter()
     errf = tempfile.TemporaryFile()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf, env=env, cwd=cwd)
+    tree = TreePeak(proc.pid)
     timer = threading.Timer(TIMEOUT, proc.kill) if TIMEOUT is not None else None
     if timer is not None:
         timer.start()
-    _, status, usage = os.wait4(proc.pid, 0)
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        tree.stop()
     elapsed = time.perf_counter() - t0
     if timer is not None:
         timer.cancel()
@@ -120,7 +186,7 @@ def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None =
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{err[-2000:]}")
     LAST_CPU[0] = usage.ru_utime + usage.ru_stime
-    return elapsed, usage.ru_maxrss * 1024  # ru_maxrss is in KiB on Linux
+    return elapsed, tree.total(usage.ru_maxrss * 1024)  # ru_maxrss is in KiB on Linux
 
 
 def best(cmd: list[str], repeats: int, **kw: object) -> tuple[float, int]:
@@ -140,16 +206,21 @@ def best(cmd: list[str], repeats: int, **kw: object) -> tuple[float, int]:
 
 
 def best_pair(cmd: list[str], repeats: int, env: dict[str, str], base_env: dict[str, str] | None,
-              ) -> list[tuple[str, float, int, float, float]]:
+              jobs: list[str] | None = None) -> list[tuple[str, float, int, float, float]]:
     """:func:`best` of ``cmd`` with ``env``, and with ``base_env`` (the baseline source tree) when given,
-    the two run alternately so that both see the same load. Returns ``(label, wall, rss, cpu, load)``
-    rows, the baseline first."""
-    envs = [("baseline", base_env)] if base_env is not None else []
-    envs.append(("", env))
-    results: dict[str, list[tuple[float, int, float, float]]] = {label: [] for label, _ in envs}
+    and with each ``--jobs`` value of ``jobs`` when given, all run alternately so that they see the same
+    load. Returns ``(label, wall, rss, cpu, load)`` rows, the baseline first."""
+    trees = [("baseline", base_env)] if base_env is not None else []
+    trees.append(("", env))
+    variants = []
+    for label, e in trees:
+        for j in jobs or [None]:
+            shown = ", ".join(x for x in (label, f"--jobs {j}" if j else "") if x)
+            variants.append((shown, e, [*cmd, "--jobs", j] if j else cmd))
+    results: dict[str, list[tuple[float, int, float, float]]] = {label: [] for label, _, _ in variants}
     for _ in range(repeats):
-        for label, e in envs:
-            t, rss = best(cmd, 1, env=e)
+        for label, e, c in variants:
+            t, rss = best(c, 1, env=e)
             results[label].append((t, rss, LAST_CPU[0], LAST_LOAD[0]))
     return [(label, min(r[0] for r in res), max(r[1] for r in res), min(r[2] for r in res),
              min(r[3] for r in res)) for label, res in results.items()]
@@ -169,7 +240,11 @@ def main() -> None:
     ap.add_argument("--baseline", type=Path, default=None,
                     help="a second source tree (e.g. the code before a change): every job also runs with it, "
                          "alternating with --src, and both are printed")
+    ap.add_argument("--jobs", default="",
+                    help="comma-separated --jobs values for demo and report (e.g. 1,2: serial and parallel, "
+                         "alternating); default: the commands' own default")
     args = ap.parse_args()
+    jobs = [j.strip() for j in args.jobs.split(",") if j.strip()] or None
 
     py = sys.executable
     cli = str(Path(py).with_name("blincompass"))
@@ -198,8 +273,8 @@ def main() -> None:
         t_target, m_target = TARGETS[name]
         return "met" if seconds <= t_target and (m_target is None or rss <= m_target) else "MISSED"
 
-    def report_rows(name: str, cmd: list[str], floor: float, floor_name: str) -> None:
-        for label, t, rss, cpu, load in best_pair(cmd, args.repeats, env, base_env):
+    def report_rows(name: str, cmd: list[str], floor: float, floor_name: str, with_jobs: bool = True) -> None:
+        for label, t, rss, cpu, load in best_pair(cmd, args.repeats, env, base_env, jobs if with_jobs else None):
             LAST_CPU[0], LAST_LOAD[0] = cpu, load
             report_row(name, t, rss, floor, floor_name, label)
 
@@ -245,9 +320,9 @@ def main() -> None:
         floor_read, _ = best([py, "-c", read_floor, str(cohort)], 1, env=env)
         print(f"   (pyarrow read floor {floor_read:.2f} s)")
         report_rows("validate", [cli, "validate", str(cohort)], floor_start + floor_read,
-                    "start-up + pyarrow read floors")
+                    "start-up + pyarrow read floors", with_jobs=False)
 
-    print("\n| job | time (s) | CPU (s) | target (s) | peak RSS (MB) | target (MB) | load average | "
+    print("\n| job | time (s) | CPU (s) | target (s) | peak RSS with workers (MB) | target (MB) | load average | "
           "met (wall / CPU) | ratio to floor |")
     print("|---|---|---|---|---|---|---|---|---|")
     for shown, t, rss, ratio, cpu, load, floor_name in rows_out:

@@ -15,7 +15,12 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-__all__ = ["register"]
+__all__ = ["JOBS_HELP", "register"]
+
+#: Help of ``--jobs`` (``report`` and ``demo``).
+JOBS_HELP = ("Processes drawing the figures while the report is built (1: this one only); default: "
+             "$BLINCOMPASS_JOBS, else 2 when two CPUs are usable and the report has several figures, else 1. "
+             "The files are the same either way.")
 
 
 @cache
@@ -161,17 +166,36 @@ def demo_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of the synthetic cohort."),
     progress: bool | None = typer.Option(None, "--progress/--no-progress",
                                          help="Progress display (default: only on a terminal)."),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help=JOBS_HELP + " With more than one, the "
+                                    "web registry is built in the worker too."),
 ) -> None:
     """Synthetic twin -> validate -> screen -> derive -> full report, into ./blincompass-demo/."""
+    from blincompass.report.figpool import default_jobs, pool_for
+
+    try:
+        jobs = jobs or default_jobs()  # the built-in study has many figures
+    except ValueError as exc:
+        _console().print(f"[red]cannot run the demo:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
     from blincompass.cli_common import usable_output
+
+    usable_output(out)
+    # the worker starts now: its imports run while this process writes, reads and analyses the twin
+    with pool_for(jobs) as pool:
+        _demo(out, seed, progress, pool)
+
+
+def _demo(out: Path, seed: int, progress: bool | None, pool: Any) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
     from blincompass.derive import derive_all, write_derived
     from blincompass.protocol import load_protocol
     from blincompass.report import render_report
+    from blincompass.report.figpool import FigureWorkerError
     from blincompass.study import load_study
     from blincompass.synth import twin_label, write_twin
     from blincompass.validate import load_dataset
 
-    usable_output(out)
     data_dir = out / "data"
     steps = ["synthetic cohort", "validation", "derivation", "report"]
     show = _console().is_terminal if progress is None else progress
@@ -181,6 +205,11 @@ def demo_cmd(
         task = bar.add_task("demo", total=len(steps))
         bar.update(task, description=steps[0])
         write_twin(data_dir, seed)
+        registry = None
+        if pool is not None:  # the web registry needs only the twin's files: built in the worker meanwhile
+            from blincompass.web.demo import build_demo_registry
+
+            registry = pool.call(build_demo_registry, data_dir, out / "registry.db")
         bar.update(task, advance=1, description=steps[1])
         validation = load_dataset(data_dir)
         if not validation.ok:  # the twin is valid by construction; fail loudly if it is not
@@ -192,10 +221,14 @@ def demo_cmd(
         derived = derive_all(validation.dataset, proto)
         write_derived(derived, out / "derived")
         bar.update(task, advance=1, description=steps[3])
-        outcome = render_report(data_dir, out / "report", protocol=proto, synthetic=True, show_progress=False,
-                                published=True, validation=validation, derived=derived,
-                                study_sha256=package.sha256,
-                                dataset_label=twin_label(seed, data_dir.name))
+        try:
+            outcome = render_report(data_dir, out / "report", protocol=proto, synthetic=True, show_progress=False,
+                                    published=True, validation=validation, derived=derived,
+                                    study_sha256=package.sha256,
+                                    dataset_label=twin_label(seed, data_dir.name), figure_pool=pool)
+        except FigureWorkerError as exc:
+            _console().print(f"[red]cannot build the report:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
         bar.update(task, advance=1)
     if not outcome.ok:
         _console().print("[red]report failed[/red]")
@@ -212,7 +245,12 @@ def demo_cmd(
     _console().print(f"Report: {(out / 'report' / 'index.html').resolve()}")
     from blincompass.web.demo import DEMO_PASSWORD, build_demo_registry
 
-    users = build_demo_registry(data_dir, out / "registry.db")
+    try:
+        users = registry.result() if registry is not None else build_demo_registry(data_dir, out / "registry.db")
+    except Exception as exc:  # noqa: BLE001 - reported in one line, whichever process failed
+        why = "the worker process ended unexpectedly" if isinstance(exc, BrokenProcessPool) else str(exc)
+        _console().print(f"[red]cannot build the demo registry:[/red] {why}", highlight=False)
+        raise typer.Exit(2) from None
     _console().print(f"Web registry: blincompass serve --db {(out / 'registry.db').resolve()}  then open "
                      f"http://127.0.0.1:8000/ (demo users {', '.join(u for u, _, _ in users)}; password "
                      f"{DEMO_PASSWORD})", soft_wrap=True)

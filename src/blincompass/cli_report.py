@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from blincompass.cli_common import STUDY_HELP, resolve_study
+from blincompass.cli_pipeline import JOBS_HELP
 
 __all__ = ["register", "report_cmd"]
 
@@ -33,15 +35,14 @@ def report_cmd(
         help="Published-numbers TOML for a 'Published vs recomputed' section (default: the study package's "
              "published.toml; the synthetic twin: built in).",
     ),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help=JOBS_HELP),
 ) -> None:
     """Render the study report: index.html, report.docx, tables.xlsx, results.json and figures/.
 
-    Exit 0: written; 1: the data set has validation errors (listed); 2: unreadable input or protocol.
+    Exit 0: written; 1: the data set has validation errors (listed); 2: unreadable input or protocol, or
+    the report cannot be built (nothing written).
     """
-    from blincompass.cli_common import usable_output, write_failed
-    from blincompass.derive import DerivationError
-    from blincompass.io.raw import InputReadError
-    from blincompass.report import render_report
+    from blincompass.report.figpool import default_jobs, expected_figures, pool_for
     from blincompass.report.provenance import run_datetime
 
     try:  # the run date of the provenance block; checked before any work
@@ -50,6 +51,27 @@ def report_cmd(
         typer.echo(f"cannot build the report: {exc}", err=True)
         raise typer.Exit(2) from None
     pkg = resolve_study(study, protocol)
+    try:
+        jobs = jobs or default_jobs(expected_figures(pkg.protocol, pkg.layout))
+    except ValueError as exc:
+        typer.echo(f"cannot build the report: {exc}", err=True)
+        raise typer.Exit(2) from None
+    from blincompass.cli_common import usable_output
+
+    usable_output(out)
+    # the figure worker starts now: its imports run while this process reads and analyses the data
+    with pool_for(jobs) as pool:
+        _report(data, out, protocol, pkg, ci_bands, synthetic, progress, db, user, published, pool)
+
+
+def _report(data: Path | None, out: Path, protocol: Path | None, pkg: Any, ci_bands: bool, synthetic: bool | None,
+            progress: bool | None, db: str | None, user: str | None, published: Path | None, pool: Any) -> None:
+    from blincompass.cli_common import write_failed
+    from blincompass.derive import DerivationError
+    from blincompass.io.raw import InputReadError
+    from blincompass.report import render_report
+    from blincompass.report.figpool import FigureWorkerError
+
     proto = pkg.protocol
     if protocol is not None:  # the package as used: its protocol replaced by --protocol
         from dataclasses import replace
@@ -57,7 +79,6 @@ def report_cmd(
         pkg = replace(pkg, files={**pkg.files, "protocol.toml": protocol.read_bytes()})
     if published is None and pkg.root is not None:  # a package's own published numbers, or none
         published = pkg.root / "published.toml" if "published.toml" in pkg.files else False
-    usable_output(out)
     validation = None
     if db is not None:
         import os
@@ -101,7 +122,10 @@ def report_cmd(
         outcome = render_report(data, out, protocol=proto, synthetic=synthetic, ci_bands=ci_bands,
                                 show_progress=progress, published=published, validation=validation,
                                 dictionary=pkg.dictionary, layout=pkg.layout,
-                                study_sha256=pkg.sha256)
+                                study_sha256=pkg.sha256, figure_pool=pool)
+    except FigureWorkerError as exc:
+        typer.echo(f"cannot build the report: {exc}; nothing was written", err=True)
+        raise typer.Exit(2) from None
     except DerivationError as exc:
         typer.echo(f"cannot derive: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -14,36 +14,90 @@ The wording (sections, numbers, titles, fixed sentences) comes from the study's 
 docs/results-schema.md (results.json keys).
 """
 
-from blincompass.report.build import (
-    OUTPUT_FILES,
-    RESULTS_SCHEMA,
-    RenderOutcome,
-    build_report,
-    detect_synthetic,
-    render_report,
-    results_json,
-    write_report,
-)
-from blincompass.report.model import (
-    Block,
-    Figure,
-    HeaderCell,
-    Paragraph,
-    Report,
-    ReportContext,
-    Row,
-    Section,
-    Table,
-    flatten,
-    put,
-)
-from blincompass.report.sections import (
-    DEFAULT_SECTIONS,
-    SectionSpec,
-    register_section,
-    section_plan,
-    unregister_section,
-)
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from blincompass.report.build import (
+        OUTPUT_FILES,
+        RESULTS_SCHEMA,
+        RenderOutcome,
+        build_report,
+        detect_synthetic,
+        render_report,
+        results_json,
+        write_report,
+    )
+    from blincompass.report.model import (
+        Block,
+        Figure,
+        HeaderCell,
+        Paragraph,
+        Report,
+        ReportContext,
+        Row,
+        Section,
+        Table,
+        flatten,
+        put,
+    )
+    from blincompass.report.sections import (
+        DEFAULT_SECTIONS,
+        SectionSpec,
+        register_section,
+        section_plan,
+        unregister_section,
+    )
+
+# The names are imported on first use (PEP 562): importing one module of the package (e.g. the figure
+# drawing of blincompass.report.plotting, in a worker process) does not import the whole report.
+_HOME: dict[str, str] = {
+    "OUTPUT_FILES": "build",
+    "RESULTS_SCHEMA": "build",
+    "RenderOutcome": "build",
+    "build_report": "build",
+    "detect_synthetic": "build",
+    "render_report": "build",
+    "results_json": "build",
+    "write_report": "build",
+    "Block": "model",
+    "Figure": "model",
+    "HeaderCell": "model",
+    "Paragraph": "model",
+    "Report": "model",
+    "ReportContext": "model",
+    "Row": "model",
+    "Section": "model",
+    "Table": "model",
+    "flatten": "model",
+    "put": "model",
+    "DEFAULT_SECTIONS": "sections",
+    "SectionSpec": "sections",
+    "register_section": "sections",
+    "section_plan": "sections",
+    "unregister_section": "sections",
+}
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    home = _HOME.get(name)
+    if home is None:
+        if not name.startswith("_"):  # a submodule (e.g. ``blincompass.report.sections``)
+            try:
+                return importlib.import_module(f"{__name__}.{name}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{__name__}.{name}":
+                    raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOME})
+
 
 __all__ = [
     "DEFAULT_SECTIONS",

@@ -114,6 +114,7 @@ def build_report(
     layout: Layout | None = None,
     study_sha256: str | None = None,
     dataset_label: str | None = None,
+    figure_pool: Any = None,
 ) -> Report:
     """Compute every section of the report from a typed data set.
 
@@ -129,8 +130,13 @@ def build_report(
     ``study_sha256`` (the study package's :attr:`~blincompass.study.StudyPackage.sha256`) enters the
     report's provenance block with the software version, source commit, data hash and run date.
     ``dataset_label`` names the data set in the text (default: its file or folder name, which says little
-    when the folder is called e.g. "data").
+    when the folder is called e.g. "data"). ``figure_pool`` (a :class:`blincompass.report.figpool.FigurePool`)
+    draws the figures' files in its worker processes: the report's figures then hold the drawings in progress
+    (their bytes are waited for when read; keep the pool open until then, e.g. until :func:`write_report`
+    returns).
     """
+    from blincompass.report.figpool import active
+
     layout = layout_or_default(layout)
     protocol = protocol or load_protocol()
     if derived is None:
@@ -150,12 +156,13 @@ def build_report(
     if progress is not None:
         progress.add_total(len(plan))
     sections: list[Section] = []
-    for spec in plan:
-        sec = spec.build(ctx)
-        if sec is not None:
-            sections.append(sec)
-        if progress is not None:
-            progress.advance(spec.id)
+    with active(figure_pool):
+        for spec in plan:
+            sec = spec.build(ctx)
+            if sec is not None:
+                sections.append(sec)
+            if progress is not None:
+                progress.advance(spec.id)
     title = f"{protocol.study.name} study report"
     if synthetic:
         title = f"SYNTHETIC DATA \u2013 {title}"
@@ -185,33 +192,41 @@ def _write(path: Path, data: bytes) -> Path:
 
 def write_report(report: Report, out_dir: str | Path, *, progress: ReportProgress | None = None) -> list[Path]:
     """Write index.html, report.docx, tables.xlsx, results.json and figures/ (PNG, SVG, PDF) into
-    ``out_dir`` (created if needed); each file is written to a temporary name and renamed. Figure files
+    ``out_dir`` (created if needed); each file is written to a temporary name and renamed, once every
+    file's bytes are ready (an error while making them leaves the folder as it was). Figure files
     (``figures/figure_*``) left from an earlier run that this report does not have are removed. Returns
-    the paths written."""
+    the paths written.
+
+    The outputs that need no figure (tables.xlsx, results.json) are made first, so that figures drawn in
+    another process (see :mod:`blincompass.report.figpool`) are waited for as late as possible."""
+    from blincompass.report.figpool import finish
+
     out = Path(out_dir)
+    steps: list[tuple[str, Any]] = [
+        ("tables.xlsx", lambda: {out / "tables.xlsx": render_xlsx(report)}),
+        ("results.json", lambda: {out / "results.json": results_json(report).encode("utf-8")}),
+        ("figures", lambda: finish([f.files for f in report.figures]) or {}),
+        ("index.html", lambda: {out / "index.html": render_html(report).encode("utf-8")}),
+        ("report.docx", lambda: {out / "report.docx": render_docx(report)}),
+        ("figure files", lambda: {out / "figures" / f"{f.stem}.{ext}": getattr(f, ext)
+                             for f in report.figures for ext in ("png", "svg", "pdf")}),
+    ]
+    if progress is not None:
+        progress.add_total(len(steps))
+    data: dict[Path, bytes] = {}
+    for name, step in steps:
+        data.update(step())
+        if progress is not None:
+            progress.advance(name)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     current = {f"{f.stem}.{ext}" for f in report.figures for ext in ("png", "svg", "pdf")}
     for old in sorted((out / "figures").glob("figure_*")):  # figures of an earlier run that no longer exist
         if old.suffix in (".png", ".svg", ".pdf") and old.name not in current:
             old.unlink()
-    steps = [
-        ("figures", lambda: [
-            _write(out / "figures" / f"{f.stem}.{ext}", getattr(f, ext))
-            for f in report.figures for ext in ("png", "svg", "pdf")
-        ]),
-        ("index.html", lambda: [_write(out / "index.html", render_html(report).encode("utf-8"))]),
-        ("report.docx", lambda: [_write(out / "report.docx", render_docx(report))]),
-        ("tables.xlsx", lambda: [_write(out / "tables.xlsx", render_xlsx(report))]),
-        ("results.json", lambda: [_write(out / "results.json", results_json(report).encode("utf-8"))]),
-    ]
-    if progress is not None:
-        progress.add_total(len(steps))
-    written: list[Path] = []
-    for name, step in steps:
-        written += step()
-        if progress is not None:
-            progress.advance(name)
-    return written
+    # written in this order: figures, index.html, report.docx, tables.xlsx, results.json
+    order = [p for p in data if p.parent.name == "figures" and p.parent.parent == out]
+    order += [out / n for n in ("index.html", "report.docx", "tables.xlsx", "results.json")]
+    return [_write(p, data[p]) for p in order]
 
 
 @dataclass(frozen=True)
@@ -249,6 +264,8 @@ def render_report(
     layout: Layout | None = None,
     study_sha256: str | None = None,
     dataset_label: str | None = None,
+    jobs: int | None = 1,
+    figure_pool: Any = None,
 ) -> RenderOutcome:
     """Validate ``data``, build the report and write it into ``out_dir``.
 
@@ -258,8 +275,39 @@ def render_report(
     ``derived``: its analysis tables when already derived under ``protocol``; ``layout``: the study
     package's report layout (``None``: the built-in study's); ``study_sha256``: the study package's hash,
     recorded in the report's provenance; ``dataset_label``: how the text names the data set.
+
+    ``jobs``: processes drawing the figures (1: this one only; ``None``: as many as useful,
+    :func:`blincompass.report.figpool.auto_jobs`); with more than one, workers are started at once and
+    draw the figures while this process builds and renders the rest (same bytes either way).
+    ``figure_pool``: a pool already started by the caller (e.g. at the start of a command; ``jobs`` is
+    then ignored and the caller closes it). A worker that dies raises
+    :class:`~blincompass.report.figpool.FigureWorkerError`; nothing is written then.
     """
+    from blincompass.report.figpool import auto_jobs, expected_figures, start_pool
+
     proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
+    own = None
+    if figure_pool is None:
+        if jobs is None:
+            jobs = auto_jobs(expected_figures(proto, layout_or_default(layout)))
+        figure_pool = own = start_pool(jobs)
+    try:
+        outcome = _render(data, out_dir, proto, synthetic, ci_bands, show_progress, extra_sections, published,
+                          validation, derived, dictionary, layout, study_sha256, dataset_label, figure_pool)
+    except BaseException:
+        if own is not None:
+            own.close(kill=True)
+        raise
+    if own is not None:
+        own.close()
+    return outcome
+
+
+def _render(data: str | Path, out_dir: str | Path, proto: Protocol, synthetic: bool | None, ci_bands: bool,
+            show_progress: bool | None, extra_sections: Iterable[SectionSpec],
+            published: str | Path | bool | None, validation: Any, derived: Any, dictionary: Any,
+            layout: Layout | None, study_sha256: str | None, dataset_label: str | None,
+            figure_pool: Any) -> RenderOutcome:
     with ReportProgress(2, enabled=show_progress) as prog:
         if validation is None:
             validation = load_input(data, proto.study.data_cutoff, dictionary)
@@ -275,6 +323,7 @@ def render_report(
         report = build_report(dataset, proto, derived=derived, synthetic=synthetic, ci_bands=ci_bands,
                               extra_sections=extra_sections, progress=prog, findings=validation.findings,
                               published=published, dictionary=dictionary, layout=layout,
-                              study_sha256=study_sha256, dataset_label=dataset_label)
+                              study_sha256=study_sha256, dataset_label=dataset_label,
+                              figure_pool=figure_pool)
         written = write_report(report, out_dir, progress=prog)
     return RenderOutcome(True, list(validation.findings), written, report)

@@ -91,7 +91,7 @@ def cif_figures(ctx: ReportContext, analyses: Any = None) -> list[Figure]:
         with matplotlib.rc_context(RC_PARAMS):
             fig, _ = draw_panels(fid, [spec], layout=ctx.layout, censor_marker=ctx.protocol.report.censor_marker,
                                  synthetic=ctx.synthetic)
-        png, svg, pdf = render(fig)
+        files = render(fig)
         number = ctx.layout.figure_number(fid)
         competing = ", ".join(k for k in c.causes if k != c.cause_of_interest)
         body = ctx.layout.figures.captions.get(fid)
@@ -100,5 +100,5 @@ def cif_figures(ctx: ReportContext, analyses: Any = None) -> list[Figure]:
                    f"{c.cause_of_interest}, with {competing} as competing event(s); censored patients are marked "
                    f"{ctx.protocol.report.censor_marker}; numbers at risk beneath the panel. {spec.note}.")
         out.append(Figure(id=fid, caption=caption, stem=f"figure_{number}", alt=f"Figure {number}: {body}",
-                          png=png, svg=svg, pdf=pdf))
+                          files=files))
     return out

@@ -99,10 +99,10 @@ def consort_figures(ctx: ReportContext) -> list[Figure]:
         if ctx.synthetic:
             ax.text(width - 0.03, height - 0.05, "SYNTHETIC DATA \u2013 not real patients", ha="right", va="top",
                     fontsize=SMALL_PT, fontweight="bold", color="#b00020")
-    png, svg, pdf = render(fig)
+    files = render(fig)
     for k, v in boxes.items():
         put(ctx.results, f"figures.consort.{k}", v)
     number = ctx.layout.figure_number("consort")
     body = fill(ctx.layout.figures.captions.get("consort", EXTRA_FIGURES["consort"]), ctx.values)
     return [Figure(id="consort", caption=f"Figure {number}. {body}", stem=f"figure_{number}",
-                   alt=f"Figure {number}: {body}", png=png, svg=svg, pdf=pdf)]
+                   alt=f"Figure {number}: {body}", files=files)]

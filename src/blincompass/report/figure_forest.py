@@ -15,7 +15,15 @@ from blincompass.protocol.layout import EXTRA_FIGURES, fill
 from blincompass.report.figures import render
 from blincompass.report.fmt import fmt_p
 from blincompass.report.model import Figure, ReportContext, put
-from blincompass.report.plotting import COLOURS, RC_PARAMS, SMALL_PT, new_figure, text_width_in, wrap_to
+from blincompass.report.plotting import (
+    COLOURS,
+    RC_PARAMS,
+    SMALL_PT,
+    log_tick_label,
+    new_figure,
+    text_width_in,
+    wrap_to,
+)
 from blincompass.stats import cox_ph
 
 __all__ = ["EPV_THRESHOLD", "draw_forest", "forest_figures", "forest_rows"]
@@ -110,14 +118,14 @@ def forest_figures(ctx: ReportContext) -> list[Figure]:
                                   "reported)" if epv < EPV_THRESHOLD else "") + ".")
     with matplotlib.rc_context(RC_PARAMS):
         fig, _ = draw_forest(ctx, rows, endpoint, epv_text)
-    png, svg, pdf = render(fig)
+    files = render(fig)
     number = ctx.layout.figure_number("forest")
     body = fill(ctx.layout.figures.captions.get("forest", EXTRA_FIGURES["forest"]), ctx.values)
     caption = (f"Figure {number}. {body} Endpoint: {endpoint}. Each covariate in its own Cox model (Efron ties; "
                f"Wald 95 % confidence intervals and two-sided p-values); patients with a missing value are left "
                f"out of that model. {epv_text}")
     return [Figure(id="forest", caption=caption, stem=f"figure_{number}", alt=f"Figure {number}: {body}",
-                   png=png, svg=svg, pdf=pdf)]
+                   files=files)]
 
 
 def draw_forest(ctx: ReportContext, rows: list[dict[str, Any]], endpoint: str, epv_text: str) -> tuple[Any, list[Any]]:
@@ -164,7 +172,7 @@ def draw_forest(ctx: ReportContext, rows: list[dict[str, Any]], endpoint: str, e
     from matplotlib.ticker import FuncFormatter, LogLocator
 
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(0.1, 0.2, 0.5, 1.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_major_formatter(FuncFormatter(log_tick_label))
     ax.xaxis.set_minor_locator(LogLocator(base=10, subs=()))
     x_text = (label_w + ax_w + 0.15) / width
     trans = matplotlib.transforms.blended_transform_factory(fig.transFigure, ax.transData)

@@ -155,7 +155,7 @@ def swimmer_figures(ctx: ReportContext) -> list[Figure]:
         if ctx.synthetic:
             fig.text(1 - 0.03 / width, 1 - 0.04 / height, "SYNTHETIC DATA \u2013 not real patients", ha="right",
                      va="top", fontsize=SMALL_PT, fontweight="bold", color="#b00020")
-    png, svg, pdf = render(fig)
+    files = render(fig)
     put(ctx.results, "figures.swimmer.lanes", int(n))
     put(ctx.results, "figures.swimmer.order", lanes["patient_id"].tolist())
     for label, k in counts.items():
@@ -166,4 +166,4 @@ def swimmer_figures(ctx: ReportContext) -> list[Figure]:
     caption = (f"Figure {number}. {body} One lane per patient, ordered by {order}; the lane ends at the last "
                f"follow-up, with an arrow when {cfg.ongoing[:1].lower() + cfg.ongoing[1:]}.")
     return [Figure(id="swimmer", caption=caption, stem=f"figure_{number}", alt=f"Figure {number}: {body}",
-                   png=png, svg=svg, pdf=pdf)]
+                   files=files)]

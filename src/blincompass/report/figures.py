@@ -31,7 +31,7 @@ from matplotlib.transforms import blended_transform_factory, offset_copy  # noqa
 from blincompass.protocol import Protocol  # noqa: E402
 from blincompass.protocol.layout import Layout, fill  # noqa: E402
 from blincompass.report.fmt import fmt_num, fmt_p  # noqa: E402
-from blincompass.report.model import Figure, put  # noqa: E402
+from blincompass.report.model import Figure, FigureFiles, put  # noqa: E402
 from blincompass.report.plotting import (  # noqa: E402
     DPI,
     FONT_PT,
@@ -43,6 +43,7 @@ from blincompass.report.plotting import (  # noqa: E402
     new_figure,
     place_legend,
     place_note,
+    render_figure,
     style_of,
     text_width_in,
     wrap_to,
@@ -63,6 +64,7 @@ __all__ = [
     "km_figure",
     "km_panel",
     "render",
+    "render_now",
     "x_ticks",
 ]
 
@@ -426,10 +428,22 @@ def protocol_labels(protocol: Protocol, column: str | None) -> dict[str, str]:
     return {}
 
 
-def render(fig: MplFigure) -> tuple[bytes, bytes, bytes]:
-    """PNG, SVG and PDF bytes of a figure drawn by this package (report style)."""
-    with matplotlib.rc_context(RC_PARAMS):
-        return figure_bytes(fig)
+def render_now(fig: MplFigure) -> tuple[bytes, bytes, bytes]:
+    """PNG, SVG and PDF bytes of a figure drawn by this package (report style), drawn here and now."""
+    return render_figure(fig)
+
+
+def render(fig: MplFigure) -> Any:
+    """The PNG, SVG and PDF files of a laid-out figure drawn by this package (report style): drawn here
+    (:class:`~blincompass.report.model.FigureFiles`), or handed to the active figure pool
+    (:class:`~blincompass.report.figpool.PendingFiles`, see :mod:`blincompass.report.figpool`). ``fig`` must
+    not change afterwards."""
+    from blincompass.report.figpool import active_pool
+
+    pool = active_pool()
+    if pool is not None:
+        return pool.submit(fig)
+    return FigureFiles(*render_now(fig))
 
 
 def km_figure(fig_id: str, panels: Sequence[SurvivalData], protocol: Protocol, *, synthetic: bool = False,
@@ -440,7 +454,7 @@ def km_figure(fig_id: str, panels: Sequence[SurvivalData], protocol: Protocol, *
     lay, v = resolve(protocol, None, layout, values)
     fig, _ = draw_km_figure(fig_id, panels, protocol, synthetic=synthetic, ci_bands=ci_bands, results=results,
                             layout=lay, values=v)
-    png, svg, pdf = render(fig)
+    files = render(fig)
     if len(panels) == 1:
         body = panels[0].analysis.title
     else:
@@ -460,7 +474,7 @@ def km_figure(fig_id: str, panels: Sequence[SurvivalData], protocol: Protocol, *
     if ci_bands:
         caption += " Shaded: pointwise 95 % confidence bands."
     return Figure(id=fig_id, caption=caption, stem=f"figure_{number}", alt=f"Figure {number}: {body}",
-                  png=png, svg=svg, pdf=pdf)
+                  files=files)
 
 
 def simon_makuch_panel(sm: Any, labels: tuple[str, str], title: str, endpoint: str, protocol: Protocol,
@@ -534,7 +548,7 @@ def simon_makuch_figure(fig_id: str, sm: Any, labels: tuple[str, str], title: st
     with matplotlib.rc_context(RC_PARAMS):
         fig, _ = draw_panels(fig_id, [spec], layout=layout, censor_marker=protocol.report.censor_marker,
                              synthetic=synthetic)
-    png, svg, pdf = render(fig)
+    files = render(fig)
     number = layout.figure_number(fig_id)
     after, before = labels
     caption = (f"Figure {number}. Simon\u2013Makuch curves, {title}. Patients count in '{before}' until the day "
@@ -543,4 +557,4 @@ def simon_makuch_figure(fig_id: str, sm: Any, labels: tuple[str, str], title: st
                f"'{before}' curve; censored patients are marked {protocol.report.censor_marker}. Numbers at "
                f"risk beneath the panel count patients in each state.{caption_tail}")
     return Figure(id=fig_id, caption=caption, stem=f"figure_{number}",
-                  alt=f"Figure {number}: Simon\u2013Makuch curves, {title}", png=png, svg=svg, pdf=pdf)
+                  alt=f"Figure {number}: Simon\u2013Makuch curves, {title}", files=files)

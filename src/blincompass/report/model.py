@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,7 @@ import pandas as pd
 __all__ = [
     "Block",
     "Figure",
+    "FigureFiles",
     "HeaderCell",
     "Paragraph",
     "Report",
@@ -85,19 +86,47 @@ class Table:
 
 
 @dataclass(frozen=True)
+class FigureFiles:
+    """The PNG (300 dpi), SVG and PDF bytes of one drawing."""
+
+    png: bytes = field(repr=False)
+    svg: bytes = field(repr=False)
+    pdf: bytes = field(repr=False)
+
+    def get(self) -> tuple[bytes, bytes, bytes]:
+        return self.png, self.svg, self.pdf
+
+
+class _Files(Protocol):
+    def get(self) -> tuple[bytes, bytes, bytes]: ...
+
+
+@dataclass(frozen=True)
 class Figure:
     """A rendered figure: the same drawing as PNG (300 dpi), SVG and PDF bytes.
 
     ``id`` is the protocol's figure id (e.g. "1c"); files are written as ``figures/<stem>.<ext>``.
+    ``files`` holds the bytes (:class:`FigureFiles`), or the drawing still in progress in another process
+    (:class:`blincompass.report.figpool.PendingFiles`): ``png``, ``svg`` and ``pdf`` wait for it.
     """
 
     id: str
     caption: str
     stem: str
     alt: str
-    png: bytes = field(repr=False)
-    svg: bytes = field(repr=False)
-    pdf: bytes = field(repr=False)
+    files: _Files = field(repr=False)
+
+    @property
+    def png(self) -> bytes:
+        return self.files.get()[0]
+
+    @property
+    def svg(self) -> bytes:
+        return self.files.get()[1]
+
+    @property
+    def pdf(self) -> bytes:
+        return self.files.get()[2]
 
 
 @dataclass(frozen=True)

@@ -43,10 +43,12 @@ __all__ = [
     "SMALL_PT",
     "Obstacles",
     "figure_bytes",
+    "log_tick_label",
     "new_figure",
     "pdf_fonts_once",
     "place_legend",
     "place_note",
+    "render_figure",
     "style_of",
     "text_width_in",
     "wrap_to",
@@ -320,3 +322,16 @@ def figure_bytes(fig: MplFigure) -> tuple[bytes, bytes, bytes]:
             fig.savefig(buf, format=fmt, dpi=DPI, metadata=meta)
         out.append(buf.getvalue())
     return out[0], out[1], out[2]
+
+
+def render_figure(fig: MplFigure) -> tuple[bytes, bytes, bytes]:
+    """:func:`figure_bytes` under the report's :data:`RC_PARAMS` (what every figure of the report is written
+    with, in whichever process draws it)."""
+    with matplotlib.rc_context(RC_PARAMS):
+        return figure_bytes(fig)
+
+
+def log_tick_label(v: float, _: Any = None) -> str:
+    """Tick label on a log axis in its shortest form (``0.5``, ``1``, ``10``); a top-level function, so that
+    a figure using it as its formatter pickles."""
+    return f"{v:g}"

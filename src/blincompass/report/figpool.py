@@ -1,0 +1,365 @@
+"""Drawing the report's figures in a second process while the report goes on in this one.
+
+Every figure is laid out in this process (its text measured, its legend and notes placed, its numbers at risk
+put in the results) and only then written as PNG, SVG and PDF; the writing is most of the cost (each format
+draws the whole figure once). With a :class:`FigurePool` active (:func:`active`), :func:`blincompass.report.
+figures.render` pickles the laid-out figure (a matplotlib figure pickles with every artist and its state, and
+draws to the same bytes after unpickling) and hands it to a worker process; the report's
+:class:`~blincompass.report.model.Figure` then holds :class:`PendingFiles`, whose bytes are waited for only
+where an output needs them (the HTML's SVG, the Word file's PNG, the files in ``figures/``). When this process
+needs a figure the worker has not started yet, it takes the job back and draws it itself rather than wait.
+
+The worker is started with ``spawn``: a fresh interpreter, not a copy of this process (whose threads, e.g.
+pyarrow's reader pool, would be copied in whatever state they were in). It is started early, by the command,
+so that its own imports (numpy, matplotlib, the plotting modules) and the warm-up of its PDF font subsets run
+while this process reads and analyses the data. The bytes do not depend on which process draws: the same
+matplotlib state, the same rc parameters (:data:`~blincompass.report.plotting.RC_PARAMS`), fixed SVG ids and
+font subsets that depend only on the font and the glyphs asked for.
+
+The worker ignores Ctrl-C (the terminal sends it to the whole process group); this process stops the worker
+when it is interrupted or fails, so that no process is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import signal
+import threading
+import weakref
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure as MplFigure
+
+    from blincompass.protocol import Protocol
+    from blincompass.protocol.layout import Layout
+
+__all__ = [
+    "ENV_JOBS",
+    "FigurePool",
+    "FigureWorkerError",
+    "PendingFiles",
+    "active",
+    "active_pool",
+    "auto_jobs",
+    "default_jobs",
+    "expected_figures",
+    "finish",
+    "load_figure",
+    "pool_for",
+    "start_pool",
+    "usable_cpus",
+]
+
+#: Fewer figures than this are drawn in this process (a worker's start-up would cost more than it saves).
+MIN_FIGURES = 3
+
+_ACTIVE: ContextVar[FigurePool | None] = ContextVar("blincompass_figure_pool", default=None)
+
+
+class FigureWorkerError(RuntimeError):
+    """The figure-drawing process ended without drawing the figures (killed, out of memory, crashed)."""
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - systems without affinity masks
+        return os.cpu_count() or 1
+
+
+def expected_figures(protocol: Protocol, layout: Layout) -> int:
+    """How many figures the report of ``protocol`` under ``layout`` draws at most (survival figures, CONSORT,
+    cumulative incidence, swimmer, forest, Simon-Makuch)."""
+    figs = layout.figures
+    n = len({a.figure for a in protocol.analyses.survival if getattr(a, "figure", None)})
+    n += int(bool(figs.consort)) + (len(protocol.analyses.competing) if figs.cif else 0)
+    n += int(figs.swimmer is not None) + int(figs.forest is not None)
+    n += sum(1 for td in protocol.analyses.timedep if getattr(td, "figure", None))
+    return n
+
+
+def auto_jobs(n_figures: int | None = None) -> int:
+    """Processes drawing figures by default: 1 (this one) when only one CPU is usable or there are fewer than
+    :data:`MIN_FIGURES` figures; otherwise 2 (this one and a worker)."""
+    if usable_cpus() < 2 or (n_figures is not None and n_figures < MIN_FIGURES):
+        return 1
+    return 2
+
+
+#: Environment variable giving the default number of processes drawing figures (``--jobs`` overrides it).
+ENV_JOBS = "BLINCOMPASS_JOBS"
+
+
+def default_jobs(n_figures: int | None = None, environ: dict[str, str] | None = None) -> int:
+    """``$BLINCOMPASS_JOBS`` when set (a whole number >= 1; otherwise ``ValueError`` naming it), else
+    :func:`auto_jobs`."""
+    env = os.environ if environ is None else environ
+    raw = env.get(ENV_JOBS, "").strip()
+    if not raw:
+        return auto_jobs(n_figures)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{ENV_JOBS}={raw!r} is not a whole number of processes (1 or more)")
+    return value
+
+
+# ------------------------------------------------------------------------------------------ worker functions
+# Top-level functions: the worker finds them by name.
+
+
+def _worker_init() -> None:
+    """Worker start-up: Ctrl-C is left to the parent (which stops the worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _warm() -> int:
+    """Import the drawing code and build the PDF font subsets once (a small figure written in the three
+    formats and thrown away); returns the peak RSS so far (bytes)."""
+    from blincompass.report.plotting import new_figure, render_figure
+
+    fig = new_figure(1.0, 0.5)
+    fig.text(0.1, 0.3, "n = 0 (0 %) \u2013 \u2264 \u2212", fontsize=7)
+    fig.text(0.1, 0.6, "Number at risk", fontsize=7, fontweight="bold")
+    render_figure(fig)
+    return _peak_rss()
+
+
+def _peak_rss() -> int:
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # KiB on Linux
+
+
+def _draw(blob: bytes) -> tuple[bytes, bytes, bytes, int]:
+    """PNG, SVG and PDF bytes of the pickled figure ``blob``, and this process's peak RSS (bytes)."""
+    png, svg, pdf = _draw_blob(blob)
+    return png, svg, pdf, _peak_rss()
+
+
+def _rekeyed_setstate(self: Any, data_dict: dict[str, Any]) -> None:
+    """``TransformNode.__setstate__`` keying each parent by its id in THIS process.
+
+    Matplotlib (3.11) keeps a transform's parents (the transforms to invalidate when it changes) in a dict
+    keyed by ``id(parent)`` and restores the pickled dict with the ids of the process that pickled it. A
+    transform made after unpickling can get an id equal to one of those old keys and overwrite that entry:
+    the parent it replaces is then no longer invalidated, and keeps a matrix from an earlier drawing (an axis
+    label placed at its 300-dpi pixel position in the 72-dpi SVG and PDF, depending on where objects happen
+    to be allocated). Keyed by the current ids, no entry can be overwritten by another live transform."""
+    parents: dict[int, Any] = {}
+    for v in data_dict["_parents"].values():
+        if v is not None:
+            parents[id(v)] = weakref.ref(v, lambda _, pop=parents.pop, k=id(v): pop(k, None))
+    self.__dict__ = {**data_dict, "_parents": parents}
+
+
+def load_figure(blob: bytes) -> MplFigure:
+    """The figure pickled in ``blob`` (by this package), with an Agg canvas and sound transform links (see
+    :func:`_rekeyed_setstate`)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.transforms import TransformNode
+
+    original = TransformNode.__dict__["__setstate__"]
+    TransformNode.__setstate__ = _rekeyed_setstate  # type: ignore[method-assign]
+    try:
+        fig = pickle.loads(blob)  # noqa: S301 - our own bytes, made by this package in the parent
+    finally:
+        TransformNode.__setstate__ = original  # type: ignore[method-assign]
+    FigureCanvasAgg(fig)  # an unpickled figure has a bare canvas
+    return fig
+
+
+def _draw_blob(blob: bytes) -> tuple[bytes, bytes, bytes]:
+    from blincompass.report.plotting import render_figure
+
+    return render_figure(load_figure(blob))
+
+
+def _call(fn: Any, *args: Any) -> Any:
+    """Run ``fn(*args)`` in the worker (for jobs besides figures, e.g. the demo's registry)."""
+    return fn(*args)
+
+
+# ---------------------------------------------------------------------------------------------- the pool
+
+
+class PendingFiles:
+    """The PNG, SVG and PDF bytes of a figure being drawn by a :class:`FigurePool` (see :meth:`get`)."""
+
+    def __init__(self, pool: FigurePool, future: Future[Any], blob: bytes) -> None:
+        self._pool = pool
+        self._future = future
+        self._blob: bytes | None = blob
+        self._files: tuple[bytes, bytes, bytes] | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> tuple[bytes, bytes, bytes]:
+        """The three files; when the worker has not started this figure, it is drawn here instead."""
+        with self._lock:
+            if self._files is None and not self._take_back():
+                self._files = self._pool._result(self._future)
+                self._blob = None
+            assert self._files is not None
+            return self._files
+
+    def _take_back(self) -> bool:
+        """Draw the figure here if no worker has taken it yet (``True`` when drawn here)."""
+        if self._files is None and self._future.cancel():
+            assert self._blob is not None
+            self._files = _draw_blob(self._blob)
+            self._blob = None
+            return True
+        return False
+
+    @property
+    def png(self) -> bytes:
+        return self.get()[0]
+
+    @property
+    def svg(self) -> bytes:
+        return self.get()[1]
+
+    @property
+    def pdf(self) -> bytes:
+        return self.get()[2]
+
+
+class FigurePool:
+    """Worker processes (``workers``, started at once with ``spawn``) drawing pickled figures; use as a
+    context manager (or call :meth:`close`) so that the workers are stopped.
+
+    ``peak_rss`` is the largest peak RSS (bytes) a worker reported."""
+
+    def __init__(self, workers: int = 1) -> None:
+        import multiprocessing
+
+        if workers < 1:
+            raise ValueError(f"a figure pool needs at least one worker, not {workers}")
+        self.workers = workers
+        self.peak_rss = 0
+        self._futures: list[Future[Any]] = []
+        self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_worker_init)
+        # one warm-up per worker: starts them now (their imports overlap this process's work)
+        self._warm = [self._executor.submit(_warm) for _ in range(workers)]
+        self._futures += self._warm
+
+    def submit(self, fig: MplFigure) -> PendingFiles:
+        """Hand the laid-out ``fig`` to a worker; its bytes come from the returned :class:`PendingFiles`."""
+        blob = pickle.dumps(fig, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            future = self._executor.submit(_draw, blob)
+        except BrokenProcessPool:
+            raise FigureWorkerError(self._broken_message()) from None
+        self._futures.append(future)
+        return PendingFiles(self, future, blob)
+
+    def call(self, fn: Any, *args: Any) -> Future[Any]:
+        """Run the top-level function ``fn(*args)`` in a worker (arguments and result pickled)."""
+        future = self._executor.submit(_call, fn, *args)
+        self._futures.append(future)
+        return future
+
+    def _result(self, future: Future[Any]) -> tuple[bytes, bytes, bytes]:
+        try:
+            png, svg, pdf, rss = future.result()
+        except BrokenProcessPool:
+            raise FigureWorkerError(self._broken_message()) from None
+        self.peak_rss = max(self.peak_rss, rss)
+        return png, svg, pdf
+
+    def _broken_message(self) -> str:
+        codes = [p.exitcode for p in self._processes() if p.exitcode is not None]
+        how = f" (exit code {', '.join(str(c) for c in codes)})" if codes else ""
+        return f"the process drawing the figures ended unexpectedly{how}"
+
+    def _processes(self) -> list[Any]:
+        return list((getattr(self._executor, "_processes", None) or {}).values())
+
+    def close(self, *, kill: bool = False) -> None:
+        """Stop the workers: after their current job (default), or at once (``kill``, e.g. on Ctrl-C or an
+        error, when their results are not wanted). Workers with no job left are stopped at once (nothing
+        is lost, and their interpreters' clean-up is not waited for; a warm-up still running is not waited
+        for either)."""
+        for w in self._warm:
+            if w.done() and not w.cancelled() and w.exception() is None:
+                self.peak_rss = max(self.peak_rss, w.result())
+        if kill or all(f.done() for f in self._futures if f not in self._warm):
+            procs = self._processes()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+            for p in procs:
+                p.join(5)
+                if p.is_alive():  # pragma: no cover - a worker ignoring SIGTERM
+                    p.kill()
+                    p.join()
+        else:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> FigurePool:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.close(kill=exc_type is not None)
+
+
+def finish(files: list[Any]) -> None:
+    """Wait for the figures' files (any mix of :class:`PendingFiles` and bytes already there), drawing here,
+    from the last one back, those the workers have not started: the workers go on from the first, so this
+    process and the workers meet in the middle instead of this one waiting."""
+    pending = [f for f in files if isinstance(f, PendingFiles)]
+    for f in reversed(pending):
+        with f._lock:
+            f._take_back()
+    for f in pending:
+        f.get()
+
+
+def start_pool(jobs: int) -> FigurePool | None:
+    """A pool of ``jobs - 1`` workers (``None`` for ``jobs <= 1``, or when the system refuses a new process:
+    everything is then drawn in this process)."""
+    if jobs <= 1:
+        return None
+    try:
+        return FigurePool(jobs - 1)
+    except OSError:  # e.g. a process limit: the report is drawn here, as with one job
+        return None
+
+
+@contextlib.contextmanager
+def pool_for(jobs: int) -> Iterator[FigurePool | None]:
+    """:func:`start_pool` as a context: the workers are stopped when the block ends (at once when it ends
+    with an exception, e.g. Ctrl-C)."""
+    pool = start_pool(jobs)
+    if pool is None:
+        yield None
+        return
+    with pool:
+        yield pool
+
+
+def active_pool() -> FigurePool | None:
+    """The pool :func:`blincompass.report.figures.render` hands figures to, if any."""
+    return _ACTIVE.get()
+
+
+@contextlib.contextmanager
+def active(pool: FigurePool | None) -> Iterator[None]:
+    """Make ``pool`` the one figures are handed to inside the block (``None``: draw them here)."""
+    token = _ACTIVE.set(pool)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)

@@ -1,0 +1,171 @@
+"""Figures drawn in a worker process (blincompass.report.figpool): the same bytes as drawn here, a clean error
+when the worker dies, no process left behind."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from blincompass.cli import app
+from blincompass.protocol import load_protocol
+from blincompass.report import build_report, figpool, write_report
+from blincompass.report.figures import render_now
+from blincompass.report.model import FigureFiles
+from blincompass.report.plotting import new_figure
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_parallel_report_is_byte_identical(dataset, derived, out_dir, tmp_path):
+    """The test cohort's report (every figure kind) built with a worker: every file, figures and the images
+    inside the HTML and Word files included, equals the one drawn in this process (``out_dir``)."""
+    with figpool.FigurePool(1) as pool:
+        report = build_report(dataset, load_protocol(), derived=derived, synthetic=False, figure_pool=pool)
+        pending = [f.files for f in report.figures]
+        assert len(pending) >= 10 and all(isinstance(p, figpool.PendingFiles) for p in pending)
+        write_report(report, tmp_path)
+    serial, parallel = _files(out_dir), _files(tmp_path)
+    assert sorted(parallel) == sorted(serial)
+    assert [k for k in serial if serial[k] != parallel[k]] == []
+
+
+def test_unpickled_figure_keys_transform_parents_by_current_ids():
+    """After :func:`figpool.load_figure` every transform's parents are keyed by their ids in this process
+    (matplotlib restores the ids of the pickling process, which a new transform can collide with)."""
+    from matplotlib.transforms import TransformNode
+
+    fig = new_figure(2.0, 1.5)
+    ax = fig.add_axes((0.2, 0.2, 0.7, 0.7))
+    ax.plot([0, 1, 2], [1, 0.5, 0.2])
+    ax.set_xlabel("Months")
+    blob = pickle.dumps(fig)
+    loaded = figpool.load_figure(blob)
+    nodes, seen, todo = [], set(), [loaded.transFigure, *(a.transData for a in loaded.axes),
+                                    loaded.axes[0].xaxis.label.get_transform()]
+    while todo:
+        t = todo.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        nodes.append(t)
+        todo += [v() for v in t._parents.values() if v() is not None]
+        todo += [v for v in vars(t).values() if isinstance(v, TransformNode)]
+    assert len(nodes) > 10
+    wrong = [(k, id(v())) for t in nodes for k, v in t._parents.items() if v() is not None and k != id(v())]
+    assert wrong == []
+    assert figpool._draw_blob(blob) == render_now(fig)  # and draws to the same bytes as the original
+
+
+def test_worker_draws_and_parent_takes_back_unstarted_jobs():
+    fig = new_figure(1.0, 0.8)
+    fig.text(0.1, 0.5, "n = 3", fontsize=7)
+    expected = render_now(fig)
+    with figpool.FigurePool(1) as pool:
+        jobs = [pool.submit(fig) for _ in range(6)]
+        figpool.finish(jobs)
+        assert all(j.get() == expected for j in jobs)
+        assert pool.peak_rss > 0 or not any(not j._future.cancelled() for j in jobs)
+    with figpool.active(None):
+        assert isinstance(__import__("blincompass.report.figures").report.figures.render(fig), FigureFiles)
+
+
+def test_worker_death_is_a_clean_error():
+    fig = new_figure(1.0, 0.8)
+    with figpool.FigurePool(1) as pool:
+        pool._warm[0].result(timeout=120)
+        for p in pool._processes():
+            os.kill(p.pid, signal.SIGKILL)
+        with pytest.raises(figpool.FigureWorkerError, match="ended unexpectedly"):
+            for _ in range(50):  # until the pool has seen the worker die
+                figpool.finish([pool.submit(fig)])
+                time.sleep(0.05)
+
+
+def test_cli_worker_death_exits_2_and_writes_nothing(monkeypatch, tmp_path):
+    from tests.report.cohort import report_cohort  # noqa: F401 - the package's test data helpers load
+
+    real_submit = figpool.FigurePool.submit
+
+    def submit_after_kill(self, fig):
+        for p in self._processes():
+            os.kill(p.pid, signal.SIGKILL)
+            p.join()
+        return real_submit(self, fig)
+
+    monkeypatch.setattr(figpool.FigurePool, "submit", submit_after_kill)
+    from blincompass.synth import write_twin
+
+    data = tmp_path / "data"
+    write_twin(data, 0)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["report", str(data), "--out", str(out), "--jobs", "2", "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert "cannot build the report: the process drawing the figures ended unexpectedly" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists() or not any(out.rglob("*.*"))
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc/<n>/stat)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_ctrl_c_leaves_no_worker(tmp_path):
+    from blincompass.synth import write_twin
+
+    data = tmp_path / "data"
+    write_twin(data, 0)
+    cli = Path(sys.executable).with_name("blincompass")
+    cmd = [str(cli)] if cli.exists() else [sys.executable, "-m", "blincompass.cli"]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
+    proc = subprocess.Popen([*cmd, "report", str(data), "--out", str(tmp_path / "out"), "--jobs", "2",
+                             "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    workers: list[int] = []
+    deadline = time.monotonic() + 60
+    while not workers and time.monotonic() < deadline and proc.poll() is None:
+        workers = [c for c in _children(proc.pid)
+                   if "spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")]
+        time.sleep(0.05)
+    assert workers, "the worker did not start"
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert b"Traceback" not in err, err.decode()[-2000:]
+    for w in workers:
+        assert not Path(f"/proc/{w}").exists() or "Z" in Path(f"/proc/{w}/stat").read_text().split()[2]
+
+
+def test_demo_registry_failure_in_the_worker_is_one_message(monkeypatch, tmp_path):
+    """The demo's web registry is built in the worker; its failure (here: the database path is a folder)
+    is one line and exit 2. The report itself is stubbed out to keep the test short."""
+    import blincompass.report as report_pkg
+    from blincompass.report.build import RenderOutcome
+
+    monkeypatch.setattr(report_pkg, "render_report", lambda *a, **k: RenderOutcome(True))
+    out = tmp_path / "demo"
+    (out / "registry.db").mkdir(parents=True)
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--jobs", "2", "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert "cannot build the demo registry:" in result.output and "registry.db" in result.output
+    assert "Traceback" not in result.output
