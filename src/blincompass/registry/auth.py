@@ -49,6 +49,7 @@ __all__ = [
     "has_password",
     "hash_password",
     "load_session",
+    "load_session_user",
     "new_totp_secret",
     "password_problem",
     "purge_sessions",
@@ -302,13 +303,35 @@ def create_session(
 def load_session(reg: Registry, token: str | None, *, now: dt.datetime | None = None) -> Session | None:
     """The live session of ``token``, or ``None`` (unknown, ended, idle too long or too old; an expired one
     is deleted)."""
+    return load_session_user(reg, token, now=now)[0]
+
+
+def load_session_user(
+    reg: Registry, token: str | None, *, now: dt.datetime | None = None,
+) -> tuple[Session | None, User | None]:
+    """:func:`load_session` and the session's registered user, read in one statement: ``(session, user)``;
+    ``user`` is ``None`` before login and when the session's user is no longer registered."""
+    from blincompass.registry.access import User
+
     if not token or len(token) > 128:
-        return None
+        return None, None
     now = now or _now()
-    t = _t(reg, "web_sessions")
+    t, users = _t(reg, "web_sessions"), _t(reg, "users")
     h = _digest(token)
-    with reg.engine.connect() as conn:
-        r = conn.execute(sa.select(t).where(t.c.id_hash == h)).first()
+    q = (sa.select(t, users.c.name.label("u_name"), users.c.role.label("u_role"), users.c.centre.label("u_centre"))
+         .select_from(t.outerjoin(users, users.c.name == t.c.user_name)).where(t.c.id_hash == h))
+    with reg.reading() as conn:
+        r = conn.execute(q).first()
+    session = _live(reg, r, h, now)
+    if session is None or r is None or r.u_name is None:
+        return session, None
+    return session, User(r.u_name, r.u_role, r.u_centre)
+
+
+def _live(reg: Registry, r: Any, h: str, now: dt.datetime) -> Session | None:
+    """The session of the row ``r`` (of ``web_sessions``), or ``None`` for no row or an expired session
+    (deleted here); ``last_seen_at`` is written at most once a minute."""
+    t = _t(reg, "web_sessions")
     if r is None:
         return None
     created, seen = _utc(r.created_at), _utc(r.last_seen_at)
