@@ -208,23 +208,35 @@ def _plain_days(values: list[Any]) -> bool:
     return all(v is None or (type(v) is dt.date and 1700 <= v.year <= 2200) for v in values)
 
 
+# dtypes as objects: pandas looks a dtype given by name up among every registered dtype at each use
+_DATES, _FLOATS, _INTS, _OBJECTS = (np.dtype("datetime64[ns]"), np.dtype("float64"), np.dtype("int64"),
+                                    np.dtype(object))
+_INT64, _BOOLEAN = pd.Int64Dtype(), pd.BooleanDtype()
+
+
 def _typed(kind: str, uniq_values: list[Any], codes: np.ndarray, index: pd.Index | None = None) -> pd.Series:
     """A typed column (dtype as :func:`blincompass.io.dataset.frame_from_columns` makes it) from the
     values of the distinct cells and each row's position among them (``index``: the frame's index)."""
     if kind == "date":
         if len(uniq_values) <= SMALL_ROWS and _plain_days(uniq_values):
-            u = np.array(uniq_values, dtype="datetime64[ns]")  # None: NaT
+            u = np.array(uniq_values, dtype=_DATES)  # None: NaT
         else:
-            u = pd.Series(uniq_values, dtype="datetime64[ns]").to_numpy()
-        return pd.Series(u[codes], dtype="datetime64[ns]", index=index)
+            u = pd.Series(uniq_values, dtype=_DATES).to_numpy()
+        return pd.Series(u[codes], dtype=_DATES, index=index)
     if kind == "integer":
-        return pd.Series(pd.array(uniq_values, dtype="Int64").take(codes), index=index)
+        return pd.Series(pd.array(uniq_values, dtype=_INT64).take(codes), index=index)
     if kind in ("number", "level"):
-        u = np.array([math.nan if v is None else float(v) for v in uniq_values], dtype="float64")
-        return pd.Series(u[codes], dtype="float64", index=index)
+        u = np.array([math.nan if v is None else float(v) for v in uniq_values], dtype=_FLOATS)
+        return pd.Series(u[codes], dtype=_FLOATS, index=index)
     if kind == "boolean":
-        return pd.Series(pd.array(uniq_values, dtype="boolean").take(codes), index=index)
-    return pd.Series(_uniq_array(uniq_values)[codes], dtype="object", index=index)
+        return pd.Series(pd.array(uniq_values, dtype=_BOOLEAN).take(codes), index=index)
+    return pd.Series(_uniq_array(uniq_values)[codes], dtype=_OBJECTS, index=index)
+
+
+@functools.lru_cache(maxsize=256)
+def _column_index(columns: tuple[str, ...]) -> pd.Index:
+    """A form frame's column labels (an immutable Index, made once per form)."""
+    return pd.Index(list(columns))
 
 
 def _pid_text(raw: Any, memo: dict[Any, str | None] | None = None) -> str | None:
@@ -398,10 +410,10 @@ def _read_form(
         attrs = {"mrd": ["value", "status"], "ctcae_term": ["value", "mapped", "status"]}.get(v.type, ["value"])
         for col, kind, attr in zip(variable_columns(v), kinds, attrs, strict=True):
             columns[col] = _typed(kind, [getattr(c, attr) for c in uniq], codes, rows_index)
-    columns["_row"] = pd.Series(numbers, dtype="int64", index=rows_index)
-    columns["_file"] = pd.Series(np.full(n_rows, source, dtype=object), dtype="object", index=rows_index)
+    columns["_row"] = pd.Series(numbers, dtype=_INTS, index=rows_index)
+    columns["_file"] = pd.Series(np.full(n_rows, source, dtype=object), dtype=_OBJECTS, index=rows_index)
     # the columns are new arrays made for this frame: it takes them as they are (copy=False)
-    frame = pd.DataFrame(columns, columns=form_columns(form), index=rows_index, copy=False)
+    frame = pd.DataFrame(columns, columns=_column_index(tuple(form_columns(form))), index=rows_index, copy=False)
     return FormData(form, source, frame, pids, raw_cols)
 
 
