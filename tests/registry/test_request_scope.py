@@ -102,3 +102,30 @@ def test_row_level_security_follows_each_blocks_user_in_one_request(pg: Setup) -
         assert confused.read_dataset().patients["patient_id"].tolist() == ["C1-001", "C1-002"]
         with pytest.raises(PatientNotFound):
             u1.patient_version("C2-003")
+
+
+def test_a_request_holds_one_connection_and_none_while_it_waits(registry: Registry, tmp_path: Path) -> None:
+    from blincompass.registry import auth
+
+    _load(registry, tmp_path)
+    auth.set_password(registry, "u1", "a long enough password 1")
+    held = [0, 0]  # now, most at once
+
+    def out(*a):  # type: ignore[no-untyped-def]
+        held[0] += 1
+        held[1] = max(held)
+
+    sa.event.listen(registry.engine.pool, "checkout", out)
+    sa.event.listen(registry.engine.pool, "checkin", lambda *a: held.__setitem__(0, held[0] - 1))
+    u1 = registry.as_user("u1")
+    with registry.request_scope():
+        assert u1.patient_ids() == ["C1-001", "C1-002"]
+        assert held[0] == 1
+        registry.release_connection()  # e.g. before hashing a password
+        assert held[0] == 0
+        assert u1.patient_ids() == ["C1-001", "C1-002"]  # a new connection
+        token, session = auth.create_session(registry, "u1")
+        assert auth.load_session_user(registry, token)[1] == u1.user
+        assert auth.authenticate(registry, "u1", "a long enough password 1") == u1.user
+        assert auth.authenticate(registry, "u1", "wrong password 123") is None
+    assert held == [0, 1]

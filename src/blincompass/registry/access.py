@@ -267,7 +267,7 @@ class _RequestConnection:
     """The connection of one request (:meth:`Registry.request_scope`) and what its open transaction is."""
 
     registry: Registry
-    conn: sa.Connection
+    conn: sa.Connection | None = None  # checked out at the first use
     acting: str | None = None  # the acting user named in the open transaction (None: none named)
     busy: bool = False  # a block is using the connection (a nested use takes a connection of its own)
 
@@ -327,22 +327,39 @@ class Registry:
         if _REQUEST.get() is not None:
             yield
             return
-        conn = self.engine.connect()
-        token = _REQUEST.set(_RequestConnection(self, conn))
+        current = _RequestConnection(self)
+        token = _REQUEST.set(current)
         try:
             yield
         finally:
             _REQUEST.reset(token)
-            try:
-                if conn.in_transaction():
-                    conn.rollback()
-            finally:
-                conn.close()
+            self._close_request_connection(current)
+
+    @staticmethod
+    def _close_request_connection(p: _RequestConnection | None) -> None:
+        if p is None or p.conn is None:
+            return
+        conn, p.conn, p.acting = p.conn, None, None
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+        finally:
+            conn.close()
+
+    def release_connection(self) -> None:
+        """Return the current request's connection to the pool now, ending its transaction (before a wait
+        that needs no database, such as password hashing); a later use in the request checks out another.
+        Each request then holds at most one pooled connection, and none while it waits."""
+        p = _REQUEST.get()
+        if p is not None and p.registry is self and not p.busy:
+            self._close_request_connection(p)
 
     def _pinned(self) -> _RequestConnection | None:
         p = _REQUEST.get()
         if p is None or p.registry is not self or p.busy:
             return None
+        if p.conn is None:
+            p.conn = self.engine.connect()
         return p
 
     @contextmanager
@@ -352,21 +369,23 @@ class Registry:
         :meth:`request_scope` a connection of its own whose transaction is rolled back at the end."""
         p = self._pinned()
         if p is None:
-            with self.engine.connect() as conn:
+            with self.engine.connect() as own:
                 if user is not None:
-                    set_acting_user(conn, user)
-                yield conn
+                    set_acting_user(own, user)
+                yield own
             return
+        conn = p.conn
+        assert conn is not None
         p.busy = True
         try:
             if user is not None and p.acting != user:
-                set_acting_user(p.conn, user)
+                set_acting_user(conn, user)
                 p.acting = user
-            yield p.conn
+            yield conn
         except BaseException:
             p.acting = None
-            if p.conn.in_transaction():
-                p.conn.rollback()
+            if conn.in_transaction():
+                conn.rollback()
             raise
         finally:
             p.busy = False
@@ -378,24 +397,26 @@ class Registry:
         and changed nothing) and commits it."""
         p = self._pinned()
         if p is None:
-            with self.engine.begin() as conn:
+            with self.engine.begin() as own:
                 if user is not None:
-                    set_acting_user(conn, user)
-                yield conn
+                    set_acting_user(own, user)
+                yield own
             return
+        conn = p.conn
+        assert conn is not None
         p.busy = True
         try:
             if user is not None and p.acting != user:
-                set_acting_user(p.conn, user)
+                set_acting_user(conn, user)
                 p.acting = user
             elif user is None and p.acting is not None:  # no acting user in this transaction
-                p.conn.rollback()
+                conn.rollback()
                 p.acting = None
-            yield p.conn
-            p.conn.commit()
+            yield conn
+            conn.commit()
         except BaseException:
-            if p.conn.in_transaction():
-                p.conn.rollback()
+            if conn.in_transaction():
+                conn.rollback()
             raise
         finally:
             p.acting = None
@@ -424,7 +445,7 @@ class Registry:
         code = code.strip()
         if not code:
             raise ValueError("centre code: empty")
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             self._require_admin(conn, by)
             t = self.tables["centres"]
             if conn.execute(sa.select(t.c.code).where(t.c.code == code)).first() is not None:
@@ -439,7 +460,7 @@ class Registry:
             raise ValueError(f"user {name}: a centre user needs a centre")
         if not name.strip() or len(name) > 80:
             raise ValueError(f"user name {name!r}: give 1 to 80 characters")
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             self._require_admin(conn, by)
             if centre is not None and not self._centre_exists(conn, centre):
                 raise ValueError(f"centre {centre} is not registered (add it first)")
