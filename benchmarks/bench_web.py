@@ -273,6 +273,177 @@ def run(backend: str, url: str, n_users: int, n_requests: int, think: float, app
     return ok
 
 
+def _pg_schema(pg: str) -> tuple[str, str]:
+    """A fresh schema on the PostgreSQL server ``pg``: its URL and the name of its application role."""
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(pg)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    admin.dispose()
+    sep = "&" if "?" in pg else "?"
+    return f"{pg}{sep}options=-csearch_path%3D{schema}", f"{schema}_app"
+
+
+def _drop_schema(pg: str, url: str, role: str) -> None:
+    schema = role.removesuffix("_app")
+    admin = sa.create_engine(pg)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        if conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first():
+            conn.execute(sa.text(f"DROP ROLE {role}"))
+    admin.dispose()
+
+
+def _profile_targets(args: argparse.Namespace) -> list[tuple[str, str, str | None]]:
+    out: list[tuple[str, str, str | None]] = []
+    if args.backend in ("sqlite", "both"):
+        out.append(("sqlite", f"sqlite:///{tempfile.mkdtemp(prefix='bench-web-')}/bench.db", None))
+    if args.backend in ("postgresql", "both") and args.pg:
+        url, role = _pg_schema(args.pg)
+        out.append(("postgresql", url, role))
+    return out
+
+
+class _Counter:
+    """Database work of the requests made while counting: statements (as the driver sends them), connection
+    checkouts from the pool (each one a ``pool_pre_ping`` round trip on PostgreSQL) and transaction ends."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.statements = self.checkouts = self.commits = self.rollbacks = 0
+        self.sql: list[str] = []
+        self.on = False
+
+        def stmt(conn, cursor, statement, *a):  # type: ignore[no-untyped-def]
+            if self.on:
+                self.statements += 1
+                self.sql.append(statement.split("\n")[0][:100])
+
+        def checkout(*a):  # type: ignore[no-untyped-def]
+            if self.on:
+                self.checkouts += 1
+
+        def commit(*a):  # type: ignore[no-untyped-def]
+            if self.on:
+                self.commits += 1
+
+        def rollback(*a):  # type: ignore[no-untyped-def]
+            if self.on:
+                self.rollbacks += 1
+
+        sa.event.listen(engine, "before_cursor_execute", stmt)
+        sa.event.listen(engine.pool, "checkout", checkout)
+        sa.event.listen(engine, "commit", commit)
+        sa.event.listen(engine, "rollback", rollback)
+
+
+def profile_requests(backend: str, url: str, app_role: str | None, repeat: int, cprofile: str | None) -> None:
+    """Each kind of request in-process (the ASGI application called through httpx, no network, one user at
+    a time): the statements it sends, the connections it checks out, and the process CPU per request
+    (client included; the style sheet, which touches no database, shows that floor)."""
+    import asyncio
+    import cProfile
+    import pstats
+
+    from blincompass.protocol import load_protocol
+    from blincompass.web.app import WebConfig, create_app
+    from blincompass.web.server import registry_for_server
+
+    n_users = repeat + 1
+    users = _setup(url, n_users, app_role)
+    serve_url = url
+    if app_role is not None:
+        serve_url = sa.make_url(url).set(username=app_role, password=PASSWORD).render_as_string(hide_password=False)
+    reg = registry_for_server(serve_url)
+    if cprofile:  # handlers in the event loop's thread, where cProfile sees them
+        import blincompass.web.app as web_app
+
+        async def inline(fn, *args):  # type: ignore[no-untyped-def]
+            return fn(*args)
+
+        web_app.run_in_threadpool = inline  # type: ignore[assignment]
+    app = create_app(WebConfig(reg, protocol=load_protocol(), study_label="benchmark"))
+    counter = _Counter(reg.engine)
+    loop = asyncio.new_event_loop()
+
+    def client() -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+    def call(c: httpx.AsyncClient, method: str, path: str, data: dict | None = None) -> httpx.Response:  # type: ignore[type-arg]
+        return loop.run_until_complete(c.request(method, path, data=data))
+
+    clients = []
+    for name, pid in users:
+        c = client()
+        r = call(c, "GET", "/login")
+        r = call(c, "POST", "/login", {"csrf_token": _csrf(r.text), "username": name, "password": PASSWORD})
+        assert r.status_code == 303, r.status_code
+        clients.append((c, pid, _csrf(call(c, "GET", "/patients").text)))
+    c0, pid0, token0 = clients[0]
+    call(c0, "GET", f"/patients/{pid0}")  # warm: templates compiled, statements cached
+    save_n = [0]
+
+    def save_data() -> dict:  # type: ignore[type-arg]
+        save_n[0] += 1
+        return {"csrf_token": token0, "key.course": "1", "course": "1", "start_date": "2017-02-06",
+                "end_date": "2017-03-05", "schedule": "ped_stepup", "interrupted": "yes",
+                "interruption_reason": f"profile {save_n[0]}", "discontinued": "no", "discontinuation_day": "",
+                "discontinuation_reason": "", "action": "save"}
+
+    def patient(i: int) -> httpx.Response:
+        return call(c0, "GET", f"/patients/{pid0}")
+
+    def first_view(i: int) -> httpx.Response:
+        c, pid, _ = clients[i + 1]
+        return call(c, "GET", f"/patients/{pid}")
+
+    def save(i: int) -> httpx.Response:
+        return call(c0, "POST", f"/patients/{pid0}/courses", save_data())
+
+    # (label, what is done before each measured request, the request)
+    kinds = [
+        ("style sheet (no database)", None, lambda i: call(c0, "GET", "/static/style.css")),
+        ("patient page, cached", None, patient),
+        ("patient list", None, lambda i: call(c0, "GET", "/patients")),
+        ("a record's form", None, lambda i: call(c0, "GET", f"/patients/{pid0}/courses?key.course=1")),
+        ("query list", None, lambda i: call(c0, "GET", "/queries")),
+        ("save of a course record", None, save),
+        ("patient page after a save", save, patient),
+        ("patient page, first view (validation)", None, first_view),
+    ]
+    print(f"\n[{backend}] in-process requests, {repeat} of each (one user at a time)")
+    print(f"  {'request':40s} {'statements':>10s} {'checkouts':>9s} {'commits':>7s} {'rollbacks':>9s} "
+          f"{'CPU ms':>7s}")
+    for label, before, fn in kinds:
+        counter.statements = counter.checkouts = counter.commits = counter.rollbacks = 0
+        counter.sql = []
+        cpu = 0.0
+        prof = cProfile.Profile() if cprofile and cprofile in label else None
+        for i in range(repeat):
+            if before is not None:
+                before(i)
+            counter.on = True
+            t0 = time.process_time()
+            if prof is not None:
+                prof.enable()
+            r = fn(i)
+            if prof is not None:
+                prof.disable()
+            cpu += time.process_time() - t0
+            counter.on = False
+            assert r.status_code in (200, 303), (label, r.status_code)
+        print(f"  {label:40s} {counter.statements / repeat:10.1f} {counter.checkouts / repeat:9.1f} "
+              f"{counter.commits / repeat:7.1f} {counter.rollbacks / repeat:9.1f} {cpu / repeat * 1000:7.1f}")
+        if os.environ.get("BENCH_SQL"):
+            for line in counter.sql[: len(counter.sql) // repeat]:
+                print("      ", line)
+        if prof is not None:
+            pstats.Stats(prof).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(60)
+    for c, _, _ in clients:
+        loop.run_until_complete(c.aclose())
+    loop.close()
+    reg.engine.dispose()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=50)
@@ -282,8 +453,20 @@ def main() -> int:
     ap.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     ap.add_argument("--pg", default=os.environ.get("BLINCOMPASS_TEST_PG"), help="PostgreSQL server URL")
     ap.add_argument("--workers", type=int, default=1, help="server processes (blincompass serve --workers)")
+    ap.add_argument("--profile", action="store_true",
+                    help="instead of the load: each kind of request in-process, statements and CPU per request")
+    ap.add_argument("--repeat", type=int, default=10, help="with --profile: requests of each kind")
+    ap.add_argument("--cprofile", default=None, help="with --profile: cProfile the kind whose label contains this")
     args = ap.parse_args()
     ok = True
+    if args.profile:
+        for backend, url, role in _profile_targets(args):
+            try:
+                profile_requests(backend, url, role, args.repeat, args.cprofile)
+            finally:
+                if backend == "postgresql":
+                    _drop_schema(args.pg, url, role)
+        return 0
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as d:
             ok &= run("sqlite", f"sqlite:///{Path(d) / 'bench.db'}", args.users, args.requests, args.think,
@@ -292,22 +475,12 @@ def main() -> int:
         if not args.pg:
             print("\n[postgresql] skipped: give --pg URL or set BLINCOMPASS_TEST_PG")
         else:
-            schema = f"bench_{uuid.uuid4().hex[:10]}"
-            admin = sa.create_engine(args.pg)
-            with admin.begin() as conn:
-                conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-            sep = "&" if "?" in args.pg else "?"
-            url = f"{args.pg}{sep}options=-csearch_path%3D{schema}"
-            role = f"{schema}_app"
+            url, role = _pg_schema(args.pg)
             try:
                 ok &= run("postgresql", url, args.users, args.requests, args.think, app_role=role,
                           workers=args.workers)
             finally:
-                with admin.begin() as conn:
-                    conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-                    if conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first():
-                        conn.execute(sa.text(f"DROP ROLE {role}"))
-                admin.dispose()
+                _drop_schema(args.pg, url, role)
     return 0 if ok else 1
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,6 +262,19 @@ def _key_text(form: Form, key: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={key[k]}" for k in form.key)
 
 
+@dataclass
+class _RequestConnection:
+    """The connection of one request (:meth:`Registry.request_scope`) and what its open transaction is."""
+
+    registry: Registry
+    conn: sa.Connection | None = None  # checked out at the first use
+    acting: str | None = None  # the acting user named in the open transaction (None: none named)
+    busy: bool = False  # a block is using the connection (a nested use takes a connection of its own)
+
+
+_REQUEST: ContextVar[_RequestConnection | None] = ContextVar("blincompass_request_connection", default=None)
+
+
 class Registry:
     """The registry database: schema management, centres and users, and scoped access.
 
@@ -295,6 +309,119 @@ class Registry:
     def url(self) -> str:
         return display_url(self.engine.url)
 
+    # -- connections ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def request_scope(self) -> Iterator[None]:
+        """Serve every database access of the current request (this thread's context) from one pooled
+        connection, checked out here and returned at the end.
+
+        Consecutive reads share one transaction (:meth:`reading`): a page view costs one connection checkout
+        and one transaction instead of one of each per read. The transaction is read committed (the
+        default) on PostgreSQL, so each statement still sees the newest committed data, exactly as with a
+        transaction per read; SQLite's driver runs reads outside a transaction anyway. A write
+        (:meth:`writing`) continues that transaction and commits it. Each user-scoped block names its acting
+        user (:func:`set_acting_user`) unless the open transaction already names that user, so the
+        Row-Level Security policies see the same user as before for every statement.
+        """
+        if _REQUEST.get() is not None:
+            yield
+            return
+        current = _RequestConnection(self)
+        token = _REQUEST.set(current)
+        try:
+            yield
+        finally:
+            _REQUEST.reset(token)
+            self._close_request_connection(current)
+
+    @staticmethod
+    def _close_request_connection(p: _RequestConnection | None) -> None:
+        if p is None or p.conn is None:
+            return
+        conn, p.conn, p.acting = p.conn, None, None
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+        finally:
+            conn.close()
+
+    def release_connection(self) -> None:
+        """Return the current request's connection to the pool now, ending its transaction (before a wait
+        that needs no database, such as password hashing); a later use in the request checks out another.
+        Each request then holds at most one pooled connection, and none while it waits."""
+        p = _REQUEST.get()
+        if p is not None and p.registry is self and not p.busy:
+            self._close_request_connection(p)
+
+    def _pinned(self) -> _RequestConnection | None:
+        p = _REQUEST.get()
+        if p is None or p.registry is not self or p.busy:
+            return None
+        if p.conn is None:
+            p.conn = self.engine.connect()
+        return p
+
+    @contextmanager
+    def reading(self, user: str | None = None) -> Iterator[sa.Connection]:
+        """A connection to read with, acting as ``user`` (a registered name; ``None``: no acting user is
+        named, for the tables without row-level security: centres, users, sessions). Outside a
+        :meth:`request_scope` a connection of its own whose transaction is rolled back at the end."""
+        p = self._pinned()
+        if p is None:
+            with self.engine.connect() as own:
+                if user is not None:
+                    set_acting_user(own, user)
+                yield own
+            return
+        conn = p.conn
+        assert conn is not None
+        p.busy = True
+        try:
+            if user is not None and p.acting != user:
+                set_acting_user(conn, user)
+                p.acting = user
+            yield conn
+        except BaseException:
+            p.acting = None
+            if conn.in_transaction():
+                conn.rollback()
+            raise
+        finally:
+            p.busy = False
+
+    @contextmanager
+    def writing(self, user: str | None = None) -> Iterator[sa.Connection]:
+        """A transaction acting as ``user``, committed at the end (rolled back on an exception). Inside a
+        :meth:`request_scope` it continues the request's read transaction (its reads were of committed data
+        and changed nothing) and commits it."""
+        p = self._pinned()
+        if p is None:
+            with self.engine.begin() as own:
+                if user is not None:
+                    set_acting_user(own, user)
+                yield own
+            return
+        conn = p.conn
+        assert conn is not None
+        p.busy = True
+        try:
+            if user is not None and p.acting != user:
+                set_acting_user(conn, user)
+                p.acting = user
+            elif user is None and p.acting is not None:  # no acting user in this transaction
+                conn.rollback()
+                p.acting = None
+            yield conn
+            conn.commit()
+        except BaseException:
+            if conn.in_transaction():
+                conn.rollback()
+            raise
+        finally:
+            p.acting = None
+            p.busy = False
+
     def init(self, app_role: str | None = None, app_password: str | None = None) -> None:
         """Create or migrate the schema (Alembic ``upgrade head``); on PostgreSQL with ``app_role``, also
         create or update the application's role and its grants in the same transaction (see
@@ -318,7 +445,7 @@ class Registry:
         code = code.strip()
         if not code:
             raise ValueError("centre code: empty")
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             self._require_admin(conn, by)
             t = self.tables["centres"]
             if conn.execute(sa.select(t.c.code).where(t.c.code == code)).first() is not None:
@@ -333,7 +460,7 @@ class Registry:
             raise ValueError(f"user {name}: a centre user needs a centre")
         if not name.strip() or len(name) > 80:
             raise ValueError(f"user name {name!r}: give 1 to 80 characters")
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             self._require_admin(conn, by)
             if centre is not None and not self._centre_exists(conn, centre):
                 raise ValueError(f"centre {centre} is not registered (add it first)")
@@ -345,12 +472,12 @@ class Registry:
 
     def users(self) -> list[User]:
         t = self.tables["users"]
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             return [User(r.name, r.role, r.centre) for r in conn.execute(sa.select(t).order_by(t.c.name))]
 
     def centres(self) -> list[tuple[str, str]]:
         t = self.tables["centres"]
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             return [(r.code, r.name) for r in conn.execute(sa.select(t).order_by(t.c.code))]
 
     def _centre_exists(self, conn: sa.Connection, code: str) -> bool:
@@ -366,7 +493,7 @@ class Registry:
 
     def as_user(self, name: str) -> ScopedRegistry:
         """The registry as seen and changed by user ``name``."""
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             return ScopedRegistry(self, self._user(conn, name))
 
 
@@ -383,20 +510,15 @@ class ScopedRegistry:
     # Every database access of this class goes through these two. On PostgreSQL each transaction first
     # names the acting user (SET LOCAL blincompass.user), and the Row-Level Security policies of migration
     # 0004_rls restrict the rows to what that user may see -- a second wall behind the filters below.
+    # Within a web request (Registry.request_scope) they share the request's connection.
 
-    @contextmanager
-    def begin(self) -> Iterator[sa.Connection]:
+    def begin(self) -> AbstractContextManager[sa.Connection]:
         """A transaction (committed at the end, rolled back on an exception) acting as this user."""
-        with self.registry.engine.begin() as conn:
-            set_acting_user(conn, self.user.name)
-            yield conn
+        return self.registry.writing(self.user.name)
 
-    @contextmanager
-    def connect(self) -> Iterator[sa.Connection]:
-        """A read-only use of the database acting as this user (its transaction is rolled back)."""
-        with self.registry.engine.connect() as conn:
-            set_acting_user(conn, self.user.name)
-            yield conn
+    def connect(self) -> AbstractContextManager[sa.Connection]:
+        """A read-only use of the database acting as this user (nothing it does is committed)."""
+        return self.registry.reading(self.user.name)
 
     # -- scope -------------------------------------------------------------------------------------
 
@@ -472,7 +594,9 @@ class ScopedRegistry:
 
     def _rows(self, conn: sa.Connection, patient_ids: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}
-        scope = None if self.user.reads_all else self._visible(conn)
+        p = self._t["patients"]
+        # the user's centre's patients, as a sub-select evaluated with each form's rows
+        scope = None if self.user.reads_all else sa.select(p.c.patient_id).where(p.c.centre == self.user.centre)
         for form in self._d.forms:
             t = self._t[form.name]
             q = sa.select(t).order_by(t.c.id)
@@ -525,11 +649,15 @@ class ScopedRegistry:
     def patient_version(self, patient_id: str) -> int:
         """The id of the newest audit entry of a visible patient (every change of a patient's records writes
         one, so an unchanged number means unchanged records: a cache key); ``PatientNotFound`` otherwise."""
-        a = self._t["audit"]
-        with self.connect() as conn:
-            self._check_patient(conn, patient_id, "read")
-            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(a.c.id), 0))
-                                    .where(a.c.patient_id == patient_id)).scalar_one())
+        a, p = self._t["audit"], self._t["patients"]
+        newest = (sa.select(sa.func.coalesce(sa.func.max(a.c.id), 0)).where(a.c.patient_id == patient_id)
+                  .scalar_subquery())
+        with self.connect() as conn:  # the patient's centre and version in one statement
+            row = conn.execute(sa.select(p.c.centre, newest).where(p.c.patient_id == patient_id)).first()
+        centre = None if row is None else row[0]
+        if centre is None or (not self.user.reads_all and centre != self.user.centre):
+            raise PatientNotFound(self.user.name, self.user.centre, patient_id, "read")
+        return int(row[1])
 
     def patient_centres(self) -> list[tuple[str, str]]:
         """``(patient_id, centre)`` of every visible patient, in insertion order (a list page's rows)."""

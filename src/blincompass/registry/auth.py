@@ -49,6 +49,7 @@ __all__ = [
     "has_password",
     "hash_password",
     "load_session",
+    "load_session_user",
     "new_totp_secret",
     "password_problem",
     "purge_sessions",
@@ -144,8 +145,9 @@ def set_password(reg: Registry, user_name: str, password: str, *, now: dt.dateti
         raise AuthError(problem)
     now = now or _now()
     cred, users, sessions = _t(reg, "web_credentials"), _t(reg, "users"), _t(reg, "web_sessions")
+    reg.release_connection()  # no pooled connection waits for the password hashing
     digest = password_hash or hash_password(password)
-    with reg.engine.begin() as conn:
+    with reg.writing() as conn:
         if conn.execute(sa.select(users.c.name).where(users.c.name == user_name)).first() is None:
             raise LookupError(f"user '{user_name}' is not registered")
         values = dict(password_hash=digest, failed_count=0, locked_until=None, changed_at=now)
@@ -158,7 +160,7 @@ def set_password(reg: Registry, user_name: str, password: str, *, now: dt.dateti
 def has_password(reg: Registry, user_name: str) -> bool:
     """Whether the user can log in to the web application."""
     cred = _t(reg, "web_credentials")
-    with reg.engine.connect() as conn:
+    with reg.reading() as conn:
         return conn.execute(sa.select(cred.c.user_name).where(cred.c.user_name == user_name)).first() is not None
 
 
@@ -187,11 +189,12 @@ def authenticate(
     now = now or _now()
     cred, users = _t(reg, "web_credentials"), _t(reg, "users")
     user_name = user_name[:80]
-    with reg.engine.connect() as conn:
+    with reg.reading() as conn:
         row = conn.execute(
             sa.select(cred, users.c.role, users.c.centre).join(users, users.c.name == cred.c.user_name)
             .where(cred.c.user_name == user_name)
         ).first()
+    reg.release_connection()  # no pooled connection waits for the password hashing
     if row is None:
         if _DUMMY_HASH is None:
             _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
@@ -203,7 +206,7 @@ def authenticate(
         ok = _check_totp(row.totp_secret, totp_code, now)
     if locked_until is not None and locked_until > now:
         ok = False
-    with reg.engine.begin() as conn:
+    with reg.writing() as conn:
         if ok:
             conn.execute(cred.update().where(cred.c.user_name == user_name).values(failed_count=0, locked_until=None))
             return User(user_name, row.role, row.centre)
@@ -237,28 +240,29 @@ def enable_totp(reg: Registry, user_name: str, secret: str, code: str, *, now: d
     if not _check_totp(secret, code, now or _now()):
         raise AuthError("the code does not match; check the time of the device and type the current code")
     cred = _t(reg, "web_credentials")
-    with reg.engine.begin() as conn:
+    with reg.writing() as conn:
         conn.execute(cred.update().where(cred.c.user_name == user_name).values(totp_secret=secret))
 
 
 def disable_totp(reg: Registry, user_name: str) -> None:
     """Stop asking the user for TOTP codes."""
     cred = _t(reg, "web_credentials")
-    with reg.engine.begin() as conn:
+    with reg.writing() as conn:
         conn.execute(cred.update().where(cred.c.user_name == user_name).values(totp_secret=None))
 
 
 def totp_enabled(reg: Registry, user_name: str) -> bool:
     cred = _t(reg, "web_credentials")
-    with reg.engine.connect() as conn:
+    with reg.reading() as conn:
         return bool(conn.execute(sa.select(cred.c.totp_secret).where(cred.c.user_name == user_name)).scalar())
 
 
 def change_password(reg: Registry, user_name: str, current: str, new: str) -> None:
     """Change a user's own password (the current one is checked; every session of the user ends)."""
     cred = _t(reg, "web_credentials")
-    with reg.engine.connect() as conn:
+    with reg.reading() as conn:
         digest = conn.execute(sa.select(cred.c.password_hash).where(cred.c.user_name == user_name)).scalar()
+    reg.release_connection()
     if digest is None or not verify_password(digest, current):
         raise AuthError("the current password is not right")
     set_password(reg, user_name, new)
@@ -293,7 +297,7 @@ def create_session(
     now = now or _now()
     token = secrets.token_urlsafe(32)
     s = Session(_digest(token), user_name, secrets.token_urlsafe(32), now, now)
-    with reg.engine.begin() as conn:
+    with reg.writing() as conn:
         conn.execute(_t(reg, "web_sessions").insert().values(
             id_hash=s.id_hash, user_name=user_name, csrf_token=s.csrf_token, created_at=now, last_seen_at=now))
     return token, s
@@ -302,23 +306,45 @@ def create_session(
 def load_session(reg: Registry, token: str | None, *, now: dt.datetime | None = None) -> Session | None:
     """The live session of ``token``, or ``None`` (unknown, ended, idle too long or too old; an expired one
     is deleted)."""
+    return load_session_user(reg, token, now=now)[0]
+
+
+def load_session_user(
+    reg: Registry, token: str | None, *, now: dt.datetime | None = None,
+) -> tuple[Session | None, User | None]:
+    """:func:`load_session` and the session's registered user, read in one statement: ``(session, user)``;
+    ``user`` is ``None`` before login and when the session's user is no longer registered."""
+    from blincompass.registry.access import User
+
     if not token or len(token) > 128:
-        return None
+        return None, None
     now = now or _now()
-    t = _t(reg, "web_sessions")
+    t, users = _t(reg, "web_sessions"), _t(reg, "users")
     h = _digest(token)
-    with reg.engine.connect() as conn:
-        r = conn.execute(sa.select(t).where(t.c.id_hash == h)).first()
+    q = (sa.select(t, users.c.name.label("u_name"), users.c.role.label("u_role"), users.c.centre.label("u_centre"))
+         .select_from(t.outerjoin(users, users.c.name == t.c.user_name)).where(t.c.id_hash == h))
+    with reg.reading() as conn:
+        r = conn.execute(q).first()
+    session = _live(reg, r, h, now)
+    if session is None or r is None or r.u_name is None:
+        return session, None
+    return session, User(r.u_name, r.u_role, r.u_centre)
+
+
+def _live(reg: Registry, r: Any, h: str, now: dt.datetime) -> Session | None:
+    """The session of the row ``r`` (of ``web_sessions``), or ``None`` for no row or an expired session
+    (deleted here); ``last_seen_at`` is written at most once a minute."""
+    t = _t(reg, "web_sessions")
     if r is None:
         return None
     created, seen = _utc(r.created_at), _utc(r.last_seen_at)
     assert created is not None and seen is not None
     if now - seen > dt.timedelta(seconds=IDLE_SECONDS) or now - created > dt.timedelta(seconds=ABSOLUTE_SECONDS):
-        with reg.engine.begin() as conn:
+        with reg.writing() as conn:
             conn.execute(t.delete().where(t.c.id_hash == h))
         return None
     if now - seen > dt.timedelta(seconds=_TOUCH_SECONDS):
-        with reg.engine.begin() as conn:
+        with reg.writing() as conn:
             conn.execute(t.update().where(t.c.id_hash == h).values(last_seen_at=now))
         seen = now
     return Session(h, r.user_name, r.csrf_token, created, seen)
@@ -330,7 +356,7 @@ def rotate_session(reg: Registry, old: Session | None, user_name: str, *,
     the CSRF token change at login, so an id planted before login is worthless."""
     t = _t(reg, "web_sessions")
     if old is not None:
-        with reg.engine.begin() as conn:
+        with reg.writing() as conn:
             conn.execute(t.delete().where(t.c.id_hash == old.id_hash))
     return create_session(reg, user_name, now=now)
 
@@ -338,14 +364,14 @@ def rotate_session(reg: Registry, old: Session | None, user_name: str, *,
 def end_session(reg: Registry, session: Session) -> None:
     """Log out: the session is deleted, its token can never be used again."""
     t = _t(reg, "web_sessions")
-    with reg.engine.begin() as conn:
+    with reg.writing() as conn:
         conn.execute(t.delete().where(t.c.id_hash == session.id_hash))
 
 
 def end_user_sessions(reg: Registry, user_name: str) -> int:
     """End every session of a user (after a password change); returns how many."""
     t = _t(reg, "web_sessions")
-    with reg.engine.begin() as conn:
+    with reg.writing() as conn:
         return int(conn.execute(t.delete().where(t.c.user_name == user_name)).rowcount or 0)
 
 
@@ -353,7 +379,7 @@ def purge_sessions(reg: Registry, *, now: dt.datetime | None = None) -> int:
     """Delete the sessions that have expired (idle or absolute); returns how many."""
     now = now or _now()
     t = _t(reg, "web_sessions")
-    with reg.engine.begin() as conn:
+    with reg.writing() as conn:
         return int(conn.execute(t.delete().where(sa.or_(
             t.c.last_seen_at < now - dt.timedelta(seconds=IDLE_SECONDS),
             t.c.created_at < now - dt.timedelta(seconds=ABSOLUTE_SECONDS)))).rowcount or 0)

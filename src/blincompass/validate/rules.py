@@ -86,6 +86,12 @@ _TERM_STATUS_SEVERITY = {"synonym": "info", "nearest": "warning", "other": "warn
 
 _Collector = Collector
 
+#: Forms of at most this many rows take the small-data path: the same findings and frames, computed with
+#: Python loops where a columnar kernel's fixed cost per call (pandas, Arrow) dominates a few rows -- one
+#: patient's records, validated at each first view and save of the web registry.
+#: ``tests/validate/test_small.py`` checks that both paths give the same result.
+SMALL_ROWS: int = 64
+
 #: Default of ``max_days`` for a ``within`` check (the BLIN-COMPASS dictionary's baseline window: a baseline
 #: assessment more than this many days before the first course start is a warning).
 BASELINE_WINDOW_DAYS: int = 60
@@ -150,10 +156,15 @@ def _parse_column(
         parsed = list(map(texts.__getitem__, uniques))
         raws = list(uniques)
     elif set(map(type, column)) <= {str, type(None)}:
-        # text cells (CSV files): distinct values and the position of each found by pandas
-        import pandas as pd
-
-        codes, uniques = pd.factorize(np.asarray(column, dtype=object), use_na_sentinel=True)
+        # text cells (CSV files): distinct values and the position of each found by pandas (in a small
+        # column by a dict: the same distinct values in order of first appearance, None as -1)
+        if len(column) <= SMALL_ROWS:
+            first: dict[str, int] = {}
+            codes = np.fromiter((-1 if c is None else first.setdefault(c, len(first)) for c in column),
+                                dtype=np.intp, count=len(column))
+            uniques = list(first)
+        else:
+            codes, uniques = pd.factorize(np.asarray(column, dtype=object), use_na_sentinel=True)
         key = (_parse_spec(var), date1904)
         texts = memo.setdefault(key, _TextCells(var, d, date1904)) if memo is not None else _TextCells(
             var, d, date1904)
@@ -191,20 +202,41 @@ def _uniq_array(values: list[Any]) -> np.ndarray:
     return out
 
 
-def _typed(kind: str, uniq_values: list[Any], codes: np.ndarray) -> pd.Series:
+def _plain_days(values: list[Any]) -> bool:
+    """Dates (or None) that numpy converts to ``datetime64[ns]`` exactly as pandas does (well inside the
+    nanosecond range)."""
+    return all(v is None or (type(v) is dt.date and 1700 <= v.year <= 2200) for v in values)
+
+
+# dtypes as objects: pandas looks a dtype given by name up among every registered dtype at each use
+_DATES, _FLOATS, _INTS, _OBJECTS = (np.dtype("datetime64[ns]"), np.dtype("float64"), np.dtype("int64"),
+                                    np.dtype(object))
+_INT64, _BOOLEAN = pd.Int64Dtype(), pd.BooleanDtype()
+
+
+def _typed(kind: str, uniq_values: list[Any], codes: np.ndarray, index: pd.Index | None = None) -> pd.Series:
     """A typed column (dtype as :func:`blincompass.io.dataset.frame_from_columns` makes it) from the
-    values of the distinct cells and each row's position among them."""
+    values of the distinct cells and each row's position among them (``index``: the frame's index)."""
     if kind == "date":
-        u = pd.Series(uniq_values, dtype="datetime64[ns]").to_numpy()
-        return pd.Series(u[codes], dtype="datetime64[ns]")
+        if len(uniq_values) <= SMALL_ROWS and _plain_days(uniq_values):
+            u = np.array(uniq_values, dtype=_DATES)  # None: NaT
+        else:
+            u = pd.Series(uniq_values, dtype=_DATES).to_numpy()
+        return pd.Series(u[codes], dtype=_DATES, index=index)
     if kind == "integer":
-        return pd.Series(pd.array(uniq_values, dtype="Int64").take(codes))
+        return pd.Series(pd.array(uniq_values, dtype=_INT64).take(codes), index=index)
     if kind in ("number", "level"):
-        u = np.array([math.nan if v is None else float(v) for v in uniq_values], dtype="float64")
-        return pd.Series(u[codes], dtype="float64")
+        u = np.array([math.nan if v is None else float(v) for v in uniq_values], dtype=_FLOATS)
+        return pd.Series(u[codes], dtype=_FLOATS, index=index)
     if kind == "boolean":
-        return pd.Series(pd.array(uniq_values, dtype="boolean").take(codes))
-    return pd.Series(_uniq_array(uniq_values)[codes], dtype="object")
+        return pd.Series(pd.array(uniq_values, dtype=_BOOLEAN).take(codes), index=index)
+    return pd.Series(_uniq_array(uniq_values)[codes], dtype=_OBJECTS, index=index)
+
+
+@functools.lru_cache(maxsize=256)
+def _column_index(columns: tuple[str, ...]) -> pd.Index:
+    """A form frame's column labels (an immutable Index, made once per form)."""
+    return pd.Index(list(columns))
 
 
 def _pid_text(raw: Any, memo: dict[Any, str | None] | None = None) -> str | None:
@@ -371,21 +403,44 @@ def _read_form(
              f"{v.name} is given although it only applies when {cond.describe()}")
     # a required variable's column missing altogether: no per-row finding (column.missing says it)
     columns: dict[str, pd.Series] = {}
+    rows_index = pd.RangeIndex(n_rows)  # one index for every column: the frame aligns nothing
     for v in form.variables:
         uniq, codes, _ = parsed[v.name]
         kinds = {"mrd": ["level", "object"], "ctcae_term": ["object"] * 3}.get(v.type, [v.type])
         attrs = {"mrd": ["value", "status"], "ctcae_term": ["value", "mapped", "status"]}.get(v.type, ["value"])
         for col, kind, attr in zip(variable_columns(v), kinds, attrs, strict=True):
-            columns[col] = _typed(kind, [getattr(c, attr) for c in uniq], codes)
-    columns["_row"] = pd.Series(numbers, dtype="int64")
-    columns["_file"] = pd.Series(np.full(n_rows, source, dtype=object), dtype="object")
-    frame = pd.DataFrame(columns, columns=form_columns(form))
+            columns[col] = _typed(kind, [getattr(c, attr) for c in uniq], codes, rows_index)
+    columns["_row"] = pd.Series(numbers, dtype=_INTS, index=rows_index)
+    columns["_file"] = pd.Series(np.full(n_rows, source, dtype=object), dtype=_OBJECTS, index=rows_index)
+    # the columns are new arrays made for this frame: it takes them as they are (copy=False)
+    frame = pd.DataFrame(columns, columns=_column_index(tuple(form_columns(form))), index=rows_index, copy=False)
     return FormData(form, source, frame, pids, raw_cols)
+
+
+def _keys_distinct(form: Form, df: pd.DataFrame) -> bool:
+    """Whether no two rows of a small frame have the same complete key, compared as Python values (the
+    text of an identifier case folded): ``True`` means the columnar check below would find no duplicate
+    either, since the values it takes for equal are equal here too; ``False`` (a possible duplicate, or a
+    value that cannot be hashed) leaves the answer to it."""
+    seen: set[tuple[Any, ...]] = set()
+    for values in zip(*(df[k].tolist() for k in form.key), strict=True):
+        if any(x is None or x is pd.NA or x is pd.NaT or (isinstance(x, float) and math.isnan(x)) for x in values):
+            continue  # an incomplete key takes no part
+        key = tuple(x.casefold() if isinstance(x, str) else x for x in values)
+        try:
+            if key in seen:
+                return False
+        except TypeError:
+            return False
+        seen.add(key)
+    return True
 
 
 def _check_keys(form: Form, fd: FormData, out: _Collector) -> None:
     df = fd.frame
     if df.empty:
+        return
+    if len(df) <= SMALL_ROWS and _keys_distinct(form, df):
         return
     parts = {}
     for k in form.key:
@@ -457,13 +512,21 @@ def _text_masks(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    def per_cell() -> tuple[np.ndarray, np.ndarray]:
+        # the same tests cell by cell: a trigger first (FORMULA_TRIGGERS is _FORMULA_START's class), a
+        # control character anywhere (XML_ILLEGAL, whose pattern the Arrow kernel runs)
+        cells = col.to_numpy(dtype=object)
+        formula = np.fromiter((looks_like_formula(x) for x in cells), dtype=bool, count=len(cells))
+        control = np.fromiter((isinstance(x, str) and XML_ILLEGAL.search(x) is not None for x in cells),
+                              dtype=bool, count=len(cells))
+        return formula, control
+
+    if len(col) <= SMALL_ROWS:
+        return per_cell()
     try:
         arr = pa.array(col.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        formula = np.fromiter((looks_like_formula(x) for x in col), dtype=bool, count=len(col))
-        control = np.fromiter((isinstance(x, str) and XML_ILLEGAL.search(x) is not None for x in col),
-                              dtype=bool, count=len(col))
-        return formula, control
+        return per_cell()
     formula = pc.fill_null(pc.match_substring_regex(arr, _FORMULA_START), False)
     control = pc.fill_null(pc.match_substring_regex(arr, XML_ILLEGAL.pattern), False)
     return (formula.to_numpy(zero_copy_only=False).astype(bool, copy=False),
@@ -485,7 +548,11 @@ def _frame_checks(
         for v in form.variables:
             col = df[v.name]
             if v.type == "date":
-                mask = (col > limit).to_numpy(dtype=bool, na_value=False)
+                values = col.to_numpy()
+                if len(col) <= SMALL_ROWS and values.dtype == "datetime64[ns]":
+                    mask = values > limit.to_datetime64()  # NaT compares False
+                else:
+                    mask = (col > limit).to_numpy(dtype=bool, na_value=False)
                 for i, row, pid in _frame_rows(df, mask, d.patient_id):
                     day = col.iat[i].date()
                     who = f"patient {pid}: " if pid else ""

@@ -51,7 +51,6 @@ from blincompass.registry.access import (
     PatientNotFound,
     Registry,
     ScopedRegistry,
-    UnknownUser,
     User,
 )
 from blincompass.web import forms as wf
@@ -154,15 +153,18 @@ def create_app(config: WebConfig) -> Any:
                     await form.close()
 
         def _run(request: Request, form: FormData | None) -> Response:
-            session = auth.load_session(reg, request.cookies.get(COOKIE))
-            user = scoped = None
+            with reg.request_scope():  # one pooled connection for the whole request
+                return _serve(request, form)
+
+        def _serve(request: Request, form: FormData | None) -> Response:
+            session, user = auth.load_session_user(reg, request.cookies.get(COOKIE))
+            scoped = None
             if session is not None and session.user_name is not None:
-                try:
-                    scoped = reg.as_user(session.user_name)
-                    user = scoped.user
-                except UnknownUser:
+                if user is None:  # the session's user is no longer registered
                     auth.end_session(reg, session)
                     session = None
+                else:
+                    scoped = ScopedRegistry(reg, user)
             ctx = Ctx(request, session, user, scoped, form)
             if request.method == "POST":
                 origin = request.headers.get("origin")
@@ -341,7 +343,7 @@ def create_app(config: WebConfig) -> Any:
             f = d.form(form_name)
         except KeyError:
             raise HTTPError(404, f"no form {form_name}") from None
-        records = wf.patient_records(s, pid, cache)  # PatientNotFound for another centre's patient
+        version, _, records = cache.records(s, pid)  # PatientNotFound for another centre's patient
         orig = _original_key(ctx, form_name, pid)
         errors: dict[str, list[str]] = {}
         other: list[Any] = []
@@ -375,9 +377,9 @@ def create_app(config: WebConfig) -> Any:
             errors = {k: [x.message for x in v] for k, v in out.field_errors.items()}
             other = out.other
         return render(ctx, "record.html", code=422 if errors or other else 200, pid=pid, form=f,
-                      version=field(ctx, "version") or str(s.patient_version(pid)),
+                      version=field(ctx, "version") or str(version),
                       specs=wf.field_specs(f), values=values, orig=orig, errors=errors, other=other,
-                      centres=centres_for(s), can_write=s.user.can_write,
+                      centres=centres_for(s) if form_name == "patients" else None, can_write=s.user.can_write,
                       one_row=tuple(f.key) == ("patient_id",))
 
     def audit_page(ctx: Ctx) -> Response:
@@ -402,8 +404,8 @@ def create_app(config: WebConfig) -> Any:
             status = None
         centre = field(ctx, "centre") or None
         qs = rq.list_queries(s, status=status, centre=centre)
-        return render(ctx, "queries.html", queries=qs, status=status, centre=centre, centres=centres_for(s),
-                      now=dt.datetime.now(dt.UTC))
+        return render(ctx, "queries.html", queries=qs, status=status, centre=centre,
+                      centres=centres_for(s) if s.user.reads_all else [], now=dt.datetime.now(dt.UTC))
 
     def query_open(ctx: Ctx) -> Response:
         s = need(ctx, "monitor", "coordinator")
