@@ -123,16 +123,17 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _warm() -> int:
+def _warm() -> tuple[int, dict[Any, Any]]:
     """Import the drawing code and build the PDF font subsets once (a small figure written in the three
-    formats and thrown away); returns the peak RSS so far (bytes)."""
-    from blincompass.report.plotting import new_figure, render_figure
+    formats and thrown away); returns the peak RSS so far (bytes) and the font subsets (which the parent
+    reuses instead of building them again: they depend only on the font files, the same in both)."""
+    from blincompass.report.plotting import _pdf_subsets, new_figure, render_figure
 
     fig = new_figure(1.0, 0.5)
     fig.text(0.1, 0.3, "n = 0 (0 %) \u2013 \u2264 \u2212", fontsize=7)
     fig.text(0.1, 0.6, "Number at risk", fontsize=7, fontweight="bold")
     render_figure(fig)
-    return _peak_rss()
+    return _peak_rss(), dict(_pdf_subsets)
 
 
 def _peak_rss() -> int:
@@ -216,6 +217,7 @@ class PendingFiles:
         """Draw the figure here if no worker has taken it yet (``True`` when drawn here)."""
         if self._files is None and self._future.cancel():
             assert self._blob is not None
+            self._pool._reuse_fonts()
             self._files = _draw_blob(self._blob)
             self._blob = None
             return True
@@ -278,6 +280,15 @@ class FigurePool:
         self.peak_rss = max(self.peak_rss, rss)
         return png, svg, pdf
 
+    def _reuse_fonts(self) -> None:
+        """Take the PDF font subsets a worker has built, if it has (never waits)."""
+        from blincompass.report.plotting import _pdf_subsets
+
+        for w in self._warm:
+            if w.done() and not w.cancelled() and w.exception() is None:
+                for key, entry in w.result()[1].items():
+                    _pdf_subsets.setdefault(key, entry)
+
     def _broken_message(self) -> str:
         codes = [p.exitcode for p in self._processes() if p.exitcode is not None]
         how = f" (exit code {', '.join(str(c) for c in codes)})" if codes else ""
@@ -293,7 +304,7 @@ class FigurePool:
         for either)."""
         for w in self._warm:
             if w.done() and not w.cancelled() and w.exception() is None:
-                self.peak_rss = max(self.peak_rss, w.result())
+                self.peak_rss = max(self.peak_rss, w.result()[0])
         if kill or all(f.done() for f in self._futures if f not in self._warm):
             procs = self._processes()
             self._executor.shutdown(wait=False, cancel_futures=True)
