@@ -157,8 +157,13 @@ def build_report(
         progress.add_total(len(plan))
     sections: list[Section] = []
     with active(figure_pool):
+        early = _figures_first(plan, ctx) if figure_pool is not None else {}
         for spec in plan:
-            sec = spec.build(ctx)
+            if spec.id in early:  # built already; its results go in here, where they would have been written
+                sec, written = early.pop(spec.id)
+                _merge_results(ctx.results, written)
+            else:
+                sec = spec.build(ctx)
             if sec is not None:
                 sections.append(sec)
             if progress is not None:
@@ -173,6 +178,34 @@ def build_report(
     provenance = make_provenance(dataset, protocol.study.name, protocol.study.title, study_sha256)
     return Report(title=title, subtitle=subtitle, synthetic=bool(synthetic), sections=tuple(sections),
                   results=results, provenance=provenance)
+
+
+def _figures_first(plan: list[SectionSpec], ctx: ReportContext) -> dict[str, tuple[Section | None, dict[str, Any]]]:
+    """Build the built-in figures section before the others, so that a figure pool draws while the tables
+    are made. It only writes results (numbers at risk, figure files, forest and cumulative-incidence
+    numbers) and reads none, so it is built with a results dictionary of its own, merged into the report's
+    at its place in the plan (:func:`_merge_results`): results.json keeps its order."""
+    from blincompass.report.sections import _figures_section
+
+    out: dict[str, tuple[Section | None, dict[str, Any]]] = {}
+    for spec in plan:
+        if spec.id == "figures" and spec.build is _figures_section:
+            own = replace(ctx, results={})  # the same inputs and cache (survival analyses computed once)
+            out[spec.id] = (spec.build(own), own.results)
+    return out
+
+
+def _merge_results(into: dict[str, Any], new: dict[str, Any], prefix: str = "") -> None:
+    """Write the nested ``new`` into ``into`` as :func:`~blincompass.report.model.put` would have written its
+    values one by one: groups merged, new keys after the existing ones, values replaced in place."""
+    for k, v in new.items():
+        have = into.get(k)
+        if isinstance(v, dict) and isinstance(have, dict):
+            _merge_results(have, v, f"{prefix}{k}.")
+        elif (k in into) and (isinstance(v, dict) or isinstance(have, dict)):
+            raise ValueError(f"results key {prefix}{k!s}: a value and a group of values meet")
+        else:
+            into[k] = v
 
 
 def results_json(report: Report) -> str:

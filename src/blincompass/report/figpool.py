@@ -25,7 +25,9 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import shutil
 import signal
+import tempfile
 import threading
 import weakref
 from collections.abc import Iterator
@@ -142,10 +144,27 @@ def _peak_rss() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # KiB on Linux
 
 
-def _draw(blob: bytes) -> tuple[bytes, bytes, bytes, int]:
-    """PNG, SVG and PDF bytes of the pickled figure ``blob``, and this process's peak RSS (bytes)."""
-    png, svg, pdf = _draw_blob(blob)
-    return png, svg, pdf, _peak_rss()
+def _draw(job: str) -> int:
+    """Draw the figure pickled in the file ``job`` and write its PNG, SVG and PDF bytes to ``job + ".out"``
+    (:func:`_pack`); returns this process's peak RSS (bytes)."""
+    with open(job, "rb") as fh:
+        files = _draw_blob(fh.read())
+    with open(job + ".out", "wb") as fh:
+        fh.write(_pack(files))
+    return _peak_rss()
+
+
+def _pack(files: tuple[bytes, bytes, bytes]) -> bytes:
+    """The three files in one: their three lengths (8 bytes each, big-endian), then their bytes."""
+    return b"".join(len(f).to_bytes(8, "big") for f in files) + b"".join(files)
+
+
+def _unpack(data: bytes) -> tuple[bytes, bytes, bytes]:
+    n = [int.from_bytes(data[i:i + 8], "big") for i in (0, 8, 16)]
+    a, b = 24 + n[0], 24 + n[0] + n[1]
+    if len(data) != b + n[2]:
+        raise FigureWorkerError("the process drawing the figures left an incomplete file")
+    return data[24:a], data[a:b], data[b:]
 
 
 def _rekeyed_setstate(self: Any, data_dict: dict[str, Any]) -> None:
@@ -197,10 +216,10 @@ def _call(fn: Any, *args: Any) -> Any:
 class PendingFiles:
     """The PNG, SVG and PDF bytes of a figure being drawn by a :class:`FigurePool` (see :meth:`get`)."""
 
-    def __init__(self, pool: FigurePool, future: Future[Any], blob: bytes) -> None:
+    def __init__(self, pool: FigurePool, future: Future[Any], job: str) -> None:
         self._pool = pool
         self._future = future
-        self._blob: bytes | None = blob
+        self._job: str | None = job
         self._files: tuple[bytes, bytes, bytes] | None = None
         self._lock = threading.Lock()
 
@@ -208,18 +227,21 @@ class PendingFiles:
         """The three files; when the worker has not started this figure, it is drawn here instead."""
         with self._lock:
             if self._files is None and not self._take_back():
-                self._files = self._pool._result(self._future)
-                self._blob = None
+                assert self._job is not None
+                self._files = self._pool._result(self._future, self._job)
+                self._job = None
             assert self._files is not None
             return self._files
 
     def _take_back(self) -> bool:
         """Draw the figure here if no worker has taken it yet (``True`` when drawn here)."""
         if self._files is None and self._future.cancel():
-            assert self._blob is not None
+            assert self._job is not None
             self._pool._reuse_fonts()
-            self._files = _draw_blob(self._blob)
-            self._blob = None
+            with open(self._job, "rb") as fh:
+                self._files = _draw_blob(fh.read())
+            os.unlink(self._job)
+            self._job = None
             return True
         return False
 
@@ -250,21 +272,33 @@ class FigurePool:
         self.workers = workers
         self.peak_rss = 0
         self._futures: list[Future[Any]] = []
+        self._dir = tempfile.mkdtemp(prefix="blincompass-figures-")
         self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_worker_init)
         # one warm-up per worker: starts them now (their imports overlap this process's work)
-        self._warm = [self._executor.submit(_warm) for _ in range(workers)]
+        try:
+            self._warm = [self._executor.submit(_warm) for _ in range(workers)]
+        except BaseException:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
         self._futures += self._warm
 
     def submit(self, fig: MplFigure) -> PendingFiles:
-        """Hand the laid-out ``fig`` to a worker; its bytes come from the returned :class:`PendingFiles`."""
-        blob = pickle.dumps(fig, protocol=pickle.HIGHEST_PROTOCOL)
+        """Hand the laid-out ``fig`` to a worker; its bytes come from the returned :class:`PendingFiles`.
+
+        The pickled figure and the drawn files go through files in a private temporary folder, and only
+        their names through the pool's pipes: a pipe holds 64 KiB, and writing a larger message takes this
+        process's feeder thread many turns of the interpreter lock while this thread is busy with the report
+        (the worker would wait for its next figure)."""
+        job = os.path.join(self._dir, f"figure-{len(self._futures)}")
+        with open(job, "wb") as fh:
+            pickle.dump(fig, fh, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            future = self._executor.submit(_draw, blob)
+            future = self._executor.submit(_draw, job)
         except BrokenProcessPool:
             raise FigureWorkerError(self._broken_message()) from None
         self._futures.append(future)
-        return PendingFiles(self, future, blob)
+        return PendingFiles(self, future, job)
 
     def call(self, fn: Any, *args: Any) -> Future[Any]:
         """Run the top-level function ``fn(*args)`` in a worker (arguments and result pickled)."""
@@ -272,13 +306,17 @@ class FigurePool:
         self._futures.append(future)
         return future
 
-    def _result(self, future: Future[Any]) -> tuple[bytes, bytes, bytes]:
+    def _result(self, future: Future[Any], job: str) -> tuple[bytes, bytes, bytes]:
         try:
-            png, svg, pdf, rss = future.result()
+            rss = future.result()
         except BrokenProcessPool:
             raise FigureWorkerError(self._broken_message()) from None
         self.peak_rss = max(self.peak_rss, rss)
-        return png, svg, pdf
+        with open(job + ".out", "rb") as fh:
+            files = _unpack(fh.read())
+        for path in (job, job + ".out"):
+            os.unlink(path)
+        return files
 
     def _reuse_fonts(self) -> None:
         """Take the PDF font subsets a worker has built, if it has (never waits)."""
@@ -318,6 +356,7 @@ class FigurePool:
                     p.join()
         else:
             self._executor.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> FigurePool:
         return self
