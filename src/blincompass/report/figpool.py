@@ -4,10 +4,11 @@ Every figure is laid out in this process (its text measured, its legend and note
 put in the results) and only then written as PNG, SVG and PDF; the writing is most of the cost (each format
 draws the whole figure once). With a :class:`FigurePool` active (:func:`active`), :func:`blincompass.report.
 figures.render` pickles the laid-out figure (a matplotlib figure pickles with every artist and its state, and
-draws to the same bytes after unpickling) and hands it to a worker process; the report's
-:class:`~blincompass.report.model.Figure` then holds :class:`PendingFiles`, whose bytes are waited for only
-where an output needs them (the HTML's SVG, the Word file's PNG, the files in ``figures/``). When this process
-needs a figure the worker has not started yet, it takes the job back and draws it itself rather than wait.
+draws to the same bytes after unpickling, see :func:`load_figure`) into a private temporary folder and hands
+its name to a worker process; the report's :class:`~blincompass.report.model.Figure` then holds
+:class:`PendingFiles`, whose bytes are waited for only where an output needs them (the HTML's SVG, the Word
+file's PNG, the files in ``figures/``). :func:`finish`, called once the outputs that need no figure are made,
+draws here, from the last one back, the figures the worker has not started, instead of waiting for them.
 
 The worker is started with ``spawn``: a fresh interpreter, not a copy of this process (whose threads, e.g.
 pyarrow's reader pool, would be copied in whatever state they were in). It is started early, by the command,
