@@ -309,8 +309,8 @@ def render_report(
     package's report layout (``None``: the built-in study's); ``study_sha256``: the study package's hash,
     recorded in the report's provenance; ``dataset_label``: how the text names the data set.
 
-    ``jobs``: processes drawing the figures (1: this one only; ``None``: as many as useful,
-    :func:`blincompass.report.figpool.auto_jobs`); with more than one, workers are started at once and
+    ``jobs``: processes drawing the figures (1: this one only; ``None``: ``$BLINCOMPASS_JOBS`` or as many
+    as useful, :func:`blincompass.report.figpool.default_jobs`); with more than one, workers are started at once and
     draw the figures while this process builds and renders the rest (same bytes either way). Workers are
     started with ``spawn``, which imports the calling script's main module again: a script calling this
     with ``jobs`` above 1 needs the ``if __name__ == "__main__":`` guard.
@@ -318,13 +318,13 @@ def render_report(
     then ignored and the caller closes it). A worker that dies raises
     :class:`~blincompass.report.figpool.FigureWorkerError`; nothing is written then.
     """
-    from blincompass.report.figpool import auto_jobs, expected_figures, start_pool
+    from blincompass.report.figpool import default_jobs, expected_figures, start_pool
 
     proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
     own = None
     if figure_pool is None:
         if jobs is None:
-            jobs = auto_jobs(expected_figures(proto, layout_or_default(layout)))
+            jobs = default_jobs(expected_figures(proto, layout_or_default(layout)))
         figure_pool = own = start_pool(jobs)
     try:
         outcome = _render(data, out_dir, proto, synthetic, ci_bands, show_progress, extra_sections, published,
