@@ -200,3 +200,19 @@ def json_text(d: dict) -> str:
     import json
 
     return json.dumps(d)
+
+
+def test_a_figure_that_does_not_pickle_is_drawn_here():
+    """A section's figure with a lambda as tick formatter cannot go to the worker: drawn here, same bytes."""
+    from matplotlib.ticker import FuncFormatter
+
+    from blincompass.report.figures import render
+
+    fig = new_figure(1.5, 1.0)
+    ax = fig.add_axes((0.3, 0.3, 0.6, 0.6))
+    ax.plot([1, 2], [1, 2])
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    expected = render_now(fig)
+    with figpool.FigurePool(1) as pool, figpool.active(pool):
+        files = render(fig)
+    assert isinstance(files, FigureFiles) and files.get() == expected

@@ -47,6 +47,7 @@ __all__ = [
     "ENV_JOBS",
     "FigurePool",
     "FigureWorkerError",
+    "NotPicklable",
     "PendingFiles",
     "active",
     "active_pool",
@@ -68,6 +69,11 @@ _ACTIVE: ContextVar[FigurePool | None] = ContextVar("blincompass_figure_pool", d
 
 class FigureWorkerError(RuntimeError):
     """The figure-drawing process ended without drawing the figures (killed, out of memory, crashed)."""
+
+
+class NotPicklable(Exception):
+    """A figure that cannot be pickled (e.g. drawn by a section with a lambda as tick formatter): it is
+    drawn in this process (:func:`blincompass.report.figures.render`)."""
 
 
 def usable_cpus() -> int:
@@ -291,9 +297,13 @@ class FigurePool:
         their names through the pool's pipes: a pipe holds 64 KiB, and writing a larger message takes this
         process's feeder thread many turns of the interpreter lock while this thread is busy with the report
         (the worker would wait for its next figure)."""
+        try:
+            blob = pickle.dumps(fig, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, AttributeError, TypeError) as exc:  # e.g. a lambda as tick formatter
+            raise NotPicklable(str(exc)) from None
         job = os.path.join(self._dir, f"figure-{len(self._futures)}")
         with open(job, "wb") as fh:
-            pickle.dump(fig, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            fh.write(blob)
         try:
             future = self._executor.submit(_draw, job)
         except BrokenProcessPool:
