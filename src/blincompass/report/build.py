@@ -310,10 +310,10 @@ def render_report(
     recorded in the report's provenance; ``dataset_label``: how the text names the data set.
 
     ``jobs``: processes drawing the figures (1: this one only; ``None``: ``$BLINCOMPASS_JOBS`` or as many
-    as useful, :func:`blincompass.report.figpool.default_jobs`); with more than one, workers are started at once and
-    draw the figures while this process builds and renders the rest (same bytes either way). Workers are
-    started with ``spawn``, which imports the calling script's main module again: a script calling this
-    with ``jobs`` above 1 needs the ``if __name__ == "__main__":`` guard.
+    as useful, :func:`blincompass.report.figpool.default_jobs`); with more than one, workers are started
+    at once and draw the figures while this process builds and renders the rest (same bytes either way).
+    Workers are started with ``spawn``, which imports the calling script's main module again: a script
+    calling this with ``jobs`` above 1 needs the ``if __name__ == "__main__":`` guard.
     ``figure_pool``: a pool already started by the caller (e.g. at the start of a command; ``jobs`` is
     then ignored and the caller closes it). A worker that dies raises
     :class:`~blincompass.report.figpool.FigureWorkerError`; nothing is written then.
