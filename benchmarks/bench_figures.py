@@ -10,6 +10,11 @@ per process as the report does) against
 ``figure_bytes`` (one Agg drawing whose pixels are written as the PNG, then SVG and PDF). The script only
 uses ``km_figure`` and ``figure_bytes``, so it runs on older versions of the package too (``PYTHONPATH``) to
 compare before and after.
+
+``--parts`` prints instead, per figure, what handing it to a worker process costs and where the drawing's
+time goes: laying it out (``draw_km_figure``), pickling and unpickling it, the Agg drawing at 300 dpi, the
+PNG encoding, the SVG and the PDF; and whether the SVG and PDF renderers measure text alike (if they did,
+one text layout could serve both passes).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--copies", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--parts", action="store_true", help="cost of each step of one figure (see above)")
     args = ap.parse_args()
 
     import matplotlib
@@ -58,6 +64,9 @@ def main() -> None:
     groups = figures.figure_groups(survival_results(ctx))
     n = int(len(derived.adsl))
     print(f"{n} patients, {len(groups)} figures; CPU seconds, best of {args.repeats}")
+    if args.parts:
+        _parts(groups, proto, args.repeats)
+        return
     print(f"{'figure':<8}{'km_figure':>11}{'3x savefig':>12}{'figure_bytes':>14}")
     total = [0.0, 0.0, 0.0]
     fonts_once = getattr(figures, "_pdf_fonts_once", None) or __import__(
@@ -79,6 +88,56 @@ def main() -> None:
             total[i] += v
         print(f"{fid:<8}{whole:>11.3f}{saves:>12.3f}{once:>14.3f}", flush=True)
     print(f"{'total':<8}{total[0]:>11.3f}{total[1]:>12.3f}{total[2]:>14.3f}")
+
+
+def _parts(groups, proto, repeats: int) -> None:
+    import pickle
+
+    import matplotlib
+    import numpy as np
+    from matplotlib import image
+    from matplotlib.font_manager import FontProperties
+
+    from blincompass.report import figpool, figures
+    from blincompass.report.plotting import DPI, RC_PARAMS, pdf_fonts_once
+
+    names = ("layout", "pickle", "Agg", "PNG", "SVG", "PDF")
+    print(f"{'figure':<8}" + "".join(f"{n:>9}" for n in names))
+    total = dict.fromkeys(names, 0.0)
+    texts: list[str] = []
+    with matplotlib.rc_context(RC_PARAMS):
+        for fid, panels in groups:
+            row = {"layout": _cpu(lambda fid=fid, panels=panels: figures.draw_km_figure(fid, panels, proto,
+                                                                                        synthetic=True), repeats)}
+            fig, _ = figures.draw_km_figure(fid, panels, proto, synthetic=True)
+            texts += [line for t in fig.findobj(matplotlib.text.Text) for line in t.get_text().split("\n") if line]
+            row["pickle"] = _cpu(lambda fig=fig: figpool.load_figure(pickle.dumps(fig)), repeats)
+            fig.set_dpi(DPI)
+            row["Agg"] = _cpu(fig.canvas.draw, repeats)
+            rgba = np.asarray(fig.canvas.buffer_rgba())
+            row["PNG"] = _cpu(lambda rgba=rgba: image.imsave(io.BytesIO(), rgba, format="png", dpi=DPI), repeats)
+            row["SVG"] = _cpu(lambda fig=fig: fig.savefig(io.BytesIO(), format="svg", dpi=DPI), repeats)
+
+            def pdf(fig=fig) -> None:
+                with pdf_fonts_once():
+                    fig.savefig(io.BytesIO(), format="pdf", dpi=DPI)
+
+            row["PDF"] = _cpu(pdf, repeats)
+            for k in names:
+                total[k] += row[k]
+            print(f"{fid:<8}" + "".join(f"{row[k]:>9.3f}" for k in names), flush=True)
+        print(f"{'total':<8}" + "".join(f"{total[k]:>9.3f}" for k in names))
+        from matplotlib.backends.backend_pdf import PdfFile, RendererPdf
+        from matplotlib.backends.backend_svg import RendererSVG
+
+        svg = RendererSVG(100, 100, io.StringIO())
+        pdf_r = RendererPdf(PdfFile(io.BytesIO()), 72, 100, 100)
+        prop = FontProperties(family=RC_PARAMS["font.family"], size=RC_PARAMS["font.size"])
+        unique = sorted(set(texts))
+        differ = sum(svg.get_text_width_height_descent(t, prop, False)
+                     != pdf_r.get_text_width_height_descent(t, prop, False) for t in unique)
+        print(f"text metrics (width, height, descent) of the SVG and PDF renderers differ for {differ} of "
+              f"{len(unique)} texts of these figures")
 
 
 if __name__ == "__main__":

@@ -188,13 +188,7 @@ def demo_cmd(
 def _demo(out: Path, seed: int, progress: bool | None, pool: Any) -> None:
     from concurrent.futures.process import BrokenProcessPool
 
-    from blincompass.derive import derive_all, write_derived
-    from blincompass.protocol import load_protocol
-    from blincompass.report import render_report
-    from blincompass.report.figpool import FigureWorkerError
-    from blincompass.study import load_study
     from blincompass.synth import twin_label, write_twin
-    from blincompass.validate import load_dataset
 
     data_dir = out / "data"
     steps = ["synthetic cohort", "validation", "derivation", "report"]
@@ -210,6 +204,14 @@ def _demo(out: Path, seed: int, progress: bool | None, pool: Any) -> None:
             from blincompass.web.demo import build_demo_registry
 
             registry = pool.call(build_demo_registry, data_dir, out / "registry.db")
+        # imported only now: the twin and the registry job come first
+        from blincompass.derive import derive_all, write_derived
+        from blincompass.protocol import load_protocol
+        from blincompass.report import render_report
+        from blincompass.report.figpool import FigureWorkerError
+        from blincompass.study import load_study
+        from blincompass.validate import load_dataset
+
         bar.update(task, advance=1, description=steps[1])
         validation = load_dataset(data_dir)
         if not validation.ok:  # the twin is valid by construction; fail loudly if it is not

@@ -169,3 +169,50 @@ def test_demo_registry_failure_in_the_worker_is_one_message(monkeypatch, tmp_pat
     assert result.exit_code == 2, result.output
     assert "cannot build the demo registry:" in result.output and "registry.db" in result.output
     assert "Traceback" not in result.output
+
+
+def test_merged_results_keep_the_order_of_one_by_one_writes():
+    """The figures section built first writes its own results; merged at its place they are where
+    :func:`put` would have written them (new keys after the existing ones, values replaced in place)."""
+    from blincompass.report.build import _merge_results
+    from blincompass.report.model import put
+
+    serial: dict = {}
+    put(serial, "survival.os.median", 10.0)
+    put(serial, "tests.p", 0.5)
+    put(serial, "survival.os.at_risk.0m", 39)
+    put(serial, "tests.p", 0.25)
+    put(serial, "figures.1a.files", ["figures/figure_1a.png"])
+    merged: dict = {}
+    put(merged, "survival.os.median", 10.0)
+    put(merged, "tests.p", 0.5)
+    own: dict = {}
+    put(own, "survival.os.at_risk.0m", 39)
+    put(own, "tests.p", 0.25)
+    put(own, "figures.1a.files", ["figures/figure_1a.png"])
+    _merge_results(merged, own)
+    assert json_text(merged) == json_text(serial)
+    with pytest.raises(ValueError, match="survival.os.median"):
+        _merge_results(merged, {"survival": {"os": {"median": {"lower": 1.0}}}})
+
+
+def json_text(d: dict) -> str:
+    import json
+
+    return json.dumps(d)
+
+
+def test_a_figure_that_does_not_pickle_is_drawn_here():
+    """A section's figure with a lambda as tick formatter cannot go to the worker: drawn here, same bytes."""
+    from matplotlib.ticker import FuncFormatter
+
+    from blincompass.report.figures import render
+
+    fig = new_figure(1.5, 1.0)
+    ax = fig.add_axes((0.3, 0.3, 0.6, 0.6))
+    ax.plot([1, 2], [1, 2])
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    expected = render_now(fig)
+    with figpool.FigurePool(1) as pool, figpool.active(pool):
+        files = render(fig)
+    assert isinstance(files, FigureFiles) and files.get() == expected

@@ -157,8 +157,13 @@ def build_report(
         progress.add_total(len(plan))
     sections: list[Section] = []
     with active(figure_pool):
+        early = _figures_first(plan, ctx) if figure_pool is not None else {}
         for spec in plan:
-            sec = spec.build(ctx)
+            if spec.id in early:  # built already; its results go in here, where they would have been written
+                sec, written = early.pop(spec.id)
+                _merge_results(ctx.results, written)
+            else:
+                sec = spec.build(ctx)
             if sec is not None:
                 sections.append(sec)
             if progress is not None:
@@ -173,6 +178,34 @@ def build_report(
     provenance = make_provenance(dataset, protocol.study.name, protocol.study.title, study_sha256)
     return Report(title=title, subtitle=subtitle, synthetic=bool(synthetic), sections=tuple(sections),
                   results=results, provenance=provenance)
+
+
+def _figures_first(plan: list[SectionSpec], ctx: ReportContext) -> dict[str, tuple[Section | None, dict[str, Any]]]:
+    """Build the built-in figures section before the others, so that a figure pool draws while the tables
+    are made. It only writes results (numbers at risk, figure files, forest and cumulative-incidence
+    numbers) and reads none, so it is built with a results dictionary of its own, merged into the report's
+    at its place in the plan (:func:`_merge_results`): results.json keeps its order."""
+    from blincompass.report.sections import _figures_section
+
+    out: dict[str, tuple[Section | None, dict[str, Any]]] = {}
+    for spec in plan:
+        if spec.id == "figures" and spec.build is _figures_section:
+            own = replace(ctx, results={})  # the same inputs and cache (survival analyses computed once)
+            out[spec.id] = (spec.build(own), own.results)
+    return out
+
+
+def _merge_results(into: dict[str, Any], new: dict[str, Any], prefix: str = "") -> None:
+    """Write the nested ``new`` into ``into`` as :func:`~blincompass.report.model.put` would have written its
+    values one by one: groups merged, new keys after the existing ones, values replaced in place."""
+    for k, v in new.items():
+        have = into.get(k)
+        if isinstance(v, dict) and isinstance(have, dict):
+            _merge_results(have, v, f"{prefix}{k}.")
+        elif (k in into) and (isinstance(v, dict) or isinstance(have, dict)):
+            raise ValueError(f"results key {prefix}{k!s}: a value and a group of values meet")
+        else:
+            into[k] = v
 
 
 def results_json(report: Report) -> str:
@@ -276,20 +309,22 @@ def render_report(
     package's report layout (``None``: the built-in study's); ``study_sha256``: the study package's hash,
     recorded in the report's provenance; ``dataset_label``: how the text names the data set.
 
-    ``jobs``: processes drawing the figures (1: this one only; ``None``: as many as useful,
-    :func:`blincompass.report.figpool.auto_jobs`); with more than one, workers are started at once and
-    draw the figures while this process builds and renders the rest (same bytes either way).
+    ``jobs``: processes drawing the figures (1: this one only; ``None``: ``$BLINCOMPASS_JOBS`` or as many
+    as useful, :func:`blincompass.report.figpool.default_jobs`); with more than one, workers are started
+    at once and draw the figures while this process builds and renders the rest (same bytes either way).
+    Workers are started with ``spawn``, which imports the calling script's main module again: a script
+    calling this with ``jobs`` above 1 needs the ``if __name__ == "__main__":`` guard.
     ``figure_pool``: a pool already started by the caller (e.g. at the start of a command; ``jobs`` is
     then ignored and the caller closes it). A worker that dies raises
     :class:`~blincompass.report.figpool.FigureWorkerError`; nothing is written then.
     """
-    from blincompass.report.figpool import auto_jobs, expected_figures, start_pool
+    from blincompass.report.figpool import default_jobs, expected_figures, start_pool
 
     proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
     own = None
     if figure_pool is None:
         if jobs is None:
-            jobs = auto_jobs(expected_figures(proto, layout_or_default(layout)))
+            jobs = default_jobs(expected_figures(proto, layout_or_default(layout)))
         figure_pool = own = start_pool(jobs)
     try:
         outcome = _render(data, out_dir, proto, synthetic, ci_bands, show_progress, extra_sections, published,

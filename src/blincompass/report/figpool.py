@@ -4,10 +4,11 @@ Every figure is laid out in this process (its text measured, its legend and note
 put in the results) and only then written as PNG, SVG and PDF; the writing is most of the cost (each format
 draws the whole figure once). With a :class:`FigurePool` active (:func:`active`), :func:`blincompass.report.
 figures.render` pickles the laid-out figure (a matplotlib figure pickles with every artist and its state, and
-draws to the same bytes after unpickling) and hands it to a worker process; the report's
-:class:`~blincompass.report.model.Figure` then holds :class:`PendingFiles`, whose bytes are waited for only
-where an output needs them (the HTML's SVG, the Word file's PNG, the files in ``figures/``). When this process
-needs a figure the worker has not started yet, it takes the job back and draws it itself rather than wait.
+draws to the same bytes after unpickling, see :func:`load_figure`) into a private temporary folder and hands
+its name to a worker process; the report's :class:`~blincompass.report.model.Figure` then holds
+:class:`PendingFiles`, whose bytes are waited for only where an output needs them (the HTML's SVG, the Word
+file's PNG, the files in ``figures/``). :func:`finish`, called once the outputs that need no figure are made,
+draws here, from the last one back, the figures the worker has not started, instead of waiting for them.
 
 The worker is started with ``spawn``: a fresh interpreter, not a copy of this process (whose threads, e.g.
 pyarrow's reader pool, would be copied in whatever state they were in). It is started early, by the command,
@@ -25,7 +26,9 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import shutil
 import signal
+import tempfile
 import threading
 import weakref
 from collections.abc import Iterator
@@ -44,6 +47,7 @@ __all__ = [
     "ENV_JOBS",
     "FigurePool",
     "FigureWorkerError",
+    "NotPicklable",
     "PendingFiles",
     "active",
     "active_pool",
@@ -65,6 +69,11 @@ _ACTIVE: ContextVar[FigurePool | None] = ContextVar("blincompass_figure_pool", d
 
 class FigureWorkerError(RuntimeError):
     """The figure-drawing process ended without drawing the figures (killed, out of memory, crashed)."""
+
+
+class NotPicklable(Exception):
+    """A figure that cannot be pickled (e.g. drawn by a section with a lambda as tick formatter): it is
+    drawn in this process (:func:`blincompass.report.figures.render`)."""
 
 
 def usable_cpus() -> int:
@@ -123,16 +132,17 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _warm() -> int:
+def _warm() -> tuple[int, dict[Any, Any]]:
     """Import the drawing code and build the PDF font subsets once (a small figure written in the three
-    formats and thrown away); returns the peak RSS so far (bytes)."""
-    from blincompass.report.plotting import new_figure, render_figure
+    formats and thrown away); returns the peak RSS so far (bytes) and the font subsets (which the parent
+    reuses instead of building them again: they depend only on the font files, the same in both)."""
+    from blincompass.report.plotting import _pdf_subsets, new_figure, render_figure
 
     fig = new_figure(1.0, 0.5)
     fig.text(0.1, 0.3, "n = 0 (0 %) \u2013 \u2264 \u2212", fontsize=7)
     fig.text(0.1, 0.6, "Number at risk", fontsize=7, fontweight="bold")
     render_figure(fig)
-    return _peak_rss()
+    return _peak_rss(), dict(_pdf_subsets)
 
 
 def _peak_rss() -> int:
@@ -141,10 +151,27 @@ def _peak_rss() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # KiB on Linux
 
 
-def _draw(blob: bytes) -> tuple[bytes, bytes, bytes, int]:
-    """PNG, SVG and PDF bytes of the pickled figure ``blob``, and this process's peak RSS (bytes)."""
-    png, svg, pdf = _draw_blob(blob)
-    return png, svg, pdf, _peak_rss()
+def _draw(job: str) -> int:
+    """Draw the figure pickled in the file ``job`` and write its PNG, SVG and PDF bytes to ``job + ".out"``
+    (:func:`_pack`); returns this process's peak RSS (bytes)."""
+    with open(job, "rb") as fh:
+        files = _draw_blob(fh.read())
+    with open(job + ".out", "wb") as fh:
+        fh.write(_pack(files))
+    return _peak_rss()
+
+
+def _pack(files: tuple[bytes, bytes, bytes]) -> bytes:
+    """The three files in one: their three lengths (8 bytes each, big-endian), then their bytes."""
+    return b"".join(len(f).to_bytes(8, "big") for f in files) + b"".join(files)
+
+
+def _unpack(data: bytes) -> tuple[bytes, bytes, bytes]:
+    n = [int.from_bytes(data[i:i + 8], "big") for i in (0, 8, 16)]
+    a, b = 24 + n[0], 24 + n[0] + n[1]
+    if len(data) != b + n[2]:
+        raise FigureWorkerError("the process drawing the figures left an incomplete file")
+    return data[24:a], data[a:b], data[b:]
 
 
 def _rekeyed_setstate(self: Any, data_dict: dict[str, Any]) -> None:
@@ -196,10 +223,10 @@ def _call(fn: Any, *args: Any) -> Any:
 class PendingFiles:
     """The PNG, SVG and PDF bytes of a figure being drawn by a :class:`FigurePool` (see :meth:`get`)."""
 
-    def __init__(self, pool: FigurePool, future: Future[Any], blob: bytes) -> None:
+    def __init__(self, pool: FigurePool, future: Future[Any], job: str) -> None:
         self._pool = pool
         self._future = future
-        self._blob: bytes | None = blob
+        self._job: str | None = job
         self._files: tuple[bytes, bytes, bytes] | None = None
         self._lock = threading.Lock()
 
@@ -207,17 +234,21 @@ class PendingFiles:
         """The three files; when the worker has not started this figure, it is drawn here instead."""
         with self._lock:
             if self._files is None and not self._take_back():
-                self._files = self._pool._result(self._future)
-                self._blob = None
+                assert self._job is not None
+                self._files = self._pool._result(self._future, self._job)
+                self._job = None
             assert self._files is not None
             return self._files
 
     def _take_back(self) -> bool:
         """Draw the figure here if no worker has taken it yet (``True`` when drawn here)."""
         if self._files is None and self._future.cancel():
-            assert self._blob is not None
-            self._files = _draw_blob(self._blob)
-            self._blob = None
+            assert self._job is not None
+            self._pool._reuse_fonts()
+            with open(self._job, "rb") as fh:
+                self._files = _draw_blob(fh.read())
+            os.unlink(self._job)
+            self._job = None
             return True
         return False
 
@@ -248,21 +279,37 @@ class FigurePool:
         self.workers = workers
         self.peak_rss = 0
         self._futures: list[Future[Any]] = []
+        self._dir = tempfile.mkdtemp(prefix="blincompass-figures-")
         self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_worker_init)
         # one warm-up per worker: starts them now (their imports overlap this process's work)
-        self._warm = [self._executor.submit(_warm) for _ in range(workers)]
+        try:
+            self._warm = [self._executor.submit(_warm) for _ in range(workers)]
+        except BaseException:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
         self._futures += self._warm
 
     def submit(self, fig: MplFigure) -> PendingFiles:
-        """Hand the laid-out ``fig`` to a worker; its bytes come from the returned :class:`PendingFiles`."""
-        blob = pickle.dumps(fig, protocol=pickle.HIGHEST_PROTOCOL)
+        """Hand the laid-out ``fig`` to a worker; its bytes come from the returned :class:`PendingFiles`.
+
+        The pickled figure and the drawn files go through files in a private temporary folder, and only
+        their names through the pool's pipes: a pipe holds 64 KiB, and writing a larger message takes this
+        process's feeder thread many turns of the interpreter lock while this thread is busy with the report
+        (the worker would wait for its next figure)."""
         try:
-            future = self._executor.submit(_draw, blob)
+            blob = pickle.dumps(fig, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, AttributeError, TypeError) as exc:  # e.g. a lambda as tick formatter
+            raise NotPicklable(str(exc)) from None
+        job = os.path.join(self._dir, f"figure-{len(self._futures)}")
+        with open(job, "wb") as fh:
+            fh.write(blob)
+        try:
+            future = self._executor.submit(_draw, job)
         except BrokenProcessPool:
             raise FigureWorkerError(self._broken_message()) from None
         self._futures.append(future)
-        return PendingFiles(self, future, blob)
+        return PendingFiles(self, future, job)
 
     def call(self, fn: Any, *args: Any) -> Future[Any]:
         """Run the top-level function ``fn(*args)`` in a worker (arguments and result pickled)."""
@@ -270,13 +317,26 @@ class FigurePool:
         self._futures.append(future)
         return future
 
-    def _result(self, future: Future[Any]) -> tuple[bytes, bytes, bytes]:
+    def _result(self, future: Future[Any], job: str) -> tuple[bytes, bytes, bytes]:
         try:
-            png, svg, pdf, rss = future.result()
+            rss = future.result()
         except BrokenProcessPool:
             raise FigureWorkerError(self._broken_message()) from None
         self.peak_rss = max(self.peak_rss, rss)
-        return png, svg, pdf
+        with open(job + ".out", "rb") as fh:
+            files = _unpack(fh.read())
+        for path in (job, job + ".out"):
+            os.unlink(path)
+        return files
+
+    def _reuse_fonts(self) -> None:
+        """Take the PDF font subsets a worker has built, if it has (never waits)."""
+        from blincompass.report.plotting import _pdf_subsets
+
+        for w in self._warm:
+            if w.done() and not w.cancelled() and w.exception() is None:
+                for key, entry in w.result()[1].items():
+                    _pdf_subsets.setdefault(key, entry)
 
     def _broken_message(self) -> str:
         codes = [p.exitcode for p in self._processes() if p.exitcode is not None]
@@ -293,7 +353,7 @@ class FigurePool:
         for either)."""
         for w in self._warm:
             if w.done() and not w.cancelled() and w.exception() is None:
-                self.peak_rss = max(self.peak_rss, w.result())
+                self.peak_rss = max(self.peak_rss, w.result()[0])
         if kill or all(f.done() for f in self._futures if f not in self._warm):
             procs = self._processes()
             self._executor.shutdown(wait=False, cancel_futures=True)
@@ -307,6 +367,7 @@ class FigurePool:
                     p.join()
         else:
             self._executor.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> FigurePool:
         return self

@@ -438,11 +438,14 @@ def render(fig: MplFigure) -> Any:
     (:class:`~blincompass.report.model.FigureFiles`), or handed to the active figure pool
     (:class:`~blincompass.report.figpool.PendingFiles`, see :mod:`blincompass.report.figpool`). ``fig`` must
     not change afterwards."""
-    from blincompass.report.figpool import active_pool
+    from blincompass.report.figpool import NotPicklable, active_pool
 
     pool = active_pool()
     if pool is not None:
-        return pool.submit(fig)
+        try:
+            return pool.submit(fig)
+        except NotPicklable:  # drawn here instead
+            pass
     return FigureFiles(*render_now(fig))
 
 
