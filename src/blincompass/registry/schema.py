@@ -21,6 +21,7 @@ queries ``queries`` / ``query_messages`` (:mod:`blincompass.registry.queries`).
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -288,7 +289,7 @@ def _na(value: Any) -> bool:
     return value is None or (not isinstance(value, str | bool) and bool(pd.isna(value)))
 
 
-def row_from_frame(form: Form, row: pd.Series) -> dict[str, Any]:
+def row_from_frame(form: Form, row: Mapping[str, Any]) -> dict[str, Any]:
     """Database values of one row of a typed Dataset frame (see :mod:`blincompass.io.dataset`)."""
     out: dict[str, Any] = {}
     for v in form.variables:
