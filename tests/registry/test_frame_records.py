@@ -1,5 +1,5 @@
-"""An import's plan reads a typed frame's rows as dicts made column by column (``access._frame_records``);
-the database values and template texts made of them are those made of the rows of ``iterrows``."""
+"""An import's plan and the web pages read a typed frame's rows as dicts (``schema.frame_records``): the
+database values and template texts made of them are those made of the rows of ``iterrows``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import random
 
 from blincompass.dictionary import load_dictionary
 from blincompass.io.raw import read_raw
-from blincompass.registry.access import _frame_records
-from blincompass.registry.schema import format_value, row_from_frame
+from blincompass.registry.schema import format_value, frame_records, row_from_frame
 from blincompass.synth import write_twin
 from blincompass.validate import validate
 from tests.validate.helpers import copy_example
@@ -32,7 +31,7 @@ def test_rows_as_dicts_give_the_values_and_texts_of_iterrows(tmp_path) -> None: 
             old = [(row_from_frame(form, row), [format_value(v, row) for v in form.variables])
                    for _, row in frame.iterrows()]
             new = [(row_from_frame(form, row), [format_value(v, row) for v in form.variables])
-                   for row in _frame_records(frame)]
+                   for row in frame_records(frame)]
             assert new == old, form.name
             n += len(new)
     assert n > 400

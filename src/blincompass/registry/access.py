@@ -36,7 +36,15 @@ from blincompass.registry.db import (
     set_acting_user,
     upgrade,
 )
-from blincompass.registry.schema import PATIENT_KEY, ROLES, build_metadata, format_value, patient_key, row_from_frame
+from blincompass.registry.schema import (
+    PATIENT_KEY,
+    ROLES,
+    build_metadata,
+    format_value,
+    frame_records,
+    patient_key,
+    row_from_frame,
+)
 from blincompass.validate.findings import Finding, ValidationResult
 from blincompass.validate.memo import FormMemo, validate_with_memo
 from blincompass.validate.rules import validate
@@ -125,16 +133,6 @@ def _read_rows(conn: sa.Connection, query: sa.Select[Any], table: str) -> list[d
         return [dict(r._mapping) for r in conn.execute(query)]
     except (ValueError, TypeError, OverflowError) as exc:
         raise DatabaseDamaged(f"table {table}: a stored value cannot be read ({exc})") from None
-
-
-def _frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The rows of a typed frame as dicts of its values (read column by column: a row Series per row and a
-    lookup per value cost more than the values themselves on a patient's few rows). The values are the
-    frame's own scalars (``Timestamp``, ``int``, ``float``, ``NA``, text), which :func:`row_from_frame`
-    and :func:`format_value` read as they read a row of ``iterrows``."""
-    names = list(frame.columns)
-    columns = [frame[c].tolist() for c in names]
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 def _stored_texts(form: Form, row: Mapping[str, Any]) -> tuple[str, ...]:
@@ -886,7 +884,7 @@ class ScopedRegistry:
             for old in existing.values():
                 _stored_texts(form, old)  # every stored value readable before any comparison
             seen = set()
-            for frow in _frame_records(ds.forms[form.name]):
+            for frow in frame_records(ds.forms[form.name]):
                 n_rows += 1
                 new = row_from_frame(form, frow)
                 after_texts = tuple(format_value(v, new) for v in form.variables)
