@@ -339,7 +339,9 @@ class _Counter:
 def profile_requests(backend: str, url: str, app_role: str | None, repeat: int, cprofile: str | None) -> None:
     """Each kind of request in-process (the ASGI application called through httpx, no network, one user at
     a time): the statements it sends, the connections it checks out, and the process CPU per request
-    (client included; the style sheet, which touches no database, shows that floor)."""
+    (client included; the style sheet, which touches no database, shows that floor): mean and median.
+    Figures are process CPU, less disturbed by other jobs than wall time, yet still by a busy machine's
+    shared caches: compare runs made back to back."""
     import asyncio
     import cProfile
     import pstats
@@ -412,11 +414,11 @@ def profile_requests(backend: str, url: str, app_role: str | None, repeat: int, 
     ]
     print(f"\n[{backend}] in-process requests, {repeat} of each (one user at a time)")
     print(f"  {'request':40s} {'statements':>10s} {'checkouts':>9s} {'commits':>7s} {'rollbacks':>9s} "
-          f"{'CPU ms':>7s}")
+          f"{'CPU ms':>7s} {'median':>7s}")
     for label, before, fn in kinds:
         counter.statements = counter.checkouts = counter.commits = counter.rollbacks = 0
         counter.sql = []
-        cpu = 0.0
+        cpu: list[float] = []
         prof = cProfile.Profile() if cprofile and cprofile in label else None
         for i in range(repeat):
             if before is not None:
@@ -428,11 +430,12 @@ def profile_requests(backend: str, url: str, app_role: str | None, repeat: int, 
             r = fn(i)
             if prof is not None:
                 prof.disable()
-            cpu += time.process_time() - t0
+            cpu.append(time.process_time() - t0)
             counter.on = False
             assert r.status_code in (200, 303), (label, r.status_code)
         print(f"  {label:40s} {counter.statements / repeat:10.1f} {counter.checkouts / repeat:9.1f} "
-              f"{counter.commits / repeat:7.1f} {counter.rollbacks / repeat:9.1f} {cpu / repeat * 1000:7.1f}")
+              f"{counter.commits / repeat:7.1f} {counter.rollbacks / repeat:9.1f} {sum(cpu) / repeat * 1000:7.1f} "
+              f"{statistics.median(cpu) * 1000:7.1f}")
         if os.environ.get("BENCH_SQL"):
             for line in counter.sql[: len(counter.sql) // repeat]:
                 print("      ", line)

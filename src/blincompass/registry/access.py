@@ -36,7 +36,15 @@ from blincompass.registry.db import (
     set_acting_user,
     upgrade,
 )
-from blincompass.registry.schema import PATIENT_KEY, ROLES, build_metadata, format_value, patient_key, row_from_frame
+from blincompass.registry.schema import (
+    PATIENT_KEY,
+    ROLES,
+    build_metadata,
+    format_value,
+    frame_records,
+    patient_key,
+    row_from_frame,
+)
 from blincompass.validate.findings import Finding, ValidationResult
 from blincompass.validate.memo import FormMemo, validate_with_memo
 from blincompass.validate.rules import validate
@@ -876,7 +884,7 @@ class ScopedRegistry:
             for old in existing.values():
                 _stored_texts(form, old)  # every stored value readable before any comparison
             seen = set()
-            for _, frow in ds.forms[form.name].iterrows():
+            for frow in frame_records(ds.forms[form.name]):
                 n_rows += 1
                 new = row_from_frame(form, frow)
                 after_texts = tuple(format_value(v, new) for v in form.variables)

@@ -21,6 +21,7 @@ queries ``queries`` / ``query_messages`` (:mod:`blincompass.registry.queries`).
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -38,6 +39,7 @@ __all__ = [
     "build_metadata",
     "db_columns",
     "format_value",
+    "frame_records",
     "patient_key",
     "row_from_frame",
 ]
@@ -288,7 +290,15 @@ def _na(value: Any) -> bool:
     return value is None or (not isinstance(value, str | bool) and bool(pd.isna(value)))
 
 
-def row_from_frame(form: Form, row: pd.Series) -> dict[str, Any]:
+def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of a typed frame as dicts of the values ``iterrows`` gives (the frame as one object array,
+    as ``iterrows`` reads it, without a Series per row and a lookup per value: those cost more than the
+    values themselves, on a patient's few rows as on a large import)."""
+    names = list(frame.columns)
+    return [dict(zip(names, values, strict=True)) for values in frame.to_numpy(dtype=object)]
+
+
+def row_from_frame(form: Form, row: Mapping[str, Any]) -> dict[str, Any]:
     """Database values of one row of a typed Dataset frame (see :mod:`blincompass.io.dataset`)."""
     out: dict[str, Any] = {}
     for v in form.variables:

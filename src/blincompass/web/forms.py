@@ -26,7 +26,7 @@ from blincompass.dictionary import MRD_CODES, DataDictionary, Form, Variable
 from blincompass.io.dataset import Dataset
 from blincompass.io.raw import RawDataset, RawTable
 from blincompass.registry.access import ImportRejected, PatientChanged, ScopedRegistry
-from blincompass.registry.schema import format_value
+from blincompass.registry.schema import format_value, frame_records
 from blincompass.validate.findings import Finding, ValidationResult
 
 __all__ = ["NEW_PATIENT_FORMS", "FieldSpec", "PatientCache", "SaveOutcome", "create_patient", "delete_record",
@@ -185,8 +185,8 @@ def patient_records(
 def _records(d: DataDictionary, ds: Dataset) -> dict[str, list[dict[str, str]]]:
     out: dict[str, list[dict[str, str]]] = {}
     for form in d.forms:
-        frame = ds.forms[form.name]
-        out[form.name] = [dict(zip(form.columns, _texts(form, r), strict=True)) for _, r in frame.iterrows()]
+        rows = frame_records(ds.forms[form.name])  # the values of iterrows, read at once
+        out[form.name] = [dict(zip(form.columns, _texts(form, r), strict=True)) for r in rows]
     return out
 
 
