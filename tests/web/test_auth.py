@@ -115,11 +115,24 @@ def test_totp_second_factor(reg: Registry) -> None:
     secret = auth.new_totp_secret()
     with pytest.raises(auth.AuthError):
         auth.enable_totp(reg, "u1", secret, "000000" if pyotp.TOTP(secret).now() != "000000" else "111111")
-    auth.enable_totp(reg, "u1", secret, pyotp.TOTP(secret).now())
+    totp = pyotp.TOTP(secret)
+    t0 = dt.datetime.now(dt.UTC)
+    auth.enable_totp(reg, "u1", secret, totp.at(t0), now=t0)
     assert auth.totp_enabled(reg, "u1")
-    assert auth.authenticate(reg, "u1", PW) is None  # the code is required
-    assert auth.authenticate(reg, "u1", PW, "123") is None
-    assert auth.authenticate(reg, "u1", PW, pyotp.TOTP(secret).now()) is not None
+    assert auth.authenticate(reg, "u1", PW, now=t0) is None  # the code is required
+    assert auth.authenticate(reg, "u1", PW, "123", now=t0) is None
+    # the code that enabled it is used up, even within its window
+    assert auth.authenticate(reg, "u1", PW, totp.at(t0), now=t0) is None
+    t1 = t0 + dt.timedelta(seconds=30)
+    assert auth.authenticate(reg, "u1", PW, totp.at(t1), now=t1) is not None
+    # a code is good for one login: replayed in its window, or an older code still in the window, fails
+    assert auth.authenticate(reg, "u1", PW, totp.at(t1), now=t1 + dt.timedelta(seconds=5)) is None
+    assert auth.authenticate(reg, "u1", PW, totp.at(t0), now=t1) is None
+    # a code of the next step (clock drift of one step) is accepted once
+    t2 = t1 + dt.timedelta(seconds=30)
+    assert auth.authenticate(reg, "u1", PW, totp.at(t2), now=t1) is not None
+    assert auth.authenticate(reg, "u1", PW, totp.at(t2), now=t2) is None
+    assert auth.authenticate(reg, "u1", PW, totp.at(t2 + dt.timedelta(seconds=30)), now=t2) is not None
     assert auth.totp_uri("u1", secret).startswith("otpauth://totp/")
     auth.disable_totp(reg, "u1")
     assert auth.authenticate(reg, "u1", PW) is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 import zipfile
 from pathlib import Path
 
@@ -88,13 +89,22 @@ def test_users_page_account_and_totp(site: Site, client) -> None:  # type: ignor
     # two-factor login
     r = anna.post("/account", {"action": "totp-start"})
     secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', r.text).group(1)
-    r = anna.post("/account", {"action": "totp-confirm", "secret": secret, "code": pyotp.TOTP(secret).now()})
+    first = pyotp.TOTP(secret).now()
+    r = anna.post("/account", {"action": "totp-confirm", "secret": secret, "code": first})
     assert "Two-factor login is on" in r.text
     c = Client(site.url)
     assert c.login("anna", new).status_code == 401  # no code
     c.get("/login")
-    r = c.post("/login", {"username": "anna", "password": new, "code": pyotp.TOTP(secret).now()})
+    # the confirming code is used up; the next step's code (one step of drift is allowed) logs in once
+    r = c.post("/login", {"username": "anna", "password": new, "code": first})
+    assert r.status_code == 401
+    c.get("/login")
+    later = pyotp.TOTP(secret).at(time.time() + 30)
+    r = c.post("/login", {"username": "anna", "password": new, "code": later})
     assert r.status_code == 303
+    replay = Client(site.url)
+    replay.get("/login")
+    assert replay.post("/login", {"username": "anna", "password": new, "code": later}).status_code == 401
     assert regauth.totp_enabled(site.registry, "anna")
 
 

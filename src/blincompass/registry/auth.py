@@ -13,7 +13,7 @@
   after it began; logging out deletes it. Every session carries its own CSRF token. Logging in always
   creates a new session (the pre-login one is deleted): a session id planted before login is useless.
 * TOTP (RFC 6238, 30-second steps, 6 digits; ``pyotp``) is optional per user; once enabled the code is
-  required at every login.
+  required at every login, and each code is accepted once (the last accepted time step is stored).
 """
 
 from __future__ import annotations
@@ -164,16 +164,43 @@ def has_password(reg: Registry, user_name: str) -> bool:
         return conn.execute(sa.select(cred.c.user_name).where(cred.c.user_name == user_name)).first() is not None
 
 
-def _check_totp(secret: str, code: str | None, now: dt.datetime) -> bool:
+#: TOTP time step in seconds (RFC 6238's default, what authenticator apps use).
+TOTP_STEP_SECONDS = 30
+
+
+def _totp_step(secret: str, code: str | None, now: dt.datetime) -> int | None:
+    """The time step (``floor(unix time / 30)``) whose code ``code`` is, within one step of clock drift
+    either way (RFC 6238, section 5.2); ``None`` when it is none of them."""
+    import hmac
+
     import pyotp
 
     if not code:
-        return False
+        return None
     code = code.strip().replace(" ", "")
     if not (code.isdigit() and len(code) == 6):
-        return False
-    # one step of clock drift either way (RFC 6238, section 5.2)
-    return bool(pyotp.TOTP(secret).verify(code, for_time=now, valid_window=1))
+        return None
+    totp = pyotp.TOTP(secret, interval=TOTP_STEP_SECONDS)
+    step = int(now.timestamp()) // TOTP_STEP_SECONDS
+    found = None
+    for s in (step - 1, step, step + 1):  # every step is compared, so the time taken does not say which
+        if hmac.compare_digest(totp.generate_otp(s), code):
+            found = s
+    return found
+
+
+def _accept_totp_step(conn: sa.Connection, cred: sa.Table, user_name: str, step: int) -> bool:
+    """Record ``step`` as the user's last accepted TOTP step unless that step or a later one was already
+    accepted: a code is good for one login (RFC 6238, section 5.2: the verifier must not accept the
+    second attempt of the same OTP). One conditional UPDATE, so two logins racing with the same code
+    cannot both succeed."""
+    res = conn.execute(
+        cred.update()
+        .where(cred.c.user_name == user_name)
+        .where(sa.or_(cred.c.totp_last_step.is_(None), cred.c.totp_last_step < step))
+        .values(totp_last_step=step)
+    )
+    return res.rowcount == 1
 
 
 def authenticate(
@@ -202,11 +229,15 @@ def authenticate(
         return None
     locked_until = _utc(row.locked_until)
     ok = verify_password(row.password_hash, password)
+    step = None
     if ok and row.totp_secret:
-        ok = _check_totp(row.totp_secret, totp_code, now)
+        step = _totp_step(row.totp_secret, totp_code, now)
+        ok = step is not None
     if locked_until is not None and locked_until > now:
         ok = False
     with reg.writing() as conn:
+        if ok and step is not None and not _accept_totp_step(conn, cred, user_name, step):
+            ok = False  # a code already used (replayed, or a second login with it): a failure like any other
         if ok:
             conn.execute(cred.update().where(cred.c.user_name == user_name).values(failed_count=0, locked_until=None))
             return User(user_name, row.role, row.centre)
@@ -237,18 +268,21 @@ def totp_uri(user_name: str, secret: str, issuer: str = "blincompass") -> str:
 
 def enable_totp(reg: Registry, user_name: str, secret: str, code: str, *, now: dt.datetime | None = None) -> None:
     """Require TOTP codes of ``secret`` at every login of the user, once ``code`` proves the app has it."""
-    if not _check_totp(secret, code, now or _now()):
+    step = _totp_step(secret, code, now or _now())
+    if step is None:
         raise AuthError("the code does not match; check the time of the device and type the current code")
     cred = _t(reg, "web_credentials")
     with reg.writing() as conn:
-        conn.execute(cred.update().where(cred.c.user_name == user_name).values(totp_secret=secret))
+        # the code that proved the app is used up: it cannot then log in as well
+        conn.execute(cred.update().where(cred.c.user_name == user_name)
+                     .values(totp_secret=secret, totp_last_step=step))
 
 
 def disable_totp(reg: Registry, user_name: str) -> None:
     """Stop asking the user for TOTP codes."""
     cred = _t(reg, "web_credentials")
     with reg.writing() as conn:
-        conn.execute(cred.update().where(cred.c.user_name == user_name).values(totp_secret=None))
+        conn.execute(cred.update().where(cred.c.user_name == user_name).values(totp_secret=None, totp_last_step=None))
 
 
 def totp_enabled(reg: Registry, user_name: str) -> bool:

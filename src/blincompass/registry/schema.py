@@ -229,6 +229,7 @@ def add_auth_tables(md: sa.MetaData) -> None:
         sa.Column("user_name", sa.String(80), sa.ForeignKey("users.name"), primary_key=True),
         sa.Column("password_hash", sa.Text, nullable=False),
         sa.Column("totp_secret", sa.String(64), nullable=True),
+        sa.Column("totp_last_step", sa.BigInteger, nullable=True),
         sa.Column("failed_count", sa.Integer, nullable=False, server_default="0"),
         sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
