@@ -279,6 +279,14 @@ class _RequestConnection:
     acting: str | None = None  # the acting user named in the open transaction (None: none named)
     busy: bool = False  # a block is using the connection (a nested use takes a connection of its own)
 
+    def act_as(self, user: str | None) -> None:
+        """Name ``user`` as the acting user of the open transaction unless it already is (``None``: keep
+        whatever is named)."""
+        if user is not None and self.acting != user:
+            assert self.conn is not None
+            set_acting_user(self.conn, user)
+            self.acting = user
+
 
 _REQUEST: ContextVar[_RequestConnection | None] = ContextVar("blincompass_request_connection", default=None)
 
@@ -386,9 +394,7 @@ class Registry:
         assert conn is not None
         p.busy = True
         try:
-            if user is not None and p.acting != user:
-                set_acting_user(conn, user)
-                p.acting = user
+            p.act_as(user)
             yield conn
         except BaseException:
             p.acting = None
@@ -414,10 +420,9 @@ class Registry:
         assert conn is not None
         p.busy = True
         try:
-            if user is not None and p.acting != user:
-                set_acting_user(conn, user)
-                p.acting = user
-            elif user is None and p.acting is not None:  # no acting user in this transaction
+            if user is not None:
+                p.act_as(user)
+            elif p.acting is not None:  # no acting user in this transaction
                 conn.rollback()
                 p.acting = None
             yield conn

@@ -318,24 +318,17 @@ def render_report(
     then ignored and the caller closes it). A worker that dies raises
     :class:`~blincompass.report.figpool.FigureWorkerError`; nothing is written then.
     """
-    from blincompass.report.figpool import default_jobs, expected_figures, start_pool
+    from blincompass.report.figpool import default_jobs, expected_figures, pool_for
 
     proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
-    own = None
-    if figure_pool is None:
-        if jobs is None:
-            jobs = default_jobs(expected_figures(proto, layout_or_default(layout)))
-        figure_pool = own = start_pool(jobs)
-    try:
-        outcome = _render(data, out_dir, proto, synthetic, ci_bands, show_progress, extra_sections, published,
-                          validation, derived, dictionary, layout, study_sha256, dataset_label, figure_pool)
-    except BaseException:
-        if own is not None:
-            own.close(kill=True)
-        raise
-    if own is not None:
-        own.close()
-    return outcome
+    args = (data, out_dir, proto, synthetic, ci_bands, show_progress, extra_sections, published, validation,
+            derived, dictionary, layout, study_sha256, dataset_label)
+    if figure_pool is not None:
+        return _render(*args, figure_pool)
+    if jobs is None:
+        jobs = default_jobs(expected_figures(proto, layout_or_default(layout)))
+    with pool_for(jobs) as pool:  # stopped at the end, at once on an error
+        return _render(*args, pool)
 
 
 def _render(data: str | Path, out_dir: str | Path, proto: Protocol, synthetic: bool | None, ci_bands: bool,
