@@ -29,6 +29,9 @@ def _main(
     ),
 ) -> None:
     """blincompass: registry / files -> validate & screen -> derive endpoints -> statistics -> report."""
+    from blincompass.gctune import tune
+
+    tune()
 
 
 # Sub-commands are registered by their modules below (one line each).

@@ -128,8 +128,12 @@ def default_jobs(n_figures: int | None = None, environ: dict[str, str] | None = 
 
 
 def _worker_init() -> None:
-    """Worker start-up: Ctrl-C is left to the parent (which stops the worker)."""
+    """Worker start-up: Ctrl-C is left to the parent (which stops the worker); the collector is set as in the
+    command (:mod:`blincompass.gctune`)."""
+    from blincompass.gctune import tune
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tune()
 
 
 def _warm() -> tuple[int, dict[Any, Any]]:
