@@ -155,13 +155,30 @@ def _peak_rss() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # KiB on Linux
 
 
-def _draw(job: str) -> int:
+def _claim(job: str, by: str) -> str | None:
+    """Take the figure job ``job`` for drawing by ``by`` (``"worker"`` or ``"here"``): the job file is renamed,
+    which succeeds for one process only; returns the new name, or ``None`` when the other process has it."""
+    taken = f"{job}.{by}"
+    try:
+        os.rename(job, taken)
+    except FileNotFoundError:
+        return None
+    return taken
+
+
+def _draw(job: str) -> int | None:
     """Draw the figure pickled in the file ``job`` and write its PNG, SVG and PDF bytes to ``job + ".out"``
-    (:func:`_pack`); returns this process's peak RSS (bytes)."""
-    with open(job, "rb") as fh:
+    (:func:`_pack`); returns this process's peak RSS (bytes), or ``None`` when the parent has taken the job
+    back (:meth:`PendingFiles._take_back`) before this worker came to it."""
+    taken = _claim(job, "worker")
+    if taken is None:
+        return None
+    with open(taken, "rb") as fh:
         files = _draw_blob(fh.read())
-    with open(job + ".out", "wb") as fh:
+    os.unlink(taken)
+    with open(job + ".part", "wb") as fh:
         fh.write(_pack(files))
+    os.rename(job + ".part", job + ".out")
     return _peak_rss()
 
 
@@ -245,16 +262,23 @@ class PendingFiles:
             return self._files
 
     def _take_back(self) -> bool:
-        """Draw the figure here if no worker has taken it yet (``True`` when drawn here)."""
-        if self._files is None and self._future.cancel():
-            assert self._job is not None
-            self._pool._reuse_fonts()
-            with open(self._job, "rb") as fh:
-                self._files = _draw_blob(fh.read())
-            os.unlink(self._job)
-            self._job = None
-            return True
-        return False
+        """Draw the figure here if no worker has started it (``True`` when drawn here).
+
+        The job is claimed by renaming its file (:func:`_claim`), which only one of the two processes can do:
+        a job already handed to the worker's queue (the pool queues one ahead of the one being drawn, and
+        such a job cannot be cancelled) is still taken back as long as the worker has not begun it."""
+        if self._files is not None or self._job is None:
+            return False
+        taken = _claim(self._job, "here")
+        if taken is None:
+            return False
+        self._future.cancel()  # if it is still queued; otherwise the worker finds the job gone
+        self._pool._reuse_fonts()
+        with open(taken, "rb") as fh:
+            self._files = _draw_blob(fh.read())
+        os.unlink(taken)
+        self._job = None
+        return True
 
     @property
     def png(self) -> bytes:
@@ -326,11 +350,12 @@ class FigurePool:
             rss = future.result()
         except BrokenProcessPool:
             raise FigureWorkerError(self._broken_message()) from None
+        if rss is None:  # pragma: no cover - only waited for after this process failed to claim the job
+            raise FigureWorkerError("a figure was claimed by neither process")
         self.peak_rss = max(self.peak_rss, rss)
         with open(job + ".out", "rb") as fh:
             files = _unpack(fh.read())
-        for path in (job, job + ".out"):
-            os.unlink(path)
+        os.unlink(job + ".out")
         return files
 
     def _reuse_fonts(self) -> None:
