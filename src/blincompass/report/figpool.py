@@ -24,6 +24,7 @@ when it is interrupted or fails, so that no process is left behind.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import shutil
@@ -146,6 +147,9 @@ def _warm() -> tuple[int, dict[Any, Any]]:
     fig.text(0.1, 0.3, "n = 0 (0 %) \u2013 \u2264 \u2212", fontsize=7)
     fig.text(0.1, 0.6, "Number at risk", fontsize=7, fontweight="bold")
     render_figure(fig)
+    del fig
+    gc.collect()
+    gc.freeze()  # imports and caches stay for the process's life: the collections after each figure skip them
     return _peak_rss(), dict(_pdf_subsets)
 
 
@@ -176,6 +180,7 @@ def _draw(job: str) -> int | None:
     with open(taken, "rb") as fh:
         files = _draw_blob(fh.read())
     os.unlink(taken)
+    gc.collect()  # the drawn figure is cyclic garbage: freed now (cheap, see _warm), not at the next full pass
     with open(job + ".part", "wb") as fh:
         fh.write(_pack(files))
     os.rename(job + ".part", job + ".out")
@@ -234,8 +239,13 @@ def _draw_blob(blob: bytes) -> tuple[bytes, bytes, bytes]:
 
 
 def _call(fn: Any, *args: Any) -> Any:
-    """Run ``fn(*args)`` in the worker (for jobs besides figures, e.g. the demo's registry)."""
-    return fn(*args)
+    """Run ``fn(*args)`` in the worker (for jobs besides figures, e.g. the demo's registry); what the job
+    imported is frozen afterwards, like the drawing code (:func:`_warm`)."""
+    try:
+        return fn(*args)
+    finally:
+        gc.collect()
+        gc.freeze()
 
 
 # ---------------------------------------------------------------------------------------------- the pool
