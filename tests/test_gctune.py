@@ -44,3 +44,20 @@ def test_every_command_and_the_figure_worker_run_with_the_settings(tmp_path: Pat
         import gc
 
         assert pool.call(gc.get_threshold).result(timeout=120) == gctune.THRESHOLDS
+
+
+def test_figure_worker_freezes_its_imports_and_collects_each_figure():
+    """After its start-up the worker's imports are frozen (each collection after a figure skips them), and
+    after a figure is drawn no garbage of it is left for a later collection."""
+    import gc
+
+    from blincompass.report.plotting import new_figure
+
+    fig = new_figure(1.0, 0.8)
+    fig.text(0.1, 0.5, "n = 5", fontsize=7)
+    with figpool.FigurePool(1) as pool:
+        pool._warm[0].result(timeout=120)
+        assert pool.call(gc.get_freeze_count).result(timeout=60) > 50_000
+        figpool.finish([pool.submit(fig)]) if False else pool.submit(fig).get()
+        # the job's own objects were collected: a full collection now finds no unreachable object
+        assert pool.call(gc.collect).result(timeout=60) == 0
