@@ -25,17 +25,19 @@ MODELS = frozenset({"dictionary", "protocol", "expr"})
 #: io -> validate -> derive -> stats -> report; stats takes arrays and imports nothing of the project;
 #: the registry stores data sets beside the pipeline (io, validate) and never derives; ``exports``
 #: composes registry, derive and io for ``blincompass db export``; the CLI sits on top of everything.
-#: The top-level package (``blincompass``) holds only the version, which report and federate record.
+#: The top-level package (``blincompass``) holds only the version, which report and federate record;
+#: ``gctune`` (the collector settings of a command and of the figure worker) imports nothing.
 ALLOWED: dict[str, frozenset[str]] = {
     "blincompass": frozenset(),
     "expr": frozenset(),
+    "gctune": frozenset(),
     "dictionary": frozenset(),
     "protocol": frozenset({"dictionary", "expr"}),
     "stats": frozenset(),
     "io": MODELS,
     "validate": MODELS | {"io"},
     "derive": MODELS | {"io", "validate"},
-    "report": MODELS | {"blincompass", "io", "validate", "derive", "stats"},
+    "report": MODELS | {"blincompass", "io", "validate", "derive", "stats", "gctune"},
     "registry": MODELS | {"io", "validate"},
     "exports": MODELS | {"io", "validate", "derive", "registry"},
     "synth": MODELS | {"io"},
@@ -43,7 +45,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "federate": MODELS | {"blincompass", "io", "validate", "derive", "stats", "study"},
     "web": MODELS | {"io", "validate", "registry", "exports", "report"},
     "cli": MODELS | {"blincompass", "io", "validate", "derive", "stats", "report", "registry", "exports",
-                     "synth", "study", "federate", "web"},
+                     "synth", "study", "federate", "web", "gctune"},
 }
 
 
