@@ -15,9 +15,11 @@ from blincompass.stats.cox import cox_ph as cox_ph
 from blincompass.stats.exact import Chi2TestResult as Chi2TestResult
 from blincompass.stats.exact import ConfidenceInterval as ConfidenceInterval
 from blincompass.stats.exact import FisherExactResult as FisherExactResult
+from blincompass.stats.exact import GTestResult as GTestResult
 from blincompass.stats.exact import ProportionCI as ProportionCI
 from blincompass.stats.exact import chi2_test as chi2_test
 from blincompass.stats.exact import fisher_exact as fisher_exact
+from blincompass.stats.exact import g_test as g_test
 from blincompass.stats.exact import proportion_ci as proportion_ci
 from blincompass.stats.km import FollowUpResult as FollowUpResult
 from blincompass.stats.km import KaplanMeierResult as KaplanMeierResult
@@ -50,3 +52,6 @@ from blincompass.stats.timedep import landmark_table as landmark_table
 from blincompass.stats.timedep import mantel_byar as mantel_byar
 from blincompass.stats.timedep import simon_makuch as simon_makuch
 from blincompass.stats.timedep import split_at_transition as split_at_transition
+from blincompass.stats.unconditional import UnconditionalExactResult as UnconditionalExactResult
+from blincompass.stats.unconditional import barnard_exact as barnard_exact
+from blincompass.stats.unconditional import boschloo_exact as boschloo_exact
