@@ -22,8 +22,7 @@ import pandas as pd
 
 from blincompass.report.model import HeaderCell, Paragraph, ReportContext, Row, Section, Table, get, put
 from blincompass.report.query import query_mask
-from blincompass.stats import chi2_test, fisher_exact, g_test
-from blincompass.stats._dist import chi2_sf
+from blincompass.stats import chi2_sf, chi2_test, fisher_exact, g_test
 from blincompass.stats.unconditional import barnard_exact, boschloo_exact
 
 __all__ = [

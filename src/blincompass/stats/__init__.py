@@ -1,3 +1,12 @@
+from blincompass.stats._dist import beta_ppf as beta_ppf
+from blincompass.stats._dist import chi2_cdf as chi2_cdf
+from blincompass.stats._dist import chi2_isf as chi2_isf
+from blincompass.stats._dist import chi2_ppf as chi2_ppf
+from blincompass.stats._dist import chi2_sf as chi2_sf
+from blincompass.stats._dist import norm_cdf as norm_cdf
+from blincompass.stats._dist import norm_isf as norm_isf
+from blincompass.stats._dist import norm_ppf as norm_ppf
+from blincompass.stats._dist import norm_sf as norm_sf
 from blincompass.stats.competing import CumulativeIncidenceResult as CumulativeIncidenceResult
 from blincompass.stats.competing import GrayTestResult as GrayTestResult
 from blincompass.stats.competing import cumulative_incidence as cumulative_incidence
