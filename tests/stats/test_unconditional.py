@@ -18,7 +18,7 @@ def _tables() -> list[np.ndarray]:
     rng = np.random.default_rng(7)
     out = [np.array(t) for t in ([[21, 5], [6, 7]], [[19, 7], [5, 8]], [[3, 10], [3, 23]], [[0, 0], [4, 5]],
                                  [[7, 12], [0, 0]], [[1, 0], [0, 1]], [[50, 10], [10, 50]], [[0, 3], [6, 0]])]
-    while len(out) < 30:
+    while len(out) < 50:
         n1, n2 = (int(v) for v in rng.integers(1, 61, 2))
         x1, x2 = int(rng.integers(0, n1 + 1)), int(rng.integers(0, n2 + 1))
         out.append(np.array([[x1, x2], [n1 - x1, n2 - x2]]))

@@ -122,7 +122,11 @@ def chi2_isf(p: ArrayLike, df: ArrayLike) -> Any:
 
 def beta_ppf(q: ArrayLike, a: ArrayLike, b: ArrayLike) -> Any:
     r"""Beta(a, b) quantile :math:`I^{-1}_q(a, b)` (``scipy.stats.beta.ppf``): 0 at ``q = 0``, 1 at ``q = 1``,
-    NaN outside [0, 1] or for non-positive ``a``, ``b``."""
+    NaN outside [0, 1] or for non-positive ``a``, ``b``.
+
+    ``scipy.stats.beta.ppf`` calls Boost's ``ibeta_inv`` through another entry point, which for ``q`` below
+    ~1e-200 can still return a number where ``betaincinv`` returns NaN; for the levels of confidence
+    intervals the two are identical."""
     qa, aa, ba = np.broadcast_arrays(_f(q), _f(a), _f(b))
     ok = (aa > 0) & (ba > 0)
     inside = (qa > 0) & (qa < 1) & ok
