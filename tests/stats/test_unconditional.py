@@ -80,3 +80,16 @@ def test_maximiser_finds_the_supremum_of_a_two_peaked_polynomial() -> None:
     dense = float((n * x * (1 - x) ** (n - 1) + n * x ** (n - 1) * (1 - x)).max())
     assert p == pytest.approx(dense, rel=1e-10) and p >= dense * (1 - 1e-15)
     assert min(abs(pi - 1 / n), abs(pi - (1 - 1 / n))) < 1e-6
+
+
+def test_boschloo_without_the_boost_functions(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the fallback (own hypergeometric pmf) gives the same statistics and p-values to ~1e-12
+    import blincompass.stats.unconditional as unc
+
+    tables = TABLES[:10]
+    want = [(boschloo_exact(t, a).statistic, boschloo_exact(t, a).pvalue) for t in tables for a in ALTERNATIVES]
+    monkeypatch.setattr(unc, "_BOOST_HYPERGEOM", None)
+    got = [(boschloo_exact(t, a).statistic, boschloo_exact(t, a).pvalue) for t in tables for a in ALTERNATIVES]
+    for (s0, p0), (s1, p1) in zip(want, got, strict=True):
+        assert s1 == pytest.approx(s0, rel=1e-12, nan_ok=True)
+        assert p1 == pytest.approx(p0, rel=1e-10, nan_ok=True)

@@ -211,14 +211,17 @@ def fisher_exact(
     **2x2 tables.**  With ``x = n_11``, under odds ratio :math:`\psi` the conditional law of ``x`` is the
     non-central hypergeometric :math:`P_\psi(x) \propto \binom{c_1}{x}\binom{c_2}{r_1 - x}\psi^x`.
     One-sided p-values are :math:`P_1(X \le x)` (``"less"``) and :math:`P_1(X \ge x)` (``"greater"``);
-    the two-sided p-value sums :math:`P_1(y)` over all ``y`` with :math:`P_1(y) \le P_1(x)(1 + 10^{-7})`.
+    the two-sided p-value sums :math:`P_1(y)` over all ``y`` with :math:`P_1(y) \le P_1(x)(1 + \epsilon)`,
+    the relative tolerance keeping tables tied in exact arithmetic (R: :math:`\epsilon = 10^{-7}`; here, as
+    scipy, :math:`10^{-14}` with Boost's probabilities, accurate to ~1e-15 -- see :func:`_fisher_2x2_pvalue`).
     The estimate is the conditional MLE, solving :math:`E_\psi[X] = x` (0 at the lower end of the support,
     infinity at the upper end).  The confidence limits solve :math:`P_\psi(X \ge x) = \alpha` (lower)
     and :math:`P_\psi(X \le x) = \alpha` (upper) with :math:`\alpha = (1 - \text{conf\_level})/2` for
     two-sided and :math:`1 - \text{conf\_level}` for one-sided intervals (the other limit is 0 or
-    infinity).  This is R's ``fisher.test``; the p-value, estimate and interval come from
-    ``scipy.stats.fisher_exact`` and ``scipy.stats.contingency.odds_ratio(kind="conditional")``, which
-    implement the same definitions and agree with R on the committed fixtures (including zero cells).
+    infinity).  This is R's ``fisher.test``; the p-value is that of ``scipy.stats.fisher_exact`` (to the
+    last bit, from the same Boost.Math hypergeometric probabilities, without importing ``scipy.stats``), and
+    the estimate and interval follow ``scipy.stats.contingency.odds_ratio(kind="conditional")``; all agree
+    with R on the committed fixtures (including zero cells).
     R finds the estimate and limits with ``uniroot`` at its default tolerance (~1.2e-4 absolute, on the
     scale of the odds ratio when it is below 1 and of its reciprocal otherwise), so R's printed values
     can differ from the exact solution in the fourth digit (more for large odds ratios); the values

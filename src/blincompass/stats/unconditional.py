@@ -207,7 +207,7 @@ def _fisher_one_sided_all(n1: int, n2: int, first: bool) -> NDArray[np.float64]:
         out[:] = np.where(k >= hi, 1.0, 0.0)
         out[inside] = _BOOST_HYPERGEOM[1](k[inside], s[inside], draws, total)
         return out
-    for (i, j), kk in np.ndenumerate(k):  # pragma: no cover - scipy without the Boost functions
+    for (i, j), kk in np.ndenumerate(k):  # scipy without the Boost functions
         out[i, j] = _Hypergeometric(total, int(s[i, j]), draws, own=True).cdf(int(kk))
     return out
 
