@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from blincompass.report.model import HeaderCell, Paragraph, ReportContext, Row, Section, Table, get, put
 from blincompass.report.query import query_mask
-from blincompass.stats import chi2_test, fisher_exact
+from blincompass.stats import chi2_sf, chi2_test, fisher_exact, g_test
+from blincompass.stats.unconditional import barnard_exact, boschloo_exact
 
 __all__ = [
     "PUBLISHED_BUILTIN",
@@ -194,18 +194,18 @@ def _candidate_tests(table: list[list[int]]) -> list[tuple[str, float]]:
     for corr, name in ((False, "Pearson chi-square"), (True, "Pearson chi-square with Yates correction")):
         p = chi2_test(table, correction=corr).pvalue
         out += [(f"{name}, two-sided", p), (f"{name}, halved (one-sided)", p / 2)]
-    # Likelihood-ratio chi-square (G statistic) from scipy; SPSS prints it beside Pearson's.
-    g = sps.chi2_contingency(t, correction=False, lambda_="log-likelihood")
+    # Likelihood-ratio chi-square (G statistic); SPSS prints it beside Pearson's.
+    g = g_test(table)
     out += [("Likelihood-ratio chi-square, two-sided", float(g.pvalue)),
             ("Likelihood-ratio chi-square, halved (one-sided)", float(g.pvalue) / 2)]
     # Linear-by-linear association (SPSS Crosstabs): M^2 = (N - 1) r^2 with r the Pearson correlation of
     # the row and column scores; for a 2x2 table this is (N - 1) / N times Pearson's chi-square.
     n = t.sum()
     m2 = (n - 1) / n * chi2_test(table, correction=False).statistic
-    p = float(sps.chi2.sf(m2, 1))
+    p = float(chi2_sf(m2, 1))
     out += [("Linear-by-linear association, two-sided", p), ("Linear-by-linear association, halved", p / 2)]
-    out += [("Barnard exact, one-sided", float(sps.barnard_exact(t, alternative="greater").pvalue)),
-            ("Boschloo exact, one-sided", float(sps.boschloo_exact(t, alternative="greater").pvalue))]
+    out += [("Barnard exact, one-sided", barnard_exact(t, alternative="greater").pvalue),
+            ("Boschloo exact, one-sided", boschloo_exact(t, alternative="greater").pvalue)]
     return out
 
 

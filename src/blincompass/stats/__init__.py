@@ -1,3 +1,12 @@
+from blincompass.stats._dist import beta_ppf as beta_ppf
+from blincompass.stats._dist import chi2_cdf as chi2_cdf
+from blincompass.stats._dist import chi2_isf as chi2_isf
+from blincompass.stats._dist import chi2_ppf as chi2_ppf
+from blincompass.stats._dist import chi2_sf as chi2_sf
+from blincompass.stats._dist import norm_cdf as norm_cdf
+from blincompass.stats._dist import norm_isf as norm_isf
+from blincompass.stats._dist import norm_ppf as norm_ppf
+from blincompass.stats._dist import norm_sf as norm_sf
 from blincompass.stats.competing import CumulativeIncidenceResult as CumulativeIncidenceResult
 from blincompass.stats.competing import GrayTestResult as GrayTestResult
 from blincompass.stats.competing import cumulative_incidence as cumulative_incidence
@@ -15,9 +24,11 @@ from blincompass.stats.cox import cox_ph as cox_ph
 from blincompass.stats.exact import Chi2TestResult as Chi2TestResult
 from blincompass.stats.exact import ConfidenceInterval as ConfidenceInterval
 from blincompass.stats.exact import FisherExactResult as FisherExactResult
+from blincompass.stats.exact import GTestResult as GTestResult
 from blincompass.stats.exact import ProportionCI as ProportionCI
 from blincompass.stats.exact import chi2_test as chi2_test
 from blincompass.stats.exact import fisher_exact as fisher_exact
+from blincompass.stats.exact import g_test as g_test
 from blincompass.stats.exact import proportion_ci as proportion_ci
 from blincompass.stats.km import FollowUpResult as FollowUpResult
 from blincompass.stats.km import KaplanMeierResult as KaplanMeierResult
@@ -50,3 +61,6 @@ from blincompass.stats.timedep import landmark_table as landmark_table
 from blincompass.stats.timedep import mantel_byar as mantel_byar
 from blincompass.stats.timedep import simon_makuch as simon_makuch
 from blincompass.stats.timedep import split_at_transition as split_at_transition
+from blincompass.stats.unconditional import UnconditionalExactResult as UnconditionalExactResult
+from blincompass.stats.unconditional import barnard_exact as barnard_exact
+from blincompass.stats.unconditional import boschloo_exact as boschloo_exact

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats as _sps
 
 from blincompass.stats._checks import as_labels, as_time, check_conf_level, check_lengths
+from blincompass.stats._dist import chi2_sf, norm_ppf
 
 __all__ = [
     "CumulativeIncidenceResult",
@@ -182,7 +182,7 @@ def _cif_from_counts(
 def _conf_limits(
     est: NDArray[np.float64], var: NDArray[np.float64], conf_type: str, conf_level: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    z = _sps.norm.ppf(0.5 + conf_level / 2.0)
+    z = norm_ppf(0.5 + conf_level / 2.0)
     se = np.sqrt(var)
     if conf_type == "none":
         nan = np.full_like(est, np.nan)
@@ -572,7 +572,7 @@ def gray_result(
     sv = np.linalg.svd(v1, compute_uv=False)
     if sv.size and sv[0] > 0 and sv[-1] > 1e-7 * sv[0]:
         stat = float(s1 @ np.linalg.solve(v1, s1))
-        pvalue = float(_sps.chi2.sf(stat, G - 1))
+        pvalue = float(chi2_sf(stat, G - 1))
     else:
         stat, pvalue = float("nan"), float("nan")
     return GrayTestResult(

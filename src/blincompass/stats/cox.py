@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from scipy import linalg
-from scipy import stats as sps
 
 from blincompass.stats._checks import as_event, as_labels, as_time, as_weights, check_conf_level
+from blincompass.stats._dist import chi2_sf, norm_ppf, norm_sf
 
 __all__ = ["LogLik", "ChiSquareTest", "CoxPHResult", "cox_ph"]
 
@@ -552,12 +552,12 @@ def cox_ph(
         u0r = d0.sum(axis=0)
         v0 = d0.T @ d0
         robust_score_stat = float(u0r @ linalg.solve(v0, u0r, assume_a="sym"))
-        robust_score = ChiSquareTest(robust_score_stat, p, float(sps.chi2.sf(robust_score_stat, p)))
+        robust_score = ChiSquareTest(robust_score_stat, p, float(chi2_sf(robust_score_stat, p)))
         robust_se = np.sqrt(np.diag(var))
 
     se = naive_se if robust_se is None else robust_se
     z = beta / se
-    zq = float(sps.norm.ppf(1 - (1 - conf_level) / 2))
+    zq = float(norm_ppf(1 - (1 - conf_level) / 2))
     with np.errstate(over="ignore"):  # exp of a diverging coefficient is legitimately inf
         table = pd.DataFrame(
             {
@@ -565,7 +565,7 @@ def cox_ph(
                 "exp_coef": np.exp(beta),
                 "se": naive_se,
                 "z": z,
-                "p": 2 * sps.norm.sf(np.abs(z)),
+                "p": 2 * norm_sf(np.abs(z)),
                 "lower": np.exp(beta - zq * se),
                 "upper": np.exp(beta + zq * se),
             },
@@ -579,9 +579,9 @@ def cox_ph(
         coef=table,
         var=var,
         loglik=LogLik(float(ll0), float(final_ll)),
-        wald_test=ChiSquareTest(wald, p, float(sps.chi2.sf(wald, p))),
-        likelihood_ratio_test=ChiSquareTest(float(lr), p, float(sps.chi2.sf(lr, p))),
-        score_test=ChiSquareTest(score_stat, p, float(sps.chi2.sf(score_stat, p))),
+        wald_test=ChiSquareTest(wald, p, float(chi2_sf(wald, p))),
+        likelihood_ratio_test=ChiSquareTest(float(lr), p, float(chi2_sf(lr, p))),
+        score_test=ChiSquareTest(score_stat, p, float(chi2_sf(score_stat, p))),
         robust_score_test=robust_score,
         n=int(n),
         n_events=int(ev.sum()),

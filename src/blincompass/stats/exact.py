@@ -3,6 +3,7 @@
 * :func:`fisher_exact` -- Fisher's exact test (2x2 with the conditional MLE odds ratio and its exact
   confidence interval; r x c by exact enumeration or Monte Carlo), matching R's ``fisher.test``.
 * :func:`chi2_test` -- Pearson's chi-square test of independence, matching R's ``chisq.test``.
+* :func:`g_test` -- the likelihood-ratio (G) test of independence.
 * :func:`proportion_ci` -- Clopper-Pearson, Wilson (with or without continuity correction) and
   Jeffreys intervals, matching R's ``binom.test`` / ``prop.test``.
 """
@@ -10,19 +11,19 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize as _opt
-from scipy import stats as sps
+from scipy import special
 from scipy.special import gammaln
 
 from blincompass.stats._checks import check_alternative, check_conf_level
+from blincompass.stats._dist import beta_ppf, chi2_sf, norm_ppf
 
 __all__ = [
     "ConfidenceInterval",
@@ -30,7 +31,9 @@ __all__ = [
     "Chi2TestResult",
     "ProportionCI",
     "fisher_exact",
+    "GTestResult",
     "chi2_test",
+    "g_test",
     "proportion_ci",
 ]
 
@@ -43,6 +46,13 @@ _REL_ERR = 1.0 + 1e-7
 #: R's r x c code (FEXACT, Mehta & Patel) compares log-probabilities with tolerance 3.45254e-7
 #: ("the square root of the smallest relative spacing"); the same is used for r x c tables here.
 _FEXACT_TOL = 3.45254e-07
+
+try:  # Boost.Math's hypergeometric pmf, cdf and sf as scipy.special exposes them (see _Hypergeometric)
+    from scipy.special._ufuncs import _hypergeom_cdf, _hypergeom_pmf, _hypergeom_sf
+
+    _BOOST_HYPERGEOM: tuple[Any, Any, Any] | None = (_hypergeom_pmf, _hypergeom_cdf, _hypergeom_sf)
+except ImportError:  # pragma: no cover - scipy without them: the own pmf is used
+    _BOOST_HYPERGEOM = None
 
 #: Upper limit on the work (partial tables examined) of the exact r x c enumeration.
 _DEFAULT_MAX_WORK = 5_000_000
@@ -201,14 +211,17 @@ def fisher_exact(
     **2x2 tables.**  With ``x = n_11``, under odds ratio :math:`\psi` the conditional law of ``x`` is the
     non-central hypergeometric :math:`P_\psi(x) \propto \binom{c_1}{x}\binom{c_2}{r_1 - x}\psi^x`.
     One-sided p-values are :math:`P_1(X \le x)` (``"less"``) and :math:`P_1(X \ge x)` (``"greater"``);
-    the two-sided p-value sums :math:`P_1(y)` over all ``y`` with :math:`P_1(y) \le P_1(x)(1 + 10^{-7})`.
+    the two-sided p-value sums :math:`P_1(y)` over all ``y`` with :math:`P_1(y) \le P_1(x)(1 + \epsilon)`,
+    the relative tolerance keeping tables tied in exact arithmetic (R: :math:`\epsilon = 10^{-7}`; here, as
+    scipy, :math:`10^{-14}` with Boost's probabilities, accurate to ~1e-15 -- see :func:`_fisher_2x2_pvalue`).
     The estimate is the conditional MLE, solving :math:`E_\psi[X] = x` (0 at the lower end of the support,
     infinity at the upper end).  The confidence limits solve :math:`P_\psi(X \ge x) = \alpha` (lower)
     and :math:`P_\psi(X \le x) = \alpha` (upper) with :math:`\alpha = (1 - \text{conf\_level})/2` for
     two-sided and :math:`1 - \text{conf\_level}` for one-sided intervals (the other limit is 0 or
-    infinity).  This is R's ``fisher.test``; the p-value, estimate and interval come from
-    ``scipy.stats.fisher_exact`` and ``scipy.stats.contingency.odds_ratio(kind="conditional")``, which
-    implement the same definitions and agree with R on the committed fixtures (including zero cells).
+    infinity).  This is R's ``fisher.test``; the p-value is that of ``scipy.stats.fisher_exact`` (to the
+    last bit, from the same Boost.Math hypergeometric probabilities, without importing ``scipy.stats``), and
+    the estimate and interval follow ``scipy.stats.contingency.odds_ratio(kind="conditional")``; all agree
+    with R on the committed fixtures (including zero cells).
     R finds the estimate and limits with ``uniroot`` at its default tolerance (~1.2e-4 absolute, on the
     scale of the odds ratio when it is below 1 and of its reciprocal otherwise), so R's printed values
     can differ from the exact solution in the fourth digit (more for large odds ratios); the values
@@ -261,9 +274,7 @@ def fisher_exact(
     conf_level = check_conf_level(conf_level)
     shape = (int(counts.shape[0]), int(counts.shape[1]))
     if counts.shape == (2, 2):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            pvalue = float(sps.fisher_exact(counts, alternative=alternative).pvalue)
+        pvalue = _fisher_2x2_pvalue(counts, alternative)
         estimate, ci = _conditional_odds_ratio(counts, alternative, conf_level, conf_int)
         return FisherExactResult(
             pvalue=min(1.0, max(0.0, pvalue)),
@@ -295,6 +306,132 @@ def fisher_exact(
         n_simulations=nsim,
         shape=shape,
     )
+
+
+class _Hypergeometric:
+    r"""Central hypergeometric law: the number ``k`` of marked items among ``N`` drawn without replacement from
+    ``M`` items of which ``n`` are marked, :math:`P(k) = \binom{n}{k}\binom{M - n}{N - k} / \binom{M}{N}` on
+    :math:`\max(0, N - M + n) \le k \le \min(n, N)` (0 outside; the distribution function is 0 below and 1
+    above the support, as ``scipy.stats.hypergeom``).
+
+    The probabilities come from Boost.Math's hypergeometric functions, which ``scipy.special`` exposes as
+    ``_hypergeom_pmf``, ``_hypergeom_cdf`` and ``_hypergeom_sf`` and ``scipy.stats.hypergeom`` evaluates, so
+    that the p-values are those of ``scipy.stats.fisher_exact`` to the last bit without importing
+    ``scipy.stats`` (~0.5 s). Where a scipy lacks them, :meth:`_own_pmf` gives the same values to ~1e-12
+    (relative): the pmf over the whole support from the ratio
+    :math:`P(k + 1)/P(k) = (n - k)(N - k) / ((k + 1)(M - n - N + k + 1))`, multiplied outward from the mode
+    and normalised; tails are summed exactly (``math.fsum``).
+    """
+
+    def __init__(self, M: int, n: int, N: int, *, own: bool = False) -> None:
+        self.M, self.n, self.N = M, n, N
+        self.lo, self.hi = max(0, N - (M - n)), min(n, N)
+        self._boost = None if own else _BOOST_HYPERGEOM
+        if self._boost is None:
+            self._p = self._own_pmf()
+
+    def _own_pmf(self) -> NDArray[np.float64]:
+        M, n, N, lo, hi = self.M, self.n, self.N, self.lo, self.hi
+        mode = min(max((n + 1) * (N + 1) // (M + 2), lo), hi)
+        # products of the ratios outward from the mode (weight 1): each step one rounding, no overflow,
+        # underflow only where the probability is below 1e-308 of the mode's; numerators and denominators
+        # are exact integers in double precision below 2**53
+        up = np.arange(mode, hi, dtype=np.float64)
+        w_up = np.cumprod(((n - up) * (N - up)) / ((up + 1.0) * (M - n - N + up + 1.0)))
+        down = np.arange(mode, lo, -1, dtype=np.float64)
+        w_down = np.cumprod((down * (M - n - N + down)) / ((n - down + 1.0) * (N - down + 1.0)))
+        w = np.concatenate([w_down[::-1], [1.0], w_up])
+        return w / math.fsum(w)
+
+    def pmf(self, k: int) -> float:
+        if not self.lo <= k <= self.hi:
+            return 0.0
+        if self._boost is not None:
+            return float(self._boost[0](k, self.n, self.N, self.M))
+        return float(self._p[k - self.lo])
+
+    def cdf(self, k: int) -> float:
+        r""":math:`P(X \le k)`."""
+        if k < self.lo:
+            return 0.0
+        if k >= self.hi:
+            return 1.0
+        if self._boost is not None:
+            return float(self._boost[1](k, self.n, self.N, self.M))
+        return math.fsum(self._p[: k - self.lo + 1])
+
+    def sf(self, k: int) -> float:
+        r""":math:`P(X > k)`."""
+        if k < self.lo:
+            return 1.0
+        if k >= self.hi:
+            return 0.0
+        if self._boost is not None:
+            return float(self._boost[2](k, self.n, self.N, self.M))
+        return math.fsum(self._p[k - self.lo + 1:])
+
+
+def _last_at_least(fun: Callable[[int], float], d: float, lo: int, hi: int) -> int:
+    """Binary search for ``i`` in ``[lo, hi]`` with ``fun(i) <= d < fun(i + 1)``, ``fun`` non-decreasing
+    (``lo - 1`` when ``d < fun(lo)``)."""
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        v = fun(mid)
+        if v < d:
+            lo = mid + 1
+        elif v > d:
+            hi = mid - 1
+        else:
+            return mid
+    return lo if fun(lo) <= d else lo - 1
+
+
+def _fisher_2x2_pvalue(counts: NDArray[np.int64], alternative: str, *, own: bool = False) -> float:
+    r"""p-value of Fisher's exact test of a 2x2 table (no empty row or column), as
+    ``scipy.stats.fisher_exact``.
+
+    With ``x = n_11``, :math:`X \sim` hypergeometric (``M = N``, ``n = r_1``, ``N = c_1``):
+    ``"less"`` :math:`P(X \le x)`, ``"greater"`` :math:`P(X \ge x)`; ``"two-sided"`` sums the tables at most
+    as probable as the observed one: all of the observed side of the mode beyond ``x`` (the tail
+    :math:`P(X \le x)` or :math:`P(X \ge x)`) plus the tail of the other side where
+    :math:`P(y) < P(x)(1 + 10^{-14})` (found by binary search, the pmf being unimodal); it is 1 when ``x`` is
+    (numerically) the mode. The relative tolerance keeps tables tied in exact arithmetic in the sum (R's
+    ``fisher.test`` uses :math:`10^{-7}`, as does the own pmf of :class:`_Hypergeometric`, whose ties agree
+    to ~1e-13 only; the sets of tables differ only for probabilities within 1e-7 of each other that are not
+    tied in exact arithmetic).
+    """
+    c = counts
+    n1 = int(c[0, 0] + c[0, 1])
+    n2 = int(c[1, 0] + c[1, 1])
+    n = int(c[0, 0] + c[1, 0])
+    x = int(c[0, 0])
+    if alternative == "less":
+        return min(_Hypergeometric(n1 + n2, n1, n, own=own).cdf(x), 1.0)
+    if alternative == "greater":
+        # the upper tail of x as the lower tail of n_12 (the second column)
+        y = int(c[0, 1])
+        return min(_Hypergeometric(n1 + n2, n1, y + int(c[1, 1]), own=own).cdf(y), 1.0)
+    hg = _Hypergeometric(n1 + n2, n1, n, own=own)
+    mode = int((n + 1) * (n1 + 1) / (n1 + n2 + 2))
+    pexact = hg.pmf(x)
+    pmode = hg.pmf(mode)
+    # Boost's probabilities of tables tied in exact arithmetic agree to ~1e-15 (scipy's tolerance 1e-14);
+    # the own pmf's to ~1e-13, so it takes R's tolerance 1e-7 (``_REL_ERR``)
+    epsilon = 1e-14 if hg._boost is not None else _REL_ERR - 1.0
+    gamma = 1 + epsilon
+    if abs(pexact - pmode) / max(pexact, pmode) <= epsilon:
+        return 1.0
+    if x < mode:
+        plower = hg.cdf(x)
+        if hg.pmf(n) > pexact * gamma:
+            return min(plower, 1.0)
+        guess = _last_at_least(lambda k: -hg.pmf(k), -pexact * gamma, mode, n)
+        return min(plower + hg.sf(guess), 1.0)
+    pupper = hg.sf(x - 1)
+    if hg.pmf(0) > pexact * gamma:
+        return min(pupper, 1.0)
+    guess = _last_at_least(hg.pmf, pexact * gamma, 0, mode)
+    return min(pupper + hg.cdf(guess), 1.0)
 
 
 class _NonCentralHypergeometric:
@@ -387,6 +524,8 @@ def _conditional_odds_ratio(
 
 def _fisher_monte_carlo(counts: NDArray[np.int64], B: int, seed: int | None) -> float:
     # Statistic -sum(log n_ij!) as R; R compares with STATISTIC / (1 + 64 eps) to allow for rounding.
+    from scipy import stats as sps  # here, not at module level: importing scipy.stats costs ~0.5 s
+
     stat_obs = -float(gammaln(counts + 1.0).sum())
     dist = sps.random_table(counts.sum(axis=1), counts.sum(axis=0), seed=np.random.default_rng(seed))
     sims = dist.rvs(size=B)
@@ -609,7 +748,7 @@ def chi2_test(table: ArrayLike, correction: bool = True) -> Chi2TestResult:
     yates = min(0.5, float(np.abs(counts - expected).min())) if apply_yates else 0.0
     statistic = float(((np.abs(counts - expected) - yates) ** 2 / expected).sum())
     df = (counts.shape[0] - 1) * (counts.shape[1] - 1)
-    pvalue = float(sps.chi2.sf(statistic, df))
+    pvalue = float(chi2_sf(statistic, df))
     residuals = (counts - expected) / np.sqrt(expected)
     stdres = (counts - expected) / np.sqrt(expected * np.outer(1 - sr / n, 1 - sc / n))
     return Chi2TestResult(
@@ -622,6 +761,40 @@ def chi2_test(table: ArrayLike, correction: bool = True) -> Chi2TestResult:
         correction=apply_yates,
         low_expected=bool((expected < 5).any()),
     )
+
+
+@dataclass(frozen=True)
+class GTestResult:
+    """Result of :func:`g_test`: the likelihood-ratio statistic ``G``, its degrees of freedom, the upper-tail
+    chi-square p-value and the expected counts."""
+
+    statistic: float
+    df: int
+    pvalue: float
+    expected: NDArray[np.float64]
+
+
+def g_test(table: ArrayLike) -> GTestResult:
+    r"""Likelihood-ratio (G) test of independence for an r x c table (SPSS's "Likelihood Ratio" row).
+
+    .. math:: G = 2 \sum_{ij} O_{ij} \ln\frac{O_{ij}}{E_{ij}}, \qquad E_{ij} = \frac{r_i c_j}{N},
+              \qquad df = (r - 1)(c - 1),
+
+    (empty cells add 0), without continuity correction; the p-value is the upper tail of
+    :math:`\chi^2_{df}`. The same arithmetic as ``scipy.stats.chi2_contingency(table, correction=False,
+    lambda_="log-likelihood")``, so the same values to the last bit.
+
+    References
+    ----------
+    Woolf B (1957). The log likelihood ratio test (the G-test). Annals of Human Genetics 21:397-409.
+    Agresti A (2002). *Categorical Data Analysis*, 2nd ed., section 3.2.1. Wiley.
+    """
+    counts = _as_count_table(table).astype(np.float64)
+    expected = counts.sum(axis=1, keepdims=True) * counts.sum(axis=0, keepdims=True) / counts.sum()
+    df = (counts.shape[0] - 1) * (counts.shape[1] - 1)
+    statistic = float((2.0 * special.xlogy(counts, counts / expected)).sum())
+    return GTestResult(statistic=statistic, df=int(df), pvalue=float(chi2_sf(statistic, float(df))),
+                       expected=expected)
 
 
 # ----------------------------------------------------------------------------------------- proportions
@@ -678,15 +851,15 @@ def proportion_ci(
     alpha = (1.0 - conf_level) / 2.0 if alternative == "two-sided" else 1.0 - conf_level
     est = xi / ni
     if method == "clopper-pearson":
-        lower = 0.0 if xi == 0 else float(sps.beta.ppf(alpha, xi, ni - xi + 1))
-        upper = 1.0 if xi == ni else float(sps.beta.ppf(1.0 - alpha, xi + 1, ni - xi))
+        lower = 0.0 if xi == 0 else float(beta_ppf(alpha, xi, ni - xi + 1))
+        upper = 1.0 if xi == ni else float(beta_ppf(1.0 - alpha, xi + 1, ni - xi))
     elif method == "jeffreys":
-        lower = 0.0 if xi == 0 else float(sps.beta.ppf(alpha, xi + 0.5, ni - xi + 0.5))
-        upper = 1.0 if xi == ni else float(sps.beta.ppf(1.0 - alpha, xi + 0.5, ni - xi + 0.5))
+        lower = 0.0 if xi == 0 else float(beta_ppf(alpha, xi + 0.5, ni - xi + 0.5))
+        upper = 1.0 if xi == ni else float(beta_ppf(1.0 - alpha, xi + 0.5, ni - xi + 0.5))
     else:
         # Written out (not statsmodels' proportion_confint) to follow prop.test exactly, including the
         # continuity-corrected variant and its clipping at 0 and 1.
-        z = float(sps.norm.ppf(1.0 - alpha))
+        z = float(norm_ppf(1.0 - alpha))
         yates = min(0.5, abs(xi - ni * 0.5)) if method == "wilson-cc" else 0.0
         z22n = z * z / (2.0 * ni)
         pc = est + yates / ni

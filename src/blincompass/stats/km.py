@@ -14,9 +14,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
 from ._checks import check_conf_level
+from ._dist import norm_ppf
 from ._riskset import R_TOLERANCE, RiskTable, prepare, r_findq, right_censored_table, risk_table
 
 __all__ = [
@@ -85,7 +85,7 @@ def conf_band(
     ``S = 0`` for every type and also at ``S = 1`` for ``"log-log"``.  Returns ``(lower, upper)``, or a
     1-tuple when ``which`` is ``"lower"`` or ``"upper"``.
     """
-    z = float(stats.norm.ppf(1 - (1 - conf_level) / 2))
+    z = float(norm_ppf(1 - (1 - conf_level) / 2))
     sides = ("lower", "upper") if which == "both" else (which,)
     out = []
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -340,7 +340,7 @@ def _spss_quantile(
         return est, None, None, None
     dens = (s_u - s_l) / (t_l - t_u)
     se_t = se_s / dens
-    z = float(stats.norm.ppf(1 - (1 - conf_level) / 2))
+    z = float(norm_ppf(1 - (1 - conf_level) / 2))
     return est, se_t, est - z * se_t, est + z * se_t
 
 

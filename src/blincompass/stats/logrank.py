@@ -13,9 +13,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
 from ._checks import as_labels, check_alternative, check_lengths, plain_array
+from ._dist import chi2_sf, norm_cdf, norm_sf
 from ._fast import lattice_counts
 from ._riskset import convert_unchecked, distinct_sorted, event_keys, key_counts, prepare
 
@@ -391,11 +391,11 @@ def _result(
     if k == 2:
         z = float((obs[0] - exp[0]) / np.sqrt(var[0, 0])) if var[0, 0] > 0 else float("nan")
     if alternative == "two-sided":
-        pval = float(stats.chi2.sf(chi, df)) if df > 0 else float("nan")
+        pval = float(chi2_sf(chi, df)) if df > 0 else float("nan")
     elif alternative == "less":
-        pval = float(stats.norm.cdf(z))
+        pval = float(norm_cdf(z))
     else:
-        pval = float(stats.norm.sf(z))
+        pval = float(norm_sf(z))
     idx = pd.Index(levels, name="group")
     wspec: WeightSpec = weights if isinstance(weights, str) else (kind, p, q)
     return LogrankResult(

@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize as _opt
-from scipy import stats as _sps
 
 from blincompass.stats._checks import (
     as_event,
@@ -39,6 +38,7 @@ from blincompass.stats._checks import (
     check_conf_level,
     check_lengths,
 )
+from blincompass.stats._dist import chi2_sf, norm_cdf, norm_sf
 
 __all__ = [
     "PermutationLogrankResult",
@@ -445,11 +445,11 @@ def permutation_logrank(
         raise ValueError("the log-rank variance is 0 (no informative event times); the test is undefined")
     z_obs = u_obs / math.sqrt(v_obs)
     if alternative == "two-sided":
-        asym = float(_sps.chi2.sf(z_obs * z_obs, 1))
+        asym = float(chi2_sf(z_obs * z_obs, 1))
     elif alternative == "less":
-        asym = float(_sps.norm.cdf(z_obs))
+        asym = float(norm_cdf(z_obs))
     else:
-        asym = float(_sps.norm.sf(z_obs))
+        asym = float(norm_sf(z_obs))
 
     def transform(u: NDArray[np.float64], v: NDArray[np.float64]) -> NDArray[np.float64]:
         if statistic == "score":
@@ -611,6 +611,8 @@ def exact_stratified_2x2(
     s = int(counts[:, 0, 0].sum())
     lo = int(np.maximum(0, tt - nn).sum())
     hi = int(np.minimum(m, tt).sum())
+    from scipy import stats as _sps  # here, not at module level: importing scipy.stats costs ~0.5 s
+
     dc = np.ones(1)
     for mk, nk, tk in zip(m.tolist(), nn.tolist(), tt.tolist(), strict=True):
         xs = np.arange(max(0, tk - nk), min(mk, tk) + 1)

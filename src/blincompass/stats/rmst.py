@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
 from ._checks import check_conf_level
+from ._dist import norm_cdf, norm_ppf, norm_sf
 from ._riskset import prepare, right_censored_table
 
 __all__ = ["RMSTDifferenceResult", "RMSTResult", "common_horizon", "rmst", "rmst_difference"]
@@ -158,7 +158,7 @@ def rmst(time: ArrayLike, event: ArrayLike, tau: float, *, conf_level: float = 0
     estimate = first + float(pieces.sum())
     after = np.cumsum(pieces[::-1])[::-1]  # A_i = area from t_i to tau
     se = float(np.sqrt(np.dot(after**2, h)))
-    z = float(stats.norm.ppf(1 - (1 - conf_level) / 2))
+    z = float(norm_ppf(1 - (1 - conf_level) / 2))
     return RMSTResult(tau=tau, estimate=estimate, se=se, lower=estimate - z * se, upper=estimate + z * se,
                       conf_level=conf_level, n=int(t.size), n_events=int(d.sum()))
 
@@ -251,15 +251,15 @@ def rmst_difference(
     r1, r2 = parts
     diff = r1.estimate - r2.estimate
     se = float(np.hypot(r1.se, r2.se))
-    zq = float(stats.norm.ppf(1 - (1 - conf_level) / 2))
+    zq = float(norm_ppf(1 - (1 - conf_level) / 2))
     if se > 0:
         z = diff / se
         if alternative == "two-sided":
-            p = float(2 * stats.norm.sf(abs(z)))
+            p = float(2 * norm_sf(abs(z)))
         elif alternative == "greater":
-            p = float(stats.norm.sf(z))
+            p = float(norm_sf(z))
         else:
-            p = float(stats.norm.cdf(z))
+            p = float(norm_cdf(z))
     else:
         z, p = float("nan"), float("nan")
     return RMSTDifferenceResult(tau=float(tau), groups=(levels[0], levels[1]), rmst=(r1, r2), difference=diff,
