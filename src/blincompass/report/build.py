@@ -238,9 +238,11 @@ def write_report(report: Report, out_dir: str | Path, *, progress: ReportProgres
     steps: list[tuple[str, Any]] = [
         ("tables.xlsx", lambda: {out / "tables.xlsx": render_xlsx(report)}),
         ("results.json", lambda: {out / "results.json": results_json(report).encode("utf-8")}),
+        # the Word file first: where it needs a figure the worker is drawing, this process draws others
+        # meanwhile (PendingFiles.get), so its own work overlaps the worker's last figures
+        ("report.docx", lambda: {out / "report.docx": render_docx(report)}),
         ("figures", lambda: finish([f.files for f in report.figures]) or {}),
         ("index.html", lambda: {out / "index.html": render_html(report).encode("utf-8")}),
-        ("report.docx", lambda: {out / "report.docx": render_docx(report)}),
         ("figure files", lambda: {out / "figures" / f"{f.stem}.{ext}": getattr(f, ext)
                              for f in report.figures for ext in ("png", "svg", "pdf")}),
     ]

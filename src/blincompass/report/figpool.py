@@ -262,7 +262,14 @@ class PendingFiles:
         self._lock = threading.Lock()
 
     def get(self) -> tuple[bytes, bytes, bytes]:
-        """The three files; when the worker has not started this figure, it is drawn here instead."""
+        """The three files; when the worker has not started this figure, it is drawn here instead. While
+        the worker draws it, this process draws, from the last one back, figures the worker has not begun
+        (instead of waiting)."""
+        if self._files is None and not self._future.done():
+            with self._lock:
+                mine = self._take_back()
+            while not mine and not self._future.done() and self._pool._take_back_last(exclude=self):
+                pass
         with self._lock:
             if self._files is None and not self._take_back():
                 assert self._job is not None
@@ -317,6 +324,7 @@ class FigurePool:
         self.workers = workers
         self.peak_rss = 0
         self._futures: list[Future[Any]] = []
+        self._pending: list[PendingFiles] = []
         self._dir = tempfile.mkdtemp(prefix="blincompass-figures-")
         self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_worker_init)
@@ -347,7 +355,9 @@ class FigurePool:
         except BrokenProcessPool:
             raise FigureWorkerError(self._broken_message()) from None
         self._futures.append(future)
-        return PendingFiles(self, future, job)
+        pending = PendingFiles(self, future, job)
+        self._pending.append(pending)
+        return pending
 
     def call(self, fn: Any, *args: Any) -> Future[Any]:
         """Run the top-level function ``fn(*args)`` in a worker (arguments and result pickled)."""
@@ -367,6 +377,20 @@ class FigurePool:
             files = _unpack(fh.read())
         os.unlink(job + ".out")
         return files
+
+    def _take_back_last(self, exclude: PendingFiles) -> bool:
+        """Draw here the last figure no worker has begun (other than ``exclude``); ``False`` when none is
+        left."""
+        for f in reversed(self._pending):
+            if f is exclude or f._files is not None or f._job is None:
+                continue
+            if f._lock.acquire(blocking=False):
+                try:
+                    if f._take_back():
+                        return True
+                finally:
+                    f._lock.release()
+        return False
 
     def _reuse_fonts(self) -> None:
         """Take the PDF font subsets a worker has built, if it has (never waits)."""
