@@ -99,6 +99,32 @@ def test_jobs_queued_to_a_busy_worker_are_taken_back():
         assert os.listdir(pool._dir) == []
 
 
+def test_waiting_for_a_figure_the_worker_draws_the_parent_draws_the_others():
+    """``get`` on a figure the worker has begun draws, meanwhile, the figures nobody has begun (last first)."""
+    import threading
+
+    fig = new_figure(1.0, 0.8)
+    fig.text(0.1, 0.5, "n = 6", fontsize=7)
+    expected = render_now(fig)
+    with figpool.FigurePool(1) as pool:
+        pool._warm[0].result(timeout=120)
+        busy = pool.call(time.sleep, 3.0)
+        jobs = [pool.submit(fig) for _ in range(3)]
+        job0 = jobs[0]._job
+        os.rename(job0, job0 + ".worker")  # as if the worker had begun it
+        got: list[tuple[bytes, bytes, bytes]] = []
+        waiter = threading.Thread(target=lambda: got.append(jobs[0].get()))
+        waiter.start()
+        deadline = time.monotonic() + 2.5
+        while (jobs[1]._files is None or jobs[2]._files is None) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert jobs[1]._files == expected and jobs[2]._files == expected  # drawn here while waiting
+        assert not busy.done() and got == []  # the worker is still busy; the first figure still awaited
+        os.rename(job0 + ".worker", job0)  # the worker now finds and draws it
+        waiter.join(timeout=60)
+        assert got == [expected]
+
+
 def test_worker_death_is_a_clean_error():
     fig = new_figure(1.0, 0.8)
     with figpool.FigurePool(1) as pool:
