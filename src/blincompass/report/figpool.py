@@ -265,13 +265,10 @@ class PendingFiles:
         """The three files; when the worker has not started this figure, it is drawn here instead. While
         the worker draws it, this process draws, from the last one back, figures the worker has not begun
         (instead of waiting)."""
-        if self._files is None and not self._future.done():
-            with self._lock:
-                mine = self._take_back()
-            while not mine and not self._future.done() and self._pool._take_back_last(exclude=self):
-                pass
         with self._lock:
             if self._files is None and not self._take_back():
+                while not self._future.done() and self._pool._take_back_last(exclude=self):
+                    pass
                 assert self._job is not None
                 self._files = self._pool._result(self._future, self._job)
                 self._job = None
@@ -382,9 +379,7 @@ class FigurePool:
         """Draw here the last figure no worker has begun (other than ``exclude``); ``False`` when none is
         left."""
         for f in reversed(self._pending):
-            if f is exclude or f._files is not None or f._job is None:
-                continue
-            if f._lock.acquire(blocking=False):
+            if f is not exclude and f._lock.acquire(blocking=False):
                 try:
                     if f._take_back():
                         return True
