@@ -50,3 +50,13 @@ def test_version_prints_the_package_version() -> None:
     res = CliRunner().invoke(app, ["--version"])
     assert res.exit_code == 0
     assert res.stdout.strip() == f"blincompass {__version__}"
+
+
+def test_demo_checks_its_output_folder_before_any_heavy_import(tmp_path) -> None:
+    """The output check comes before the figure worker starts, so it must not wait for pandas or pyarrow (the
+    worker's start-up runs while this process imports them)."""
+    taken = tmp_path / "a-file"
+    taken.write_text("x")
+    loaded = _modules_after(["demo", "--out", str(taken)])
+    assert "blincompass" in loaded
+    assert sorted(loaded.intersection(HEAVY)) == []
