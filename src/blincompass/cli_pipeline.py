@@ -199,11 +199,15 @@ def _demo(out: Path, seed: int, progress: bool | None, pool: Any) -> None:
         task = bar.add_task("demo", total=len(steps))
         bar.update(task, description=steps[0])
         write_twin(data_dir, seed)
-        registry = None
-        if pool is not None:  # the web registry needs only the twin's files: built in the worker meanwhile
-            from blincompass.web.demo import build_demo_registry
+        registry: list[Any] = []
+        if pool is not None:
+            # the web registry needs only the twin's files: built in the worker, its users while this process
+            # reads and analyses the data, its patients once the worker has drawn the figures (while this
+            # process writes the last files)
+            from blincompass.web.demo import create_demo_registry, import_demo_data
 
-            registry = pool.call(build_demo_registry, data_dir, out / "registry.db")
+            registry = [pool.call(create_demo_registry, data_dir, out / "registry.db"),
+                        pool.call(import_demo_data, data_dir, out / "registry.db", after_figures=True)]
         # imported only now: the twin and the registry job come first
         from blincompass.derive import derive_all, write_derived
         from blincompass.protocol import load_protocol
@@ -248,7 +252,11 @@ def _demo(out: Path, seed: int, progress: bool | None, pool: Any) -> None:
     from blincompass.web.demo import DEMO_PASSWORD, build_demo_registry
 
     try:
-        users = registry.result() if registry is not None else build_demo_registry(data_dir, out / "registry.db")
+        if registry:
+            users = registry[0].result()
+            registry[1].result()
+        else:
+            users = build_demo_registry(data_dir, out / "registry.db")
     except Exception as exc:  # noqa: BLE001 - reported in one line, whichever process failed
         why = "the worker process ended unexpectedly" if isinstance(exc, BrokenProcessPool) else str(exc)
         _console().print(f"[red]cannot build the demo registry:[/red] {why}", highlight=False)

@@ -125,6 +125,39 @@ def test_waiting_for_a_figure_the_worker_draws_the_parent_draws_the_others():
         assert got == [expected]
 
 
+def _unclaimed_jobs(folder: str) -> list[str]:
+    """A worker job: the figure jobs in the pool's folder that neither process has claimed yet."""
+    return sorted(n for n in os.listdir(folder) if "." not in n)
+
+
+def test_a_held_job_runs_behind_the_figures_handed_over_before_its_release():
+    fig = new_figure(1.0, 0.8)
+    fig.text(0.1, 0.5, "n = 7", fontsize=7)
+    expected = render_now(fig)
+    with figpool.FigurePool(1) as pool:
+        held = pool.call(_unclaimed_jobs, pool._dir, after_figures=True)
+        jobs = [pool.submit(fig) for _ in range(3)]
+        time.sleep(0.2)
+        assert not held.done() and not held.running()  # not queued before the release
+        pool.release()
+        assert held.result(timeout=120) == []  # when it ran, every figure before it was taken
+        assert [j.get() for j in jobs] == [expected] * 3
+        assert all(j._future.result() is not None for j in jobs)  # the worker drew them all, then ran the job
+
+
+def test_waiting_for_a_held_job_releases_it_and_stopping_cancels_the_others():
+    with figpool.FigurePool(1) as pool:
+        waited = pool.call(_unclaimed_jobs, pool._dir, after_figures=True)
+        assert waited.result(timeout=120) == []  # queued by the wait itself: no release needed
+        forgotten = pool.call(_unclaimed_jobs, pool._dir, after_figures=True)
+    assert forgotten.cancelled()  # never released nor waited for: not run when the pool stops
+    pool = figpool.FigurePool(1)
+    pool.close(kill=True)
+    late = pool.call(_unclaimed_jobs, pool._dir, after_figures=True)
+    with pytest.raises(RuntimeError):  # the pool is stopped: the job fails at once, it does not hang
+        late.result(timeout=60)
+
+
 def test_worker_death_is_a_clean_error():
     fig = new_figure(1.0, 0.8)
     with figpool.FigurePool(1) as pool:

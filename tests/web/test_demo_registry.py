@@ -21,3 +21,27 @@ def test_demo_users_log_in_with_the_demo_password(tmp_path):
         assert authenticate(reg, users[1][0], DEMO_PASSWORD + "x") is None
     finally:
         reg.engine.dispose()
+
+
+def test_the_demo_builds_its_registry_in_the_worker_with_every_patient(tmp_path):
+    """With a figure worker, ``blincompass demo`` makes the registry's users while it analyses the data and
+    imports the patients once the worker has drawn the figures: the registry ends up whole all the same."""
+    import subprocess
+    import sys
+
+    import sqlalchemy as sa
+
+    out = tmp_path / "demo"
+    proc = subprocess.run([sys.executable, "-c", "from blincompass.cli import app; app()", "demo", "--jobs", "2",
+                           "--no-progress", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Web registry:" in proc.stdout and (out / "report" / "report.docx").is_file()
+    eng = sa.create_engine(f"sqlite:///{out / 'registry.db'}")
+    try:
+        with eng.connect() as conn:
+            n = conn.execute(sa.text("select count(*) from patients")).scalar_one()
+            twin = conn.execute(sa.text("select count(distinct centre) from patients")).scalar_one()
+            users = conn.execute(sa.text("select count(*) from users")).scalar_one()
+    finally:
+        eng.dispose()
+    assert (n, twin, users) == (39, 7, 9)

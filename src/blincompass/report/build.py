@@ -355,5 +355,7 @@ def _render(data: str | Path, out_dir: str | Path, proto: Protocol, synthetic: b
                               published=published, dictionary=dictionary, layout=layout,
                               study_sha256=study_sha256, dataset_label=dataset_label,
                               figure_pool=figure_pool)
+        if figure_pool is not None:  # every figure is handed over: jobs held for the worker's end can queue
+            figure_pool.release()
         written = write_report(report, out_dir, progress=prog)
     return RenderOutcome(True, list(validation.findings), written, report)

@@ -24,6 +24,7 @@ when it is interrupted or fails, so that no process is left behind.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import os
 import pickle
@@ -251,6 +252,33 @@ def _call(fn: Any, *args: Any) -> Any:
 # ---------------------------------------------------------------------------------------------- the pool
 
 
+class _HeldFuture(Future[Any]):
+    """The future of a job :meth:`FigurePool.call` holds until :meth:`FigurePool.release`; waiting for it
+    releases it."""
+
+    def __init__(self, pool: FigurePool) -> None:
+        super().__init__()
+        self._pool = pool
+
+    def result(self, timeout: float | None = None) -> Any:
+        self._pool.release()
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._pool.release()
+        return super().exception(timeout)
+
+
+def _copy_outcome(proxy: Future[Any], inner: Future[Any]) -> None:
+    """Give ``proxy`` the result, exception or cancellation of ``inner`` (done)."""
+    if inner.cancelled():
+        proxy.set_exception(FigureWorkerError("the job was cancelled when the workers were stopped"))
+    elif inner.exception() is not None:
+        proxy.set_exception(inner.exception())
+    else:
+        proxy.set_result(inner.result())
+
+
 class PendingFiles:
     """The PNG, SVG and PDF bytes of a figure being drawn by a :class:`FigurePool` (see :meth:`get`)."""
 
@@ -265,6 +293,7 @@ class PendingFiles:
         """The three files; when the worker has not started this figure, it is drawn here instead. While
         the worker draws it, this process draws, from the last one back, figures the worker has not begun
         (instead of waiting)."""
+        self._pool.release()  # every figure is handed over once one is waited for
         with self._lock:
             if self._files is None and not self._take_back():
                 while not self._future.done() and self._pool._take_back_last(exclude=self):
@@ -322,6 +351,7 @@ class FigurePool:
         self.peak_rss = 0
         self._futures: list[Future[Any]] = []
         self._pending: list[PendingFiles] = []
+        self._held: list[tuple[_HeldFuture, Any, tuple[Any, ...]]] = []
         self._dir = tempfile.mkdtemp(prefix="blincompass-figures-")
         self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_worker_init)
@@ -356,11 +386,35 @@ class FigurePool:
         self._pending.append(pending)
         return pending
 
-    def call(self, fn: Any, *args: Any) -> Future[Any]:
-        """Run the top-level function ``fn(*args)`` in a worker (arguments and result pickled)."""
-        future = self._executor.submit(_call, fn, *args)
-        self._futures.append(future)
-        return future
+    def call(self, fn: Any, *args: Any, after_figures: bool = False) -> Future[Any]:
+        """Run the top-level function ``fn(*args)`` in a worker (arguments and result pickled).
+
+        ``after_figures``: the job is held, and queued by :meth:`release` behind every figure handed over
+        until then; a job for the worker's last moments (e.g. the demo's data import, while this process
+        writes its last files). The returned future's ``result()`` releases it too, so that it is never
+        waited for without being queued."""
+        if not after_figures:
+            future = self._executor.submit(_call, fn, *args)
+            self._futures.append(future)
+            return future
+        held = _HeldFuture(self)
+        self._held.append((held, fn, args))
+        self._futures.append(held)
+        return held
+
+    def release(self) -> None:
+        """Queue the jobs :meth:`call` holds (``after_figures=True``). Called once the report's figures are
+        all handed over, and before this process first waits for one."""
+        held, self._held = self._held, []
+        for proxy, fn, args in held:
+            if not proxy.set_running_or_notify_cancel():
+                continue
+            try:
+                inner = self._executor.submit(_call, fn, *args)
+            except (BrokenProcessPool, RuntimeError) as exc:  # the pool is broken or shut down
+                proxy.set_exception(exc)
+                continue
+            inner.add_done_callback(functools.partial(_copy_outcome, proxy))
 
     def _result(self, future: Future[Any], job: str) -> tuple[bytes, bytes, bytes]:
         try:
@@ -412,6 +466,9 @@ class FigurePool:
         for w in self._warm:
             if w.done() and not w.cancelled() and w.exception() is None:
                 self.peak_rss = max(self.peak_rss, w.result()[0])
+        for proxy, _, _ in self._held:  # held jobs nobody released or waited for are not run
+            proxy.cancel()
+        self._held = []
         if kill or all(f.done() for f in self._futures if f not in self._warm):
             procs = self._processes()
             self._executor.shutdown(wait=False, cancel_futures=True)
@@ -439,6 +496,8 @@ def finish(files: list[Any]) -> None:
     from the last one back, those the workers have not started: the workers go on from the first, so this
     process and the workers meet in the middle instead of this one waiting."""
     pending = [f for f in files if isinstance(f, PendingFiles)]
+    for pool in {id(f._pool): f._pool for f in pending}.values():
+        pool.release()
     for f in reversed(pending):
         with f._lock:
             f._take_back()
