@@ -127,3 +127,45 @@ def test_pdf_fonts_subset_once_and_complete(survival):
         glyf = font["glyf"]
         drawn = [g for g in font.getGlyphOrder() if glyf[g].numberOfContours != 0]
         assert len(drawn) >= 90  # printable ASCII and the report's signs
+
+
+def test_png_holds_the_drawn_pixels(survival):
+    """The PNG is the Agg canvas drawn once: decoded, it gives the canvas's pixels exactly. A figure on an
+    opaque background is written as RGB (smaller and faster than RGBA); the file carries 300 dpi and no
+    text chunks (no software name or date)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    panels = dict(figure_groups(survival))
+    with matplotlib.rc_context(RC_PARAMS):
+        fig, _ = draw_km_figure("2", panels["2"], PROTOCOL)
+        png, _, _ = figure_bytes(fig)
+        drawn = np.asarray(fig.canvas.buffer_rgba()).copy()
+    img = Image.open(io.BytesIO(png))
+    assert img.mode == "RGB" and img.size == (drawn.shape[1], drawn.shape[0])
+    assert round(img.info["dpi"][0]) == 300 and round(img.info["dpi"][1]) == 300
+    assert (np.asarray(img) == drawn[:, :, :3]).all() and (drawn[:, :, 3] == 255).all()
+    assert b"tEXt" not in png and b"iTXt" not in png and b"zTXt" not in png
+
+
+def test_png_keeps_transparency_when_there_is_some():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from blincompass.report.plotting import png_bytes
+
+    rgba = np.zeros((3, 4, 4), dtype=np.uint8)
+    rgba[..., 0] = np.arange(4, dtype=np.uint8) * 60
+    rgba[..., 3] = 255
+    rgba[1, 2, 3] = 128  # one half-transparent pixel
+    img = Image.open(io.BytesIO(png_bytes(rgba)))
+    assert img.mode == "RGBA" and (np.asarray(img) == rgba).all()
+    rgba[1, 2, 3] = 255
+    opaque = Image.open(io.BytesIO(png_bytes(rgba)))
+    assert opaque.mode == "RGB" and (np.asarray(opaque) == rgba[:, :, :3]).all()
+    with pytest.raises(ValueError, match="expected"):
+        png_bytes(rgba[:, :, :3])

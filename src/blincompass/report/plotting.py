@@ -33,6 +33,7 @@ from matplotlib.legend import Legend  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
+from numpy.typing import NDArray  # noqa: E402
 
 __all__ = [
     "COLOURS",
@@ -47,6 +48,7 @@ __all__ = [
     "new_figure",
     "pdf_fonts_once",
     "place_legend",
+    "png_bytes",
     "place_note",
     "render_figure",
     "style_of",
@@ -301,18 +303,12 @@ def pdf_fonts_once() -> Iterator[None]:
 def figure_bytes(fig: MplFigure) -> tuple[bytes, bytes, bytes]:
     """PNG (300 dpi), SVG and PDF bytes of ``fig`` with no dates or versions in the metadata.
 
-    The Agg canvas is drawn once at 300 dpi and its buffer written as the PNG (as ``savefig`` writes it,
-    without drawing again); SVG and PDF are drawn by their backends."""
-    from matplotlib import image
-
+    The Agg canvas is drawn once at 300 dpi and its buffer written as the PNG (:func:`png_bytes`, without
+    drawing again); SVG and PDF are drawn by their backends."""
     fig.set_dpi(DPI)
     canvas = fig.canvas
     canvas.draw()  # type: ignore[attr-defined]
-    buf = io.BytesIO()
-    image.imsave(buf, np.asarray(canvas.buffer_rgba()), format="png", origin="upper",  # type: ignore[attr-defined]
-                 dpi=DPI, metadata={"Software": None})
-    png = buf.getvalue()
-    out = [png]
+    out = [png_bytes(np.asarray(canvas.buffer_rgba()))]  # type: ignore[attr-defined]
     for fmt, meta in (
         ("svg", {"Date": None, "Creator": None}),
         ("pdf", {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None}),
@@ -322,6 +318,31 @@ def figure_bytes(fig: MplFigure) -> tuple[bytes, bytes, bytes]:
             fig.savefig(buf, format=fmt, dpi=DPI, metadata=meta)
         out.append(buf.getvalue())
     return out[0], out[1], out[2]
+
+
+#: zlib level of the figures' PNG files. With the alpha channel dropped (see :func:`png_bytes`), level 3
+#: gives files about as small as level 6 with all four channels, in half the time (the twin's 12 figures:
+#: 1.17 MB against 1.18 MB, 0.27 s against 0.54 s).
+PNG_COMPRESS_LEVEL = 3
+
+
+def png_bytes(rgba: NDArray[np.uint8], dpi: int = DPI) -> bytes:
+    """The PNG file of the ``(height, width, 4)`` RGBA pixels ``rgba``, marked as ``dpi`` dots per inch and
+    with no text chunks (no software name or date).
+
+    An image that is fully opaque (every figure of the report: white background) is written as RGB: the
+    same pixels, a quarter less to compress. Matplotlib's ``imsave`` always writes RGBA, so Pillow (which
+    matplotlib itself uses for PNG) is called directly."""
+    from PIL import Image
+
+    if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8:
+        raise ValueError(f"expected (height, width, 4) uint8 pixels, not {rgba.shape} {rgba.dtype}")
+    img = Image.fromarray(np.ascontiguousarray(rgba))  # (h, w, 4) uint8: RGBA
+    if bool((rgba[:, :, 3] == 255).all()):
+        img = img.convert("RGB")
+    buf = io.BytesIO()
+    img.save(buf, format="png", dpi=(dpi, dpi), compress_level=PNG_COMPRESS_LEVEL)
+    return buf.getvalue()
 
 
 def render_figure(fig: MplFigure) -> tuple[bytes, bytes, bytes]:
