@@ -45,3 +45,19 @@ def test_the_demo_builds_its_registry_in_the_worker_with_every_patient(tmp_path)
     finally:
         eng.dispose()
     assert (n, twin, users) == (39, 7, 9)
+
+
+def test_the_fixed_demo_hash_verifies_the_demo_password_under_the_current_parameters(monkeypatch):
+    from blincompass.registry import auth
+    from blincompass.web import demo
+
+    assert auth.verify_password(demo.DEMO_PASSWORD_HASH, DEMO_PASSWORD)
+    assert not auth.verify_password(demo.DEMO_PASSWORD_HASH, DEMO_PASSWORD + "!")
+    assert demo.demo_password_hash() == demo.DEMO_PASSWORD_HASH  # the hasher takes it as it is
+    # with other parameters the fixed hash is not used: a new one is made with them
+    from argon2 import PasswordHasher, Type
+
+    monkeypatch.setattr(auth, "_hasher", lambda: PasswordHasher(time_cost=2, memory_cost=8192, type=Type.ID))
+    fresh = demo.demo_password_hash()
+    assert fresh != demo.DEMO_PASSWORD_HASH and "$m=8192,t=2," in fresh
+    assert auth.verify_password(fresh, DEMO_PASSWORD)

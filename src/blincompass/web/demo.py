@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["DEMO_PASSWORD", "build_demo_registry", "create_demo_registry", "import_demo_data"]
+__all__ = ["DEMO_PASSWORD", "DEMO_PASSWORD_HASH", "build_demo_registry", "create_demo_registry", "demo_password_hash",
+           "import_demo_data"]
 
 #: The password of every demo user (synthetic data only; never use it for a real registry).
 DEMO_PASSWORD = "demo-registry-2024"
+#: The Argon2id hash of :data:`DEMO_PASSWORD` the demo users get. The password is published, so a salt
+#: fixed in the code hides nothing a random one would; hashing it at every demo took 0.1 s. It is used only
+#: while the registry's hasher takes it as it is (same parameters; see :func:`demo_password_hash`).
+DEMO_PASSWORD_HASH = "$argon2id$v=19$m=65536,t=3,p=4$SPCfwN9LgzfP3jwvnY1PSA$dTuiWXG5Z+6CYHkS7+iP9DUeWvrrVtjG8RGM4lv5Zoo"
 
 
 def build_demo_registry(data_dir: Path, db_path: Path) -> list[tuple[str, str, str | None]]:
@@ -29,7 +34,7 @@ def create_demo_registry(data_dir: Path, db_path: Path) -> list[tuple[str, str, 
     import csv
 
     from blincompass.registry import Registry
-    from blincompass.registry.auth import hash_password, set_password
+    from blincompass.registry.auth import set_password
 
     db_path.parent.mkdir(parents=True, exist_ok=True)
     for p in (db_path, db_path.with_name(db_path.name + "-wal"), db_path.with_name(db_path.name + "-shm")):
@@ -43,14 +48,23 @@ def create_demo_registry(data_dir: Path, db_path: Path) -> list[tuple[str, str, 
             reg.add_centre(c, f"Synthetic centre {c}")
         users: list[tuple[str, str, str | None]] = [("coord", "coordinator", None), ("monitor", "monitor", None)]
         users += [(f"dm-{c.lower()}", "centre", c) for c in centres]
-        # one Argon2 hash for the one published demo password (nine hashes took 2.5 s of the demo)
-        digest = hash_password(DEMO_PASSWORD)
+        digest = demo_password_hash()  # one hash for the one published password (nine took 2.5 s)
         for name, role, centre in users:
             reg.add_user(name, role, centre, by=None if name == "coord" else "coord")
             set_password(reg, name, DEMO_PASSWORD, password_hash=digest)
     finally:
         reg.engine.dispose()
     return users
+
+
+def demo_password_hash() -> str:
+    """:data:`DEMO_PASSWORD_HASH`, or a new hash of :data:`DEMO_PASSWORD` when the registry's hasher would
+    rehash that one (its parameters changed)."""
+    from blincompass.registry.auth import _hasher, hash_password
+
+    if _hasher().check_needs_rehash(DEMO_PASSWORD_HASH):
+        return hash_password(DEMO_PASSWORD)
+    return DEMO_PASSWORD_HASH
 
 
 def import_demo_data(data_dir: Path, db_path: Path) -> None:
