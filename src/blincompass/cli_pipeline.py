@@ -181,7 +181,7 @@ def demo_cmd(
 
     usable_output(out)
     # the worker starts now: its imports run while this process writes, reads and analyses the twin
-    with pool_for(jobs) as pool:
+    with pool_for(jobs, run_main=False) as pool:  # the console script: nothing of it is pickled
         _demo(out, seed, progress, pool)
 
 

@@ -60,7 +60,7 @@ def report_cmd(
 
     usable_output(out)
     # the figure worker starts now: its imports run while this process reads and analyses the data
-    with pool_for(jobs) as pool:
+    with pool_for(jobs, run_main=False) as pool:  # the console script: nothing of it is pickled
         _report(data, out, protocol, pkg, ci_bands, synthetic, progress, db, user, published, pool)
 
 

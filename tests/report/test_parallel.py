@@ -158,6 +158,32 @@ def test_waiting_for_a_held_job_releases_it_and_stopping_cancels_the_others():
         late.result(timeout=60)
 
 
+_MAIN_SCRIPT = """
+import sys
+from pathlib import Path
+
+if __name__ == "__mp_main__":  # a worker running this script
+    Path(sys.argv[1]).write_text("ran")
+if __name__ == "__main__":
+    from blincompass.report import figpool
+
+    main = sys.modules["__main__"]
+    with figpool.FigurePool(1, run_main=sys.argv[2] == "yes") as pool:
+        assert pool.call(sum, [1, 2]).result(timeout=120) == 3
+    assert sys.modules["__main__"] is main
+"""
+
+
+@pytest.mark.parametrize("run_main", [True, False])
+def test_workers_run_the_main_script_only_when_asked(tmp_path, run_main):
+    script, marker = tmp_path / "main_script.py", tmp_path / "marker"
+    script.write_text(_MAIN_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), str(marker), "yes" if run_main else "no"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert marker.exists() == run_main
+
+
 def test_worker_death_is_a_clean_error():
     fig = new_figure(1.0, 0.8)
     with figpool.FigurePool(1) as pool:
