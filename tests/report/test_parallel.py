@@ -130,25 +130,35 @@ def _unclaimed_jobs(folder: str) -> list[str]:
     return sorted(n for n in os.listdir(folder) if "." not in n)
 
 
-def test_a_held_job_runs_behind_the_figures_handed_over_before_its_release():
-    fig = new_figure(1.0, 0.8)
-    fig.text(0.1, 0.5, "n = 7", fontsize=7)
-    expected = render_now(fig)
+def test_a_held_job_waits_for_its_release_even_when_the_worker_is_idle():
     with figpool.FigurePool(1) as pool:
+        pool._warm[0].result(timeout=120)
         held = pool.call(_unclaimed_jobs, pool._dir, after_figures=True)
-        jobs = [pool.submit(fig) for _ in range(3)]
-        time.sleep(0.2)
-        assert not held.done() and not held.running()  # not queued before the release
+        time.sleep(0.5)
+        assert not held.done() and not held.running()
         pool.release()
-        assert held.result(timeout=120) == []  # when it ran, every figure before it was taken
-        assert [j.get() for j in jobs] == [expected] * 3
-        assert all(j._future.result() is not None for j in jobs)  # the worker drew them all, then ran the job
+        assert held.result(timeout=120) == []
+
+
+def test_release_queues_held_jobs_behind_the_figures_handed_over():
+    fig = new_figure(1.0, 0.8)
+    fig.text(0.1, 0.5, "n = 8", fontsize=7)
+    with figpool.FigurePool(1) as pool:
+        busy = pool.call(time.sleep, 1.5)
+        held = pool.call(_unclaimed_jobs, pool._dir, after_figures=True)
+        jobs = [pool.submit(fig) for _ in range(2)]
+        pool.release()  # queued now: behind the two figures
+        assert held.result(timeout=120) == []
+        assert busy.done() and all(j._future.done() for j in jobs)
 
 
 def test_waiting_for_a_held_job_releases_it_and_stopping_cancels_the_others():
     with figpool.FigurePool(1) as pool:
+        busy = pool.call(time.sleep, 3.0)
         waited = pool.call(_unclaimed_jobs, pool._dir, after_figures=True)
         assert waited.result(timeout=120) == []  # queued by the wait itself: no release needed
+        assert busy.done()
+        busy = pool.call(time.sleep, 1.0)
         forgotten = pool.call(_unclaimed_jobs, pool._dir, after_figures=True)
     assert forgotten.cancelled()  # never released nor waited for: not run when the pool stops
     pool = figpool.FigurePool(1)

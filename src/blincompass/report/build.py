@@ -14,9 +14,6 @@ from blincompass.protocol.layout import TABLE_IDS, Layout
 from blincompass.report.model import Report, ReportContext, Section, Table, clean_value, put
 from blincompass.report.progress import ReportProgress
 from blincompass.report.provenance import make_provenance
-from blincompass.report.render_docx import render_docx
-from blincompass.report.render_html import render_html
-from blincompass.report.render_xlsx import render_xlsx
 from blincompass.report.sections import SectionSpec, _source_name, section_plan
 from blincompass.report.wording import layout_or_default, layout_values
 
@@ -233,6 +230,12 @@ def write_report(report: Report, out_dir: str | Path, *, progress: ReportProgres
     The outputs that need no figure (tables.xlsx, results.json) are made first, so that figures drawn in
     another process (see :mod:`blincompass.report.figpool`) are waited for as late as possible."""
     from blincompass.report.figpool import finish
+
+    # imported here, not with the module: python-docx and openpyxl are not needed until the report is
+    # built, and a command with a figure worker hands it its first figure sooner without them
+    from blincompass.report.render_docx import render_docx
+    from blincompass.report.render_html import render_html
+    from blincompass.report.render_xlsx import render_xlsx
 
     out = Path(out_dir)
     steps: list[tuple[str, Any]] = [

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import itertools
 import os
 import pickle
 import shutil
@@ -377,6 +378,8 @@ class FigurePool:
         self._futures: list[Future[Any]] = []
         self._pending: list[PendingFiles] = []
         self._held: list[tuple[_HeldFuture, Any, tuple[Any, ...]]] = []
+        self._state = threading.Lock()  # guards _futures and _held (a held job is released by a wait too)
+        self._job_numbers = itertools.count(2)
         self._dir = tempfile.mkdtemp(prefix="blincompass-figures-")
         self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_worker_init)
@@ -387,7 +390,8 @@ class FigurePool:
         except BaseException:
             shutil.rmtree(self._dir, ignore_errors=True)
             raise
-        self._futures += self._warm
+        for w in self._warm:
+            self._track(w)
 
     def submit(self, fig: MplFigure) -> PendingFiles:
         """Hand the laid-out ``fig`` to a worker; its bytes come from the returned :class:`PendingFiles`.
@@ -400,14 +404,14 @@ class FigurePool:
             blob = pickle.dumps(fig, protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, AttributeError, TypeError) as exc:  # e.g. a lambda as tick formatter
             raise NotPicklable(str(exc)) from None
-        job = os.path.join(self._dir, f"figure-{len(self._futures)}")
+        job = os.path.join(self._dir, f"figure-{next(self._job_numbers)}")
         with open(job, "wb") as fh:
             fh.write(blob)
         try:
             future = self._executor.submit(_draw, job)
         except BrokenProcessPool:
             raise FigureWorkerError(self._broken_message()) from None
-        self._futures.append(future)
+        self._track(future)
         pending = PendingFiles(self, future, job)
         self._pending.append(pending)
         return pending
@@ -417,21 +421,27 @@ class FigurePool:
 
         ``after_figures``: the job is held, and queued by :meth:`release` behind every figure handed over
         until then; a job for the worker's last moments (e.g. the demo's data import, while this process
-        writes its last files). The returned future's ``result()`` releases it too, so that it is never
-        waited for without being queued."""
+        writes its last files, the worker would otherwise have nothing to do). The returned future's
+        ``result()`` releases it too, so that it is never waited for without being queued."""
         if not after_figures:
             future = self._executor.submit(_call, fn, *args)
-            self._futures.append(future)
+            self._track(future)
             return future
         held = _HeldFuture(self)
-        self._held.append((held, fn, args))
-        self._futures.append(held)
+        with self._state:
+            self._held.append((held, fn, args))
+            self._futures.append(held)
         return held
+
+    def _track(self, future: Future[Any]) -> None:
+        with self._state:
+            self._futures.append(future)
 
     def release(self) -> None:
         """Queue the jobs :meth:`call` holds (``after_figures=True``). Called once the report's figures are
         all handed over, and before this process first waits for one."""
-        held, self._held = self._held, []
+        with self._state:
+            held, self._held = self._held, []
         for proxy, fn, args in held:
             if not proxy.set_running_or_notify_cancel():
                 continue
@@ -440,6 +450,7 @@ class FigurePool:
             except (BrokenProcessPool, RuntimeError) as exc:  # the pool is broken or shut down
                 proxy.set_exception(exc)
                 continue
+            self._track(inner)
             inner.add_done_callback(functools.partial(_copy_outcome, proxy))
 
     def _result(self, future: Future[Any], job: str) -> tuple[bytes, bytes, bytes]:
@@ -492,10 +503,13 @@ class FigurePool:
         for w in self._warm:
             if w.done() and not w.cancelled() and w.exception() is None:
                 self.peak_rss = max(self.peak_rss, w.result()[0])
-        for proxy, _, _ in self._held:  # held jobs nobody released or waited for are not run
+        with self._state:
+            held, self._held = self._held, []
+        for proxy, _, _ in held:  # held jobs nobody released or waited for are not run
             proxy.cancel()
-        self._held = []
-        if kill or all(f.done() for f in self._futures if f not in self._warm):
+        with self._state:
+            futures = list(self._futures)
+        if kill or all(f.done() for f in futures if f not in self._warm):
             procs = self._processes()
             self._executor.shutdown(wait=False, cancel_futures=True)
             for p in procs:
