@@ -127,6 +127,22 @@ def test_docx_tables_and_figures(out_dir, report):
     assert cp.revision == 1
 
 
+def test_docx_entries_are_compressed_once_and_python_docx_is_left_as_it_was(out_dir):
+    """python-docx writes its package uncompressed for the report (the final file is compressed once, by
+    deterministic_zip); afterwards python-docx compresses as before, and every entry of the report is
+    deflated."""
+    from docx.opc import phys_pkg
+
+    assert phys_pkg.ZIP_DEFLATED == zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(out_dir / "report.docx") as z:
+        infos = z.infolist()
+    assert infos and {i.compress_type for i in infos} == {zipfile.ZIP_DEFLATED}
+    buf = io.BytesIO()
+    docx.Document().save(buf)
+    with zipfile.ZipFile(buf) as z:
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_DEFLATED}
+
+
 # ---------------------------------------------------------------------------------------------- xlsx
 def test_xlsx(out_dir, report):
     wb = openpyxl.load_workbook(out_dir / "tables.xlsx")
