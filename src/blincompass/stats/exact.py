@@ -18,12 +18,12 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import optimize as _opt
 from scipy import special
 from scipy.special import gammaln
 
 from blincompass.stats._checks import check_alternative, check_conf_level
 from blincompass.stats._dist import beta_ppf, chi2_sf, norm_ppf
+from blincompass.stats._solve import brent_root
 
 __all__ = [
     "ConfidenceInterval",
@@ -486,7 +486,7 @@ def _solve_log_psi(fun: Callable[[float], float]) -> float:
         if abs(b) > 1e4:  # pragma: no cover - the support's ends are handled before any solving
             raise ArithmeticError("odds ratio out of range")
     lo, hi = (a, b) if a < b else (b, a)
-    return math.exp(_opt.brentq(fun, lo, hi, xtol=1e-15, rtol=8.9e-16, maxiter=500))
+    return math.exp(brent_root(fun, lo, hi, xtol=1e-15, rtol=8.9e-16, maxiter=500))
 
 
 def _conditional_odds_ratio(

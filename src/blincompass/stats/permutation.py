@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import optimize as _opt
 
 from blincompass.stats._checks import (
     as_event,
@@ -39,6 +38,7 @@ from blincompass.stats._checks import (
     check_lengths,
 )
 from blincompass.stats._dist import chi2_sf, norm_cdf, norm_sf
+from blincompass.stats._solve import brent_root
 
 __all__ = [
     "PermutationLogrankResult",
@@ -650,7 +650,7 @@ def exact_stratified_2x2(
             fa, fb = fun(a) - target, fun(b) - target
             if b > 1e3:
                 break
-        return math.exp(_opt.brentq(lambda u: fun(u) - target, a, b, xtol=1e-14, rtol=1e-15, maxiter=500))
+        return math.exp(brent_root(lambda u: fun(u) - target, a, b, xtol=1e-14, rtol=1e-15, maxiter=500))
 
     estimate = 0.0 if s == lo else math.inf if s == hi else solve(mean, s)
 

@@ -31,9 +31,10 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import optimize, special
+from scipy import special
 
 from blincompass.stats._checks import check_alternative
+from blincompass.stats._solve import brent_minimize
 from blincompass.stats.exact import _BOOST_HYPERGEOM, _Hypergeometric
 
 __all__ = ["UnconditionalExactResult", "barnard_exact", "boschloo_exact"]
@@ -119,9 +120,8 @@ def _maximise(a: list[int]) -> tuple[float, float]:
     peaks = peaks[np.argsort(-values[peaks], kind="stable")][:_N_REFINE]
     for i in peaks:
         lo, hi = float(grid[max(i - 1, 0)]), float(grid[min(i + 1, grid.size - 1)])
-        res = optimize.minimize_scalar(lambda x: -float(log_p(np.array([x]))[0]), bounds=(lo, hi),
-                                       method="bounded", options={"xatol": 1e-12, "maxiter": 500})
-        candidates.append(float(res.x))
+        x, _ = brent_minimize(lambda x: -float(log_p(np.array([x]))[0]), lo, hi, xatol=1e-12, maxiter=500)
+        candidates.append(x)
     # the logarithmic evaluation is good to ~1e-14 (relative); the candidates are compared, and the p-value
     # returned, exactly: the polynomial at the binary fraction pi = u / v (v = 2^k) is the integer
     # sum_s a_s u^s (v - u)^(N - s) over v^N, and the integer quotient is correctly rounded
