@@ -26,18 +26,20 @@ MODELS = frozenset({"dictionary", "protocol", "expr"})
 #: the registry stores data sets beside the pipeline (io, validate) and never derives; ``exports``
 #: composes registry, derive and io for ``blincompass db export``; the CLI sits on top of everything.
 #: The top-level package (``blincompass``) holds only the version, which report and federate record;
-#: ``gctune`` (the collector settings of a command and of the figure worker) imports nothing.
+#: ``gctune`` (the collector settings of a command and of the figure worker) and ``lazy`` (packages whose
+#: names are imported on first use) import nothing.
 ALLOWED: dict[str, frozenset[str]] = {
     "blincompass": frozenset(),
     "expr": frozenset(),
     "gctune": frozenset(),
+    "lazy": frozenset(),
     "dictionary": frozenset(),
     "protocol": frozenset({"dictionary", "expr"}),
     "stats": frozenset(),
-    "io": MODELS,
+    "io": MODELS | {"lazy"},
     "validate": MODELS | {"io"},
     "derive": MODELS | {"io", "validate"},
-    "report": MODELS | {"blincompass", "io", "validate", "derive", "stats", "gctune"},
+    "report": MODELS | {"blincompass", "io", "validate", "derive", "stats", "gctune", "lazy"},
     "registry": MODELS | {"io", "validate"},
     "exports": MODELS | {"io", "validate", "derive", "registry"},
     "synth": MODELS | {"io"},

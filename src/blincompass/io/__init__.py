@@ -1,6 +1,8 @@
 """Input/output: raw readers for workbooks and CSV folders, cell parsing, the typed Dataset, templates."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from blincompass.lazy import lazy_names
 
 if TYPE_CHECKING:
     from blincompass.io.dataset import Dataset, build_frame, form_columns, variable_columns
@@ -24,26 +26,7 @@ _HOME: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    import importlib
-
-    home = _HOME.get(name)
-    if home is None:
-        if not name.startswith("_"):  # a submodule (e.g. ``blincompass.io.tables``)
-            try:
-                return importlib.import_module(f"{__name__}.{name}")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{__name__}.{name}":
-                    raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOME})
-
+__getattr__, __dir__ = lazy_names(__name__, _HOME, globals())
 
 __all__ = [
     "Dataset",
