@@ -270,3 +270,23 @@ def test_cli_exit_2_on_unreadable_input_or_protocol(tmp_path):
     bad.write_text("not = [valid", encoding="utf-8")
     res = CliRunner().invoke(app, ["report", str(EXAMPLE), "--out", str(tmp_path / "out"), "--protocol", str(bad)])
     assert res.exit_code == 2 and "cannot use protocol" in res.output
+
+
+def test_word_files_made_in_threads_at_once_leave_python_docx_as_it_was(report):
+    """The uncompressed save changes a python-docx constant for the time of one save: saves in several
+    threads at once (the web application) take turns, and the constant is restored after all of them."""
+    import threading
+    import zipfile
+
+    from docx.opc import phys_pkg
+
+    from blincompass.report.render_docx import render_docx
+
+    outs: list[bytes] = [render_docx(report)]  # first alone: the cell prototypes are made once per process
+    threads = [threading.Thread(target=lambda: outs.append(render_docx(report))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert len(outs) == 5 and len(set(outs)) == 1
+    assert phys_pkg.ZIP_DEFLATED == zipfile.ZIP_DEFLATED

@@ -8,6 +8,7 @@ import copy
 import datetime as dt
 import io
 import re
+import threading
 import zipfile
 from collections.abc import Iterator
 
@@ -456,6 +457,9 @@ def render_docx(report: Report) -> bytes:
     return deterministic_zip(buf.getvalue(), core_date=_w3cdtf(stamp), create_system=0)
 
 
+_STORED_ZIP_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _stored_zip() -> Iterator[None]:
     """python-docx writes its package uncompressed inside the block: :func:`deterministic_zip` compresses
@@ -464,12 +468,13 @@ def _stored_zip() -> Iterator[None]:
     package is simply compressed twice)."""
     from docx.opc import phys_pkg
 
-    had = getattr(phys_pkg, "ZIP_DEFLATED", None)
-    if had is None:  # pragma: no cover - python-docx changed its writer
-        yield
-        return
-    phys_pkg.ZIP_DEFLATED = zipfile.ZIP_STORED  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        phys_pkg.ZIP_DEFLATED = had  # type: ignore[attr-defined]
+    with _STORED_ZIP_LOCK:  # one save at a time changes the module's constant (e.g. threads of the web app)
+        had = getattr(phys_pkg, "ZIP_DEFLATED", None)
+        if had is None:  # pragma: no cover - python-docx changed its writer
+            yield
+            return
+        phys_pkg.ZIP_DEFLATED = zipfile.ZIP_STORED  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            phys_pkg.ZIP_DEFLATED = had  # type: ignore[attr-defined]
