@@ -331,3 +331,28 @@ def test_a_figure_that_does_not_pickle_is_drawn_here():
     with figpool.FigurePool(1) as pool, figpool.active(pool):
         files = render(fig)
     assert isinstance(files, FigureFiles) and files.get() == expected
+
+
+@pytest.mark.parametrize("kill", [False, True])
+def test_stopping_the_pool_waits_for_its_thread(kill, monkeypatch):
+    """After ``close`` the pool's own thread has ended (so the interpreter's exit cannot race it on the
+    thread's wake-up pipe, which printed "OSError: Bad file descriptor" with a traceback now and then). The
+    thread's last step is slowed down here, so that it would still be running if ``close`` did not wait."""
+    from concurrent.futures import process
+
+    slow = process._ExecutorManagerThread.join_executor_internals
+
+    def join_slowly(self):
+        time.sleep(0.5)
+        slow(self)
+
+    monkeypatch.setattr(process._ExecutorManagerThread, "join_executor_internals", join_slowly)
+    pool = figpool.FigurePool(1)
+    pool._warm[0].result(timeout=120)
+    if kill:
+        pool.call(time.sleep, 30)
+    manager = pool._executor._executor_manager_thread
+    assert manager is not None and manager.is_alive()
+    t0 = time.monotonic()
+    pool.close(kill=kill)
+    assert not manager.is_alive() and time.monotonic() - t0 < 10

@@ -511,6 +511,7 @@ class FigurePool:
             futures = list(self._futures)
         if kill or all(f.done() for f in futures if f not in self._warm):
             procs = self._processes()
+            manager = getattr(self._executor, "_executor_manager_thread", None)
             self._executor.shutdown(wait=False, cancel_futures=True)
             for p in procs:
                 if p.is_alive():
@@ -520,6 +521,11 @@ class FigurePool:
                 if p.is_alive():  # pragma: no cover - a worker ignoring SIGTERM
                     p.kill()
                     p.join()
+            # the pool's own thread closes its wake-up pipe as it ends; if the interpreter exits meanwhile, its
+            # exit hook can write to the pipe just closed (CPython 3.11: "OSError: Bad file descriptor" printed
+            # with a traceback after the command's last line). Waiting for the thread here leaves no race.
+            if manager is not None and manager.is_alive():
+                manager.join(5)
         else:
             self._executor.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self._dir, ignore_errors=True)
