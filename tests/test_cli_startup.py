@@ -60,3 +60,22 @@ def test_demo_checks_its_output_folder_before_any_heavy_import(tmp_path) -> None
     loaded = _modules_after(["demo", "--out", str(taken)])
     assert "blincompass" in loaded
     assert sorted(loaded.intersection(HEAVY)) == []
+
+
+@pytest.mark.parametrize("args", [["report", "{missing}"], ["report"]])
+def test_report_without_usable_input_stops_before_starting_a_worker(tmp_path, args) -> None:
+    """A missing input is reported before the figure worker starts (starting it, here, would fail)."""
+    missing = tmp_path / "no-such-data"
+    argv = [a.format(missing=missing) for a in args] + ["--out", str(tmp_path / "out"), "--jobs", "2"]
+    code = ("import sys\n"
+            "import blincompass.report.figpool as figpool\n"
+            "def refuse(*a, **k):\n"
+            "    raise AssertionError('a figure worker was started')\n"
+            "figpool.FigurePool = refuse\n"
+            "from blincompass.cli import app\n"
+            f"sys.argv = ['blincompass', *{argv!r}]\n"
+            "app()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    message = f"cannot read input: {missing} does not exist" if len(args) == 2 else "give DATA"
+    assert message in proc.stderr and "Traceback" not in proc.stderr

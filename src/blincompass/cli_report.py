@@ -56,6 +56,13 @@ def report_cmd(
     except ValueError as exc:
         typer.echo(f"cannot build the report: {exc}", err=True)
         raise typer.Exit(2) from None
+    if db is None:  # the input is checked before the figure worker starts (it would be started for nothing)
+        if data is None:
+            typer.echo("give DATA (a workbook or CSV folder) or --db URL --user NAME", err=True)
+            raise typer.Exit(2)
+        if not data.exists():
+            typer.echo(f"cannot read input: {data} does not exist", err=True)
+            raise typer.Exit(2)
     from blincompass.cli_common import usable_output
 
     usable_output(out)
