@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 import platform
 import shutil
@@ -256,6 +257,7 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_report_"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; work dir {work}")
+    print(f"machine speed at the start: {machine_speed():.2f} s of CPU for the fixed loop (lower is faster)")
 
     floor_start, floor_start_rss = best([py, "-c", "import pandas, matplotlib.figure, scipy.stats"], 3, env=env)
     print(f"floor start-up (import pandas, matplotlib.figure, scipy.stats): {floor_start:.2f} s "
@@ -331,8 +333,25 @@ def main() -> None:
         m_text = "" if m_target is None else f"{m_target / MB:.0f}"
         print(f"| {shown} | {t:.2f} | {cpu:.2f} | {t_target:.0f} | {rss / MB:.0f} | {m_text} | {load:.1f} "
               f"| {verdict(t, rss, name)} / {verdict(cpu, rss, name)} | {ratio:.1f}x {floor_name} |")
+    print(f"\nmachine speed at the end: {machine_speed():.2f} s of CPU for the fixed loop")
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def machine_speed() -> float:
+    """CPU seconds of a fixed pure-Python loop (10^7 additions), best of 3. The machines this runs on
+    change speed from minute to minute (the same loop took 0.68 to 1.17 s within one hour): printed at the
+    start and the end, it tells a slow minute from a slow program."""
+    import time
+
+    best_cpu = math.inf
+    for _ in range(3):
+        t0 = time.process_time()
+        total = 0
+        for i in range(10_000_000):
+            total += i
+        best_cpu = min(best_cpu, time.process_time() - t0)
+    return best_cpu
 
 
 if __name__ == "__main__":
