@@ -114,10 +114,7 @@ def _report(data: Path | None, out: Path, protocol: Path | None, pkg: Any, ci_ba
             typer.echo(f"cannot use registry {db}: {exc}", err=True)
             raise typer.Exit(2) from None
         data = Path(db.rsplit("/", 1)[-1] or "registry")
-    elif data is None:
-        typer.echo("give DATA (a workbook or CSV folder) or --db URL --user NAME", err=True)
-        raise typer.Exit(2)
-    elif pkg.root is not None:  # read with the package's dictionary
+    elif pkg.root is not None:  # read with the package's dictionary (DATA was checked by report_cmd)
         from blincompass.validate import load_dataset
 
         try:
@@ -125,6 +122,7 @@ def _report(data: Path | None, out: Path, protocol: Path | None, pkg: Any, ci_ba
         except InputReadError as exc:
             typer.echo(f"cannot read input: {exc}", err=True)
             raise typer.Exit(2) from None
+    assert data is not None  # report_cmd refuses a missing DATA without --db
     try:
         outcome = render_report(data, out, protocol=proto, synthetic=synthetic, ci_bands=ci_bands,
                                 show_progress=progress, published=published, validation=validation,

@@ -117,6 +117,11 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+def needs_rehash(password_hash: str) -> bool:
+    """Whether ``password_hash`` was made with other Argon2 parameters than :func:`hash_password` uses now."""
+    return bool(_hasher().check_needs_rehash(password_hash))
+
+
 def password_problem(password: str, user_name: str = "") -> str | None:
     """Why ``password`` is not acceptable, or ``None``."""
     if len(password) < MIN_PASSWORD_LENGTH:

@@ -505,10 +505,9 @@ class FigurePool:
                 self.peak_rss = max(self.peak_rss, w.result()[0])
         with self._state:
             held, self._held = self._held, []
+            futures = list(self._futures)
         for proxy, _, _ in held:  # held jobs nobody released or waited for are not run
             proxy.cancel()
-        with self._state:
-            futures = list(self._futures)
         if kill or all(f.done() for f in futures if f not in self._warm):
             procs = self._processes()
             manager = getattr(self._executor, "_executor_manager_thread", None)

@@ -60,9 +60,9 @@ def create_demo_registry(data_dir: Path, db_path: Path) -> list[tuple[str, str, 
 def demo_password_hash() -> str:
     """:data:`DEMO_PASSWORD_HASH`, or a new hash of :data:`DEMO_PASSWORD` when the registry's hasher would
     rehash that one (its parameters changed)."""
-    from blincompass.registry.auth import _hasher, hash_password
+    from blincompass.registry.auth import hash_password, needs_rehash
 
-    if _hasher().check_needs_rehash(DEMO_PASSWORD_HASH):
+    if needs_rehash(DEMO_PASSWORD_HASH):
         return hash_password(DEMO_PASSWORD)
     return DEMO_PASSWORD_HASH
 
